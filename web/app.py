@@ -1,0 +1,85 @@
+"""The Starlette application: one object that composes inventory, live and the routes.
+
+``create_app(settings)`` opens its own connections in the lifespan; the CLI and tests may open them
+first and hand them in (``services=``) so a bad REDIS_URL is reported before anything binds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+import static as static_package
+from web.auth import BuyerTokens
+from web.errors import ApiError, api_error_handler, http_error_handler, server_error_handler
+from web.jobs import Job, JobRunner
+from web.routes import health
+from web.services import Services, open_services
+from web.settings import Settings
+
+log = logging.getLogger("livedrop")
+
+WEB_DIR = Path(__file__).parent
+STATIC_DIR = Path(next(iter(static_package.__path__)))
+SESSION_COOKIE = "livedrop_session"
+
+
+def background_jobs(services: Services) -> list[Job]:
+    """Every periodic job of a livedrop deployment; run by exactly one process (see web.jobs)."""
+    return []
+
+
+def create_app(settings: Settings, services: Services | None = None, *, run_jobs: bool = True) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        owned = services is None
+        svc = services if services is not None else await open_services(settings)
+        app.state.services = svc
+        stop = asyncio.Event()
+        tasks: list[asyncio.Task[None]] = []
+        if run_jobs:
+            runner = JobRunner(svc.redis, background_jobs(svc), is_worker=False)
+            tasks.append(asyncio.create_task(runner.run(stop), name="job-lease"))
+        try:
+            yield
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if owned:
+                await svc.close()
+
+    routes = [
+        *health.routes,
+        Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
+    ]
+    middleware = [
+        Middleware(
+            SessionMiddleware,
+            secret_key=settings.secret_key,
+            session_cookie=SESSION_COOKIE,
+            same_site="lax",
+            https_only=settings.base_url.startswith("https://"),
+            max_age=14 * 24 * 3600,
+        )
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        lifespan=lifespan,
+        exception_handlers={ApiError: api_error_handler, HTTPException: http_error_handler, 500: server_error_handler},
+    )
+    app.state.settings = settings
+    app.state.buyer_tokens = BuyerTokens(settings.secret_key)
+    app.state.templates = Jinja2Templates(directory=WEB_DIR / "templates")
+    return app

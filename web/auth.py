@@ -1,0 +1,181 @@
+"""Who is calling: hosts (API token or panel session + CSRF header) and buyers (signed token).
+
+Host passwords are argon2 hashes. API tokens are random and stored as SHA-256 only. Buyer tokens
+are signed with SECRET_KEY and need no database read, which matters in a drop: every hold request
+carries one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from itsdangerous import BadSignature, URLSafeSerializer
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.requests import HTTPConnection
+
+from inventory.clock import now_ms
+from inventory.models import Buyer, Host
+from web.errors import ApiError
+from web.models import ApiToken
+
+BUYER_COOKIE = "livedrop_buyer"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+_hasher = PasswordHasher()
+
+
+class EmailTaken(ValueError):
+    pass
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def valid_email(email: str) -> bool:
+    local, at, domain = email.partition("@")
+    return bool(at and local and "." in domain and " " not in email and len(email) <= 320)
+
+
+async def create_host(sessions: async_sessionmaker, email: str, password: str, name: str = "") -> Host:
+    email = normalize_email(email)
+    if not valid_email(email):
+        raise ValueError(f"{email!r} is not an email address")
+    if len(password) < 8:
+        raise ValueError("the password must be at least 8 characters long")
+    async with sessions() as session:
+        host = Host(email=email, name=name or email.split("@")[0], password_hash=hash_password(password))
+        session.add(host)
+        try:
+            await session.commit()
+        except IntegrityError:
+            raise EmailTaken(f"a host with the email {email} already exists") from None
+        return host
+
+
+async def host_by_email(session: AsyncSession, email: str) -> Host | None:
+    return (await session.execute(select(Host).where(Host.email == normalize_email(email)))).scalar_one_or_none()
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def create_api_token(sessions: async_sessionmaker, host_id: int, name: str = "") -> str:
+    token = "ldh_" + secrets.token_urlsafe(32)
+    async with sessions() as session:
+        session.add(ApiToken(host_id=host_id, token_hash=_token_hash(token), name=name))
+        await session.commit()
+    return token
+
+
+async def host_for_token(session: AsyncSession, token: str) -> Host | None:
+    row = (
+        await session.execute(
+            select(Host).join(ApiToken, ApiToken.host_id == Host.id).where(ApiToken.token_hash == _token_hash(token))
+        )
+    ).scalar_one_or_none()
+    return row
+
+
+def bearer_token(conn: HTTPConnection) -> str | None:
+    header = conn.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return None
+
+
+# -- the panel session -------------------------------------------------------------------------
+
+
+def csrf_token(session: dict) -> str:
+    """The session's CSRF token (made on first use); the panel sends it back in X-CSRF-Token."""
+    token = session.get("csrf")
+    if not token:
+        token = session["csrf"] = secrets.token_urlsafe(24)
+    return token
+
+
+def csrf_ok(conn: HTTPConnection, submitted: str | None) -> bool:
+    expected = conn.session.get("csrf")
+    return bool(expected and submitted and hmac.compare_digest(expected, submitted))
+
+
+async def current_host(conn: HTTPConnection, sessions: async_sessionmaker, method: str = "GET") -> Host:
+    """The host behind a request, or 401. A session without the CSRF header on a state-changing
+    request is refused (403) even though the cookie is valid: that is what CSRF protection means."""
+    token = bearer_token(conn)
+    async with sessions() as session:
+        if token is not None:
+            host = await host_for_token(session, token)
+            if host is None:
+                raise ApiError(401, "unauthorized", "the API token is not valid")
+            return host
+        host_id = conn.session.get("host_id") if "session" in conn.scope else None
+        if host_id is None:
+            raise ApiError(
+                401, "unauthorized", "sign in at /host/login or send Authorization: Bearer <host token>",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        if method not in SAFE_METHODS and not csrf_ok(conn, conn.headers.get(CSRF_HEADER)):
+            raise ApiError(403, "csrf_failed", "missing or wrong X-CSRF-Token header; reload the control panel")
+        host = await session.get(Host, host_id)
+        if host is None:
+            raise ApiError(401, "unauthorized", "your session has ended; sign in again")
+        return host
+
+
+# -- buyers ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BuyerIdentity:
+    buyer_id: str
+    token: str
+
+
+class BuyerTokens:
+    def __init__(self, secret_key: str) -> None:
+        self._serializer = URLSafeSerializer(secret_key, salt="livedrop.buyer")
+
+    def issue(self, buyer_id: str) -> str:
+        return str(self._serializer.dumps(buyer_id))
+
+    def verify(self, token: str) -> str | None:
+        try:
+            value = self._serializer.loads(token)
+        except BadSignature:
+            return None
+        return value if isinstance(value, str) else None
+
+    def from_request(self, conn: HTTPConnection) -> str | None:
+        token = bearer_token(conn) or conn.cookies.get(BUYER_COOKIE) or conn.query_params.get("token")
+        return self.verify(token) if token else None
+
+
+async def create_buyer(sessions: async_sessionmaker, name: str = "") -> Buyer:
+    async with sessions() as session:
+        buyer = Buyer(id=secrets.token_hex(8), name=name, created_at=now_ms())
+        session.add(buyer)
+        await session.commit()
+        return buyer

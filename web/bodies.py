@@ -1,0 +1,49 @@
+"""Reading request bodies: malformed JSON is 400 ``malformed_json``; a body that breaks the rules is
+422 ``invalid_request`` with a message naming the field (from the pydantic model at the edge)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+
+from web.errors import ApiError
+
+Model = TypeVar("Model", bound=BaseModel)
+MAX_BODY_BYTES = 256 * 1024
+
+
+async def read_json(request: Request) -> Any:
+    body = await request.body()
+    if len(body) > MAX_BODY_BYTES:
+        raise ApiError(413, "payload_too_large", f"the body is larger than {MAX_BODY_BYTES // 1024} KiB")
+    if not body.strip():
+        return {}
+    try:
+        return json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "malformed_json", f"the body is not valid JSON: {exc}") from None
+
+
+def validate(model: type[Model], data: Any) -> Model:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ApiError(422, "invalid_request", describe(exc)) from None
+
+
+async def parse(request: Request, model: type[Model]) -> Model:
+    return validate(model, await read_json(request))
+
+
+def describe(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or "body"
+    message = first["msg"]
+    if first["type"] == "missing":
+        return f"{field}: this field is required"
+    if first["type"] == "extra_forbidden":
+        return f"{field}: unknown field"
+    return f"{field}: {message}"

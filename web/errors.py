@@ -1,0 +1,71 @@
+"""Errors on the wire: ``{"error": {"code", "message"}}`` with a fitting status.
+
+Codes are stable (integrations branch on them); ``ERROR_CODES`` lists every one for the OpenAPI
+document. Raise ``ApiError`` anywhere in a route; the handler renders it.
+"""
+
+from __future__ import annotations
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+ERROR_CODES: dict[str, str] = {
+    "malformed_json": "The body is not valid JSON (400).",
+    "invalid_request": "A valid body that breaks the rules; the message names the field (422).",
+    "unauthorized": "No valid host token or session (401).",
+    "csrf_failed": "A session request without the matching CSRF header (403).",
+    "not_found": "No such resource, or not yours (404).",
+    "method_not_allowed": "The route exists but not with this method (405).",
+    "sku_taken": "That SKU is used by another of your products (409).",
+    "slug_taken": "That show slug is taken (409).",
+    "email_taken": "A host with that email exists (409).",
+    "invalid_state": "The show or offer is not in a state that allows this (409).",
+    "sold_out": "No units of that SKU are left (409).",
+    "limit_reached": "The per-customer limit is reached (409).",
+    "not_on_sale": "The product is neither pinned nor in a live offer of a live show (409).",
+    "unknown_sku": "No variant with that SKU in this show (404).",
+    "idempotency_key_required": "The Idempotency-Key header is missing (400).",
+    "idempotency_conflict": "The Idempotency-Key was used with another body (422).",
+    "hold_expired": "The hold expired or no longer exists; hold again (410).",
+    "payment_declined": "The card was declined; the hold stays until it expires (402).",
+    "rate_limited": "Too many requests; wait and retry (429).",
+    "payload_too_large": "The body is too large (413).",
+    "unavailable": "A backing service does not answer (503).",
+    "internal_error": "Something failed on our side (500).",
+}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        assert code in ERROR_CODES, code
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers
+
+
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+
+async def api_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.code, exc.message, exc.headers)
+
+
+_HTTP_CODES = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+
+
+async def http_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "invalid_request" if exc.status_code < 500 else "internal_error")
+    message = exc.detail if isinstance(exc.detail, str) else "request failed"
+    if exc.status_code == 404:
+        message = "not found"
+    return error_response(exc.status_code, code, message, getattr(exc, "headers", None))
+
+
+async def server_error_handler(request: Request, exc: Exception) -> Response:
+    return error_response(500, "internal_error", "something went wrong on our side; try again")

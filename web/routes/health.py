@@ -1,0 +1,41 @@
+"""Liveness and readiness: load balancers and orchestrators poll these."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import text
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+
+async def healthz(request: Request) -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> JSONResponse:
+    services = request.app.state.services
+    checks: dict[str, str] = {}
+
+    async def redis_ok() -> None:
+        await asyncio.wait_for(services.redis.ping(), 2)
+
+    async def database_ok() -> None:
+        async def probe() -> None:
+            async with services.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+
+        await asyncio.wait_for(probe(), 2)
+
+    for name, check in (("redis", redis_ok), ("database", database_ok)):
+        try:
+            await check()
+            checks[name] = "ok"
+        except Exception as exc:  # any failure means "not ready"; say which
+            checks[name] = f"unavailable: {type(exc).__name__}"
+    ready = all(value == "ok" for value in checks.values())
+    return JSONResponse({"status": "ready" if ready else "unavailable", "checks": checks}, status_code=200 if ready else 503)
+
+
+routes = [Route("/healthz", healthz), Route("/readyz", readyz)]

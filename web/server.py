@@ -1,0 +1,102 @@
+"""Running the processes: the web server (uvicorn) and the worker, with clean shutdown on SIGTERM
+and Ctrl-C so the embedded redis-server is never left behind."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import resource
+import signal
+from collections.abc import Awaitable, Callable, Generator
+
+import uvicorn
+
+from web.app import background_jobs, create_app
+from web.jobs import JobRunner
+from web.services import Services, open_services
+from web.settings import Settings
+
+log = logging.getLogger("livedrop")
+
+
+def raise_open_files_limit() -> int:
+    """Every WebSocket is a file descriptor; the usual soft limit of 1024 caps a show at ~1000 viewers."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else 1_048_576
+    if soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+class _Server(uvicorn.Server):
+    """uvicorn re-raises the signal that stopped it, which would kill the process before our own
+    cleanup (stopping the embedded redis-server) runs; we exit normally instead."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
+
+
+async def serve(
+    settings: Settings,
+    *,
+    before_start: Callable[[Services], Awaitable[None]] | None = None,
+    after_start: Callable[[], None] | None = None,
+) -> None:
+    raise_open_files_limit()
+    services = await open_services(settings)
+    try:
+        if before_start is not None:
+            await before_start(services)
+        app = create_app(settings, services)
+        config = uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            ws="websockets-sansio",
+            ws_per_message_deflate=False,  # deflate costs 60-120 KiB per connection; live frames are small
+            ws_max_size=4096,
+            lifespan="on",
+            log_level="info",
+            access_log=False,
+            proxy_headers=True,
+            timeout_graceful_shutdown=5,
+            backlog=4096,
+        )
+        server = _Server(config)
+        if after_start is not None:
+            watcher = asyncio.create_task(_call_when_started(server, after_start))
+        await server.serve()
+        if after_start is not None:
+            watcher.cancel()
+    finally:
+        await services.close()
+
+
+async def _call_when_started(server: uvicorn.Server, callback: Callable[[], None]) -> None:
+    while not server.started:
+        await asyncio.sleep(0.05)
+    callback()
+
+
+async def work(settings: Settings) -> None:
+    """The worker: background jobs only, holding the job lease while alive."""
+    services = await open_services(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        runner = JobRunner(services.redis, background_jobs(services), is_worker=True)
+        log.info("livedrop worker started")
+        await runner.run(stop)
+    finally:
+        await services.close()
+        log.info("livedrop worker stopped")
