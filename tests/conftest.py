@@ -24,6 +24,45 @@ from web.services import make_redis
 from web.settings import Settings
 
 TEST_SECRET = "test-secret-key-0123456789abcdef"
+_created_database: tuple[str, str] | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """With DATABASE_URL set to PostgreSQL, the run gets a database of its own (created here,
+    dropped at the end), so a stale schema from an earlier run can never leak in. Every process a
+    test starts inherits it through the environment."""
+    global _created_database
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql")) or os.environ.get("LIVEDROP_TEST_DATABASE_CREATED"):
+        return
+    name = f"livedrop_test_{os.getpid()}"
+    admin_url = _asyncpg_dsn(url)
+    asyncio.run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"'))
+    base, _, _ = url.rpartition("/")
+    os.environ["DATABASE_URL"] = f"{base}/{name}"
+    os.environ["LIVEDROP_TEST_DATABASE_CREATED"] = "1"
+    _created_database = (admin_url, name)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _created_database is not None:
+        admin_url, name = _created_database
+        asyncio.run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def _asyncpg_dsn(url: str) -> str:
+    return "postgresql://" + url.split("://", 1)[1]
+
+
+async def _admin(dsn: str, *statements: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
 
 
 @pytest.fixture(scope="session")

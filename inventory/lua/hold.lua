@@ -1,0 +1,67 @@
+-- Make a hold: idempotency, stock check, per-customer limit, offer cap, decrement, record. Atomic.
+-- ARGV: prefix, hold_id, buyer, sku, qty, unit_price, currency, offer_id|'', offer_cap (-1 = all
+--       units), per_customer_limit, hold_ms, now_ms, show_id|'', host_id|'', fingerprint,
+--       idempotency_ttl_ms, idempotency_key|''
+-- Returns {1, hold fields...} (new), {2, hold fields...} (replay of the same key) or
+--         {0, code[, version, reason]}.
+local hid, buyer, sku = ARGV[2], ARGV[3], ARGV[4]
+local q = tonumber(ARGV[5])
+local price, cur, oid = ARGV[6], ARGV[7], ARGV[8]
+local limit, hold_ms, now = tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])
+local show, host, fp = ARGV[13], ARGV[14], ARGV[15]
+local idem_ttl, idem = tonumber(ARGV[16]), ARGV[17]
+
+local ik = nil
+if idem ~= '' then
+  -- The key is scoped to the buyer; the stored answer is returned as it was, even if the hold
+  -- has since been released or sold (that is what a retry of the same request must see).
+  ik = P .. 'idem:' .. buyer .. ':' .. idem
+  local prev = redis.call('HMGET', ik, 'fp', 'hid', 'sku', 'q', 'p', 'c', 'o', 'x', 'rem', 'sh', 'ho')
+  if prev[1] then
+    if prev[1] ~= fp then return {0, 'idempotency_conflict'} end
+    return {2, prev[2], prev[3], prev[4], prev[5], prev[6], prev[7], prev[8], prev[9], prev[10], prev[11]}
+  end
+end
+
+-- Not loaded at all: Redis was emptied (or never loaded); reconcile must run first.
+if redis.call('EXISTS', P .. 'loaded') == 0 then return {0, 'not_on_sale'} end
+local a = redis.call('HGET', P .. 'avail', sku)
+if not a then return {0, 'unknown_sku'} end
+a = tonumber(a)
+if a < q then return {0, 'sold_out', redis.call('GET', KEYS[1]) or '0', 'stock'} end
+
+-- Units per buyer per product, across sizes, held and bought.
+local bu = tonumber(redis.call('HGET', P .. 'buyers', buyer) or '0')
+if bu + q > limit then return {0, 'limit_reached'} end
+
+if oid ~= '' then
+  -- The offer's cap is kept in Redis once (open_offer, or the first hold that names the offer).
+  local cap = redis.call('HGET', P .. 'offers', oid)
+  if not cap then
+    cap = ARGV[9]
+    redis.call('HSET', P .. 'offers', oid, cap)
+  end
+  cap = tonumber(cap)
+  if cap >= 0 then
+    local used = tonumber(redis.call('HGET', P .. 'offer_used', oid) or '0')
+    if used + q > cap then return {0, 'sold_out', redis.call('GET', KEYS[1]) or '0', 'offer'} end
+  end
+  redis.call('HINCRBY', P .. 'offer_used', oid, q)
+end
+
+redis.call('HINCRBY', P .. 'avail', sku, -q)
+redis.call('HINCRBY', P .. 'held', sku, q)
+redis.call('HINCRBY', P .. 'buyers', buyer, q)
+local exp = now + hold_ms
+redis.call('HSET', P .. 'hold:' .. hid,
+  'b', buyer, 'sku', sku, 'q', q, 'p', price, 'c', cur, 'o', oid, 'sh', show, 'ho', host,
+  'x', exp, 'st', 'held', 'lim', limit, 'att', 0, 'ev', 0, 'em', '', 'ld', 0, 'det', '', 't', now)
+redis.call('ZADD', P .. 'due', exp, hid)
+bump()
+local rem = a - q
+if ik then
+  redis.call('HSET', ik, 'fp', fp, 'hid', hid, 'sku', sku, 'q', q, 'p', price, 'c', cur, 'o', oid,
+    'x', exp, 'rem', rem, 'sh', show, 'ho', host)
+  redis.call('PEXPIRE', ik, idem_ttl)
+end
+return {1, hid, sku, q, price, cur, oid, exp, rem, show, host}
