@@ -25,6 +25,7 @@ from web.auth import BuyerTokens
 from web.errors import ApiError, api_error_handler, http_error_handler, server_error_handler
 from web.jobs import Job, JobRunner
 from web.routes import health
+from web.runtime import Runtime
 from web.services import Services, open_services
 from web.settings import Settings
 
@@ -46,6 +47,8 @@ def create_app(settings: Settings, services: Services | None = None, *, run_jobs
         owned = services is None
         svc = services if services is not None else await open_services(settings)
         app.state.services = svc
+        runtime = app.state.runtime = Runtime(svc)
+        await runtime.start()
         stop = asyncio.Event()
         tasks: list[asyncio.Task[None]] = []
         if run_jobs:
@@ -56,6 +59,7 @@ def create_app(settings: Settings, services: Services | None = None, *, run_jobs
         finally:
             stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await runtime.stop()
             if owned:
                 await svc.close()
 
