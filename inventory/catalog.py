@@ -38,7 +38,7 @@ class ProductSpec:
     image_url: str | None = None
 
 
-async def _taken_skus(session: AsyncSession, host_id: int, skus: list[str], exclude_product: int | None = None) -> list[str]:
+async def taken_skus(session: AsyncSession, host_id: int, skus: list[str], exclude_product: int | None = None) -> list[str]:
     query = select(Variant.sku).where(Variant.host_id == host_id, Variant.sku.in_(skus))
     if exclude_product is not None:
         query = query.where(Variant.product_id != exclude_product)
@@ -47,7 +47,7 @@ async def _taken_skus(session: AsyncSession, host_id: int, skus: list[str], excl
 
 async def create_product(session: AsyncSession, host_id: int, spec: ProductSpec) -> Product:
     """Adds the product to the session and flushes; the caller commits (so a CSV import is all or nothing)."""
-    taken = await _taken_skus(session, host_id, [v.sku for v in spec.variants])
+    taken = await taken_skus(session, host_id, [v.sku for v in spec.variants])
     if taken:
         raise SkuTaken(taken[0])
     product = Product(
