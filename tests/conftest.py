@@ -135,3 +135,41 @@ async def _empty_tables(engine: AsyncEngine) -> None:
         else:
             for name in names:
                 await conn.execute(text(f"DELETE FROM {name}"))
+
+
+@pytest.fixture
+async def app(settings: Settings, redis: aioredis.Redis, engine: AsyncEngine, sessions: async_sessionmaker):
+    """The real ASGI app on the real services, with its lifespan running."""
+    from web.app import create_app
+    from web.services import Services
+
+    services = Services(settings, redis, engine, sessions)
+    application = create_app(settings, services)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app) -> AsyncIterator["httpx.AsyncClient"]:
+    import httpx
+
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+@pytest.fixture
+async def host_token(sessions: async_sessionmaker) -> str:
+    """An API token of a fresh host (ana@example.com)."""
+    from web.auth import create_api_token, create_host
+
+    host = await create_host(sessions, "ana@example.com", "correct horse battery")
+    return await create_api_token(sessions, host.id)
+
+
+@pytest.fixture
+async def other_host_token(sessions: async_sessionmaker) -> str:
+    from web.auth import create_api_token, create_host
+
+    host = await create_host(sessions, "bo@example.com", "another good password")
+    return await create_api_token(sessions, host.id)

@@ -24,7 +24,7 @@ import static as static_package
 from web.auth import BuyerTokens
 from web.errors import ApiError, api_error_handler, http_error_handler, server_error_handler
 from web.jobs import Job, JobRunner
-from web.routes import health
+from web.routes import buyers, health, products
 from web.runtime import Runtime
 from web.services import Services, open_services
 from web.settings import Settings
@@ -65,6 +65,8 @@ def create_app(settings: Settings, services: Services | None = None, *, run_jobs
 
     routes = [
         *health.routes,
+        *products.routes,
+        *buyers.routes,
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     middleware = [

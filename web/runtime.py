@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from web.ratelimit import RateLimiter
 from web.services import Services
 
 
@@ -14,6 +15,18 @@ class Runtime:
     services: Services
     # Filled in as the parts land: inventory (stock, checkout, payments) and live (hub, sales).
     parts: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.rate_limiter = RateLimiter(self.services.redis)
+
+    async def restocked(self, product_id: int, added: dict[str, int]) -> None:
+        """Units were added to a product in SQL: make them holdable in Redis now."""
+
+    async def live_holds(self, buyer_id: str) -> list[dict[str, Any]]:
+        return []
+
+    async def orders_of_buyer(self, buyer_id: str) -> list[dict[str, Any]]:
+        return []
 
     async def start(self) -> None:
         """Start per-process background tasks (stream readers, conflation clocks)."""
