@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
-from starlette.routing import Mount
+from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
@@ -24,6 +24,7 @@ import static as static_package
 from web.auth import BuyerTokens
 from web.errors import ApiError, api_error_handler, http_error_handler, server_error_handler
 from web.jobs import Job, JobRunner
+from web.openapi import openapi_json
 from web.routes import buyers, health, products
 from web.runtime import Runtime
 from web.services import Services, open_services
@@ -65,6 +66,7 @@ def create_app(settings: Settings, services: Services | None = None, *, run_jobs
 
     routes = [
         *health.routes,
+        Route("/api/openapi.json", openapi_json),
         *products.routes,
         *buyers.routes,
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),

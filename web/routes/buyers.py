@@ -13,6 +13,7 @@ from inventory.models import Buyer
 from web.auth import BUYER_COOKIE, create_buyer
 from web.bodies import parse
 from web.errors import ApiError
+from web.openapi import Operation, document
 from web.ratelimit import Limit
 
 
@@ -77,3 +78,10 @@ routes = [
     Route("/api/buyers", create, methods=["POST"]),
     Route("/api/buyers/me", me, methods=["GET"]),
 ]
+
+document(
+    Operation("POST", "/api/buyers", "Create a buyer (no sign-up); also sets the livedrop_buyer cookie.", body=BuyerIn,
+              answers={201: "{\"buyer_id\", \"name\", \"token\"}"}, errors=("malformed_json", "invalid_request", "rate_limited")),
+    Operation("GET", "/api/buyers/me", "The buyer, its live holds (with expires_at) and its orders.", "buyer",
+              answers={200: "{\"buyer_id\", \"name\", \"holds\", \"orders\"}"}, errors=("unauthorized",)),
+)

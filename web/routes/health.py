@@ -9,6 +9,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from web.openapi import Operation, document
+
 
 async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
@@ -39,3 +41,8 @@ async def readyz(request: Request) -> JSONResponse:
 
 
 routes = [Route("/healthz", healthz), Route("/readyz", readyz)]
+
+document(
+    Operation("GET", "/healthz", "The process is up.", answers={200: "{\"status\": \"ok\"}"}),
+    Operation("GET", "/readyz", "Redis and the database answer.", answers={200: "ready", 503: "a service does not answer"}),
+)

@@ -24,6 +24,7 @@ from inventory.models import Variant
 from web.auth import current_host
 from web.bodies import parse
 from web.errors import ApiError
+from web.openapi import Operation, document
 
 SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 MAX_STOCK = 1_000_000
@@ -181,3 +182,12 @@ routes = [
     Route("/api/products", list_products, methods=["GET"]),
     Route("/api/products/{product_id}", update, methods=["PATCH"]),
 ]
+
+document(
+    Operation("POST", "/api/products", "Create a product with its variants (sizes).", "host", ProductIn,
+              answers={201: "The product, with id and variants."}, errors=("malformed_json", "invalid_request", "sku_taken", "unauthorized")),
+    Operation("GET", "/api/products", "The host's products.", "host", answers={200: "{\"products\": [...]}"}, errors=("unauthorized",)),
+    Operation("PATCH", "/api/products/{product_id}", "Edit a product; a variant's stock may be raised (restock, live); new SKUs add variants.",
+              "host", ProductPatch, answers={200: "The product."},
+              errors=("malformed_json", "invalid_request", "sku_taken", "not_found", "unauthorized")),
+)
