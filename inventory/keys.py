@@ -1,0 +1,57 @@
+"""Where inventory keeps things in Redis. Every key of one product shares the hash tag {p<id>},
+so a script can touch all of them atomically in Redis Cluster too.
+
+    ld:{p<id>}:ver               string  version, bumped whenever available stock changes
+    ld:{p<id>}:loaded            hash    sku -> units loaded (SQL Variant.stock)
+    ld:{p<id>}:avail             hash    sku -> units available to hold
+    ld:{p<id>}:held              hash    sku -> units in live holds (held or locked)
+    ld:{p<id>}:sold              hash    sku -> units sold      (avail + held + sold = loaded)
+    ld:{p<id>}:buyers            hash    buyer id -> units held + bought (per-customer limit)
+    ld:{p<id>}:emails            hash    email -> units in checkout + bought (per-email limit)
+    ld:{p<id>}:offers            hash    offer id -> cap (units at offer price; -1: every unit)
+    ld:{p<id>}:offer_used        hash    offer id -> units held + sold at the offer price
+    ld:{p<id>}:hold:<hold id>    hash    one hold (fields: see inventory.stock.Hold.from_record)
+    ld:{p<id>}:due               zset    hold id -> when the sweeper must look at it (ms)
+    ld:{p<id>}:sold_recent       zset    hold id -> commit time, sold records kept for reconcile
+    ld:{p<id>}:idem:<buyer>:<k>  hash    a hold's idempotency record (24 h)
+    ld:{p<id>}:recon             string  reconcile fence token
+    ld:{b<buyer>}:holds          set     the buyer's hold ids (its own tag: buyers span products)
+    ld:products                  set     product ids loaded into Redis (the sweeper's list)
+    ld:epoch                     string  set by reconcile; missing means Redis came back empty
+    ld:{charges}:c:<key>         hash    the test payment provider's charges
+"""
+
+from __future__ import annotations
+
+PRODUCTS = "ld:products"
+EPOCH = "ld:epoch"
+CHARGE_IDS = "ld:{charges}:ids"
+
+
+def prefix(product_id: int) -> str:
+    return f"ld:{{p{int(product_id)}}}:"
+
+
+def version(product_id: int) -> str:
+    return prefix(product_id) + "ver"
+
+
+def hold(product_id: int, hold_id: str) -> str:
+    return prefix(product_id) + "hold:" + hold_id
+
+
+def buyer_holds(buyer_id: str) -> str:
+    return f"ld:{{b{buyer_id}}}:holds"
+
+
+def charge(idempotency_key: str) -> str:
+    return "ld:{charges}:c:" + idempotency_key
+
+
+def product_of_hold(hold_id: str) -> int:
+    """Hold ids are ``<product id>.<random>``: the product (and so the key) is in the id.
+    Raises ValueError for anything else."""
+    head, sep, tail = hold_id.partition(".")
+    if not sep or not tail or not head.isdigit() or len(hold_id) > 64:
+        raise ValueError(f"not a hold id: {hold_id!r}")
+    return int(head)

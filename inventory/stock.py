@@ -1,0 +1,598 @@
+"""Hot stock and holds in Redis: ``StockStore`` wraps the Lua scripts of ``inventory/lua``.
+
+Every change of stock is one script (atomic, one round trip); Python never reads, computes and
+writes back. Two things keep a drop cheap for one process:
+
+* Pipelining: ``hold()`` calls made at about the same time (the same event-loop tick, or while
+  the previous batch is in flight) go to Redis as one pipeline of EVALSHAs. One batch is in
+  flight at a time, so under load batches grow instead of connections.
+* A local sold-out flag: once a SKU answers ``sold_out`` it answers so locally for
+  ``sold_out_ttl`` seconds without a round trip, or until the product's version counter is seen
+  to move (a release, expiry or restock), whichever comes first.
+
+Time: every script gets ``now`` from ``clock`` (milliseconds), never Redis TIME, so tests control it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError
+
+from inventory import keys
+from inventory.clock import now_ms
+from inventory.errors import (
+    HoldExpired,
+    HoldLocked,
+    IdempotencyConflict,
+    InvalidRequest,
+    LimitReached,
+    NotFound,
+    NotOnSale,
+    Oversold,
+    SoldOut,
+    UnknownSku,
+)
+from inventory.scripts import SCRIPTS, Script
+
+log = logging.getLogger(__name__)
+
+MAX_QUANTITY = 1000  # per hold; larger asks are malformed rather than "over the limit"
+IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000
+SOLD_RETENTION_MS = 3600 * 1000  # sold records stay this long so reconcile can match them to SQL
+BUYER_INDEX_TTL_S = 24 * 3600
+
+_ERRORS = {
+    "sold_out": SoldOut,
+    "limit_reached": LimitReached,
+    "unknown_sku": UnknownSku,
+    "not_on_sale": NotOnSale,
+    "idempotency_conflict": IdempotencyConflict,
+    "hold_expired": HoldExpired,
+    "not_found": NotFound,
+    "hold_locked": HoldLocked,
+}
+
+
+@dataclass(frozen=True)
+class SaleTerms:
+    """What a hold is sold at. The hub builds it from the pinned product or the live offer."""
+
+    unit_price_cents: int
+    currency: str
+    per_customer_limit: int = 1  # units per buyer (and per email) per product, across sizes
+    hold_seconds: int = 300
+    offer_id: int | None = None
+    # The offer's cap (units at the offer price across sizes; None: every unit). Used the first
+    # time Redis sees the offer if open_offer() was not called, e.g. after Redis was emptied.
+    offer_quantity: int | None = None
+    show_id: int | None = None  # the sales channel; stored on the hold and copied to the order
+    host_id: int | None = None
+
+
+@dataclass
+class Hold:
+    hold_id: str
+    product_id: int
+    buyer_id: str
+    sku: str
+    quantity: int
+    unit_price_cents: int
+    currency: str
+    offer_id: int | None
+    expires_at: int
+    show_id: int | None = None
+    host_id: int | None = None
+    state: str = "held"  # held | locked (in checkout) | sold
+    per_customer_limit: int = 1
+    remaining: int | None = None  # units of the SKU left right after the hold (hold() only)
+    replayed: bool = False  # hold(): True when an earlier call with the same key made it
+    attempt: int = 0  # payment attempts declined so far; part of the charge's idempotency key
+    email: str | None = None  # set while locked / once sold
+    details: dict[str, Any] | None = None  # checkout details, stored while locked (recovery)
+    lock_deadline: int | None = None
+
+    @property
+    def total_cents(self) -> int:
+        return self.unit_price_cents * self.quantity
+
+    def to_json(self) -> dict[str, Any]:
+        """The hold as the HTTP API returns it (CONTRACT.md, POST /api/shows/{slug}/holds)."""
+        return {
+            "hold_id": self.hold_id,
+            "sku": self.sku,
+            "quantity": self.quantity,
+            "price_cents": self.unit_price_cents,
+            "currency": self.currency,
+            "offer_id": self.offer_id,
+            "expires_at": self.expires_at,
+            "remaining": self.remaining,
+        }
+
+    @classmethod
+    def from_record(cls, hold_id: str, rec: Mapping[str, str]) -> Hold:
+        details = rec.get("det") or ""
+        return cls(
+            hold_id=hold_id,
+            product_id=keys.product_of_hold(hold_id),
+            buyer_id=rec.get("b", ""),
+            sku=rec.get("sku", ""),
+            quantity=int(rec.get("q", 0)),
+            unit_price_cents=int(rec.get("p") or 0),
+            currency=rec.get("c", ""),
+            offer_id=_opt_int(rec.get("o")),
+            expires_at=int(rec.get("x") or 0),
+            show_id=_opt_int(rec.get("sh")),
+            host_id=_opt_int(rec.get("ho")),
+            state=rec.get("st", "held"),
+            per_customer_limit=int(rec.get("lim") or 0),
+            attempt=int(rec.get("att") or 0),
+            email=rec.get("em") or None,
+            details=json.loads(details) if details else None,
+            lock_deadline=_opt_int(rec.get("ld")) or None,
+        )
+
+
+@dataclass(frozen=True)
+class SkuCounts:
+    loaded: int
+    available: int
+    held: int
+    sold: int
+
+
+@dataclass
+class SweepResult:
+    units_returned: int = 0
+    # Holds that may have a charge behind them (locked past their lock deadline, or once in
+    # checkout and now expired): Checkout.recover() decides their fate.
+    to_recover: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ReconcileInput:
+    """What reconcile needs from SQL for one product (read in one statement, see reconcile.py)."""
+
+    loaded: dict[str, int]  # sku -> Variant.stock
+    sold: dict[str, int]  # sku -> units in paid orders
+    recent_orders: list[tuple[str, str, int, str, str, int | None]]  # hold, sku, qty, buyer, email, offer
+    buyers: dict[str, int]  # buyer -> units in paid orders
+    emails: dict[str, int]
+    offers: dict[int, int]
+
+
+class StockStore:
+    """Stock, holds and their life cycle in Redis. One per process; ``redis`` must be a
+    ``redis.asyncio.Redis`` with ``decode_responses=True``."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        *,
+        clock: Callable[[], int] = now_ms,
+        sold_out_ttl: float = 0.5,
+        max_batch: int = 1000,
+        sold_retention_ms: int = SOLD_RETENTION_MS,
+    ) -> None:
+        self.redis = redis
+        self.clock = clock
+        self.sold_out_ttl = sold_out_ttl
+        self.sold_retention_ms = sold_retention_ms
+        self._pipeliner = _Pipeliner(redis, max_batch)
+        # (product, sku) -> (monotonic deadline, product version when it sold out)
+        self._sold_out: dict[tuple[int, str], tuple[float, int]] = {}
+        self._versions: dict[int, int] = {}
+        # Successful holds made here, so a replayed Idempotency-Key is not answered by the local
+        # sold-out flag. Bounded; a replay landing on another process goes to Redis anyway once
+        # the (short) flag is gone.
+        self._recent: OrderedDict[tuple[int, str, str], tuple[str, Hold]] = OrderedDict()
+
+    # -- holds -----------------------------------------------------------------------------------
+
+    async def hold(
+        self,
+        product_id: int,
+        sku: str,
+        quantity: int,
+        buyer_id: str,
+        idempotency_key: str | None,
+        terms: SaleTerms,
+    ) -> Hold:
+        """Hold ``quantity`` units of ``sku`` for ``buyer_id``. Returns the Hold (``replayed`` when
+        the same key and body were seen before: the first answer again). Raises SoldOut,
+        LimitReached, UnknownSku, NotOnSale, IdempotencyConflict, InvalidRequest."""
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= MAX_QUANTITY:
+            raise InvalidRequest("quantity", f"must be a whole number from 1 to {MAX_QUANTITY}")
+        if not isinstance(sku, str) or not sku or len(sku) > 64:
+            raise UnknownSku()
+        if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
+            raise InvalidRequest("Idempotency-Key", "must be 1 to 255 characters")
+        fingerprint = f"{sku}\x1f{quantity}"
+        recent_key = (product_id, buyer_id, idempotency_key or "")
+        if self._locally_sold_out(product_id, sku):
+            mine = self._recent.get(recent_key) if idempotency_key else None
+            if mine is None:
+                raise SoldOut()
+            if mine[0] != fingerprint:
+                raise IdempotencyConflict()
+            return _replay(mine[1])
+
+        hold_id = f"{int(product_id)}.{secrets.token_urlsafe(12)}"
+        args = [
+            keys.prefix(product_id),
+            hold_id,
+            buyer_id,
+            sku,
+            quantity,
+            int(terms.unit_price_cents),
+            terms.currency,
+            "" if terms.offer_id is None else int(terms.offer_id),
+            -1 if terms.offer_quantity is None else int(terms.offer_quantity),
+            int(terms.per_customer_limit),
+            int(terms.hold_seconds) * 1000,
+            self.clock(),
+            "" if terms.show_id is None else int(terms.show_id),
+            "" if terms.host_id is None else int(terms.host_id),
+            fingerprint,
+            IDEMPOTENCY_TTL_MS,
+            idempotency_key or "",
+        ]
+        reply = await self._pipelined(SCRIPTS["hold"], [keys.version(product_id)], args)
+        if reply[0] == 0:
+            code = reply[1]
+            if code == "sold_out" and reply[3] == "stock":
+                self._sold_out[(product_id, sku)] = (time.monotonic() + self.sold_out_ttl, int(reply[2]))
+            raise _ERRORS[code]()
+        _, hid, r_sku, q, price, cur, oid, exp, rem, show, host = reply
+        result = Hold(
+            hold_id=hid,
+            product_id=int(product_id),
+            buyer_id=buyer_id,
+            sku=r_sku,
+            quantity=int(q),
+            unit_price_cents=int(price),
+            currency=cur,
+            offer_id=_opt_int(oid),
+            expires_at=int(exp),
+            show_id=_opt_int(show),
+            host_id=_opt_int(host),
+            per_customer_limit=int(terms.per_customer_limit),
+            remaining=int(rem),
+            replayed=reply[0] == 2,
+        )
+        if idempotency_key:
+            self._remember(recent_key, fingerprint, result)
+        if not result.replayed:
+            # The buyer's index has its own hash tag (a buyer spans products), so it cannot be in
+            # the script; it is only an index: readers skip ids whose hold is gone.
+            key = keys.buyer_holds(buyer_id)
+            await asyncio.gather(
+                self._pipeliner.submit(lambda pipe: pipe.sadd(key, hid)),
+                self._pipeliner.submit(lambda pipe: pipe.expire(key, BUYER_INDEX_TTL_S)),
+            )
+        return result
+
+    async def release(self, hold_id: str, buyer_id: str) -> int:
+        """The buyer cancels: the units go back to stock (exactly once). Returns units of the SKU
+        available now. Raises NotFound (unknown, someone else's, or sold) or HoldLocked."""
+        product_id = _product(hold_id)
+        reply = await self._script("release", product_id, [hold_id, buyer_id])
+        if reply[0] == 0:
+            raise _ERRORS[reply[1]]()
+        self._clear_sold_out(product_id)
+        return int(reply[2])
+
+    async def get_hold(self, hold_id: str) -> Hold | None:
+        """The hold in any state (held, locked, sold while its record is kept), or None."""
+        try:
+            product_id = keys.product_of_hold(hold_id)
+        except ValueError:
+            return None
+        rec = await self.redis.hgetall(keys.hold(product_id, hold_id))
+        return Hold.from_record(hold_id, rec) if rec else None
+
+    async def live_holds_for_buyer(self, buyer_id: str) -> list[Hold]:
+        """The buyer's holds that still hold units (held and not expired, or in checkout)."""
+        index = keys.buyer_holds(buyer_id)
+        ids = sorted(await self.redis.smembers(index))
+        if not ids:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for hid in ids:
+            pipe.hgetall(keys.hold(keys.product_of_hold(hid), hid))
+        records = await pipe.execute()
+        now = self.clock()
+        live, stale = [], []
+        for hid, rec in zip(ids, records):
+            hold = Hold.from_record(hid, rec) if rec else None
+            if hold is None or hold.state == "sold":
+                stale.append(hid)
+            elif hold.state == "locked" or hold.expires_at > now:
+                live.append(hold)
+        if stale:
+            await self.redis.srem(index, *stale)
+        return sorted(live, key=lambda h: h.expires_at)
+
+    # -- checkout steps (used by inventory.checkout) ------------------------------------------------
+
+    async def lock(self, hold_id: str, buyer_id: str, email: str, details: Mapping[str, Any], deadline_ms: int) -> Hold:
+        """Lock the hold for checkout until ``deadline_ms`` and reserve it against ``email``.
+        Returns the Hold (state 'locked', or 'sold' if it was already sold). Raises HoldExpired,
+        NotFound, HoldLocked (in checkout with another email), LimitReached (per email)."""
+        product_id = _product(hold_id)
+        reply = await self._script(
+            "lock", product_id, [hold_id, buyer_id, self.clock(), deadline_ms, email, json.dumps(dict(details))]
+        )
+        if reply[0] == 0:
+            raise _ERRORS[reply[1]]()
+        return Hold.from_record(hold_id, _pairs(reply[1]))
+
+    async def unlock(self, hold_id: str, attempt: int) -> bool:
+        """Payment declined: back to 'held' (original expiry), next attempt number."""
+        reply = await self._script("unlock", _product(hold_id), [hold_id, attempt])
+        return reply[0] == 1
+
+    async def commit(
+        self, hold_id: str, *, sku: str, quantity: int, buyer_id: str, email: str, offer_id: int | None
+    ) -> str:
+        """The order is in SQL: mark the units sold. Returns 'committed', 'already' or 'taken' (the
+        hold was gone; units taken from stock). Raises Oversold when no unit is left to take."""
+        product_id = _product(hold_id)
+        args = [hold_id, self.clock(), self.sold_retention_ms, sku, quantity, buyer_id, email, "" if offer_id is None else offer_id]
+        reply = await self._script("commit", product_id, args)
+        if reply[0] == 0:
+            raise Oversold()
+        return str(reply[1])
+
+    async def abandon(self, hold_id: str) -> str:
+        """Recovery found neither order nor charge: unlock, or release if expired. Returns
+        'released', 'unlocked', 'gone' or 'sold'."""
+        product_id = _product(hold_id)
+        reply = await self._script("abandon", product_id, [hold_id, self.clock()])
+        if reply[1] == "released":
+            self._clear_sold_out(product_id)
+        return str(reply[1])
+
+    async def sweep(self, product_ids: Iterable[int] | None = None, *, batch: int = 100, lease_ms: int = 60_000) -> SweepResult:
+        """Return the units of expired holds, ``batch`` holds per script call. Safe to run in
+        several processes at once. Holds that need a look at payments come back in
+        ``to_recover`` (their due time moved ``lease_ms`` on, so a racing sweeper skips them)."""
+        if product_ids is None:
+            product_ids = sorted(int(p) for p in await self.redis.smembers(keys.PRODUCTS))
+        result = SweepResult()
+        for product_id in product_ids:
+            while True:
+                looked, units, recover = await self._script("sweep", product_id, [self.clock(), batch, lease_ms])
+                result.units_returned += int(units)
+                result.to_recover.extend(recover)
+                if int(units):
+                    self._clear_sold_out(product_id)
+                if int(looked) < batch:
+                    break
+        return result
+
+    # -- stock -------------------------------------------------------------------------------------
+
+    async def load(self, product_id: int, stock: Mapping[str, int]) -> int:
+        """Put SKUs on sale with their units loaded; SKUs already loaded are left alone (loading
+        twice never doubles stock). Returns how many SKUs were newly loaded. After Redis lost
+        data, use Checkout.reconcile (it reads SQL) instead."""
+        args: list[Any] = []
+        for sku, units in stock.items():
+            args += [sku, int(units)]
+        n = int(await self._script("load", product_id, args))
+        await self.redis.sadd(keys.PRODUCTS, int(product_id))
+        return n
+
+    async def restock(self, product_id: int, sku: str, loaded_total: int) -> int:
+        """Set the SKU's units loaded to ``loaded_total`` (the new Variant.stock; absolute so a
+        retry cannot add twice). Returns units available now."""
+        _, available = await self._script("restock", product_id, [sku, int(loaded_total)])
+        await self.redis.sadd(keys.PRODUCTS, int(product_id))
+        self._clear_sold_out(product_id)
+        return int(available)
+
+    async def open_offer(self, product_id: int, offer_id: int, quantity: int | None) -> None:
+        """Set an offer's cap: units at the offer price across sizes (None: every unit).
+        Idempotent; holds naming the offer are refused as sold_out once the cap is used."""
+        await self.redis.hset(keys.prefix(product_id) + "offers", str(int(offer_id)), -1 if quantity is None else int(quantity))
+
+    async def offer_remaining(self, product_id: int, offer_id: int) -> int | None:
+        """Units left at the offer price (held and sold ones count as used); None: no cap."""
+        p = keys.prefix(product_id)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hget(p + "offers", str(int(offer_id)))
+        pipe.hget(p + "offer_used", str(int(offer_id)))
+        cap, used = await pipe.execute()
+        if cap is None or int(cap) < 0:
+            return None
+        return max(0, int(cap) - int(used or 0))
+
+    async def available(self, product_id: int) -> dict[str, int]:
+        """sku -> units available to hold right now."""
+        raw = await self.redis.hgetall(keys.prefix(product_id) + "avail")
+        return {sku: int(v) for sku, v in raw.items()}
+
+    async def available_many(self, product_ids: Iterable[int]) -> dict[int, dict[str, int]]:
+        ids = list(product_ids)
+        pipe = self.redis.pipeline(transaction=False)
+        for product_id in ids:
+            pipe.hgetall(keys.prefix(product_id) + "avail")
+        raws = await pipe.execute()
+        return {pid: {sku: int(v) for sku, v in raw.items()} for pid, raw in zip(ids, raws)}
+
+    async def versions(self, product_ids: Iterable[int]) -> dict[int, int]:
+        """product -> stock version. The hub polls this (one pipelined GET per product) and reads
+        ``available`` only for products whose version moved. 0: never loaded."""
+        ids = list(product_ids)
+        pipe = self.redis.pipeline(transaction=False)
+        for product_id in ids:
+            pipe.get(keys.version(product_id))
+        values = await pipe.execute()
+        seen = {pid: int(v or 0) for pid, v in zip(ids, values)}
+        for pid, version in seen.items():
+            if self._versions.get(pid) != version:
+                self._versions[pid] = version
+                self._clear_sold_out(pid, unless_version=version)
+        return seen
+
+    async def counts(self, product_id: int) -> dict[str, SkuCounts]:
+        """sku -> loaded / available / held / sold, for operators and tests."""
+        p = keys.prefix(product_id)
+        pipe = self.redis.pipeline(transaction=False)
+        for name in ("loaded", "avail", "held", "sold"):
+            pipe.hgetall(p + name)
+        loaded, avail, held, sold = await pipe.execute()
+        skus = set(loaded) | set(avail) | set(held) | set(sold)
+        return {
+            s: SkuCounts(int(loaded.get(s, 0)), int(avail.get(s, 0)), int(held.get(s, 0)), int(sold.get(s, 0)))
+            for s in sorted(skus)
+        }
+
+    # -- reconcile (the SQL side is inventory.reconcile) -------------------------------------------
+
+    async def is_loaded(self, product_id: int) -> bool:
+        return bool(await self.redis.exists(keys.prefix(product_id) + "loaded"))
+
+    async def needs_reconcile(self) -> bool:
+        """True when Redis has no reconcile mark: it is new or came back empty."""
+        return not await self.redis.exists(keys.EPOCH)
+
+    async def mark_reconciled(self) -> None:
+        await self.redis.set(keys.EPOCH, self.clock())
+
+    async def begin_reconcile(self, product_id: int) -> str:
+        """Set the fence before SQL is read (see reconcile.lua)."""
+        token = secrets.token_hex(8)
+        await self.redis.set(keys.prefix(product_id) + "recon", token, px=300_000)
+        return token
+
+    async def finish_reconcile(self, product_id: int, token: str, data: ReconcileInput) -> bool:
+        """Rebuild the product's counters; False when fenced (Redis emptied or another reconcile
+        started since begin_reconcile): read SQL again and retry."""
+        args: list[Any] = [token, self.clock(), self.sold_retention_ms, len(data.loaded)]
+        for sku, units in data.loaded.items():
+            args += [sku, int(units), int(data.sold.get(sku, 0))]
+        args.append(len(data.recent_orders))
+        for hold_id, sku, qty, buyer, email, offer in data.recent_orders:
+            args += [hold_id, sku, int(qty), buyer, email, "" if offer is None else int(offer)]
+        for mapping in (data.buyers, data.emails, data.offers):
+            args.append(len(mapping))
+            for k, v in mapping.items():
+                args += [k, int(v)]
+        reply = await self._script("reconcile", product_id, args)
+        if reply[0] == 0:
+            return False
+        await self.redis.sadd(keys.PRODUCTS, int(product_id))
+        self._clear_sold_out(product_id)
+        return True
+
+    # -- plumbing ----------------------------------------------------------------------------------
+
+    async def _script(self, name: str, product_id: int, args: list[Any]) -> Any:
+        return await SCRIPTS[name].call(self.redis, [keys.version(product_id)], [keys.prefix(product_id), *args])
+
+    async def _pipelined(self, script: Script, script_keys: list[str], args: list[Any]) -> Any:
+        def add(pipe: Any) -> None:
+            pipe.evalsha(script.sha, len(script_keys), *script_keys, *args)
+
+        try:
+            return await self._pipeliner.submit(add)
+        except NoScriptError:
+            await script.load(self.redis)
+            return await self._pipeliner.submit(add)
+
+    def _locally_sold_out(self, product_id: int, sku: str) -> bool:
+        flag = self._sold_out.get((product_id, sku))
+        if flag is None:
+            return False
+        if time.monotonic() >= flag[0]:
+            del self._sold_out[(product_id, sku)]
+            return False
+        return True
+
+    def _clear_sold_out(self, product_id: int, unless_version: int | None = None) -> None:
+        for key in [k for k, (_, v) in self._sold_out.items() if k[0] == product_id and v != unless_version]:
+            del self._sold_out[key]
+
+    def _remember(self, key: tuple[int, str, str], fingerprint: str, hold: Hold) -> None:
+        self._recent[key] = (fingerprint, hold)
+        self._recent.move_to_end(key)
+        while len(self._recent) > 10_000:
+            self._recent.popitem(last=False)
+
+
+class _Pipeliner:
+    """Collects commands submitted at about the same time into one pipeline (no MULTI). One
+    pipeline is in flight at a time; what arrives meanwhile goes in the next one."""
+
+    def __init__(self, redis: aioredis.Redis, max_batch: int) -> None:
+        self.redis = redis
+        self.max_batch = max_batch
+        self._pending: list[tuple[Callable[[Any], None], asyncio.Future[Any]]] = []
+        self._running = False
+
+    def submit(self, add: Callable[[Any], None]) -> asyncio.Future[Any]:
+        """``add`` puts exactly one command on the pipeline; the future gets its reply (or its
+        error as an exception)."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending.append((add, future))
+        if not self._running:
+            self._running = True
+            # A task, not an inline send: calls made in this same tick join the batch first.
+            asyncio.get_running_loop().create_task(self._drain())
+        return future
+
+    async def _drain(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
+                pipe = self.redis.pipeline(transaction=False)
+                for add, _ in batch:
+                    add(pipe)
+                try:
+                    replies = await pipe.execute(raise_on_error=False)
+                except Exception as exc:  # connection trouble: every caller of the batch hears it
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for (_, future), reply in zip(batch, replies):
+                    if future.done():  # the caller was cancelled
+                        continue
+                    if isinstance(reply, Exception):
+                        future.set_exception(reply)
+                    else:
+                        future.set_result(reply)
+        finally:
+            self._running = False
+
+
+def _replay(hold: Hold) -> Hold:
+    return replace(hold, replayed=True)
+
+
+def _product(hold_id: str) -> int:
+    try:
+        return keys.product_of_hold(hold_id)
+    except ValueError:
+        raise NotFound() from None
+
+
+def _opt_int(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    return int(value)
+
+
+def _pairs(flat: list[str]) -> dict[str, str]:
+    return {flat[i]: flat[i + 1] for i in range(0, len(flat), 2)}
