@@ -188,6 +188,7 @@ class StockStore:
         self.sold_out_ttl = sold_out_ttl
         self.sold_retention_ms = sold_retention_ms
         self._pipeliner = _Pipeliner(redis, max_batch)
+        self._loading: dict[str, asyncio.Future[None]] = {}
         # (product, sku) -> (monotonic deadline, product version when it sold out)
         self._sold_out: dict[tuple[int, str], tuple[float, int]] = {}
         self._versions: dict[int, int] = {}
@@ -508,7 +509,11 @@ class StockStore:
         try:
             return await self._pipeliner.submit(add)
         except NoScriptError:
-            await script.load(self.redis)
+            # A whole batch hears NOSCRIPT at once: load the script once, not once per caller.
+            loading = self._loading.get(script.name)
+            if loading is None or loading.done():
+                loading = self._loading[script.name] = asyncio.ensure_future(script.load(self.redis))
+            await asyncio.shield(loading)
             return await self._pipeliner.submit(add)
 
     def _locally_sold_out(self, product_id: int, sku: str) -> bool:
