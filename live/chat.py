@@ -1,0 +1,122 @@
+"""Chat: a length cap, a rate limit per buyer and show, mutes, stored in SQL, moderated by the host.
+
+The text is stored and sent as typed; viewers' browsers insert it as text, never as HTML.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from inventory.clock import now_ms
+from inventory.models import Buyer
+from live import keys
+from live.models import ChatMessage, Mute
+
+WINDOW_MS = 10_000
+RECENT = 50
+
+
+class ChatRefused(Exception):
+    """A message that breaks a rule; ``code`` is the error frame's code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class ChatRules:
+    max_length: int = 280
+    per_buyer_per_10s: int = 5
+
+
+def message_json(message: ChatMessage) -> dict:
+    return {"id": message.id, "buyer_id": message.buyer_id, "name": message.name, "text": message.text, "ts": message.ts}
+
+
+def display_name(buyer: Buyer | None, buyer_id: str) -> str:
+    if buyer is not None and buyer.name:
+        return buyer.name
+    return f"viewer-{buyer_id[:4]}"
+
+
+class Chat:
+    def __init__(self, redis: aioredis.Redis, sessions: async_sessionmaker, rules: ChatRules) -> None:
+        self.redis = redis
+        self.sessions = sessions
+        self.rules = rules
+
+    def check_text(self, text: object) -> str:
+        if not isinstance(text, str) or not text.strip():
+            raise ChatRefused("malformed_frame", "chat needs a non-empty \"text\"")
+        text = text.strip()
+        if len(text) > self.rules.max_length:
+            raise ChatRefused("chat_too_long", f"a message may be at most {self.rules.max_length} characters")
+        return text
+
+    async def within_rate(self, show_id: int, buyer_id: str) -> None:
+        """Fixed 10 s windows in Redis, so the limit holds across processes and reconnects."""
+        key = keys.chat_rate(show_id, buyer_id)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.set(key, 0, px=WINDOW_MS, nx=True)  # starts the window (INCR keeps the expiry)
+        pipe.incr(key)
+        _, count = await pipe.execute()
+        if int(count) > self.rules.per_buyer_per_10s:
+            raise ChatRefused("rate_limited", f"at most {self.rules.per_buyer_per_10s} messages per 10 seconds")
+
+    async def post(self, show_id: int, buyer_id: str, text: str) -> ChatMessage:
+        """Stores the message (mutes checked in the same session). The caller publishes it."""
+        async with self.sessions() as session:
+            if await is_muted(session, show_id, buyer_id):
+                raise ChatRefused("muted", "the host has muted you in this show")
+            buyer = await session.get(Buyer, buyer_id)
+            message = ChatMessage(show_id=show_id, buyer_id=buyer_id, name=display_name(buyer, buyer_id), text=text, ts=now_ms())
+            session.add(message)
+            await session.commit()
+            return message
+
+    async def recent(self, show_id: int) -> list[dict]:
+        async with self.sessions() as session:
+            query = (
+                select(ChatMessage)
+                .where(ChatMessage.show_id == show_id, ChatMessage.deleted_at.is_(None))
+                .order_by(ChatMessage.id.desc())
+                .limit(RECENT)
+            )
+            rows = list((await session.execute(query)).scalars())
+        return [message_json(m) for m in reversed(rows)]
+
+    async def delete(self, show_id: int, message_id: int) -> bool | None:
+        """True: deleted now; False: it was already; None: no such message in this show."""
+        async with self.sessions() as session:
+            found = await session.scalar(
+                select(ChatMessage.id).where(ChatMessage.id == message_id, ChatMessage.show_id == show_id)
+            )
+            if found is None:
+                return None
+            result = await session.execute(
+                update(ChatMessage)
+                .where(ChatMessage.id == message_id, ChatMessage.deleted_at.is_(None))
+                .values(deleted_at=now_ms())
+            )
+            await session.commit()
+            return result.rowcount == 1  # type: ignore[attr-defined]
+
+    async def mute(self, show_id: int, buyer_id: str) -> None:
+        async with self.sessions() as session:
+            session.add(Mute(show_id=show_id, buyer_id=buyer_id, created_at=now_ms()))
+            try:
+                await session.commit()
+            except IntegrityError:  # muted already: fine
+                await session.rollback()
+
+
+async def is_muted(session: AsyncSession, show_id: int, buyer_id: str) -> bool:
+    found = await session.scalar(select(Mute.id).where(Mute.show_id == show_id, Mute.buyer_id == buyer_id))
+    return found is not None

@@ -1,0 +1,153 @@
+"""One viewer's connection: a bounded queue of encoded frames and one writer task.
+
+The room only ever calls ``push`` (synchronous, never awaits), so a viewer that stops reading
+cannot slow anyone else down. When the queue is full, or one send takes longer than the send
+timeout, the connection is closed with 1013 ("try again later"): the browser resumes with
+``?after=<last seq>`` and loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Callable
+from typing import Protocol
+
+from live.frames import seq_of
+
+log = logging.getLogger("livedrop.connection")
+
+CLOSE_TOO_SLOW = 1013
+CLOSE_POLICY = 1008
+CLOSE_TOO_BIG = 1009
+CLOSE_UNKNOWN_SHOW = 4404
+CLOSE_GOING_AWAY = 1001
+# How long a close frame may wait for a stalled client to read the frames queued before it.
+CLOSE_WAIT_S = 30.0
+
+# Close tasks run on their own; asyncio keeps only weak references to tasks, so we hold them.
+_closing: set[asyncio.Task[None]] = set()
+
+
+class Socket(Protocol):
+    """What the hub needs of a WebSocket (Starlette's WebSocket has exactly this)."""
+
+    async def send_text(self, data: str) -> None: ...
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None: ...
+
+
+class Connection:
+    __slots__ = (
+        "socket", "limit", "send_timeout", "queue", "last_seq", "joining", "closed", "close_code",
+        "_wake", "_writer", "_closer", "_on_close", "buyer_id", "buyer_name", "muted", "strikes", "__weakref__",
+    )
+
+    def __init__(self, socket: Socket, limit: int, send_timeout: float, buyer_id: str | None = None) -> None:
+        self.socket = socket
+        self.limit = limit
+        self.send_timeout = send_timeout
+        self.queue: deque[str] = deque()
+        self.last_seq = 0  # frames with a seq at or below this are not sent again
+        self.joining = True  # until the snapshot (or the replay) is out: lasting frames wait behind it
+        self.closed = False
+        self.close_code: int | None = None
+        self._wake: asyncio.Future[None] | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self._closer: asyncio.Task[None] | None = None
+        self._on_close: Callable[[Connection], None] | None = None
+        self.buyer_id = buyer_id
+        self.buyer_name: str | None = None
+        self.muted = False
+        self.strikes: deque[float] = deque()  # times of recent rule breaks
+
+    def push(self, frame: str, seq: int | None = None) -> None:
+        """Queue a frame (the same str object for every connection)."""
+        if self.closed:
+            return
+        if seq is not None:
+            if seq <= self.last_seq:
+                return
+        elif self.joining:
+            return  # state frames sent before the snapshot would be older than it
+        if len(self.queue) >= self.limit:
+            self.close(CLOSE_TOO_SLOW, "too slow; reconnect with ?after=<last seq>")
+            return
+        self.queue.append(frame)
+        wake = self._wake
+        if wake is not None and not wake.done():
+            wake.set_result(None)
+
+    def start(self, first: list[str], last_seq: int, on_close: Callable[["Connection"], None]) -> None:
+        """The join is done: send ``first`` (snapshot, or replayed events and current state),
+        then whatever lasting events arrived meanwhile that ``first`` did not already cover."""
+        self.last_seq = last_seq
+        waiting = [f for f in self.queue if (seq_of(f) or 0) > self.last_seq]
+        self.queue.clear()
+        self.queue.extend(first)
+        self.queue.extend(waiting)
+        self.joining = False
+        self._on_close = on_close
+        self._writer = asyncio.create_task(self._write(), name="ws-writer")
+
+    async def _write(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while not self.closed:
+                if not self.queue:
+                    self._wake = loop.create_future()
+                    await self._wake
+                    self._wake = None
+                    continue
+                # One timer for the whole burst, moved forward per frame: cheaper than wait_for.
+                async with asyncio.timeout(self.send_timeout) as deadline:
+                    while self.queue and not self.closed:
+                        deadline.reschedule(loop.time() + self.send_timeout)
+                        frame = self.queue.popleft()
+                        await self.socket.send_text(frame)
+                        if seq := seq_of(frame):
+                            self.last_seq = max(self.last_seq, seq)
+        except TimeoutError:
+            self.close(CLOSE_TOO_SLOW, "too slow; reconnect with ?after=<last seq>")
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the peer went away mid-send: the receive side notices and cleans up
+            self.closed = True
+
+    def close(self, code: int, reason: str = "") -> None:
+        """Stop sending and close with ``code`` in the background; the room forgets us at once."""
+        if self.closed:
+            return
+        self.closed = True
+        self.close_code = code
+        self.queue.clear()
+        if self._on_close is not None:
+            self._on_close(self)
+        writer = self._writer
+        if writer is not None and writer is not asyncio.current_task():
+            writer.cancel()  # it may be waiting for the socket to drain; the close frame goes next
+        task = self._closer = asyncio.create_task(self._send_close(code, reason), name="ws-close")
+        _closing.add(task)
+        task.add_done_callback(_closing.discard)
+
+    async def _send_close(self, code: int, reason: str) -> None:
+        with contextlib.suppress(Exception):
+            # A stalled client gets the close frame after the frames it has not read yet; if it
+            # never reads, the server stops waiting and the transport closes.
+            await asyncio.wait_for(self.socket.close(code, reason), CLOSE_WAIT_S)
+
+    async def wait_closed(self) -> None:
+        """The receive side ended (the client left, or we closed): stop the writer, and let a
+        close frame we started go out before the handler returns."""
+        self.closed = True
+        if self._on_close is not None:
+            self._on_close(self)
+        if self._writer is not None and not self._writer.done():
+            self._writer.cancel()
+            with contextlib.suppress(BaseException):
+                await self._writer
+        if self._closer is not None:
+            with contextlib.suppress(BaseException):
+                await self._closer

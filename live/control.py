@@ -1,0 +1,193 @@
+"""The host's controls, as use cases: change SQL, put stock on sale, publish the lasting event.
+
+Every function takes the acting host and answers ``NotFound`` for a show or product of another
+host, exactly as for one that does not exist (the web layer turns that into 404, never 403).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inventory.catalog import product_json, product_of
+from inventory.clock import now_ms
+from inventory.models import Product
+from live import keys, offers, shows
+from live.hub import Hub
+from live.models import Offer, Show
+from live.offers import OfferError, OfferSpec
+
+
+class NotFound(LookupError):
+    pass
+
+
+class StateError(ValueError):
+    """The show or offer is not in a state that allows this."""
+
+
+@dataclass
+class ShowControl:
+    hub: Hub
+
+    @property
+    def sessions(self):  # type: ignore[no-untyped-def]
+        return self.hub.sessions
+
+    async def _show(self, session: AsyncSession, host_id: int, slug: str) -> Show:
+        show = await shows.show_by_slug(session, slug)
+        if show is None or show.host_id != host_id:
+            raise NotFound("no such show")
+        return show
+
+    async def _product(self, session: AsyncSession, host_id: int, product_id: int) -> Product:
+        product = await product_of(session, host_id, product_id)
+        if product is None:
+            raise NotFound("no such product")
+        return product
+
+    async def _on_sale(self, product: Product) -> dict[str, int]:
+        """Make sure the product's stock is in Redis and return the units available per SKU."""
+        await self.hub.ensure_loaded(product.id)
+        return await self.hub.stock.available(product.id)
+
+    # -- shows ---------------------------------------------------------------------------------------
+
+    async def create(self, host_id: int, title: str, slug: str | None, scheduled_at: int | None) -> dict:
+        async with self.sessions() as session:
+            show = await shows.create_show(session, host_id, title, slug, scheduled_at)
+            await session.commit()
+            return shows.show_json(show)
+
+    async def list(self, host_id: int) -> list[dict]:
+        async with self.sessions() as session:
+            return [shows.show_json(s) for s in await shows.shows_of(session, host_id)]
+
+    async def start(self, host_id: int, slug: str) -> dict:
+        async with self.sessions() as session:
+            show = await self._show(session, host_id, slug)
+            was = show.status
+            try:
+                shows.start(show)
+            except shows.ShowStateError as exc:
+                raise StateError(str(exc)) from None
+            pinned = await product_of(session, host_id, show.pinned_product_id) if show.pinned_product_id else None
+            await session.commit()
+            data = shows.show_json(show)
+        if pinned is not None:
+            await self._on_sale(pinned)
+        if was != show.status:
+            await self.hub.publish(show.id, "show", {**data, "show": data})
+        return data
+
+    async def end(self, host_id: int, slug: str) -> dict:
+        now = now_ms()
+        async with self.sessions() as session:
+            show = await self._show(session, host_id, slug)
+            was = show.status
+            shows.end(show)
+            ended = await offers.end_all(session, show.id, now)
+            await session.commit()
+            data = shows.show_json(show)
+        for offer in ended:
+            await self.publish_offer(show.id, offer)
+        if was != show.status:
+            await self.hub.publish(show.id, "show", {**data, "show": data})
+        return data
+
+    # -- pin -----------------------------------------------------------------------------------------
+
+    async def pin(self, host_id: int, slug: str, product_id: int) -> dict:
+        async with self.sessions() as session:
+            show = await self._show(session, host_id, slug)
+            if show.status == "ended":
+                raise StateError("this show has ended")
+            product = await self._product(session, host_id, product_id)
+            show.pinned_product_id = product.id
+            await session.commit()
+            pinned = product_json(product)
+        stock = await self._on_sale(product)
+        view = await self.hub.views.get_fresh(slug)
+        live_offer = view.live_offer_for(product.id, now_ms()) if view is not None else None
+        pinned["offer_id"] = live_offer.id if live_offer else None
+        await self.hub.publish(show.id, "pin", {"product_id": product.id, "product": pinned, "stock": stock})
+        return pinned
+
+    async def unpin(self, host_id: int, slug: str) -> None:
+        async with self.sessions() as session:
+            show = await self._show(session, host_id, slug)
+            was = show.pinned_product_id
+            show.pinned_product_id = None
+            await session.commit()
+        if was is not None:
+            await self.hub.publish(show.id, "unpin", {"product_id": was})
+
+    # -- offers ----------------------------------------------------------------------------------------
+
+    async def create_offer(self, host_id: int, slug: str, spec: OfferSpec) -> dict:
+        now = now_ms()
+        async with self.sessions() as session:
+            show = await self._show(session, host_id, slug)
+            if show.status == "ended":
+                raise StateError("this show has ended")
+            product = await self._product(session, host_id, spec.product_id)
+            offer = offers.create_offer(session, show.id, spec, now)
+            await session.commit()
+        await self._on_sale(product)
+        await self.hub.stock.open_offer(product.id, offer.id, offer.quantity)
+        # The offer clock looks at it when it starts (or, already live, when it ends).
+        due = offer.starts_at if offer.state == "scheduled" else offer.ends_at
+        await self.hub.redis.zadd(keys.OFFERS_DUE, {str(offer.id): due})
+        return await self.publish_offer(show.id, offer, product)
+
+    async def cancel_offer(self, host_id: int, slug: str, offer_id: int) -> None:
+        async with self.sessions() as session:
+            show = await self._show(session, host_id, slug)
+            offer = await session.get(Offer, offer_id)
+            if offer is None or offer.show_id != show.id:
+                raise NotFound("no such offer")
+            changed = await offers.end_offer(session, offer, now_ms())
+            await session.commit()
+        await self.hub.redis.zrem(keys.OFFERS_DUE, str(offer.id))
+        if changed:
+            await self.publish_offer(show.id, offer)
+
+    async def publish_offer(self, show_id: int, offer: Offer, product: Product | None = None) -> dict:
+        if product is None:
+            async with self.sessions() as session:
+                product = await session.get(Product, offer.product_id)
+        remaining = await self.offer_remaining(offer)
+        data = offers.offer_json(offer, remaining, product.currency if product else None, product.title if product else None)
+        await self.hub.publish(show_id, "offer", data)
+        return data
+
+    async def offer_remaining(self, offer: Offer) -> int | None:
+        if offer.state == "ended":
+            return 0
+        left = await self.hub.stock.offer_remaining(offer.product_id, offer.id)
+        if left is not None:
+            return left
+        return sum((await self.hub.stock.available(offer.product_id)).values())
+
+    # -- moderation ------------------------------------------------------------------------------------
+
+    async def delete_chat(self, host_id: int, slug: str, message_id: int) -> None:
+        async with self.sessions() as session:
+            show = await self._show(session, host_id, slug)
+        deleted = await self.hub.chat.delete(show.id, message_id)
+        if deleted is None:
+            raise NotFound("no such message")
+        if deleted:
+            await self.hub.publish(show.id, "chat_deleted", {"id": message_id})
+
+    async def mute(self, host_id: int, slug: str, buyer_id: str) -> None:
+        async with self.sessions() as session:
+            show = await self._show(session, host_id, slug)
+        await self.hub.chat.mute(show.id, buyer_id)
+
+    async def public_show(self, slug: str) -> dict | None:
+        return await self.hub.snapshot(slug)
+
+
+__all__ = ["NotFound", "OfferError", "OfferSpec", "ShowControl", "StateError"]

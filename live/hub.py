@@ -1,0 +1,318 @@
+"""The hub of one process: rooms of viewers, the stream reader that feeds them, the clocks that
+send stock, viewers and reactions, and ``publish`` for lasting events.
+
+    host action -> live.control (SQL) -> Hub.publish -> Redis stream (seq) -> every process's
+    StreamReader -> Hub._on_events -> Room.deliver -> each Connection's queue -> the browser
+
+Routes reach it as ``runtime.parts["hub"]``. It knows no HTTP: a WebSocket is anything with
+``send_text`` and ``close`` plus an async iterator of the frames it receives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from inventory.clock import now_ms
+from inventory.stock import StockStore
+from live import presence as presence_module
+from live import stockfeed as stockfeed_module
+from live.chat import Chat, ChatRules
+from live.connection import CLOSE_GOING_AWAY, CLOSE_UNKNOWN_SHOW, Connection, Socket
+from live.events import Event, EventLog
+from live.frames import dumps, encode
+from live.presence import Presence
+from live.reader import StreamReader
+from live.room import Room
+from live.sales import NotOnSale, Sale, sale_in
+from live.session import ViewerSession
+from live.stockfeed import StockFeed
+from live.views import ShowView, ViewCache
+
+log = logging.getLogger("livedrop.hub")
+
+VIEW_TYPES = frozenset({"show", "pin", "unpin", "offer"})  # events that change a ShowView
+
+
+@dataclass(frozen=True)
+class HubConfig:
+    queue_frames: int = 256
+    send_timeout_s: float = 5.0
+    chat: ChatRules = ChatRules()
+    hold_s: int = 300  # hold time of a pinned product outside offers
+
+
+class Hub:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        sessions: async_sessionmaker,
+        stock: StockStore,
+        config: HubConfig,
+        ensure_loaded: Callable[[int], Awaitable[None]],
+    ) -> None:
+        self.redis = redis
+        self.sessions = sessions
+        self.stock = stock
+        self.config = config
+        # Loads a product's stock into Redis from SQL (loaded minus sold) unless it is there:
+        # inventory's Checkout.ensure_loaded. Never Variant.stock as is, which would resurrect
+        # sold units after Redis lost its data.
+        self.ensure_loaded = ensure_loaded
+        self.log = EventLog(redis, sessions)
+        self.reader = StreamReader(redis, self._on_events)
+        self.views = ViewCache(sessions, self._follow_quietly, self.reader.unfollow, self._view_loaded)
+        self.chat = Chat(redis, sessions, config.chat)
+        self.presence = Presence(redis)
+        self.stockfeed = StockFeed(stock, lambda room: self.views.get(room.slug))
+        self.rooms: dict[int, Room] = {}
+        self._room_locks: dict[int, asyncio.Lock] = {}
+        self._chat_tails: dict[int, list[dict]] = {}  # show id -> last messages, kept by events
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- life cycle --------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.reader.start()
+        self._tasks = [
+            asyncio.create_task(self._every(presence_module.TICK_S, self._presence_tick), name="hub-presence"),
+            asyncio.create_task(self._every(stockfeed_module.TICK_S, self._stock_tick), name="hub-stock"),
+        ]
+
+    async def stop(self) -> None:
+        for room in list(self.rooms.values()):
+            for conn in tuple(room.connections):
+                conn.close(CLOSE_GOING_AWAY, "server restarting; reconnect with ?after=<last seq>")
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        await self.reader.stop()
+
+    async def _every(self, seconds: float, tick: Any) -> None:
+        while True:
+            try:
+                await tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a Redis hiccup must not stop the clock; the next tick retries
+                log.exception("hub clock %s failed", getattr(tick, "__name__", tick))
+            await asyncio.sleep(seconds)
+
+    async def _presence_tick(self) -> None:
+        self.views.sweep()
+        if self.rooms:
+            await self.presence.tick(list(self.rooms.values()))
+
+    async def _stock_tick(self) -> None:
+        if self.rooms:
+            await self.stockfeed.tick(list(self.rooms.values()))
+
+    # -- publishing ----------------------------------------------------------------------------------
+
+    async def publish(self, show_id: int, type_: str, fields: dict[str, Any]) -> Event:
+        """A lasting event (``show``, ``pin``, ``unpin``, ``offer``, ``chat``, ``chat_deleted``):
+        gets the show's next seq and reaches every viewer on every process. Write SQL first."""
+        if type_ in VIEW_TYPES:
+            self.views.invalidate(show_id)  # this process answers from the new state at once
+        return await self.log.append(show_id, type_, fields)
+
+    def stock_changed(self, product_id: int) -> None:
+        """Stock of a product moved. Nothing to do: inventory bumps the product's version counter
+        in the same Lua call, and the stock clock polls those counters (about 5 Hz), which is
+        what keeps this correct across processes. Kept so callers need not know that."""
+
+    async def record_sale(self, show_id: int, sku: str, quantity: int, name: str | None = None) -> None:
+        """A paid order: feeds the purchase ticker (``sold`` frames, rate-bounded) on every process."""
+        await self.presence.record_sale(show_id, sku, quantity, name)
+
+    def _on_events(self, show_id: int, events: list[Event]) -> None:
+        """Called by the stream reader, in seq order per show."""
+        if any(e.type in VIEW_TYPES for e in events):
+            self.views.invalidate(show_id)
+        room = self.rooms.get(show_id)
+        tail = self._chat_tails.get(show_id)
+        for event in events:
+            if room is not None:
+                if event.seq != room.delivered + 1 and event.seq > room.delivered:
+                    log.warning("show %s: events %s..%s were lost here; viewers resume", show_id, room.delivered + 1, event.seq - 1)
+                    room.lost_events()
+                    self._chat_tails.pop(show_id, None)
+                    tail = None
+                if event.seq <= room.delivered:
+                    continue
+                room.deliver(event.frame, event.seq)
+            if tail is not None and event.type in ("chat", "chat_deleted"):
+                _apply_chat(tail, event)
+        if tail is None and room is not None:
+            self._chat_tails.pop(show_id, None)
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    async def _follow_quietly(self, show_id: int) -> None:
+        await self.reader.follow(show_id)
+
+    async def _view_loaded(self, view: ShowView) -> None:
+        """What a live show sells must be in Redis (the demo seeds pins in SQL only; Redis may
+        have come back empty). One EXISTS per product when it is, as it almost always is."""
+        if view.status == "live":
+            for product_id in view.products:
+                await self.ensure_loaded(product_id)
+
+    async def sale_for(self, slug: str, sku: str) -> Sale | NotOnSale:
+        """What a hold of ``sku`` in show ``slug`` sells at right now; cached, no SQL per call."""
+        view = await self.views.get(slug)
+        if view is None:
+            return NotOnSale("unknown_show", "no such show")
+        sale = sale_in(view, sku, now_ms(), self.config.hold_s)
+        if sale is not None:
+            return sale
+        if sku in await self.views.skus_of_host(view.host_id):
+            return NotOnSale("not_on_sale", "this product is neither pinned nor in a live offer")
+        return NotOnSale("unknown_sku", f"no product with the SKU {sku!r} in this show")
+
+    async def snapshot(self, slug: str) -> dict | None:
+        """The public snapshot (GET /api/shows/{slug})."""
+        view = await self.views.get(slug)
+        if view is None:
+            return None
+        room = self.rooms.get(view.id)
+        seq = room.delivered if room is not None else await self.log.current_seq(view.id)
+        return await self._snapshot(view, room, seq)
+
+    async def _snapshot(self, view: ShowView, room: Room | None, seq: int) -> dict:
+        stock_by_product = await self.stock.available_many(view.products) if view.products else {}
+        stock: dict[str, int] = {}
+        for counts in stock_by_product.values():
+            stock.update(counts)
+        offers = [view.offer_json(o, await self._remaining(view, o)) for o in view.offers]
+        now = now_ms()
+        pinned = None
+        if view.pinned is not None:
+            live_offer = view.live_offer_for(view.pinned.id, now)
+            pinned = {**view.pinned.json, "offer_id": live_offer.id if live_offer else None}
+        if room is not None:
+            viewers, reactions = room.viewers, room.reactions
+        else:
+            viewers, reactions = await self.presence.totals(view.id)
+        chat = self._chat_tails.get(view.id) if room is not None else None
+        if chat is None:
+            chat = await self.chat.recent(view.id)
+        return {
+            "type": "snapshot",
+            "ts": now,
+            "seq": seq,
+            "server_time": now,
+            "show": view.show,
+            "pinned": pinned,
+            "offers": offers,
+            "stock": stock,
+            "viewers": viewers,
+            "reactions": reactions,
+            "chat": list(chat),
+        }
+
+    async def _remaining(self, view: ShowView, offer: Any) -> int | None:
+        if offer.quantity is None:
+            product = view.products.get(offer.product_id)
+            if product is None:
+                return None
+            return sum((await self.stock.available(product.id)).values())
+        left = await self.stock.offer_remaining(offer.product_id, offer.id)
+        return offer.quantity if left is None else left
+
+    # -- viewers -------------------------------------------------------------------------------------
+
+    async def serve(self, socket: Socket, frames: AsyncIterator[str | bytes], slug: str, after: int | None, buyer_id: str | None) -> None:
+        """Run one viewer's connection (already accepted) until it ends."""
+        view = await self.views.get(slug)
+        if view is None:
+            await socket.close(CLOSE_UNKNOWN_SHOW, "no such show")
+            return
+        room = await self._room(view)
+        conn = Connection(socket, self.config.queue_frames, self.config.send_timeout_s, buyer_id)
+        delivered = room.add(conn)
+        # Nothing the join may need is dropped while it runs; start() then keeps only what the
+        # first frames do not already cover.
+        conn.last_seq = delivered if after is None else min(after, delivered)
+        try:
+            first, last = await self._first_frames(view, room, after, delivered)
+            conn.start(first, last, on_close=room.discard)
+            session = ViewerSession(conn, view.id, self.chat, self.presence.react, self._publish_chat)
+            async for raw in frames:
+                if conn.closed:
+                    break
+                await session.handle(raw)
+        finally:
+            room.discard(conn)
+            await conn.wait_closed()
+            if not room.connections:
+                await self._maybe_close_room(room)
+
+    async def _first_frames(self, view: ShowView, room: Room, after: int | None, delivered: int) -> tuple[list[str], int]:
+        if after is not None:
+            missed = await self.log.since(view.id, after)
+            if missed is not None:
+                last = missed[-1].seq if missed else after
+                state = await self._snapshot(view, room, last)
+                frames = [e.frame for e in missed]
+                frames.append(encode("stock", stock=state["stock"]))
+                frames.append(encode("viewers", viewers=state["viewers"]))
+                return frames, last
+        snapshot = await self._snapshot(view, room, delivered)
+        return [dumps(snapshot)], delivered
+
+    async def _publish_chat(self, show_id: int, fields: dict) -> None:
+        await self.publish(show_id, "chat", fields)
+
+    async def _room(self, view: ShowView) -> Room:
+        room = self.rooms.get(view.id)
+        if room is not None:
+            return room
+        lock = self._room_locks.setdefault(view.id, asyncio.Lock())
+        async with lock:
+            room = self.rooms.get(view.id)
+            if room is not None:
+                return room
+            delivered = await self.reader.follow(view.id)
+            # Registered before any other await: from here every event above ``delivered`` reaches it.
+            room = self.rooms[view.id] = Room(view.id, view.slug, delivered)
+            room.viewers, room.reactions = await self.presence.totals(view.id)
+            # SQL is written before each publish, so this tail already holds every message up to
+            # what the room has been delivered; later events are applied to it (skipped by id).
+            tail = await self.chat.recent(view.id)
+            if self.rooms.get(view.id) is room:
+                self._chat_tails[view.id] = tail
+            return room
+
+    async def _maybe_close_room(self, room: Room) -> None:
+        await asyncio.sleep(0)  # a viewer reconnecting right away keeps the room
+        if room.connections or self.rooms.get(room.show_id) is not room:
+            return
+        del self.rooms[room.show_id]
+        self._chat_tails.pop(room.show_id, None)
+        self.stockfeed.forget(room.show_id)
+        self.reader.unfollow(room.show_id)
+        with contextlib.suppress(Exception):
+            await self.presence.leave(room.show_id)
+
+    def connection_count(self) -> int:
+        return sum(len(r) for r in self.rooms.values())
+
+
+def _apply_chat(tail: list[dict], event: Event) -> None:
+    data = json.loads(event.frame)
+    if event.type == "chat":
+        if all(m["id"] != data["id"] for m in tail):
+            tail.append({k: data[k] for k in ("id", "buyer_id", "name", "text", "ts")})
+            del tail[:-50]
+    else:
+        tail[:] = [m for m in tail if m["id"] != data["id"]]

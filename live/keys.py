@@ -1,0 +1,53 @@
+"""Where the hub keeps things in Redis. Every key of one show shares the hash tag {s<id>}, so the
+publish script (seq + stream) stays atomic in Redis Cluster too.
+
+    ld:{s<id>}:seq          string  the last seq handed out (gap-free, one per lasting event)
+    ld:{s<id>}:events       stream  lasting events; entry id ``<seq>-0``, fields t (type), f (frame)
+    ld:{s<id>}:viewers      hash    process id -> "<count>:<expires at ms>" (summed by every process)
+    ld:{s<id>}:reactions    hash    emoji -> total
+    ld:{s<id>}:sold         list    the newest sales, JSON, for the ticker (trimmed)
+    ld:{s<id>}:sold_n       string  sales counter; processes poll it to see something new
+    ld:{s<id>}:chat:<buyer> string  chat messages in the current 10 s window (rate limit)
+    ld:offers:due           zset    offer id -> when the offer clock must look at it (ms)
+"""
+
+from __future__ import annotations
+
+OFFERS_DUE = "ld:offers:due"
+
+
+def prefix(show_id: int) -> str:
+    return f"ld:{{s{int(show_id)}}}:"
+
+
+def seq(show_id: int) -> str:
+    return prefix(show_id) + "seq"
+
+
+def events(show_id: int) -> str:
+    return prefix(show_id) + "events"
+
+
+def viewers(show_id: int) -> str:
+    return prefix(show_id) + "viewers"
+
+
+def reactions(show_id: int) -> str:
+    return prefix(show_id) + "reactions"
+
+
+def sold(show_id: int) -> str:
+    return prefix(show_id) + "sold"
+
+
+def sold_count(show_id: int) -> str:
+    return prefix(show_id) + "sold_n"
+
+
+def chat_rate(show_id: int, buyer_id: str) -> str:
+    return prefix(show_id) + "chat:" + buyer_id
+
+
+def show_of_events_key(key: str) -> int:
+    """The show id in an events key (the reader gets keys back from XREAD)."""
+    return int(key.split("{s", 1)[1].split("}", 1)[0])

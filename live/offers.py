@@ -1,0 +1,148 @@
+"""Countdown offers in SQL: a price for a product between two absolute times, with a unit cap.
+
+An offer's state follows the clock: ``scheduled`` before ``starts_at``, ``live`` until ``ends_at``,
+then ``ended`` (or ended early by the host, or with its show). The offer clock (``live.clock``)
+moves the stored state and publishes each change; whether a hold may use the offer is decided by
+the times themselves (``live.sales``), so a sale never depends on how late the clock ticks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from live.models import Offer
+
+MAX_DURATION_S = 7 * 24 * 3600
+
+
+class OfferError(ValueError):
+    """A field that breaks the rules; ``field`` names it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+@dataclass(frozen=True)
+class OfferSpec:
+    product_id: int
+    price_cents: int
+    duration_s: int
+    starts_at: int
+    quantity: int | None = None
+    per_customer_limit: int = 1
+    hold_s: int = 300
+
+
+def state_at(starts_at: int, ends_at: int, now: int) -> str:
+    if now < starts_at:
+        return "scheduled"
+    return "live" if now < ends_at else "ended"
+
+
+def create_offer(session: AsyncSession, show_id: int, spec: OfferSpec, now: int) -> Offer:
+    if spec.price_cents < 0:
+        raise OfferError("price_cents", "must be 0 or more")
+    if not 1 <= spec.duration_s <= MAX_DURATION_S:
+        raise OfferError("duration_s", f"must be between 1 and {MAX_DURATION_S}")
+    if spec.quantity is not None and spec.quantity < 1:
+        raise OfferError("quantity", "must be at least 1")
+    if spec.per_customer_limit < 1:
+        raise OfferError("per_customer_limit", "must be at least 1")
+    if not 10 <= spec.hold_s <= 3600:
+        raise OfferError("hold_s", "must be between 10 and 3600")
+    ends_at = spec.starts_at + spec.duration_s * 1000
+    if ends_at <= now:
+        raise OfferError("starts_at", "the offer would already be over")
+    offer = Offer(
+        show_id=show_id,
+        product_id=spec.product_id,
+        price_cents=spec.price_cents,
+        starts_at=spec.starts_at,
+        ends_at=ends_at,
+        quantity=spec.quantity,
+        per_customer_limit=spec.per_customer_limit,
+        hold_s=spec.hold_s,
+        state=state_at(spec.starts_at, ends_at, now),
+        created_at=now,
+    )
+    session.add(offer)
+    return offer
+
+
+async def open_offers(session: AsyncSession, show_id: int) -> list[Offer]:
+    """The offers viewers see: scheduled and live ones, soonest first."""
+    query = (
+        select(Offer)
+        .where(Offer.show_id == show_id, Offer.state != "ended")
+        .order_by(Offer.starts_at, Offer.id)
+    )
+    return list((await session.execute(query)).scalars())
+
+
+async def end_offer(session: AsyncSession, offer: Offer, now: int) -> bool:
+    """Ends it now. False when it had already ended (a conditional update, so the host's cancel
+    and the clock cannot both announce the end)."""
+    result = await session.execute(
+        update(Offer).where(Offer.id == offer.id, Offer.state != "ended").values(state="ended", ends_at=min(offer.ends_at, now))
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    offer.state, offer.ends_at = "ended", min(offer.ends_at, now)
+    return True
+
+
+async def advance(session: AsyncSession, offer: Offer, now: int) -> bool:
+    """Moves the stored state to what the clock says; True when it changed (and should be announced)."""
+    target = state_at(offer.starts_at, offer.ends_at, now)
+    if target == offer.state:
+        return False
+    result = await session.execute(
+        update(Offer).where(Offer.id == offer.id, Offer.state == offer.state).values(state=target)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    offer.state = target
+    return True
+
+
+async def due_offers(session: AsyncSession, now: int, ids: list[int] | None = None) -> list[Offer]:
+    """Offers whose stored state is behind the clock (among ``ids`` when given)."""
+    query = select(Offer).where(
+        or_(
+            (Offer.state == "scheduled") & (Offer.starts_at <= now),
+            (Offer.state == "live") & (Offer.ends_at <= now),
+        )
+    )
+    if ids is not None:
+        query = query.where(Offer.id.in_(ids))
+    return list((await session.execute(query.order_by(Offer.starts_at, Offer.id))).scalars())
+
+
+async def end_all(session: AsyncSession, show_id: int, now: int) -> list[Offer]:
+    """The show ended: so do its offers. Returns the ones that changed."""
+    ended = []
+    for offer in await open_offers(session, show_id):
+        if await end_offer(session, offer, now):
+            ended.append(offer)
+    return ended
+
+
+def offer_json(offer: Offer, remaining: int | None, currency: str | None = None, title: str | None = None) -> dict:
+    return {
+        "id": offer.id,
+        "product_id": offer.product_id,
+        "title": title,
+        "price_cents": offer.price_cents,
+        "currency": currency,
+        "starts_at": offer.starts_at,
+        "ends_at": offer.ends_at,
+        "quantity": offer.quantity,
+        "remaining": remaining,
+        "per_customer_limit": offer.per_customer_limit,
+        "hold_s": offer.hold_s,
+        "state": offer.state,
+    }

@@ -1,0 +1,44 @@
+"""A show's room on this process: its connections, and the seq it has delivered up to.
+
+``deliver`` is synchronous: the frame (one str, encoded once) is appended to every connection's
+queue and nothing is awaited, so the time to fan out is a loop over a list.
+"""
+
+from __future__ import annotations
+
+from live.connection import CLOSE_TOO_SLOW, Connection
+
+
+class Room:
+    __slots__ = ("show_id", "slug", "connections", "delivered", "viewers", "reactions", "__weakref__")
+
+    def __init__(self, show_id: int, slug: str, delivered: int) -> None:
+        self.show_id = show_id
+        self.slug = slug
+        self.connections: set[Connection] = set()
+        self.delivered = delivered  # the last seq handed to the connections (the reader's position)
+        self.viewers = 0  # across every process, as last counted
+        self.reactions: dict[str, int] = {}
+
+    def add(self, conn: Connection) -> int:
+        """Join; returns the seq delivered so far (a snapshot taken now must cover up to it)."""
+        self.connections.add(conn)
+        return self.delivered
+
+    def discard(self, conn: Connection) -> None:
+        self.connections.discard(conn)
+
+    def deliver(self, frame: str, seq: int | None = None) -> None:
+        if seq is not None:
+            self.delivered = seq
+        for conn in tuple(self.connections):  # a copy: a full queue removes its connection
+            conn.push(frame, seq)
+
+    def lost_events(self) -> None:
+        """The reader saw a gap (this process fell more than the kept events behind, or Redis lost
+        the stream): every connection reconnects and resumes, which replays or re-snapshots."""
+        for conn in tuple(self.connections):
+            conn.close(CLOSE_TOO_SLOW, "events were lost here; reconnect with ?after=<last seq>")
+
+    def __len__(self) -> int:
+        return len(self.connections)

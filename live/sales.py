@@ -1,0 +1,59 @@
+"""What is on sale in a show for a SKU, right now: the hold route's question, answered from the
+view cache (no SQL per request during a drop).
+
+On sale means the show is live and the SKU's product is in a live offer (offer price, cap, limit
+and hold time) or pinned (list price). When both, the offer wins. An offer is live by its times,
+not by the clock job's last tick, so the first and last second of a drop are exact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from live.views import ShowView
+
+# A pinned product outside any offer sells at list price; these are its terms.
+PINNED_PER_CUSTOMER_LIMIT = 10
+
+
+@dataclass(frozen=True)
+class Sale:
+    show_id: int
+    host_id: int
+    product_id: int
+    sku: str
+    price_cents: int
+    currency: str
+    offer_id: int | None
+    offer_quantity: int | None  # units at the offer price across sizes; None: every unit
+    per_customer_limit: int
+    hold_s: int
+
+
+@dataclass(frozen=True)
+class NotOnSale:
+    reason: Literal["unknown_show", "unknown_sku", "not_on_sale"]
+    message: str
+
+
+def sale_in(view: ShowView, sku: str, now: int, pinned_hold_s: int) -> Sale | NotOnSale | None:
+    """The sale for ``sku`` in ``view``; None when the SKU is not one of the show's products (the
+    caller then tells unknown_sku from not_on_sale with the host's catalog)."""
+    product = next((p for p in view.products.values() if sku in p.stock_loaded), None)
+    if product is None:
+        return None
+    if view.status != "live":
+        return NotOnSale("not_on_sale", f"the show is {view.status}, nothing is on sale")
+    offer = view.live_offer_for(product.id, now)
+    if offer is not None:
+        return Sale(
+            view.id, view.host_id, product.id, sku, offer.price_cents, product.currency, offer.id, offer.quantity,
+            offer.per_customer_limit, offer.hold_s,
+        )
+    if product.id == view.pinned_id:
+        return Sale(
+            view.id, view.host_id, product.id, sku, product.price_cents, product.currency, None, None,
+            PINNED_PER_CUSTOMER_LIMIT, pinned_hold_s,
+        )
+    return NotOnSale("not_on_sale", "this product is neither pinned nor in a live offer")

@@ -1,0 +1,100 @@
+"""What a viewer may send, and what it gets back: chat, reactions, ping. Every rule break is
+answered with an ``error`` frame and the connection stays open; a connection that keeps breaking
+rules (or sends a frame over 4 KiB) is closed."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable
+
+from live.chat import Chat, ChatRefused
+from live.connection import CLOSE_POLICY, CLOSE_TOO_BIG, Connection
+from live.frames import encode, error
+from live.presence import REACTIONS, allowed_reaction
+
+MAX_FRAME_BYTES = 4096
+STRIKES = 10  # rule breaks within STRIKE_WINDOW_S before the connection is closed with 1008
+STRIKE_WINDOW_S = 10.0
+REACTIONS_PER_S = 10  # beyond this, reactions are silently not counted (no error: they are cheap)
+
+
+class ViewerSession:
+    def __init__(
+        self,
+        conn: Connection,
+        show_id: int,
+        chat: Chat,
+        react: Callable[[int, str], None],
+        publish_chat: Callable[[int, dict], Awaitable[object]],
+    ) -> None:
+        self.conn = conn
+        self.show_id = show_id
+        self.chat = chat
+        self.react = react
+        self.publish_chat = publish_chat
+        self._react_window = (0.0, 0)
+
+    async def handle(self, raw: str | bytes) -> None:
+        conn = self.conn
+        size = len(raw) if isinstance(raw, bytes) else len(raw.encode())
+        if size > MAX_FRAME_BYTES:
+            # uvicorn (ws_max_size=4096) normally refuses these itself; this holds under any server.
+            conn.close(CLOSE_TOO_BIG, "frames are limited to 4 KiB")
+            return
+        if isinstance(raw, bytes):
+            return self._refuse("malformed_frame", "frames are JSON text")
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            return self._refuse("malformed_frame", "not JSON")
+        if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+            return self._refuse("malformed_frame", 'a frame is a JSON object with a "type"')
+        kind = data["type"]
+        if kind == "ping":
+            conn.push(encode("pong"))
+        elif kind == "react":
+            self._on_react(data.get("emoji"))
+        elif kind == "chat":
+            await self._on_chat(data.get("text"))
+        else:
+            self._refuse("unknown_type", f"unknown frame type {kind[:40]!r}; send chat, react or ping")
+
+    def _on_react(self, emoji: object) -> None:
+        if not allowed_reaction(emoji):
+            return self._refuse("malformed_frame", "emoji must be one of " + " ".join(REACTIONS))
+        second = time.monotonic() // 1
+        start, count = self._react_window
+        if start != second:
+            start, count = second, 0
+        self._react_window = (start, count + 1)
+        if count < REACTIONS_PER_S:
+            self.react(self.show_id, emoji)  # type: ignore[arg-type]
+
+    async def _on_chat(self, text: object) -> None:
+        conn = self.conn
+        if conn.buyer_id is None:
+            return self._refuse("not_signed_in", "chat needs a buyer: POST /api/buyers, then the cookie or ?token=")
+        if conn.muted:
+            return self._refuse("muted", "the host has muted you in this show")
+        try:
+            clean = self.chat.check_text(text)
+            await self.chat.within_rate(self.show_id, conn.buyer_id)
+            message = await self.chat.post(self.show_id, conn.buyer_id, clean)
+        except ChatRefused as refused:
+            if refused.code == "muted":
+                conn.muted = True  # mutes are not lifted; no need to ask SQL again
+            return self._refuse(refused.code, refused.message)
+        await self.publish_chat(self.show_id, {
+            "id": message.id, "buyer_id": message.buyer_id, "name": message.name, "text": message.text, "ts": message.ts,
+        })
+
+    def _refuse(self, code: str, message: str) -> None:
+        conn = self.conn
+        conn.push(error(code, message))
+        now = time.monotonic()
+        conn.strikes.append(now)
+        while conn.strikes and now - conn.strikes[0] > STRIKE_WINDOW_S:
+            conn.strikes.popleft()
+        if len(conn.strikes) > STRIKES:
+            conn.close(CLOSE_POLICY, "too many bad frames")

@@ -1,0 +1,69 @@
+"""Stock as a value: at most ``1 / TICK_S`` stock frames per second per show, each with the latest
+count per SKU, however many holds happened in between.
+
+Each tick reads one version counter per product on sale here (inventory bumps it whenever
+available stock changes) and reads the counts only of products whose version moved. A drop of
+10,000 holds a second therefore costs each viewer five small frames a second.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+
+from inventory.stock import StockStore
+from live.frames import encode
+from live.room import Room
+from live.views import ShowView
+
+log = logging.getLogger("livedrop.stockfeed")
+
+TICK_S = 0.2
+
+
+class StockFeed:
+    def __init__(self, stock: StockStore, view_of: Callable[[Room], Awaitable[ShowView | None]]) -> None:
+        self.stock = stock
+        self.view_of = view_of
+        self._versions: dict[int, int] = {}  # product id -> version last sent (by this process)
+        self._sent: dict[int, set[int]] = {}  # show id -> products its viewers have counts for
+
+    async def tick(self, rooms: Iterable[Room]) -> None:
+        wanted: list[tuple[Room, ShowView]] = []
+        for room in rooms:
+            view = await self.view_of(room)
+            if view is not None and view.products:
+                wanted.append((room, view))
+        product_ids = {pid for _, view in wanted for pid in view.products}
+        if not product_ids:
+            return
+        versions = await self.stock.versions(product_ids)
+        changed = {pid for pid, v in versions.items() if self._versions.get(pid) != v}
+        for room, view in wanted:
+            # A product newly pinned or offered in this show needs its counts sent once too.
+            sent = self._sent.setdefault(room.show_id, set())
+            new = set(view.products) - sent
+            if new:
+                changed |= new
+        if not changed:
+            return
+        counts = await self.stock.available_many(changed)
+        offers_left: dict[int, int | None] = {}
+        for room, view in wanted:
+            mine = changed & set(view.products)
+            if not mine:
+                continue
+            stock: dict[str, int] = {}
+            for pid in mine:
+                stock.update(counts.get(pid, {}))
+            for offer in view.offers:
+                if offer.product_id in mine and offer.quantity is not None and offer.id not in offers_left:
+                    offers_left[offer.id] = await self.stock.offer_remaining(offer.product_id, offer.id)
+            remaining = {str(o.id): offers_left[o.id] for o in view.offers if o.id in offers_left}
+            frame = encode("stock", stock=stock, **({"offers": remaining} if remaining else {}))
+            room.deliver(frame)
+            self._sent[room.show_id] = set(view.products)
+        self._versions.update({pid: versions.get(pid, 0) for pid in changed})
+
+    def forget(self, show_id: int) -> None:
+        self._sent.pop(show_id, None)

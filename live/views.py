@@ -1,0 +1,248 @@
+"""What a show looks like right now (status, pinned product, open offers), built from SQL and
+cached per process: the snapshot and the sale lookup both read it, so neither hits SQL per request.
+
+The cache is kept true by the hub: every ``show``, ``pin``, ``unpin`` or ``offer`` event drops the
+show's entry (in every process, through the stream reader). A generation counter per show makes
+sure a view loaded while such an event arrived is not kept, and a maximum age bounds how long a
+view can be wrong if the reader was cut off from Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from inventory.catalog import product_json
+from inventory.models import Product, Variant
+from live import offers as offer_rules
+from live.models import Offer, Show
+from live.shows import show_by_slug, show_json
+
+MAX_AGE_S = 10.0  # a safety net only; events invalidate at once
+IDLE_S = 60.0  # entries unused this long are dropped (and their show no longer followed)
+MISSING_TTL_S = 2.0  # how long "no such show" is remembered
+
+
+@dataclass(frozen=True)
+class ProductView:
+    id: int
+    title: str
+    price_cents: int
+    currency: str
+    json: dict
+    stock_loaded: dict[str, int]  # sku -> Variant.stock (units loaded in total)
+
+    @property
+    def skus(self) -> list[str]:
+        return list(self.stock_loaded)
+
+
+@dataclass(frozen=True)
+class OfferView:
+    id: int
+    product_id: int
+    price_cents: int
+    starts_at: int
+    ends_at: int
+    quantity: int | None
+    per_customer_limit: int
+    hold_s: int
+    state: str
+
+    def live_at(self, now: int) -> bool:
+        return self.state != "ended" and self.starts_at <= now < self.ends_at
+
+
+@dataclass(frozen=True)
+class ShowView:
+    id: int
+    host_id: int
+    slug: str
+    status: str
+    show: dict  # show_json
+    pinned_id: int | None
+    offers: tuple[OfferView, ...]  # scheduled and live
+    products: dict[int, ProductView]  # the pinned product and every open offer's product
+
+    @property
+    def pinned(self) -> ProductView | None:
+        return self.products.get(self.pinned_id) if self.pinned_id is not None else None
+
+    def live_offer_for(self, product_id: int, now: int) -> OfferView | None:
+        live = [o for o in self.offers if o.product_id == product_id and o.live_at(now)]
+        return min(live, key=lambda o: o.price_cents) if live else None  # two at once: the buyer gets the better price
+
+    def offer_json(self, offer: OfferView, remaining: int | None) -> dict:
+        product = self.products.get(offer.product_id)
+        return offer_rules.offer_json(
+            offer,  # type: ignore[arg-type]  # same fields as the Offer row
+            remaining,
+            product.currency if product else None,
+            product.title if product else None,
+        )
+
+
+def product_view(product: Product) -> ProductView:
+    return ProductView(
+        id=product.id,
+        title=product.title,
+        price_cents=product.price_cents,
+        currency=product.currency,
+        json=product_json(product),
+        stock_loaded={v.sku: v.stock for v in product.variants},
+    )
+
+
+def offer_view(offer: Offer) -> OfferView:
+    return OfferView(
+        offer.id, offer.product_id, offer.price_cents, offer.starts_at, offer.ends_at, offer.quantity,
+        offer.per_customer_limit, offer.hold_s, offer.state,
+    )
+
+
+async def load_view(sessions: async_sessionmaker, slug: str) -> ShowView | None:
+    async with sessions() as session:
+        show = await show_by_slug(session, slug)
+        if show is None:
+            return None
+        return await _view_of(session, show)
+
+
+async def _view_of(session, show: Show) -> ShowView:  # type: ignore[no-untyped-def]
+    open_offers = await offer_rules.open_offers(session, show.id)
+    product_ids = {o.product_id for o in open_offers}
+    if show.pinned_product_id is not None:
+        product_ids.add(show.pinned_product_id)
+    products: dict[int, ProductView] = {}
+    if product_ids:
+        rows = (await session.execute(select(Product).where(Product.id.in_(product_ids)))).scalars()
+        products = {p.id: product_view(p) for p in rows}
+    return ShowView(
+        id=show.id,
+        host_id=show.host_id,
+        slug=show.slug,
+        status=show.status,
+        show=show_json(show),
+        pinned_id=show.pinned_product_id,
+        offers=tuple(offer_view(o) for o in open_offers),
+        products=products,
+    )
+
+
+async def host_skus(sessions: async_sessionmaker, host_id: int) -> frozenset[str]:
+    async with sessions() as session:
+        return frozenset((await session.execute(select(Variant.sku).where(Variant.host_id == host_id))).scalars())
+
+
+@dataclass
+class _Entry:
+    view: ShowView | None
+    loaded_at: float
+    used_at: float
+
+
+@dataclass
+class ViewCache:
+    """slug -> ShowView, loaded once per change. ``follow``/``unfollow`` tell the stream reader
+    which shows this process must hear about while their view is cached."""
+
+    sessions: async_sessionmaker
+    follow: Callable[[int], Awaitable[None]]
+    unfollow: Callable[[int], None]
+    on_load: Callable[[ShowView], Awaitable[None]] | None = None  # after each load from SQL
+    _entries: dict[str, _Entry] = field(default_factory=dict)
+    _slugs: dict[int, str] = field(default_factory=dict)  # show id -> slug, for invalidation
+    _ids: dict[str, int] = field(default_factory=dict)  # slug -> show id (slugs never change)
+    _followed: set[int] = field(default_factory=set)
+    _generation: dict[int, int] = field(default_factory=dict)
+    _loading: dict[str, asyncio.Future[ShowView | None]] = field(default_factory=dict)
+    _skus: dict[int, tuple[float, frozenset[str]]] = field(default_factory=dict)
+
+    async def get(self, slug: str) -> ShowView | None:
+        now = time.monotonic()
+        entry = self._entries.get(slug)
+        if entry is not None:
+            max_age = MAX_AGE_S if entry.view is not None else MISSING_TTL_S
+            if now - entry.loaded_at < max_age:
+                entry.used_at = now
+                return entry.view
+        pending = self._loading.get(slug)
+        if pending is not None:  # one load per show at a time, however many requests ask
+            return await asyncio.shield(pending)
+        future: asyncio.Future[ShowView | None] = asyncio.get_running_loop().create_future()
+        self._loading[slug] = future
+        try:
+            view = await self._load(slug)
+            future.set_result(view)
+            return view
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: waiters re-raise it, nobody else must
+            raise
+        finally:
+            del self._loading[slug]
+
+    async def _load(self, slug: str) -> ShowView | None:
+        show_id = self._ids.get(slug)
+        if show_id is None or show_id not in self._followed:
+            first = await load_view(self.sessions, slug)
+            if first is None:
+                self._entries[slug] = _Entry(None, time.monotonic(), time.monotonic())
+                return None
+            # Hear about changes from now on, then load again: a change made between the first
+            # load and the follow would otherwise go unnoticed until MAX_AGE_S.
+            show_id = first.id
+            await self.follow(show_id)
+            self._followed.add(show_id)
+            self._slugs[show_id], self._ids[slug] = slug, show_id
+        generation = self._generation.get(show_id, 0)
+        view = await load_view(self.sessions, slug)
+        if view is not None and self.on_load is not None:
+            await self.on_load(view)
+        if view is None or generation != self._generation.get(show_id, 0):
+            return view  # changed while loading: answer this caller, keep nothing
+        now = time.monotonic()
+        self._entries[slug] = _Entry(view, now, now)
+        return view
+
+    async def get_fresh(self, slug: str) -> ShowView | None:
+        """After a change made in this process: drop the entry and load again."""
+        self._entries.pop(slug, None)
+        return await self.get(slug)
+
+    def invalidate(self, show_id: int) -> None:
+        self._generation[show_id] = self._generation.get(show_id, 0) + 1
+        slug = self._slugs.get(show_id)
+        if slug is not None:
+            self._entries.pop(slug, None)
+
+    async def skus_of_host(self, host_id: int) -> frozenset[str]:
+        """Every SKU of a host (to tell unknown_sku from not_on_sale), cached for a few seconds."""
+        now = time.monotonic()
+        cached = self._skus.get(host_id)
+        if cached is not None and now - cached[0] < MAX_AGE_S:
+            return cached[1]
+        skus = await host_skus(self.sessions, host_id)
+        self._skus[host_id] = (now, skus)
+        return skus
+
+    def sweep(self) -> None:
+        """Drop idle entries and stop following their shows (called by the hub's clock)."""
+        now = time.monotonic()
+        for slug, entry in list(self._entries.items()):
+            if now - entry.used_at > IDLE_S:
+                del self._entries[slug]
+        live_ids = {e.view.id for e in self._entries.values() if e.view is not None}
+        for show_id in list(self._followed - live_ids):
+            self._followed.discard(show_id)
+            self._ids.pop(self._slugs.pop(show_id, ""), None)
+            self._generation.pop(show_id, None)
+            self.unfollow(show_id)
+        for host_id, (at, _) in list(self._skus.items()):
+            if now - at > IDLE_S:
+                del self._skus[host_id]

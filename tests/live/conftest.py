@@ -1,0 +1,89 @@
+"""Two real server processes on one Redis and one database, shared by every test of this folder.
+
+Each test makes its own show (a unique slug), so tests do not see each other's events. The
+servers run with a small send queue and send timeout, so the slow-client test stalls quickly.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support import LivedropProcess, livedrop_env, run_cli
+
+SERVER_ENV = {
+    "LIVEDROP_WS_QUEUE_FRAMES": "64",
+    "LIVEDROP_WS_SEND_TIMEOUT_MS": "1000",
+    "LIVEDROP_CHAT_PER_BUYER_PER_10S": "3",
+    "LIVEDROP_CHAT_MAX_LENGTH": "100",
+    "LIVEDROP_ALLOWED_ORIGINS": "https://shop.example",
+}
+
+
+@dataclass
+class Cluster:
+    a: LivedropProcess
+    b: LivedropProcess
+    token: str  # host 1
+    other_token: str  # host 2
+
+    def host(self, server: LivedropProcess | None = None, token: str | None = None) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            base_url=(server or self.a).url, headers={"Authorization": f"Bearer {token or self.token}"}, timeout=10
+        )
+
+
+def _host_token(env: dict[str, str], email: str) -> str:
+    created = run_cli(["host", "create", "--email", email], env, input="correct horse battery\n")
+    assert created.returncode == 0, created.stderr
+    token = run_cli(["token", "create", "--email", email], env)
+    assert token.returncode == 0, token.stderr
+    return token.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="package")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    data_dir: Path = tmp_path_factory.mktemp("live")
+    env = livedrop_env(data_dir, **SERVER_ENV)
+    a = LivedropProcess(["serve"], env).start()
+    b = LivedropProcess(["serve"], env).start()
+    try:
+        tag = secrets.token_hex(4)
+        yield Cluster(a, b, _host_token(env, f"host-{tag}@example.com"), _host_token(env, f"other-{tag}@example.com"))
+    finally:
+        a.stop()
+        b.stop()
+
+
+def unique_slug(prefix: str) -> str:
+    return f"{prefix}-{secrets.token_hex(3)}"
+
+
+async def make_show(host: httpx.AsyncClient, prefix: str, variants: dict[str, int] | None = None,
+                    description: str = "", live: bool = True) -> tuple[str, int]:
+    """A live show and one product; returns (slug, product id)."""
+    slug = unique_slug(prefix)
+    skus = variants or {f"{slug}-40": 5, f"{slug}-41": 5}
+    product = await host.post("/api/products", json={
+        "title": f"Sneaker {slug}", "description": description, "price_cents": 12000, "currency": "EUR",
+        "variants": [{"sku": sku, "label": sku[-2:], "stock": n} for sku, n in skus.items()],
+    })
+    assert product.status_code == 201, product.text
+    show = await host.post("/api/shows", json={"title": f"Show {slug}", "slug": slug})
+    assert show.status_code == 201, show.text
+    if live:
+        started = await host.post(f"/api/shows/{slug}/start")
+        assert started.status_code == 200 and started.json()["status"] == "live", started.text
+    return slug, product.json()["id"]
+
+
+async def buyer(server_url: str, name: str = "") -> tuple[str, str]:
+    async with httpx.AsyncClient(base_url=server_url, timeout=10) as client:
+        answer = await client.post("/api/buyers", json={"name": name} if name else {})
+        assert answer.status_code == 201, answer.text
+        return answer.json()["buyer_id"], answer.json()["token"]

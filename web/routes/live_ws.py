@@ -1,0 +1,64 @@
+"""``/ws/shows/{slug}[?after=N]``: a viewer's live connection. The protocol is ``live.session``
+and ``live.hub`` (see docs/protocol.md); this module checks the upgrade and adapts Starlette."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
+
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket
+
+from live.connection import CLOSE_POLICY
+from web.settings import Settings
+
+
+def origin_allowed(websocket: WebSocket, settings: Settings) -> bool:
+    """Browsers always send Origin; a page on another site must not ride a viewer's cookie.
+    No Origin: not a browser (a bot, a test, a native app), which has no cookie to abuse."""
+    origin = websocket.headers.get("origin")
+    if origin is None:
+        return True
+    origin = origin.rstrip("/")
+    allowed = settings.allowed_origins
+    if "*" in allowed or origin in allowed:
+        return True
+    if settings.public_url and origin == _origin_of(settings.public_url):
+        return True
+    return urlsplit(origin).netloc.lower() == websocket.headers.get("host", "").lower()
+
+
+def _origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _after(websocket: WebSocket) -> int | None:
+    raw = websocket.query_params.get("after")
+    if raw is None or not raw.isdigit() or len(raw) > 18:
+        return None  # no (usable) position: a fresh snapshot
+    return int(raw)
+
+
+async def _frames(websocket: WebSocket) -> AsyncIterator[str | bytes]:
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        text = message.get("text")
+        yield text if text is not None else (message.get("bytes") or b"")
+
+
+async def show_socket(websocket: WebSocket) -> None:
+    app = websocket.app
+    # Accept first, so every refusal reaches the client as a close code it can act on.
+    await websocket.accept()
+    if not origin_allowed(websocket, app.state.settings):
+        await websocket.close(CLOSE_POLICY, "origin not allowed")
+        return
+    buyer_id = app.state.buyer_tokens.from_request(websocket)
+    hub = app.state.runtime.parts["hub"]
+    await hub.serve(websocket, _frames(websocket), websocket.path_params["slug"], _after(websocket), buyer_id)
+
+
+routes = [WebSocketRoute("/ws/shows/{slug}", show_socket)]

@@ -1,0 +1,203 @@
+"""Host routes for shows (create, list, start, end, pin, offers, moderation) and the public
+snapshot. The work is done by ``live.control``; this module reads bodies and maps refusals."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from inventory.clock import now_ms
+from live.control import NotFound, ShowControl, StateError
+from live.offers import OfferError, OfferSpec
+from live.shows import InvalidSlug, SlugTaken
+from web.auth import current_host
+from web.bodies import parse
+from web.errors import ApiError
+from web.openapi import Operation, document
+
+MAX_ID = 2**53
+
+
+class ShowIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    title: Annotated[str, Field(min_length=1, max_length=200)]
+    slug: Annotated[str, Field(pattern=r"^[a-z0-9-]{1,64}$")] | None = None
+    scheduled_at: Annotated[int, Field(ge=0, strict=True)] | None = None
+
+
+class PinIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    product_id: Annotated[int, Field(ge=1, lt=MAX_ID, strict=True)]
+
+
+class OfferIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    product_id: Annotated[int, Field(ge=1, lt=MAX_ID, strict=True)]
+    price_cents: Annotated[int, Field(ge=0, le=100_000_000, strict=True)]
+    duration_s: Annotated[int, Field(ge=1, le=7 * 24 * 3600, strict=True)]
+    starts_at: Annotated[int, Field(ge=0, strict=True)] | None = None
+    quantity: Annotated[int, Field(ge=1, le=10_000_000, strict=True)] | None = None
+    per_customer_limit: Annotated[int, Field(ge=1, le=1000, strict=True)] = 1
+    hold_s: Annotated[int, Field(ge=10, le=3600, strict=True)] = 300
+
+
+class MuteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    buyer_id: Annotated[str, Field(min_length=1, max_length=32)]
+
+
+def _control(request: Request) -> ShowControl:
+    return request.app.state.runtime.parts["show_control"]
+
+
+async def _host_id(request: Request) -> int:
+    host = await current_host(request, request.app.state.services.sessions, request.method)
+    return host.id
+
+
+def _id(raw: str, what: str) -> int:
+    if not raw.isdigit() or len(raw) > 15:
+        raise ApiError(404, "not_found", f"no such {what}")
+    return int(raw)
+
+
+async def _run(call: Any) -> Any:
+    """Runs a control call, turning its refusals into API errors."""
+    try:
+        return await call
+    except NotFound as exc:
+        raise ApiError(404, "not_found", str(exc)) from None
+    except StateError as exc:
+        raise ApiError(409, "invalid_state", str(exc)) from None
+    except OfferError as exc:
+        raise ApiError(422, "invalid_request", str(exc)) from None
+
+
+async def create_show(request: Request) -> JSONResponse:
+    host_id = await _host_id(request)
+    body = await parse(request, ShowIn)
+    try:
+        show = await _control(request).create(host_id, body.title, body.slug, body.scheduled_at)
+    except SlugTaken as exc:
+        raise ApiError(409, "slug_taken", str(exc)) from None
+    except InvalidSlug as exc:
+        raise ApiError(422, "invalid_request", str(exc)) from None
+    return JSONResponse(show, status_code=201)
+
+
+async def list_shows(request: Request) -> JSONResponse:
+    host_id = await _host_id(request)
+    return JSONResponse({"shows": await _control(request).list(host_id)})
+
+
+async def start_show(request: Request) -> JSONResponse:
+    host_id = await _host_id(request)
+    return JSONResponse(await _run(_control(request).start(host_id, request.path_params["slug"])))
+
+
+async def end_show(request: Request) -> JSONResponse:
+    host_id = await _host_id(request)
+    return JSONResponse(await _run(_control(request).end(host_id, request.path_params["slug"])))
+
+
+async def pin(request: Request) -> JSONResponse:
+    host_id = await _host_id(request)
+    body = await parse(request, PinIn)
+    return JSONResponse(await _run(_control(request).pin(host_id, request.path_params["slug"], body.product_id)))
+
+
+async def unpin(request: Request) -> Response:
+    host_id = await _host_id(request)
+    await _run(_control(request).unpin(host_id, request.path_params["slug"]))
+    return Response(status_code=204)
+
+
+async def create_offer(request: Request) -> JSONResponse:
+    host_id = await _host_id(request)
+    body = await parse(request, OfferIn)
+    spec = OfferSpec(
+        product_id=body.product_id,
+        price_cents=body.price_cents,
+        duration_s=body.duration_s,
+        starts_at=body.starts_at if body.starts_at is not None else now_ms(),
+        quantity=body.quantity,
+        per_customer_limit=body.per_customer_limit,
+        hold_s=body.hold_s,
+    )
+    offer = await _run(_control(request).create_offer(host_id, request.path_params["slug"], spec))
+    return JSONResponse(offer, status_code=201)
+
+
+async def cancel_offer(request: Request) -> Response:
+    host_id = await _host_id(request)
+    offer_id = _id(request.path_params["offer_id"], "offer")
+    await _run(_control(request).cancel_offer(host_id, request.path_params["slug"], offer_id))
+    return Response(status_code=204)
+
+
+async def delete_chat(request: Request) -> Response:
+    host_id = await _host_id(request)
+    message_id = _id(request.path_params["message_id"], "message")
+    await _run(_control(request).delete_chat(host_id, request.path_params["slug"], message_id))
+    return Response(status_code=204)
+
+
+async def mute(request: Request) -> Response:
+    host_id = await _host_id(request)
+    body = await parse(request, MuteIn)
+    await _run(_control(request).mute(host_id, request.path_params["slug"], body.buyer_id))
+    return Response(status_code=204)
+
+
+async def public_snapshot(request: Request) -> JSONResponse:
+    snapshot = await _control(request).public_show(request.path_params["slug"])
+    if snapshot is None:
+        raise ApiError(404, "not_found", "no such show")
+    snapshot.pop("type", None)
+    snapshot.pop("ts", None)
+    return JSONResponse(snapshot, headers={"Cache-Control": "no-store"})
+
+
+routes = [
+    Route("/api/shows", create_show, methods=["POST"]),
+    Route("/api/shows", list_shows, methods=["GET"]),
+    Route("/api/shows/{slug}", public_snapshot, methods=["GET"]),
+    Route("/api/shows/{slug}/start", start_show, methods=["POST"]),
+    Route("/api/shows/{slug}/end", end_show, methods=["POST"]),
+    Route("/api/shows/{slug}/pin", pin, methods=["PUT"]),
+    Route("/api/shows/{slug}/pin", unpin, methods=["DELETE"]),
+    Route("/api/shows/{slug}/offers", create_offer, methods=["POST"]),
+    Route("/api/shows/{slug}/offers/{offer_id}", cancel_offer, methods=["DELETE"]),
+    Route("/api/shows/{slug}/chat/{message_id}", delete_chat, methods=["DELETE"]),
+    Route("/api/shows/{slug}/mutes", mute, methods=["POST"]),
+]
+
+_HOST = ("unauthorized", "csrf_failed")
+document(
+    Operation("POST", "/api/shows", "Create a show (status scheduled); the slug defaults to the slugified title.", "host", ShowIn,
+              answers={201: "The show."}, errors=("malformed_json", "invalid_request", "slug_taken", *_HOST)),
+    Operation("GET", "/api/shows", "The host's shows.", "host", answers={200: "{\"shows\": [...]}"}, errors=_HOST),
+    Operation("GET", "/api/shows/{slug}", "The public snapshot of a show (what a viewer sees on join).",
+              answers={200: "The snapshot."}, errors=("not_found",)),
+    Operation("POST", "/api/shows/{slug}/start", "Go live.", "host", answers={200: "The show, status live."},
+              errors=("not_found", "invalid_state", *_HOST)),
+    Operation("POST", "/api/shows/{slug}/end", "End the show (and its offers).", "host", answers={200: "The show, status ended."},
+              errors=("not_found", *_HOST)),
+    Operation("PUT", "/api/shows/{slug}/pin", "Pin a product: on sale at list price while the show is live.", "host", PinIn,
+              answers={200: "The pinned product, with offer_id."},
+              errors=("malformed_json", "invalid_request", "not_found", "invalid_state", *_HOST)),
+    Operation("DELETE", "/api/shows/{slug}/pin", "Unpin.", "host", answers={204: "Unpinned."}, errors=("not_found", *_HOST)),
+    Operation("POST", "/api/shows/{slug}/offers", "A countdown offer with absolute start and end times and a unit cap.", "host",
+              OfferIn, answers={201: "The offer."},
+              errors=("malformed_json", "invalid_request", "not_found", "invalid_state", *_HOST)),
+    Operation("DELETE", "/api/shows/{slug}/offers/{offer_id}", "End an offer now.", "host", answers={204: "Ended."},
+              errors=("not_found", *_HOST)),
+    Operation("DELETE", "/api/shows/{slug}/chat/{message_id}", "Delete a chat message from every screen.", "host",
+              answers={204: "Deleted."}, errors=("not_found", *_HOST)),
+    Operation("POST", "/api/shows/{slug}/mutes", "Mute a buyer's chat in this show.", "host", MuteIn,
+              answers={204: "Muted."}, errors=("malformed_json", "invalid_request", "not_found", *_HOST)),
+)
