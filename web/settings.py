@@ -100,6 +100,7 @@ class Settings:
             allowed_origins=origins,
             migrate_on_start=_bool(env, "LIVEDROP_MIGRATE_ON_START", True),
             ws_queue_frames=_int(env, "LIVEDROP_WS_QUEUE_FRAMES", 256, 8, 100_000),
+            ws_send_timeout_s=_int(env, "LIVEDROP_WS_SEND_TIMEOUT_MS", 5000, 100, 600_000) / 1000,
         )
 
 
