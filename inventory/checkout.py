@@ -1,21 +1,25 @@
 """Checkout: turn a hold into a paid order, and finish or undo checkouts that stopped half-way.
 
-The order of steps (DESIGN.md) is what makes a crash at any point recoverable:
+The steps, in an order that makes a crash at any point recoverable:
 
-1. lock the hold (Redis): no sweeper returns its units any more; the checkout details (never the
-   card number) are stored on it, and its units are reserved against the email (per-email limit);
-2. charge the card with ``<hold id>:<attempt>`` as the idempotency key (attempt moves on after a
-   decline so another card can be tried);
-3. write the Order (SQL; ``hold_id`` is unique, so two racing writers end with one order);
-4. commit the hold (Redis): held -> sold.
+1. lock the hold (Redis): no sweeper returns its units any more, and its units are reserved
+   against the email (per-email limit, atomic with the lock);
+2. write the order as 'pending' (SQL; ``hold_id`` is unique, so racing writers share one row).
+   This is the durable trail of the checkout, written before any money moves: Redis may lose
+   the hold, SQL keeps the trail. ``payment_id`` holds the charge's idempotency key meanwhile;
+3. charge the card with ``<hold id>:<attempt>`` as the idempotency key (the attempt moves on
+   after a decline, so another card can be tried);
+4. mark the order 'paid' (a conditional UPDATE: only a still-pending order) - or, declined,
+   delete the pending row and unlock the hold;
+5. commit the hold (Redis): held -> sold.
 
-A checkout that dies after 1 leaves a locked hold; after its lock deadline the sweeper hands it to
-``recover()``: an order exists -> commit; a paid charge exists -> write the order from the stored
-details and commit; otherwise unlock (or release, if expired). So every hold ends as
-paid-with-order or refused-without-charge. The one exit that needs a refund is a paid order
-whose hold vanished with no unit left to take (Redis lost it, or a checkout stalled past its
-lock deadline and the units were sold again): the order is voided ('refunded') and the charge
-refunded.
+A checkout that dies leaves a locked hold and/or a pending order. After the lock deadline the
+sweeper hands the hold to ``recover()``, and ``recover_pending()`` finds pending orders in SQL
+whose hold Redis lost. Both end in ``recover_order``: a paid charge -> order paid, units sold;
+no paid charge -> pending row deleted, hold unlocked or released. So every checkout ends as
+paid-with-order or refused-without-charge. The exits that need a refund: a paid order whose hold
+vanished with no unit left to take (the order becomes 'refunded'), and a checkout that stalled
+so long that recovery dropped its pending order before its charge went through.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -39,6 +43,10 @@ log = logging.getLogger(__name__)
 
 # Order numbers people read out: no 0/O, 1/I/L. 31**8 ≈ 8.5e11, collisions retried.
 NUMBER_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+# An order is 'pending' from just before the charge until the charge is known, then 'paid'
+# (declined: the pending row is deleted), or 'refunded' when a paid order had to be undone.
+# Only 'paid' orders count as sold; lists shown to people should show 'paid' and 'refunded'.
+PENDING = "pending"
 
 
 @dataclass(frozen=True)
@@ -74,12 +82,15 @@ class Checkout:
     checkout may take before recovery may step in: keep it well above a slow payment call."""
 
     def __init__(
-        self, sessions: async_sessionmaker, stock: StockStore, payments: PaymentProvider, *, lock_seconds: int = 120
+        self, sessions: async_sessionmaker, stock: StockStore, payments: PaymentProvider, *, lock_seconds: int = 120,
+        pending_scan_seconds: int = 30,
     ) -> None:
         self.sessions = sessions
         self.stock = stock
         self.payments = payments
         self.lock_ms = lock_seconds * 1000
+        self.pending_scan_ms = pending_scan_seconds * 1000
+        self._last_pending_scan = -(10**15)
 
     # -- checkout ----------------------------------------------------------------------------------
 
@@ -90,37 +101,47 @@ class Checkout:
         bought its limit), HoldLocked (being checked out with another email right now)."""
         email = normalize_email(details.email)
         existing = await self.order_for_hold(hold_id)
-        if existing is not None:
+        if existing is not None and existing.status != PENDING:
             return self._existing(existing, buyer_id), False
 
         try:
-            hold = await self.stock.lock(hold_id, buyer_id, email, details.stored(), self.stock.clock() + self.lock_ms)
+            hold = await self.stock.lock(hold_id, buyer_id, email, {}, self.stock.clock() + self.lock_ms)
         except HoldExpired:
             # Maybe it just sold by a racing retry, or by recovery, and its record is gone.
             existing = await self.order_for_hold(hold_id)
-            if existing is not None:
+            if existing is not None and existing.status == "paid":
                 return self._existing(existing, buyer_id), False
             raise
         if hold.state == "sold":
             existing = await self.order_for_hold(hold_id)
-            if existing is None:
+            if existing is None or existing.status != "paid":
                 raise HoldExpired()
             return self._existing(existing, buyer_id), False
 
-        # If the provider call itself fails we do not know whether it charged: the hold stays
-        # locked and recovery looks the charge up by its key after the lock deadline.
-        charge = await self.payments.charge(self.charge_key(hold), hold.total_cents, hold.currency, details.card_number)
+        # The pending order is the durable trail of this checkout: it is written before any money
+        # moves, so recovery finds it even if Redis loses the hold (see recover_order).
+        key = self.charge_key(hold)
+        order = await self._start_order(hold, details.stored(), key)
+        if order.status == "paid":
+            return self._existing(order, buyer_id), False
+        # If the provider call itself fails we do not know whether it charged: the pending order
+        # and the locked hold stay, and recovery looks the charge up by its key.
+        charge = await self.payments.charge(key, hold.total_cents, hold.currency, details.card_number)
         if charge.status == "declined":
+            await self._drop_pending(order.id)
             await self.stock.unlock(hold_id, hold.attempt)
             raise PaymentDeclined(decline_code=charge.decline_code)
         if not charge.paid:  # refunded earlier: this hold's sale was undone
+            await self._drop_pending(order.id)
             raise HoldExpired()
-
-        order, created = await self._write_order(hold, details.stored(), charge)
-        if order.status != "paid":
-            raise HoldExpired()
-        await self._commit(order, hold, charge)
-        return order, created
+        paid, created = await self._mark_paid(order.id, charge)
+        if paid is None:
+            # Recovery gave up on this checkout while we were paying (we stalled past the lock
+            # deadline) and dropped the pending order: give the money back.
+            await self.payments.refund(charge.id)
+            raise HoldExpired("this checkout took too long; the payment was refunded")
+        await self._commit(paid, hold.hold_id, charge)
+        return paid, created
 
     @staticmethod
     def charge_key(hold: Hold) -> str:
@@ -133,11 +154,12 @@ class Checkout:
             raise HoldExpired()
         return order
 
-    async def _commit(self, order: Order, hold: Hold, charge: Charge | None) -> str:
+    async def _commit(self, order: Order, hold_id: str, charge: Charge | None) -> str:
+        [line] = order.lines
         try:
             return await self.stock.commit(
-                hold.hold_id, sku=hold.sku, quantity=hold.quantity, buyer_id=order.buyer_id, email=order.email,
-                offer_id=hold.offer_id,
+                hold_id, sku=line.sku, quantity=line.quantity, buyer_id=order.buyer_id, email=order.email,
+                offer_id=line.offer_id,
             )
         except Oversold:
             await self._void(order, charge)
@@ -147,15 +169,15 @@ class Checkout:
         """Undo a paid order that has no unit: void it first (so reconcile stops counting it),
         then refund."""
         async with self.sessions() as session:
-            row = await session.get(Order, order.id)
-            if row is not None:
-                row.status = "refunded"
-                await session.commit()
+            await session.execute(update(Order).where(Order.id == order.id).values(status="refunded"))
+            await session.commit()
         order.status = "refunded"
         await self.payments.refund(charge.id if charge else order.payment_id)
         log.warning("order %s for hold %s voided and refunded: no unit left", order.id, order.hold_id)
 
-    async def _write_order(self, hold: Hold, details: dict[str, Any], charge: Charge) -> tuple[Order, bool]:
+    async def _start_order(self, hold: Hold, details: dict[str, Any], charge_key: str) -> Order:
+        """Insert the pending order for the hold (payment_id holds the charge's idempotency key
+        until it is paid), or return the one that exists (a retry, or a racing double click)."""
         async with self.sessions() as session:
             row = (
                 await session.execute(
@@ -179,10 +201,10 @@ class Checkout:
                     name=details["name"],
                     phone=details.get("phone"),
                     shipping=details["shipping"],
-                    status="paid",
+                    status=PENDING,
                     total_cents=hold.total_cents,
                     currency=hold.currency,
-                    payment_id=charge.id,
+                    payment_id=charge_key,
                     created_at=self.stock.clock(),
                     lines=[
                         OrderLine(
@@ -195,55 +217,129 @@ class Checkout:
                 session.add(order)
                 try:
                     await session.commit()
-                    return order, True
+                    return order
                 except IntegrityError:
                     await session.rollback()
                 existing = await self.order_for_hold(hold.hold_id)
                 if existing is not None:
-                    return existing, False  # a racing retry or recovery wrote it first
+                    if existing.status == PENDING and existing.payment_id != charge_key:
+                        # A pending order left by an earlier attempt: this attempt's key now.
+                        async with self.sessions() as s2:
+                            await s2.execute(
+                                update(Order).where(Order.id == existing.id, Order.status == PENDING).values(payment_id=charge_key)
+                            )
+                            await s2.commit()
+                        existing = await self.order_for_hold(hold.hold_id)
+                        if existing is None:
+                            continue
+                    return existing
                 # Otherwise the short number collided: draw another.
         raise RuntimeError("could not draw a free order number")
+
+    async def _mark_paid(self, order_id: str, charge: Charge) -> tuple[Order | None, bool]:
+        """pending -> paid. Returns (order, True) when this call did it, (order, False) when it
+        was already paid (a racing retry or recovery), (None, False) when the pending order was
+        dropped by recovery."""
+        async with self.sessions() as session:
+            done = await session.execute(
+                update(Order).where(Order.id == order_id, Order.status == PENDING).values(status="paid", payment_id=charge.id)
+            )
+            await session.commit()
+        order = await self.get_order(order_id)
+        if order is None or order.status != "paid":
+            return None, False
+        return order, done.rowcount == 1
+
+    async def _drop_pending(self, order_id: str) -> bool:
+        async with self.sessions() as session:
+            done = await session.execute(delete(Order).where(Order.id == order_id, Order.status == PENDING))
+            await session.commit()
+        return done.rowcount == 1
+
+    async def _write_order(self, hold: Hold, details: dict[str, Any], charge: Charge) -> tuple[Order, bool]:
+        """Pending order + paid in one go (tests use it to stop a checkout right after its order)."""
+        order = await self._start_order(hold, details, self.charge_key(hold))
+        paid, created = await self._mark_paid(order.id, charge)
+        assert paid is not None
+        return paid, created
 
     # -- recovery ----------------------------------------------------------------------------------
 
     async def recover(self, hold_id: str) -> str:
         """Finish or undo a checkout that stopped (the sweeper calls this for holds locked past
         their deadline, and for expired holds that were once in checkout). Idempotent. Returns
-        what it did: 'committed', 'completed', 'refunded', 'released', 'unlocked', 'gone', 'sold'."""
+        what it did: 'committed', 'completed', 'refunded', 'dropped', 'released', 'unlocked',
+        'gone' or 'sold'."""
         hold = await self.stock.get_hold(hold_id)
         if hold is None:
             return "gone"
         if hold.state == "sold":
             return "sold"
         order = await self.order_for_hold(hold_id)
-        if order is not None and order.status == "paid":
+        if order is not None:
+            outcome = await self.recover_order(order)
+            if outcome != "dropped":
+                return outcome
+        # No order (the checkout died before writing it, so it never charged) or its pending
+        # order was dropped: the hold goes back, or its units if it has expired.
+        charge = await self.payments.find_charge(self.charge_key(hold))
+        if charge is not None and charge.paid:  # cannot happen in this order of steps; be safe
+            await self.payments.refund(charge.id)
+        return await self.stock.abandon(hold_id)
+
+    async def recover_order(self, order: Order) -> str:
+        """Settle one order: paid -> make sure its units are sold; pending -> look at the charge:
+        paid -> mark the order paid and sell the units (or refund if none is left); anything else
+        -> drop the pending order. Works whether or not Redis still has the hold."""
+        if order.status == PENDING:
+            charge = await self.payments.find_charge(order.payment_id)
+            if charge is None or not charge.paid:
+                if await self._drop_pending(order.id):
+                    return "dropped"
+                fresh = await self.get_order(order.id)  # the checkout marked it paid just now
+                if fresh is None:
+                    return "dropped"
+                order = fresh
+            else:
+                paid, _ = await self._mark_paid(order.id, charge)
+                if paid is None:
+                    return "dropped"
+                try:
+                    await self._commit(paid, paid.hold_id, charge)
+                except HoldExpired:
+                    return "refunded"
+                return "completed"
+        if order.status == "paid":
             try:
-                await self._commit(order, hold, None)
+                await self._commit(order, order.hold_id, None)
             except HoldExpired:
                 return "refunded"
             return "committed"
-        charge = await self.payments.find_charge(self.charge_key(hold))
-        if charge is not None and charge.paid and order is None:
-            if hold.details:
-                order, _ = await self._write_order(hold, hold.details, charge)
-                if order.status == "paid":
-                    try:
-                        await self._commit(order, hold, charge)
-                    except HoldExpired:
-                        return "refunded"
-                    return "completed"
-            # A charge without the details to write its order (should not happen: lock stores
-            # them before any charge): give the money back rather than keep it without an order.
-            await self.payments.refund(charge.id)
-            await self.stock.abandon(hold_id)
-            return "refunded"
-        if charge is not None and charge.status == "declined" and hold.state == "locked":
-            await self.stock.unlock(hold_id, hold.attempt)
-        return await self.stock.abandon(hold_id)
+        return "gone"
+
+    async def recover_pending(self) -> dict[str, str]:
+        """Settle pending orders older than the lock deadline: the trail of checkouts that died
+        and whose hold Redis may have lost. Returns hold id -> outcome."""
+        cutoff = self.stock.clock() - self.lock_ms
+        async with self.sessions() as session:
+            stale = list(
+                (await session.execute(select(Order).where(Order.status == PENDING, Order.created_at <= cutoff))).scalars()
+            )
+        outcomes = {}
+        for order in stale:
+            try:
+                outcomes[order.hold_id] = await self.recover_order(order)
+                if outcomes[order.hold_id] == "dropped" and await self.stock.get_hold(order.hold_id) is not None:
+                    outcomes[order.hold_id] = await self.stock.abandon(order.hold_id)
+            except Exception:
+                log.exception("recovery of order %s failed", order.id)
+                outcomes[order.hold_id] = "failed"
+        return outcomes
 
     async def sweep(self, product_ids: list[int] | None = None, *, batch: int = 100) -> RecoveryReport:
         """One expiry pass (the worker runs it every second or so): return expired holds' units,
-        then recover the holds that may have a charge behind them."""
+        recover the holds that may have a charge behind them, and every ``pending_scan_ms``
+        settle stale pending orders from SQL."""
         result = await self.stock.sweep(product_ids, batch=batch, lease_ms=self.lock_ms)
         report = RecoveryReport(result)
         for hold_id in result.to_recover:
@@ -252,6 +348,10 @@ class Checkout:
             except Exception:  # one bad hold must not stop the others; it comes back next lease
                 log.exception("recovery of hold %s failed", hold_id)
                 report.outcomes[hold_id] = "failed"
+        now = self.stock.clock()
+        if now - self._last_pending_scan >= self.pending_scan_ms:
+            self._last_pending_scan = now
+            report.outcomes.update(await self.recover_pending())
         return report
 
     # -- reading -----------------------------------------------------------------------------------
@@ -267,7 +367,9 @@ class Checkout:
     async def orders_for_buyer(self, buyer_id: str) -> list[Order]:
         async with self.sessions() as session:
             rows = await session.execute(
-                select(Order).where(Order.buyer_id == buyer_id).order_by(Order.created_at.desc(), Order.id)
+                select(Order)
+                .where(Order.buyer_id == buyer_id, Order.status != PENDING)
+                .order_by(Order.created_at.desc(), Order.id)
             )
             return list(rows.scalars())
 

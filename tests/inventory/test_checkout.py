@@ -9,7 +9,9 @@ from sqlalchemy import func, select
 
 from inventory import errors
 from inventory.checkout import NUMBER_ALPHABET
+from inventory.checkout import Checkout
 from inventory.models import Order
+from inventory.payments import TestPaymentProvider
 from inventory.stock import SkuCounts
 
 from .conftest import declined, details, terms
@@ -115,8 +117,8 @@ async def test_hold_in_checkout_cannot_be_cancelled_or_swept(checkout, stock, pr
 # -- recovery: a checkout process that died at each step -------------------------------------------
 
 
-async def _crash_after_lock(checkout, stock, hold, clock):  # type: ignore[no-untyped-def]
-    await stock.lock(hold.hold_id, hold.buyer_id, "ada@example.com", details().stored(), clock() + checkout.lock_ms)
+async def _crash_after_lock(checkout, stock, hold, clock, email="ada@example.com"):  # type: ignore[no-untyped-def]
+    return await stock.lock(hold.hold_id, hold.buyer_id, email, {}, clock() + checkout.lock_ms)
 
 
 async def test_recovery_of_a_checkout_that_died_after_the_lock(checkout, stock, payments, product, clock):
@@ -139,7 +141,8 @@ async def test_recovery_of_a_checkout_that_died_after_the_lock(checkout, stock, 
 async def test_recovery_finishes_a_checkout_that_died_after_the_charge(checkout, stock, payments, product, clock):
     _, pid = product
     hold = await stock.hold(pid, "SN-40", 1, "buyer-a", "k", terms())
-    await _crash_after_lock(checkout, stock, hold, clock)
+    locked = await _crash_after_lock(checkout, stock, hold, clock)
+    await checkout._start_order(locked, details().stored(), f"{hold.hold_id}:0")
     await payments.charge(f"{hold.hold_id}:0", 12_000, "EUR", "4242424242424242")
     clock.advance(121)
     report = await checkout.sweep([pid])
@@ -150,6 +153,42 @@ async def test_recovery_finishes_a_checkout_that_died_after_the_charge(checkout,
     # The buyer's own retry now finds the same order.
     again, created = await checkout.checkout(hold.hold_id, "buyer-a", details())
     assert again.id == order.id and not created
+
+
+async def test_recovery_drops_a_pending_order_that_never_charged(checkout, stock, payments, product, clock):
+    _, pid = product
+    hold = await stock.hold(pid, "SN-40", 1, "buyer-a", "k", terms())
+    locked = await _crash_after_lock(checkout, stock, hold, clock)
+    await checkout._start_order(locked, details().stored(), f"{hold.hold_id}:0")
+    clock.advance(121)
+    assert (await checkout.sweep([pid])).outcomes == {hold.hold_id: "unlocked"}
+    assert await checkout.order_for_hold(hold.hold_id) is None
+    order, created = await checkout.checkout(hold.hold_id, "buyer-a", details())  # still within the hold
+    assert created and order.status == "paid"
+
+
+async def test_pending_order_whose_hold_redis_lost_is_settled_from_sql(checkout, stock, payments, product, clock, redis):
+    """The checkout died after charging and Redis lost the hold: only SQL has the trail."""
+    _, pid = product
+    hold = await stock.hold(pid, "SN-40", 1, "buyer-a", "k", terms())
+    locked = await _crash_after_lock(checkout, stock, hold, clock)
+    await checkout._start_order(locked, details().stored(), f"{hold.hold_id}:0")
+    await payments.charge(f"{hold.hold_id}:0", 12_000, "EUR", "4242424242424242")
+    other = await stock.hold(pid, "SN-41", 1, "buyer-b", "k", terms())
+    locked_b = await _crash_after_lock(checkout, stock, other, clock, "b@example.com")
+    await checkout._start_order(locked_b, details("b@example.com").stored(), f"{other.hold_id}:0")
+    for key in [k async for k in redis.scan_iter(match=f"ld:{{p{pid}}}:*")]:
+        await redis.delete(key)
+    await checkout.reconcile()
+    assert (await stock.counts(pid))["SN-40"] == SkuCounts(2, 2, 0, 0)
+    clock.advance(60)
+    assert (await checkout.recover_pending()) == {}  # too early: the checkout may still be running
+    clock.advance(61)
+    assert (await checkout.recover_pending()) == {hold.hold_id: "completed", other.hold_id: "dropped"}
+    assert (await checkout.order_for_hold(hold.hold_id)).status == "paid"
+    assert await checkout.order_for_hold(other.hold_id) is None
+    assert (await stock.counts(pid))["SN-40"] == SkuCounts(2, 1, 0, 1)
+    assert (await stock.counts(pid))["SN-41"] == SkuCounts(3, 3, 0, 0)
 
 
 async def test_recovery_commits_a_checkout_that_died_after_the_order(checkout, stock, payments, product, clock):
@@ -164,22 +203,57 @@ async def test_recovery_commits_a_checkout_that_died_after_the_order(checkout, s
     assert (await checkout.sweep([pid])).outcomes == {}
 
 
-async def test_slow_checkout_whose_hold_was_released_takes_a_free_unit_or_refunds(checkout, stock, payments, product, clock):
-    """A checkout stalled past its lock deadline with no charge yet: recovery released the hold.
-    When it wakes up and pays, it takes a unit if one is free, else it refunds: never oversells."""
+class StallingPayments(TestPaymentProvider):
+    """The first charge waits until the test lets it go: a checkout stalled mid-payment."""
+
+    def __init__(self, redis):  # type: ignore[no-untyped-def]
+        super().__init__(redis)
+        self.entered, self.go = asyncio.Event(), asyncio.Event()
+
+    async def charge(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if not self.entered.is_set():
+            self.entered.set()
+            await self.go.wait()
+        return await super().charge(*args, **kwargs)
+
+
+async def test_checkout_stalled_past_its_lock_deadline_is_refunded_not_oversold(sessions, stock, redis, product, clock):
+    """A checkout stalls in the payment call past its lock deadline; recovery sees no charge,
+    drops the pending order and releases the hold; the units are sold to others. When the stalled
+    payment goes through, the checkout refunds it: refused-without-charge, nothing oversold."""
     _, pid = product
+    payments = StallingPayments(redis)
+    checkout = Checkout(sessions, stock, payments)
     slow = await stock.hold(pid, "SN-40", 1, "buyer-a", "k", terms())
-    locked = await stock.lock(slow.hold_id, "buyer-a", "ada@example.com", details().stored(), clock() + 120_000)
+    stalled = asyncio.ensure_future(checkout.checkout(slow.hold_id, "buyer-a", details()))
+    await payments.entered.wait()
     clock.advance(400)
     assert (await checkout.sweep([pid])).outcomes == {slow.hold_id: "released"}
-    # Both units are then held and sold to others.
     for b in ("b", "c"):
         h = await stock.hold(pid, "SN-40", 1, b, "k", terms())
         await checkout.checkout(h.hold_id, b, details(f"{b}@example.com"))
-    charge = await payments.charge(f"{slow.hold_id}:0", 12_000, "EUR", "4242424242424242")
-    order, _ = await checkout._write_order(locked, locked.details, charge)
+    payments.go.set()
     with pytest.raises(errors.HoldExpired):
-        await checkout._commit(order, locked, charge)
-    assert (await checkout.get_order(order.id)).status == "refunded"
+        await stalled
     assert (await payments.find_charge(f"{slow.hold_id}:0")).status == "refunded"
+    assert await checkout.order_for_hold(slow.hold_id) is None
     assert (await stock.counts(pid))["SN-40"] == SkuCounts(2, 0, 0, 2)
+
+
+async def test_paid_order_whose_hold_vanished_takes_a_free_unit_or_is_refunded(checkout, stock, payments, product, clock, redis):
+    _, pid = product
+    holds = [await stock.hold(pid, "SN-40", 1, b, "k", terms()) for b in ("a", "b")]
+    locked = [await _crash_after_lock(checkout, stock, h, clock, f"{h.buyer_id}@example.com") for h in holds]
+    charges = [await payments.charge(f"{h.hold_id}:0", 12_000, "EUR", "4242424242424242") for h in holds]
+    orders = [(await checkout._write_order(lk, details(f"{lk.buyer_id}@example.com").stored(), c))[0] for lk, c in zip(locked, charges)]
+    # Redis loses both holds; meanwhile another buyer takes one of the two units.
+    await redis.delete(*[f"ld:{{p{pid}}}:hold:{h.hold_id}" for h in holds])
+    await redis.hincrby(f"ld:{{p{pid}}}:held", "SN-40", -2)
+    await redis.hincrby(f"ld:{{p{pid}}}:avail", "SN-40", 2)
+    await stock.hold(pid, "SN-40", 1, "c", "k", terms())
+    assert await checkout._commit(orders[0], holds[0].hold_id, charges[0]) == "taken"
+    with pytest.raises(errors.HoldExpired):
+        await checkout._commit(orders[1], holds[1].hold_id, charges[1])
+    assert (await checkout.get_order(orders[1].id)).status == "refunded"
+    assert (await payments.find_charge(f"{holds[1].hold_id}:0")).status == "refunded"
+    assert (await stock.counts(pid))["SN-40"] == SkuCounts(2, 0, 1, 1)

@@ -1,0 +1,250 @@
+"""Random sequences of holds, releases, expiries, checkouts (paid, declined, crashed), restocks,
+Redis losses and reconciles, with the inventory invariants checked after every step:
+
+* no counter below zero; available + held + sold = loaded per SKU; loaded = SQL Variant.stock;
+* held in Redis = the units of the live holds; sold in Redis = units in paid SQL orders;
+* no buyer and no email over the per-customer limit;
+* no paid charge without a paid order once its checkout is settled, and no order without its charge.
+
+Hypothesis drives a state machine synchronously, so the test owns an event loop and builds its
+own Redis client and engine in it (the async fixtures live on pytest-asyncio's loop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import Counter
+
+import hypothesis.strategies as st
+from hypothesis import HealthCheck, settings
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test
+from sqlalchemy import select
+
+from inventory import errors, keys
+from inventory.checkout import Checkout
+from inventory.models import Order, OrderLine, Variant
+from inventory.payments import DECLINED_CARD, PAYING_CARD, TestPaymentProvider
+from inventory.stock import StockStore
+from web.database import make_engine, make_sessionmaker
+from web.services import make_redis
+
+from .conftest import FakeClock, details, make_product, terms
+
+BUYERS = [f"buyer-{i}" for i in range(4)]
+EMAILS = [f"e{i}@example.com" for i in range(3)]
+SKUS = ["S", "M"]
+
+
+def test_inventory_invariants_hold_under_random_operations(redis_url: str, database_url: str) -> None:
+    loop = asyncio.new_event_loop()
+    redis = make_redis(redis_url)
+    engine = make_engine(database_url)
+    sessions = make_sessionmaker(engine)
+    keys_used = itertools.count()
+
+    class Machine(RuleBasedStateMachine):
+        def run(self, coro):  # type: ignore[no-untyped-def]
+            return loop.run_until_complete(coro)
+
+        @initialize(stock_s=st.integers(0, 4), stock_m=st.integers(0, 4), limit=st.integers(1, 2))
+        def setup(self, stock_s: int, stock_m: int, limit: int) -> None:
+            self.clock = FakeClock()
+            self.stock = StockStore(redis, clock=self.clock)
+            self.payments = TestPaymentProvider(redis)
+            self.checkout = Checkout(sessions, self.stock, self.payments)
+            self.limit = limit
+            self.run(redis.flushdb())
+            _, self.pid = self.run(make_product(sessions, {"S": stock_s, "M": stock_m}))
+            self.run(self.checkout.ensure_loaded(self.pid))
+            self.holds: list = []  # every hold ever made (some gone by now)
+
+        # -- buyers ---------------------------------------------------------------------------
+
+        @rule(buyer=st.sampled_from(BUYERS), sku=st.sampled_from(SKUS + ["XL"]), qty=st.integers(0, 3), reuse_key=st.booleans())
+        def hold(self, buyer: str, sku: str, qty: int, reuse_key: bool) -> None:
+            key = "same" if reuse_key else f"k{next(keys_used)}"
+            try:
+                h = self.run(self.stock.hold(self.pid, sku, qty, buyer, key, terms(limit=self.limit)))
+            except (errors.SoldOut, errors.LimitReached, errors.UnknownSku, errors.InvalidRequest, errors.IdempotencyConflict):
+                return
+            if not h.replayed:
+                self.holds.append(h)
+
+        @precondition(lambda self: self.holds)
+        @rule(data=st.data(), owner=st.booleans())
+        def release(self, data: st.DataObject, owner: bool) -> None:
+            h = data.draw(st.sampled_from(self.holds))
+            try:
+                self.run(self.stock.release(h.hold_id, h.buyer_id if owner else "someone-else"))
+            except (errors.NotFound, errors.HoldLocked):
+                pass
+
+        @precondition(lambda self: self.holds)
+        @rule(data=st.data(), email=st.sampled_from(EMAILS), pays=st.booleans())
+        def checkout_hold(self, data: st.DataObject, email: str, pays: bool) -> None:
+            h = data.draw(st.sampled_from(self.holds))
+            card = PAYING_CARD if pays else DECLINED_CARD
+            try:
+                order, _ = self.run(self.checkout.checkout(h.hold_id, h.buyer_id, details(email, card)))
+            except (errors.HoldExpired, errors.PaymentDeclined, errors.LimitReached, errors.HoldLocked, errors.NotFound):
+                return
+            assert order.status == "paid" and order.hold_id == h.hold_id
+
+        @precondition(lambda self: self.holds)
+        @rule(data=st.data(), email=st.sampled_from(EMAILS), step=st.sampled_from(["lock", "pending", "charge", "paid"]))
+        def checkout_crashes(self, data: st.DataObject, email: str, step: str) -> None:
+            """The checkout process dies after the lock, the pending order, the charge, or
+            marking the order paid (before the Redis commit)."""
+            h = data.draw(st.sampled_from(self.holds))
+            d = details(email)
+
+            async def go() -> None:
+                try:
+                    locked = await self.stock.lock(h.hold_id, h.buyer_id, email, {}, self.clock() + self.checkout.lock_ms)
+                except errors.InventoryError:
+                    return
+                if step == "lock" or locked.state != "locked":
+                    return
+                key = Checkout.charge_key(locked)
+                order = await self.checkout._start_order(locked, d.stored(), key)
+                if step == "pending" or order.status != "pending":
+                    return
+                charge = await self.payments.charge(key, locked.total_cents, "EUR", PAYING_CARD)
+                if step == "charge":
+                    return
+                await self.checkout._mark_paid(order.id, charge)
+
+            self.run(go())
+
+        # -- time, operators ------------------------------------------------------------------
+
+        @rule(seconds=st.sampled_from([1, 60, 121, 301]))
+        def time_passes(self, seconds: int) -> None:
+            self.clock.advance(seconds)
+
+        @rule()
+        def sweep(self) -> None:
+            self.run(self.checkout.sweep([self.pid], batch=2))
+
+        @rule(sku=st.sampled_from(SKUS), more=st.integers(0, 3))
+        def restock(self, sku: str, more: int) -> None:
+            async def go() -> None:
+                async with sessions() as s:
+                    v = (await s.execute(select(Variant).where(Variant.product_id == self.pid, Variant.sku == sku))).scalar_one()
+                    v.stock += more
+                    total = v.stock
+                    await s.commit()
+                await self.stock.restock(self.pid, sku, total)
+
+            self.run(go())
+
+        @rule()
+        def reconcile(self) -> None:
+            self.run(self.checkout.reconcile([self.pid]))
+
+        @rule()
+        def redis_loses_the_product(self) -> None:
+            async def go() -> None:
+                doomed = [k async for k in redis.scan_iter(match=keys.prefix(self.pid) + "*")]
+                if doomed:
+                    await redis.delete(*doomed)
+                await self.checkout.reconcile([self.pid])
+
+            self.run(go())
+
+        # -- invariants -----------------------------------------------------------------------
+
+        @invariant()
+        def inventory_adds_up(self) -> None:
+            if not hasattr(self, "pid"):
+                return
+            self.run(self._check())
+
+        async def _check(self) -> None:
+            counts = await self.stock.counts(self.pid)
+            async with sessions() as s:
+                loaded = dict((await s.execute(select(Variant.sku, Variant.stock).where(Variant.product_id == self.pid))).all())
+                lines = (
+                    await s.execute(
+                        select(OrderLine.sku, OrderLine.quantity, Order.buyer_id, Order.email, Order.status, Order.hold_id, Order.payment_id)
+                        .join(Order).where(OrderLine.product_id == self.pid)
+                    )
+                ).all()
+            sold_sql, per_buyer, per_email = Counter(), Counter(), Counter()
+            for sku, qty, buyer, email, status, _, _ in lines:
+                if status == "paid":
+                    sold_sql[sku] += qty
+                    per_buyer[buyer] += qty
+                    per_email[email] += qty
+            live = [await self.stock.get_hold(h.hold_id) for h in self.holds]
+            live = [h for h in live if h is not None and h.state in ("held", "locked")]
+            held = Counter()
+            paid_holds = {hold_id for *_, status, hold_id, _ in lines if status == "paid"}
+            for h in live:
+                held[h.sku] += h.quantity
+                if h.hold_id in paid_holds:
+                    # Paid in SQL, Redis commit not done yet (the checkout died just before it).
+                    sold_sql[h.sku] -= h.quantity
+                else:
+                    per_buyer[h.buyer_id] += h.quantity
+            for sku in SKUS:
+                c = counts[sku]
+                assert min(c.available, c.held, c.sold) >= 0, (sku, c)
+                assert c.available + c.held + c.sold == c.loaded == loaded[sku], (sku, c, loaded[sku])
+                assert c.held == held[sku], (sku, c, held)
+                assert c.sold == sold_sql[sku], (sku, c, sold_sql)
+            assert max(per_buyer.values(), default=0) <= self.limit, per_buyer
+            assert max(per_email.values(), default=0) <= self.limit, per_email
+            # Money and orders agree once a checkout is settled (not locked, mid-checkout).
+            in_checkout = {h.hold_id for h in live if h.state == "locked"}
+            orders = {hold_id: (status, payment_id) for *_, status, hold_id, payment_id in lines}
+            for h in self.holds:
+                current = await self.stock.get_hold(h.hold_id)
+                attempts = range((current.attempt if current else 0) + 3)
+                charges = [c for c in [await self.payments.find_charge(f"{h.hold_id}:{a}") for a in attempts] if c]
+                paid = [c for c in charges if c.paid]
+                if h.hold_id in orders:
+                    status, payment_id = orders[h.hold_id]
+                    match = [c for c in charges if c.id == payment_id]
+                    if status != "pending":
+                        assert match and (match[0].status == "paid") == (status == "paid"), (h.hold_id, status, charges)
+                        assert len(paid) <= (1 if status == "paid" else 0)
+                    if status == "pending":
+                        in_checkout.add(h.hold_id)  # settled by recovery later (see teardown)
+                if h.hold_id not in orders or orders[h.hold_id][0] == "pending":
+                    if h.hold_id not in in_checkout:
+                        assert not paid, (h.hold_id, current, charges)
+
+        def teardown(self) -> None:
+            """Given time, every checkout settles: no pending order, money matches orders."""
+            if not hasattr(self, "pid"):
+                return
+            for _ in range(3):
+                self.clock.advance(400)
+                self.run(self.checkout.sweep([self.pid]))
+                self.run(self.checkout.recover_pending())
+
+            async def settled() -> None:
+                async with sessions() as s:
+                    pending = (await s.execute(select(Order.hold_id).join(OrderLine).where(
+                        OrderLine.product_id == self.pid, Order.status == "pending"))).all()
+                assert pending == []
+                for sku, c in (await self.stock.counts(self.pid)).items():
+                    assert c.held == 0, (sku, c)
+
+            self.run(settled())
+            self.run(self._check())
+
+    try:
+        run_state_machine_as_test(
+            Machine,
+            settings=settings(
+                max_examples=40, stateful_step_count=30, deadline=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+            ),
+        )
+    finally:
+        loop.run_until_complete(redis.aclose())
+        loop.run_until_complete(engine.dispose())
+        loop.close()
