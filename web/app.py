@@ -25,7 +25,8 @@ from web.auth import BuyerTokens
 from web.errors import ApiError, api_error_handler, http_error_handler, server_error_handler
 from web.jobs import Job, JobRunner
 from web.openapi import openapi_json
-from web.routes import buyers, health, products
+from web.routes import buyers, health, holds, orders, products
+from web.routes import live_ws, shows
 from web.runtime import Runtime
 from web.services import Services, open_services
 from web.settings import Settings
@@ -37,9 +38,9 @@ STATIC_DIR = Path(next(iter(static_package.__path__)))
 SESSION_COOKIE = "livedrop_session"
 
 
-def background_jobs(services: Services) -> list[Job]:
+def background_jobs(runtime: Runtime) -> list[Job]:
     """Every periodic job of a livedrop deployment; run by exactly one process (see web.jobs)."""
-    return []
+    return runtime.jobs()
 
 
 def create_app(settings: Settings, services: Services | None = None, *, run_jobs: bool = True) -> Starlette:
@@ -53,7 +54,7 @@ def create_app(settings: Settings, services: Services | None = None, *, run_jobs
         stop = asyncio.Event()
         tasks: list[asyncio.Task[None]] = []
         if run_jobs:
-            runner = JobRunner(svc.redis, background_jobs(svc), is_worker=False)
+            runner = JobRunner(svc.redis, background_jobs(runtime), is_worker=False)
             tasks.append(asyncio.create_task(runner.run(stop), name="job-lease"))
         try:
             yield
@@ -69,6 +70,10 @@ def create_app(settings: Settings, services: Services | None = None, *, run_jobs
         Route("/api/openapi.json", openapi_json),
         *products.routes,
         *buyers.routes,
+        *holds.routes,
+        *orders.routes,
+        *shows.routes,
+        *live_ws.routes,
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     middleware = [

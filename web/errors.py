@@ -28,6 +28,7 @@ ERROR_CODES: dict[str, str] = {
     "idempotency_key_required": "The Idempotency-Key header is missing (400).",
     "idempotency_conflict": "The Idempotency-Key was used with another body (422).",
     "hold_expired": "The hold expired or no longer exists; hold again (410).",
+    "hold_locked": "The hold is being checked out right now (409).",
     "payment_declined": "The card was declined; the hold stays until it expires (402).",
     "rate_limited": "Too many requests; wait and retry (429).",
     "payload_too_large": "The body is too large (413).",

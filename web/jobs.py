@@ -95,6 +95,7 @@ class JobRunner:
         self._job_tasks = [asyncio.create_task(self._loop(job), name=f"job:{job.name}") for job in self.jobs]
 
     async def _loop(self, job: Job) -> None:
+        this = asyncio.current_task()
         while True:
             try:
                 await job.run()
@@ -102,6 +103,10 @@ class JobRunner:
                 raise
             except Exception:  # a failing job must not take the others down; it runs again next tick
                 log.exception("background job %s failed", job.name)
+            # Some client libraries swallow a CancelledError that lands inside them; without this
+            # check a job told to stop would go on running forever.
+            if this is not None and this.cancelling():
+                raise asyncio.CancelledError
             await asyncio.sleep(job.every_s)
 
     async def _stop_jobs(self) -> None:

@@ -6,6 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from inventory.checkout import Checkout
+from inventory.models import Order
+from inventory.payments import TestPaymentProvider
+from inventory.stock import SaleTerms, StockStore
+from web.errors import ApiError
+from web.jobs import Job
 from web.ratelimit import RateLimiter
 from web.services import Services
 
@@ -17,24 +23,75 @@ class Runtime:
     parts: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.rate_limiter = RateLimiter(self.services.redis)
+        redis = self.services.redis
+        self.rate_limiter = RateLimiter(redis)
+        self.stock = StockStore(redis)
+        self.payments = TestPaymentProvider(redis)
+        self.checkout = Checkout(self.services.sessions, self.stock, self.payments)
+        from web.live_parts import build_live  # noqa: PLC0415 - it needs this module's Runtime type
 
-    async def restocked(self, product_id: int, added: dict[str, int]) -> None:
-        """Units were added to a product in SQL: make them holdable in Redis now."""
+        self.parts.update(build_live(self))  # hub, show_control, offer_clock, sales, on_sold
+
+    # -- inventory, as the routes need it ---------------------------------------------------------
+
+    async def restocked(self, product_id: int, totals: dict[str, int]) -> None:
+        """Units were added to a product in SQL (new totals per SKU): holdable in Redis at once.
+        A product not on sale yet is loaded from SQL when it goes on sale."""
+        if await self.stock.is_loaded(product_id):
+            for sku, total in totals.items():
+                await self.stock.restock(product_id, sku, total)
 
     async def live_holds(self, buyer_id: str) -> list[dict[str, Any]]:
-        return []
+        return [hold.to_json() | {"state": hold.state, "product_id": hold.product_id}
+                for hold in await self.stock.live_holds_for_buyer(buyer_id)]
 
     async def orders_of_buyer(self, buyer_id: str) -> list[dict[str, Any]]:
-        return []
+        from web.routes.orders import order_json  # noqa: PLC0415 - routes import the runtime's module
+
+        return [await order_json(None, order) for order in await self.checkout.orders_for_buyer(buyer_id)]  # type: ignore[arg-type]
+
+    async def sale_for(self, slug: str, sku: str) -> tuple[int, SaleTerms]:
+        """Which product a SKU is, and at what terms it sells in this show right now; or the
+        refusal (404 show, 404 unknown_sku, 409 not_on_sale). Answered by live's sales cache."""
+        sales = self.parts.get("sales")
+        if sales is None:
+            raise ApiError(409, "not_on_sale", "nothing is on sale in this show right now")
+        return await sales(slug, sku)
+
+    async def sold(self, order: Order) -> None:
+        """A new paid order: tell the show's viewers (purchase ticker), if the hub is running."""
+        hook = self.parts.get("on_sold")
+        if hook is not None:
+            await hook(order)
+
+    def jobs(self) -> list[Job]:
+        """inventory's periodic work: expired holds back to stock, stalled checkouts finished or
+        undone, and stock rebuilt from SQL when Redis comes back empty."""
+
+        async def reconcile_if_emptied() -> None:
+            if await self.stock.needs_reconcile():
+                await self.checkout.reconcile()
+
+        from web.live_parts import live_jobs  # noqa: PLC0415
+
+        return [
+            Job("hold-expiry", 1.0, self.checkout.sweep),
+            Job("reconcile-if-redis-emptied", 5.0, reconcile_if_emptied),
+            *live_jobs(self.parts),  # offers go live and end on time
+        ]
 
     async def start(self) -> None:
         """Start per-process background tasks (stream readers, conflation clocks)."""
+        if await self.stock.needs_reconcile():
+            await self.checkout.reconcile()
+        await self.parts["hub"].start()
 
     async def stop(self) -> None:
         """Stop them again, in reverse order."""
+        await self.parts["hub"].stop()
 
 
 async def reconcile_all(services: Services) -> int:
     """Rebuild Redis stock of every product from SQL; returns how many products were reconciled."""
-    return 0
+    runtime = Runtime(services)
+    return len(await runtime.checkout.reconcile())

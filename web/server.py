@@ -8,12 +8,14 @@ import contextlib
 import logging
 import resource
 import signal
+import socket
 from collections.abc import Awaitable, Callable, Generator
 
 import uvicorn
 
 from web.app import background_jobs, create_app
 from web.jobs import JobRunner
+from web.runtime import Runtime
 from web.services import Services, open_services
 from web.settings import Settings
 
@@ -28,6 +30,17 @@ def raise_open_files_limit() -> int:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def listening_socket(config: uvicorn.Config, send_buffer: int) -> socket.socket:
+    """uvicorn's socket, with a fixed kernel send buffer that accepted connections inherit. Left
+    to autotuning, loopback and LAN connections grow theirs to megabytes: a viewer that stops
+    reading would hold that much kernel memory, and the server would notice the stall (and close
+    it with 1013) only after filling it."""
+    sock = config.bind_socket()
+    if send_buffer > 0:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
+    return sock
 
 
 class _Server(uvicorn.Server):
@@ -73,7 +86,7 @@ async def serve(
         server = _Server(config)
         if after_start is not None:
             watcher = asyncio.create_task(_call_when_started(server, after_start))
-        await server.serve()
+        await server.serve(sockets=[listening_socket(config, settings.socket_send_buffer)])
         if after_start is not None:
             watcher.cancel()
     finally:
@@ -94,7 +107,7 @@ async def work(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        runner = JobRunner(services.redis, background_jobs(services), is_worker=True)
+        runner = JobRunner(services.redis, background_jobs(Runtime(services)), is_worker=True)
         log.info("livedrop worker started")
         await runner.run(stop)
     finally:

@@ -161,7 +161,7 @@ async def update(request: Request) -> JSONResponse:
                         f"variants.{patch.sku}.stock: stock can only be raised (restock); it is {variant.stock}",
                     )
                 if patch.stock > variant.stock:
-                    restocked[patch.sku] = patch.stock - variant.stock
+                    restocked[patch.sku] = patch.stock
                     variant.stock = patch.stock
         await session.commit()
         await session.refresh(product, ["variants"])

@@ -1,0 +1,153 @@
+"""Buying: hold a unit (the drop's hot path), let it go, check it out."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from inventory.checkout import CheckoutDetails
+from inventory.errors import InventoryError
+from inventory.stock import MAX_QUANTITY
+from web.auth import valid_email
+from web.bodies import parse
+from web.errors import ApiError
+from web.openapi import Operation, document
+from web.ratelimit import Limit
+from web.routes.buyers import require_buyer
+from web.routes.orders import order_json
+
+
+class HoldIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    sku: Annotated[str, Field(min_length=1, max_length=64)]
+    quantity: Annotated[int, Field(ge=1, le=MAX_QUANTITY, strict=True)] = 1
+
+
+class ShippingIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    line1: Annotated[str, Field(min_length=1, max_length=200)]
+    line2: Annotated[str, Field(max_length=200)] | None = None
+    city: Annotated[str, Field(min_length=1, max_length=100)]
+    postal_code: Annotated[str, Field(min_length=1, max_length=20)]
+    country: Annotated[str, Field(pattern=r"^[A-Za-z]{2}$")]
+    region: Annotated[str, Field(max_length=100)] | None = None
+
+
+class CheckoutIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    email: Annotated[str, Field(min_length=3, max_length=320)]
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    card_number: Annotated[str, Field(min_length=12, max_length=23)]
+    shipping: ShippingIn
+    phone: Annotated[str, Field(max_length=40)] | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        if not valid_email(value):
+            raise ValueError("is not an email address")
+        return value
+
+    @field_validator("card_number")
+    @classmethod
+    def _card(cls, value: str) -> str:
+        digits = re.sub(r"[ -]", "", value)
+        if not digits.isdigit() or not 12 <= len(digits) <= 19:
+            raise ValueError("must be 12 to 19 digits")
+        return digits
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        if value and not re.fullmatch(r"\+?[0-9 ()./-]{4,40}", value):
+            raise ValueError("is not a phone number")
+        return value or None
+
+
+def inventory_error(exc: InventoryError) -> ApiError:
+    """Inventory's refusals carry their own stable code and status."""
+    return ApiError(exc.status, exc.code, exc.message)
+
+
+async def create_hold(request: Request) -> JSONResponse:
+    app = request.app
+    buyer_id = require_buyer(request)
+    key = request.headers.get("idempotency-key")
+    if not key:
+        raise ApiError(400, "idempotency_key_required", "send an Idempotency-Key header (any unique string per buy press)")
+    if len(key) > 255:
+        raise ApiError(422, "invalid_request", "Idempotency-Key: at most 255 characters")
+    body = await parse(request, HoldIn)
+    settings = app.state.settings
+    runtime = app.state.runtime
+    wait = await runtime.rate_limiter.retry_after_ms(
+        Limit("holds", max(1, settings.holds_per_buyer_per_minute // 6), 10), buyer_id
+    )
+    if wait is not None:
+        raise ApiError(429, "rate_limited", "too many buy presses; wait a moment and try again",
+                       headers={"Retry-After": str(max(1, -(-wait // 1000)))})
+    product_id, terms = await runtime.sale_for(request.path_params["slug"], body.sku)
+    try:
+        hold = await runtime.stock.hold(product_id, body.sku, body.quantity, buyer_id, key, terms)
+    except InventoryError as exc:
+        raise inventory_error(exc) from None
+    return JSONResponse(hold.to_json(), status_code=201)
+
+
+async def release_hold(request: Request) -> Response:
+    buyer_id = require_buyer(request)
+    try:
+        await request.app.state.runtime.stock.release(request.path_params["hold_id"], buyer_id)
+    except InventoryError as exc:
+        raise inventory_error(exc) from None
+    except ValueError:
+        raise ApiError(404, "not_found", "no such hold") from None
+    return Response(status_code=204)
+
+
+async def checkout(request: Request) -> JSONResponse:
+    buyer_id = require_buyer(request)
+    body = await parse(request, CheckoutIn)
+    runtime = request.app.state.runtime
+    details = CheckoutDetails(
+        email=body.email,
+        name=body.name,
+        card_number=body.card_number,
+        shipping=body.shipping.model_dump(exclude_none=True),
+        phone=body.phone,
+    )
+    try:
+        order, created = await runtime.checkout.checkout(request.path_params["hold_id"], buyer_id, details)
+    except InventoryError as exc:
+        raise inventory_error(exc) from None
+    except ValueError:  # a hold id of the wrong shape
+        raise ApiError(404, "not_found", "no such hold") from None
+    if created:
+        await runtime.sold(order)
+    return JSONResponse(await order_json(request, order), status_code=201 if created else 200)
+
+
+routes = [
+    Route("/api/shows/{slug}/holds", create_hold, methods=["POST"]),
+    Route("/api/holds/{hold_id}", release_hold, methods=["DELETE"]),
+    Route("/api/holds/{hold_id}/checkout", checkout, methods=["POST"]),
+]
+
+document(
+    Operation("POST", "/api/shows/{slug}/holds", "Hold units of a SKU on sale in a live show (the buy button).", "buyer",
+              HoldIn, headers=("Idempotency-Key",),
+              answers={201: "{hold_id, sku, quantity, price_cents, currency, offer_id, expires_at, remaining}"},
+              errors=("sold_out", "limit_reached", "not_on_sale", "unknown_sku", "idempotency_key_required",
+                      "idempotency_conflict", "rate_limited", "malformed_json", "invalid_request", "unauthorized", "not_found")),
+    Operation("DELETE", "/api/holds/{hold_id}", "Let a hold go; its units are back in stock.", "buyer",
+              answers={204: "Released."}, errors=("not_found", "hold_locked", "unauthorized")),
+    Operation("POST", "/api/holds/{hold_id}/checkout", "Pay for a hold. The same call again returns the same order.", "buyer",
+              CheckoutIn, answers={201: "The order (status paid).", 200: "The same order again (a retry)."},
+              errors=("hold_expired", "payment_declined", "limit_reached", "hold_locked", "not_found",
+                      "malformed_json", "invalid_request", "unauthorized")),
+)
