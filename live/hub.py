@@ -66,7 +66,8 @@ class Hub:
         # Loads a product's stock into Redis from SQL (loaded minus sold) unless it is there:
         # inventory's Checkout.ensure_loaded. Never Variant.stock as is, which would resurrect
         # sold units after Redis lost its data.
-        self.ensure_loaded = ensure_loaded
+        self._ensure_loaded = ensure_loaded
+        self._load_locks: dict[int, asyncio.Lock] = {}
         self.log = EventLog(redis, sessions)
         self.reader = StreamReader(redis, self._on_events)
         self.views = ViewCache(sessions, self._follow_quietly, self.reader.unfollow, self._view_loaded)
@@ -159,6 +160,19 @@ class Hub:
 
     async def _follow_quietly(self, show_id: int) -> None:
         await self.reader.follow(show_id)
+
+    async def ensure_loaded(self, product_id: int) -> None:
+        """Make sure a product going on sale has its stock in Redis. One load per product at a
+        time here: concurrent loads fence each other (inventory's reconcile), so a second caller
+        waits and then finds it loaded. A load in another process at the same moment may fence
+        ours; that is fine once the product is loaded."""
+        lock = self._load_locks.setdefault(product_id, asyncio.Lock())
+        async with lock:
+            try:
+                await self._ensure_loaded(product_id)
+            except RuntimeError:
+                if not await self.stock.is_loaded(product_id):
+                    raise
 
     async def _view_loaded(self, view: ShowView) -> None:
         """What a live show sells must be in Redis (the demo seeds pins in SQL only; Redis may

@@ -6,6 +6,7 @@ servers run with a small send queue and send timeout, so the slow-client test st
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,7 +14,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
+from web.embedded_redis import EmbeddedRedis
 from tests.support import LivedropProcess, livedrop_env, run_cli
 
 SERVER_ENV = {
@@ -22,6 +25,7 @@ SERVER_ENV = {
     "LIVEDROP_CHAT_PER_BUYER_PER_10S": "3",
     "LIVEDROP_CHAT_MAX_LENGTH": "100",
     "LIVEDROP_ALLOWED_ORIGINS": "https://shop.example",
+    "LIVEDROP_SOCKET_SEND_BUFFER": "32768",
 }
 
 
@@ -31,6 +35,7 @@ class Cluster:
     b: LivedropProcess
     token: str  # host 1
     other_token: str  # host 2
+    redis_url: str  # the Redis both servers use (for tests that reach behind the servers)
 
     def host(self, server: LivedropProcess | None = None, token: str | None = None) -> httpx.AsyncClient:
         return httpx.AsyncClient(
@@ -50,11 +55,18 @@ def _host_token(env: dict[str, str], email: str) -> str:
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     data_dir: Path = tmp_path_factory.mktemp("live")
     env = livedrop_env(data_dir, **SERVER_ENV)
+    if os.environ.get("REDIS_URL"):
+        # The database is new for this run (tests/conftest.py); Redis must be too, or stock of
+        # an earlier run's product 1 would pass for this run's product 1.
+        client = redis.Redis.from_url(os.environ["REDIS_URL"])
+        client.flushdb()
+        client.close()
     a = LivedropProcess(["serve"], env).start()
     b = LivedropProcess(["serve"], env).start()
     try:
         tag = secrets.token_hex(4)
-        yield Cluster(a, b, _host_token(env, f"host-{tag}@example.com"), _host_token(env, f"other-{tag}@example.com"))
+        redis_url = os.environ.get("REDIS_URL") or f"unix://{EmbeddedRedis(data_dir).socket_path}"
+        yield Cluster(a, b, _host_token(env, f"host-{tag}@example.com"), _host_token(env, f"other-{tag}@example.com"), redis_url)
     finally:
         a.stop()
         b.stop()
