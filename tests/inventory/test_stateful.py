@@ -240,7 +240,7 @@ def test_inventory_invariants_hold_under_random_operations(redis_url: str, datab
         run_state_machine_as_test(
             Machine,
             settings=settings(
-                max_examples=60, stateful_step_count=40, deadline=None,
+                max_examples=45, stateful_step_count=40, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
             ),
         )
