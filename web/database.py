@@ -34,6 +34,9 @@ def make_engine(database_url: str) -> AsyncEngine:
             # WAL lets the web and worker processes read while one writes; foreign keys are off by default.
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
+            # In WAL mode NORMAL survives a crash of the process (only power loss may drop the last
+            # commits) and saves an fsync per commit: thousands of new buyers arrive in a drop.
+            cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
