@@ -1,0 +1,168 @@
+"""Benchmark of a limited drop: how fast holds go compared with a trivial endpoint, and that
+nothing is oversold. Prints JSON.
+
+    .venv/bin/python -m bench.drop [--seconds 5] [--processes 2] [--connections 32]
+
+Starts its own `livedrop serve` on loopback with a fresh data folder (embedded redis-server and
+SQLite, or REDIS_URL / DATABASE_URL when set) and drives it from separate processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+from bench.loadgen import request_bytes, run_load
+from inventory.stock import SaleTerms, StockStore
+from tests.support import LivedropProcess, livedrop_env, run_cli
+from web.services import make_redis
+
+
+def raise_nofile() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+async def setup_show(url: str, token: str, title: str, stock: dict[str, int], limit: int) -> tuple[str, int]:
+    auth = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=url, headers=auth, timeout=30) as http:
+        product = (await http.post("/api/products", json={
+            "title": title, "price_cents": 10000, "currency": "USD",
+            "variants": [{"sku": sku, "label": sku, "stock": n} for sku, n in stock.items()]})).json()
+        slug = (await http.post("/api/shows", json={"title": title})).json()["slug"]
+        await http.post(f"/api/shows/{slug}/start")
+        await http.put(f"/api/shows/{slug}/pin", json={"product_id": product["id"]})
+        offer = await http.post(f"/api/shows/{slug}/offers", json={
+            "product_id": product["id"], "price_cents": 9000, "duration_s": 3600, "per_customer_limit": limit})
+        assert offer.status_code == 201, offer.text
+        return slug, product["id"]
+
+
+async def make_buyers(url: str, n: int) -> list[str]:
+    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+        sem = asyncio.Semaphore(50)
+
+        async def one() -> str:
+            async with sem:
+                return str((await http.post("/api/buyers", json={})).json()["token"])
+
+        return await asyncio.gather(*(one() for _ in range(n)))
+
+
+async def raw_script_rate(redis_url: str, seconds: float) -> dict[str, float]:
+    """The hold script straight on Redis: one call at a time, and many at once (pipelined)."""
+    redis = make_redis(redis_url)
+    stock = StockStore(redis)
+    product_id = 999_999
+    await stock.load(product_id, {"RAW": 100_000_000})
+    terms = SaleTerms(unit_price_cents=100, currency="USD", per_customer_limit=100_000_000, hold_seconds=300)
+    out: dict[str, float] = {}
+    n = 0
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        await stock.hold(product_id, "RAW", 1, "raw-buyer", None, terms)
+        n += 1
+    out["sequential_per_second"] = round(n / seconds, 1)
+    n = 0
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        await asyncio.gather(*(stock.hold(product_id, "RAW", 1, f"raw-{i}", None, terms) for i in range(200)))
+        n += 200
+    out["pipelined_per_second"] = round(n / seconds, 1)
+    await redis.aclose()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=32, help="per load process")
+    args = parser.parse_args()
+    raise_nofile()
+
+    data = Path(tempfile.mkdtemp(prefix="livedrop-bench-"))
+    env = livedrop_env(data, LIVEDROP_HOLDS_PER_BUYER_PER_MINUTE="1000000", LIVEDROP_BUYERS_PER_IP_PER_MINUTE="1000000")
+    for step in (run_cli(["host", "create", "--email", "bench@example.com"], env, input="bench password 123\n"),
+                 created := run_cli(["token", "create", "--email", "bench@example.com"], env)):
+        if step.returncode != 0:
+            raise SystemExit(f"bench setup failed: {step.stderr}")
+    token = created.stdout.strip().splitlines()[-1]
+    report: dict[str, object] = {"command": "python -m bench.drop " + " ".join(f"--{k} {v}" for k, v in vars(args).items())}
+
+    with LivedropProcess(["serve"], env) as server:
+        url = server.url
+        big_slug, _ = asyncio.run(setup_show(url, token, "Big stock", {f"BIG-{i}": 1_000_000 for i in range(6)}, 1000))
+        out_slug, out_product = asyncio.run(setup_show(url, token, "Sold out", {"OUT-1": 1}, 1))
+        drop_slug, drop_product = asyncio.run(setup_show(url, token, "Drop", {f"DROP-{i}": 50 for i in range(6)}, 1))
+        buyers = asyncio.run(make_buyers(url, 2000))
+        first = buyers[0]
+        asyncio.run(_hold_once(url, out_slug, first, "OUT-1"))  # now it is sold out
+
+        redis_url = env.get("REDIS_URL") or f"unix://{data / 'redis' / 'redis.sock'}"
+        report["hold_script_on_redis"] = asyncio.run(raw_script_rate(redis_url, args.seconds))
+
+        trivial = request_bytes("GET", url, "/healthz")
+        report["trivial_endpoint"] = run_load(url, lambda i, k: trivial, processes=args.processes,
+                                              connections=args.connections, seconds=args.seconds).summary()
+
+        def hold_request(slug: str, skus: list[str]):  # type: ignore[no-untyped-def]
+            def make(i: int, k: int) -> bytes:
+                body = json.dumps({"sku": skus[i % len(skus)], "quantity": 1}).encode()
+                return request_bytes("POST", url, f"/api/shows/{slug}/holds", {
+                    "Authorization": f"Bearer {buyers[i % len(buyers)]}", "Idempotency-Key": f"b{i}-{uuid.uuid4().hex[:8]}"}, body)
+            return make
+
+        success = run_load(url, hold_request(big_slug, [f"BIG-{i}" for i in range(6)]), processes=args.processes,
+                           connections=args.connections, seconds=args.seconds)
+        report["hold_success_path"] = success.summary()
+        sold_out = run_load(url, hold_request(out_slug, ["OUT-1"]), processes=args.processes,
+                            connections=args.connections, seconds=args.seconds)
+        report["hold_sold_out_path"] = sold_out.summary()
+        drop = run_load(url, hold_request(drop_slug, [f"DROP-{i}" for i in range(6)]), processes=args.processes,
+                        connections=args.connections, seconds=min(args.seconds, 3))
+        report["drop_300_units"] = drop.summary()
+
+        counts = asyncio.run(_counts(redis_url, [drop_product, out_product]))
+        holds_made = drop.statuses.get(201, 0)
+        report["oversold_units"] = max(0, holds_made - 300) + sum(max(0, -c["available"]) for c in counts)
+        report["invariant_sold_held_available_equals_loaded"] = all(
+            c["available"] + c["held"] + c["sold"] == c["loaded"] for c in counts)
+
+    trivial_rate = report["trivial_endpoint"]["per_second"]  # type: ignore[index]
+    report["ratios"] = {
+        "hold_success_vs_trivial": round(report["hold_success_path"]["per_second"] / trivial_rate, 3),  # type: ignore[index]
+        "hold_sold_out_vs_trivial": round(report["hold_sold_out_path"]["per_second"] / trivial_rate, 3),  # type: ignore[index]
+        "targets": {"hold_success_vs_trivial": 0.6, "hold_sold_out_vs_trivial": 0.8},
+    }
+    print(json.dumps(report, indent=2))
+
+
+async def _hold_once(url: str, slug: str, buyer: str, sku: str) -> None:
+    async with httpx.AsyncClient(base_url=url) as http:
+        response = await http.post(f"/api/shows/{slug}/holds", json={"sku": sku},
+                                   headers={"Authorization": f"Bearer {buyer}", "Idempotency-Key": uuid.uuid4().hex})
+        assert response.status_code == 201, response.text
+
+
+async def _counts(redis_url: str, product_ids: list[int]) -> list[dict[str, int]]:
+    redis = make_redis(redis_url)
+    stock = StockStore(redis)
+    out = []
+    for pid in product_ids:
+        for c in (await stock.counts(pid)).values():
+            out.append({"loaded": c.loaded, "available": c.available, "held": c.held, "sold": c.sold})
+    await redis.aclose()
+    return out
+
+
+if __name__ == "__main__":
+    main()

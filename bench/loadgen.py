@@ -1,0 +1,108 @@
+"""A small, fast HTTP/1.1 load generator for the benchmarks: keep-alive connections on raw asyncio
+streams in several processes (httpx is far too slow to load a server). Loopback only."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing as mp
+import statistics
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+# make_request(i, k) -> raw request bytes. i is unique across the whole run and spreads evenly
+# (connection number + k * all connections), so i % n picks a different buyer per connection;
+# k counts requests on this connection.
+RequestMaker = Callable[[int, int], bytes]
+
+
+@dataclass
+class LoadResult:
+    requests: int
+    seconds: float
+    statuses: dict[int, int]
+    latencies_ms: list[float]
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    def summary(self) -> dict[str, float | int | dict[int, int]]:
+        lat = sorted(self.latencies_ms)
+        return {
+            "requests": self.requests,
+            "per_second": round(self.rate, 1),
+            "p50_ms": round(statistics.median(lat), 2) if lat else 0.0,
+            "p99_ms": round(lat[int(len(lat) * 0.99) - 1], 2) if lat else 0.0,
+            "statuses": dict(self.statuses),
+        }
+
+
+def request_bytes(method: str, url: str, path: str, headers: dict[str, str] | None = None, body: bytes = b"") -> bytes:
+    host = urlsplit(url).netloc
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", f"Content-Length: {len(body)}"]
+    if body:
+        lines.append("Content-Type: application/json")
+    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+async def _connection(url: str, make: RequestMaker, conn_no: int, all_conns: int, deadline: float,
+                      statuses: Counter, latencies: list[float]) -> None:
+    parts = urlsplit(url)
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+    i = 0
+    try:
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            writer.write(make(conn_no + i * all_conns, i))
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head[9:12])
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            if length:
+                await reader.readexactly(length)
+            latencies.append((time.perf_counter() - started) * 1000)
+            statuses[status] += 1
+            i += 1
+    finally:
+        writer.close()
+
+
+def _worker(url: str, make: RequestMaker, worker: int, connections: int, workers: int, seconds: float, out: mp.Queue) -> None:
+    async def main() -> tuple[Counter, list[float]]:
+        statuses: Counter = Counter()
+        latencies: list[float] = []
+        deadline = time.perf_counter() + seconds
+        all_conns = workers * connections
+        await asyncio.gather(*(_connection(url, make, worker * connections + c, all_conns, deadline, statuses, latencies)
+                               for c in range(connections)))
+        return statuses, latencies
+
+    statuses, latencies = asyncio.run(main())
+    out.put((dict(statuses), latencies))
+
+
+def run_load(url: str, make: RequestMaker, *, processes: int = 2, connections: int = 32, seconds: float = 5.0) -> LoadResult:
+    """Drive ``url`` for ``seconds`` from ``processes`` processes with ``connections`` each."""
+    ctx = mp.get_context("fork")
+    queue: mp.Queue = ctx.Queue()
+    procs = [ctx.Process(target=_worker, args=(url, make, w, connections, processes, seconds, queue)) for w in range(processes)]
+    started = time.perf_counter()
+    for p in procs:
+        p.start()
+    results = [queue.get(timeout=seconds + 60) for _ in procs]
+    for p in procs:
+        p.join()
+    elapsed = time.perf_counter() - started
+    statuses: Counter = Counter()
+    latencies: list[float] = []
+    for s, lat in results:
+        statuses.update(s)
+        latencies.extend(lat)
+    del elapsed  # includes process start-up; every worker ran for exactly `seconds`
+    return LoadResult(sum(statuses.values()), seconds, dict(statuses), latencies)
