@@ -53,7 +53,7 @@ async def get_order(request: Request) -> JSONResponse:
     order_id = request.path_params["order_id"]
     async with app.state.services.sessions() as session:
         order = await session.get(Order, order_id) if len(order_id) <= 32 else None
-    if order is None:
+    if order is None or order.status == "pending":  # pending: its payment is not known yet
         raise ApiError(404, "not_found", "no such order")
     buyer_id = app.state.buyer_tokens.from_request(request)
     if buyer_id is not None and buyer_id == order.buyer_id:
@@ -88,7 +88,11 @@ async def show_orders(request: Request) -> Response:
         if show is None or show.host_id != host.id:
             raise ApiError(404, "not_found", "no such show")
         orders = list(
-            (await session.execute(select(Order).where(Order.show_id == show.id).order_by(Order.created_at, Order.id))).scalars()
+            (await session.execute(
+                select(Order)
+                .where(Order.show_id == show.id, Order.status != "pending")  # pending: payment not known yet
+                .order_by(Order.created_at, Order.id)
+            )).scalars()
         )
     if request.query_params.get("format") == "csv":
         buffer = io.StringIO()
@@ -115,7 +119,7 @@ async def receipt_page(request: Request) -> HTMLResponse:
     async with request.app.state.services.sessions() as session:
         order = await session.get(Order, order_id) if len(order_id) <= 32 else None
     templates = request.app.state.templates
-    if order is None:
+    if order is None or order.status == "pending":
         return templates.TemplateResponse(request, "receipt_missing.html", {}, status_code=404)
     return templates.TemplateResponse(request, "receipt.html", {"order": order})
 
