@@ -254,6 +254,9 @@ class Hub:
         room = await self._room(view)
         conn = Connection(socket, self.config.queue_frames, self.config.send_timeout_s, buyer_id)
         delivered = room.add(conn)
+        # Read again now that we are in the room: a change delivered before we joined must be in
+        # what we send first, since the room will not send it to us again.
+        view = await self.views.current(slug) or view
         # Nothing the join may need is dropped while it runs; start() then keeps only what the
         # first frames do not already cover.
         conn.last_seq = delivered if after is None else min(after, delivered)
@@ -300,11 +303,16 @@ class Hub:
             # Registered before any other await: from here every event above ``delivered`` reaches it.
             room = self.rooms[view.id] = Room(view.id, view.slug, delivered)
             room.viewers, room.reactions = await self.presence.totals(view.id)
-            # SQL is written before each publish, so this tail already holds every message up to
-            # what the room has been delivered; later events are applied to it (skipped by id).
-            tail = await self.chat.recent(view.id)
-            if self.rooms.get(view.id) is room:
-                self._chat_tails[view.id] = tail
+            # SQL is written before each publish, so a tail read after the room's last delivered
+            # event holds every message up to it; later events are applied to it (skipped by id).
+            # Chat delivered while reading might be missing from it: then read again.
+            for _ in range(3):
+                before = room.delivered
+                tail = await self.chat.recent(view.id)
+                if room.delivered == before:
+                    if self.rooms.get(view.id) is room:
+                        self._chat_tails[view.id] = tail
+                    break
             return room
 
     async def _maybe_close_room(self, room: Room) -> None:

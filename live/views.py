@@ -210,6 +210,18 @@ class ViewCache:
         self._entries[slug] = _Entry(view, now, now)
         return view
 
+    async def current(self, slug: str) -> ShowView | None:
+        """Like ``get``, but never a view that a change overtook while it was loading (``get``
+        may answer with one, which is fine for a sale and wrong for a snapshot: the snapshot
+        must reflect every event delivered so far)."""
+        view = await self.get(slug)
+        for _ in range(5):
+            entry = self._entries.get(slug)
+            if view is None or (entry is not None and entry.view is view):
+                break
+            view = await self.get(slug)
+        return view
+
     async def get_fresh(self, slug: str) -> ShowView | None:
         """After a change made in this process: drop the entry and load again."""
         self._entries.pop(slug, None)
