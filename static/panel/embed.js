@@ -1,0 +1,25 @@
+// The embed snippet a host pastes into their own site: an <iframe> of the viewer page.
+
+function attr(text) {
+  return String(text).replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
+export function embedSnippet(base, show) {
+  const src = `${base}/s/${encodeURIComponent(show.slug)}`;
+  return `<iframe src="${attr(src)}" title="${attr(show.title)} (live shopping)" width="420" height="760" ` +
+    `style="border:0;max-width:100%" allow="autoplay; fullscreen; clipboard-write" loading="lazy"></iframe>`;
+}
+
+/** Copies to the clipboard; where that is not allowed, selects the field so Ctrl+C works. */
+export async function copyText(text, field) {
+  try {
+    await navigator.clipboard.writeText(text);
+    return true;
+  } catch (err) {
+    if (field) {
+      field.focus();
+      field.select();
+    }
+    return false;
+  }
+}

@@ -1,0 +1,283 @@
+// The panel's home: shows (create, go live, end, viewer link, embed snippet) and products
+// (create, edit, restock, CSV import). Every change goes through the HTTP API.
+
+import { api, ApiFailure } from "./api.js";
+import { $, clear, flash, h } from "./dom.js";
+import { dateTime, money, moneyInput, parseMoney } from "./format.js";
+import { embedSnippet, copyText } from "./embed.js";
+
+const publicBase = document.querySelector("[data-public-base]").dataset.publicBase;
+
+function message(err) {
+  return err instanceof ApiFailure ? err.message : String(err);
+}
+
+// -- shows ---------------------------------------------------------------------------------------
+
+async function loadShows() {
+  const { shows } = await api("GET", "/api/shows");
+  const list = clear($("#show-list"));
+  if (!shows.length) list.append(h("li", { class: "muted" }, "No shows yet: create the first one above."));
+  for (const show of shows) list.append(showItem(show));
+}
+
+function showItem(show) {
+  const viewerUrl = `${publicBase}/s/${encodeURIComponent(show.slug)}`;
+  const snippet = embedSnippet(publicBase, show);
+  const when = show.status === "live" ? `live since ${dateTime(show.started_at)}`
+    : show.status === "ended" ? `ended ${dateTime(show.ended_at)}`
+    : show.scheduled_at ? `scheduled for ${dateTime(show.scheduled_at)}` : "not scheduled";
+  const snippetId = `embed-${show.slug}`;
+  const act = async (button, verb) => {
+    if (verb === "end" && !window.confirm(`End “${show.title}”? Viewers can no longer buy.`)) return;
+    button.disabled = true;
+    try {
+      await api("POST", `/api/shows/${encodeURIComponent(show.slug)}/${verb}`);
+      flash(verb === "start" ? `“${show.title}” is live.` : `“${show.title}” has ended.`, "ok");
+      await loadShows();
+    } catch (err) {
+      flash(message(err));
+      button.disabled = false;
+    }
+  };
+  const li = h("li", { dataset: { slug: show.slug, status: show.status } },
+    h("div", { class: "show-row" },
+      h("div", { class: "grow" },
+        h("h3", {}, show.title, " ", h("span", { class: "badge", "data-status": show.status }, show.status)),
+        h("div", { class: "muted small" }, `/${show.slug} · ${when}`)),
+      h("a", { class: "btn btn-primary", href: `/host/shows/${encodeURIComponent(show.slug)}` }, "Open show screen"),
+      show.status === "scheduled" ? h("button", { type: "button", class: "btn", onclick: (e) => act(e.currentTarget, "start") }, "Go live") : null,
+      show.status === "live" ? h("button", { type: "button", class: "btn btn-danger", onclick: (e) => act(e.currentTarget, "end") }, "End") : null,
+      h("a", { class: "btn btn-quiet", href: viewerUrl, target: "_blank", rel: "noopener" }, "Viewer page ↗")),
+    h("div", { class: "embed-row" },
+      h("label", { class: "sr-only", for: snippetId }, `Embed snippet for ${show.title}`),
+      h("input", { id: snippetId, readonly: true, value: snippet, onfocus: (e) => e.target.select() }),
+      h("button", { type: "button", class: "btn btn-quiet", onclick: async () => {
+        flash(await copyText(snippet, document.getElementById(snippetId)) ? "Embed snippet copied." : "Press Ctrl+C to copy the selected snippet.", "ok");
+      } }, "Copy embed")));
+  return li;
+}
+
+$("#show-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const error = $("#show-form-error");
+  error.textContent = "";
+  const body = { title: form.title.value.trim() };
+  if (form.slug.value.trim()) body.slug = form.slug.value.trim();
+  if (form.scheduled.value) body.scheduled_at = new Date(form.scheduled.value).getTime();
+  const button = form.querySelector("button[type=submit]");
+  button.disabled = true;
+  try {
+    const show = await api("POST", "/api/shows", body);
+    form.reset();
+    flash(`Show “${show.title}” created (/${show.slug}).`, "ok");
+    await loadShows();
+  } catch (err) {
+    error.textContent = message(err);
+  } finally {
+    button.disabled = false;
+  }
+});
+
+// -- products ------------------------------------------------------------------------------------
+
+let sizeCounter = 0;
+
+function sizeRow(sku = "", label = "", stock = "") {
+  const n = ++sizeCounter;
+  const row = h("tr", {},
+    h("td", {}, h("label", { class: "sr-only", for: `size-sku-${n}` }, "SKU"),
+      h("input", { id: `size-sku-${n}`, name: "sku", required: true, maxlength: 64, value: sku, placeholder: "AUR-42" })),
+    h("td", {}, h("label", { class: "sr-only", for: `size-label-${n}` }, "Size"),
+      h("input", { id: `size-label-${n}`, name: "label", required: true, maxlength: 64, value: label, placeholder: "EU 42" })),
+    h("td", {}, h("label", { class: "sr-only", for: `size-stock-${n}` }, "Stock"),
+      h("input", { id: `size-stock-${n}`, name: "stock", type: "number", min: 0, required: true, value: stock, placeholder: "10" })),
+    h("td", {}, h("button", { type: "button", class: "btn btn-quiet btn-small", "aria-label": "Remove this size",
+      onclick: () => { if ($("#size-rows").children.length > 1) row.remove(); } }, "✕")));
+  return row;
+}
+
+$("#add-size").addEventListener("click", () => {
+  const row = sizeRow();
+  $("#size-rows").append(row);
+  row.querySelector("input").focus();
+});
+$("#size-rows").append(sizeRow());
+
+$("#product-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const error = $("#product-form-error");
+  error.textContent = "";
+  const currency = form.currency.value.trim().toUpperCase();
+  const price = parseMoney(form.price.value, currency);
+  if (price === null) {
+    error.textContent = "Price: write it like 129.00.";
+    form.price.focus();
+    return;
+  }
+  const variants = [...$("#size-rows").querySelectorAll("tr")].map((tr) => ({
+    sku: tr.querySelector("[name=sku]").value.trim(),
+    label: tr.querySelector("[name=label]").value.trim(),
+    stock: Number.parseInt(tr.querySelector("[name=stock]").value, 10),
+  }));
+  const bad = variants.find((v) => !v.sku || !v.label || !Number.isInteger(v.stock) || v.stock < 0);
+  if (bad) {
+    error.textContent = "Every size needs a SKU, a size label and a stock of 0 or more.";
+    return;
+  }
+  const body = { title: form.title.value.trim(), description: form.description.value.trim(), price_cents: price, currency, variants };
+  if (form.image_url.value.trim()) body.image_url = form.image_url.value.trim();
+  const button = form.querySelector("button[type=submit]");
+  button.disabled = true;
+  try {
+    const product = await api("POST", "/api/products", body);
+    form.reset();
+    clear($("#size-rows")).append(sizeRow());
+    flash(`Product “${product.title}” created.`, "ok");
+    await loadProducts();
+  } catch (err) {
+    error.textContent = message(err);
+  } finally {
+    button.disabled = false;
+  }
+});
+
+$("#csv-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const result = clear($("#csv-result"));
+  const file = $("#csv-file").files[0];
+  if (!file) {
+    result.append(h("p", { class: "alert alert-error" }, "Choose a CSV file first."));
+    return;
+  }
+  const button = event.currentTarget.querySelector("button[type=submit]");
+  button.disabled = true;
+  try {
+    const answer = await api("POST", "/api/products/import", await file.text(), { contentType: "text/csv; charset=utf-8" });
+    result.append(h("p", { class: "alert alert-ok" }, `Imported ${answer.created} product${answer.created === 1 ? "" : "s"}.`));
+    event.currentTarget.reset();
+    await loadProducts();
+  } catch (err) {
+    const problems = err instanceof ApiFailure ? err.body?.error?.errors : null;
+    if (problems && problems.length) {
+      result.append(
+        h("p", { class: "alert alert-error" }, `Nothing was imported: ${problems.length} problem${problems.length === 1 ? "" : "s"} to fix.`),
+        h("ul", { class: "csv-errors", id: "csv-errors" },
+          problems.map((p) => h("li", { dataset: { line: p.line, field: p.field } }, `Line ${p.line} · ${p.field}: ${p.message}`))));
+    } else {
+      result.append(h("p", { class: "alert alert-error" }, message(err)));
+    }
+  } finally {
+    button.disabled = false;
+  }
+});
+
+async function loadProducts() {
+  const { products } = await api("GET", "/api/products");
+  const list = clear($("#product-list"));
+  if (!products.length) list.append(h("li", { class: "muted" }, "No products yet."));
+  for (const product of products) list.append(productItem(product));
+}
+
+function productItem(product) {
+  const li = h("li", { dataset: { productId: product.id } });
+  const render = (p) => {
+    clear(li);
+    const total = p.variants.reduce((n, v) => n + v.stock, 0);
+    const editButton = h("button", { type: "button", class: "btn btn-small", "aria-expanded": "false" }, "Edit / restock");
+    const row = h("div", { class: "product-row" },
+      p.image_url ? h("img", { class: "thumb", src: p.image_url, alt: "" }) : h("div", { class: "thumb", "aria-hidden": "true" }),
+      h("div", {},
+        h("h3", {}, p.title),
+        h("div", { class: "muted small" }, `${money(p.price_cents, p.currency)} · ${total} units loaded`),
+        h("div", { class: "chips" }, p.variants.map((v) => h("span", { class: "chip" }, `${v.label} · ${v.sku} · ${v.stock}`)))),
+      editButton);
+    editButton.addEventListener("click", () => {
+      const open = row.querySelector(".edit-box");
+      if (open) {
+        open.remove();
+        editButton.setAttribute("aria-expanded", "false");
+      } else {
+        row.append(editForm(p, render));
+        editButton.setAttribute("aria-expanded", "true");
+        row.querySelector(".edit-box input").focus();
+      }
+    });
+    li.append(row);
+  };
+  render(product);
+  return li;
+}
+
+function editForm(p, render) {
+  const id = `edit-${p.id}`;
+  const field = (name, label, value, attrs = {}) => h("div", { class: "field" },
+    h("label", { for: `${id}-${name}` }, label), h("input", { id: `${id}-${name}`, name, value: value ?? "", ...attrs }));
+  const restockRows = p.variants.map((v) => h("tr", { dataset: { sku: v.sku, stock: v.stock } },
+    h("td", {}, h("label", { class: "sr-only", for: `${id}-label-${v.id}` }, `Size label of ${v.sku}`),
+      h("input", { id: `${id}-label-${v.id}`, name: "label", value: v.label, maxlength: 64 })),
+    h("td", { class: "small" }, `${v.sku} · ${v.stock} loaded`),
+    h("td", {}, h("label", { class: "sr-only", for: `${id}-add-${v.id}` }, `Units to add to ${v.label}`),
+      h("input", { id: `${id}-add-${v.id}`, name: "add", type: "number", min: 0, placeholder: "+ units" }))));
+  const newSizes = h("tbody", {});
+  const error = h("p", { class: "error-text", role: "alert" });
+  const form = h("form", { class: "stack edit-box", "aria-label": `Edit ${p.title}` },
+    h("div", { class: "form-grid" },
+      field("title", "Title", p.title, { required: true, maxlength: 200 }),
+      field("price", "Price", moneyInput(p.price_cents, p.currency), { required: true, inputmode: "decimal" }),
+      field("image_url", "Image URL", p.image_url || "", { maxlength: 2000 })),
+    h("div", { class: "field" }, h("label", { for: `${id}-description` }, "Description"),
+      h("textarea", { id: `${id}-description`, name: "description", rows: 2, maxlength: 5000 }, p.description || "")),
+    h("table", { class: "size-table" },
+      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Size"), h("th", { scope: "col" }, "SKU · stock"), h("th", { scope: "col" }, "Restock"))),
+      h("tbody", {}, restockRows)),
+    h("table", { class: "size-table" }, newSizes),
+    h("button", { type: "button", class: "btn btn-quiet btn-small", onclick: () => newSizes.append(sizeRow()) }, "+ Add a size"),
+    error,
+    h("div", {}, h("button", { type: "submit", class: "btn btn-primary" }, "Save")));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    error.textContent = "";
+    const price = parseMoney(form.price.value, p.currency);
+    if (price === null) {
+      error.textContent = "Price: write it like 129.00.";
+      return;
+    }
+    const body = { title: form.title.value.trim(), description: form.description.value.trim(), price_cents: price };
+    body.image_url = form.image_url.value.trim() || null;
+    const variants = [];
+    for (const tr of restockRows) {
+      const patch = { sku: tr.dataset.sku };
+      const label = tr.querySelector("[name=label]").value.trim();
+      const add = tr.querySelector("[name=add]").value.trim();
+      if (label) patch.label = label;
+      if (add) {
+        const n = Number.parseInt(add, 10);
+        if (!Number.isInteger(n) || n < 0) {
+          error.textContent = `Restock of ${tr.dataset.sku}: a whole number of units to add.`;
+          return;
+        }
+        patch.stock = Number(tr.dataset.stock) + n;
+      }
+      variants.push(patch);
+    }
+    for (const tr of newSizes.querySelectorAll("tr")) {
+      const sku = tr.querySelector("[name=sku]").value.trim();
+      if (!sku) continue;
+      variants.push({ sku, label: tr.querySelector("[name=label]").value.trim(), stock: Number.parseInt(tr.querySelector("[name=stock]").value, 10) || 0 });
+    }
+    body.variants = variants;
+    try {
+      const saved = await api("PATCH", `/api/products/${p.id}`, body);
+      flash(`Saved “${saved.title}”.`, "ok");
+      render(saved);
+    } catch (err) {
+      error.textContent = message(err);
+    }
+  });
+  return form;
+}
+
+Promise.all([loadShows(), loadProducts()]).catch((err) => flash(message(err)));
