@@ -26,7 +26,7 @@ from web.errors import ApiError, api_error_handler, http_error_handler, server_e
 from web.jobs import Job, JobRunner
 from web.openapi import openapi_json
 from web.routes import buyers, health, holds, orders, products
-from web.routes import live_ws, panel, shows
+from web.routes import live_ws, panel, shows, viewer
 from web.runtime import Runtime
 from web.services import Services, open_services
 from web.settings import Settings
@@ -75,6 +75,7 @@ def create_app(settings: Settings, services: Services | None = None, *, run_jobs
         *shows.routes,
         *live_ws.routes,
         *panel.routes,
+        *viewer.routes,
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     middleware = [

@@ -22,6 +22,11 @@ class BuyerIn(BaseModel):
     name: Annotated[str, Field(max_length=40)] = ""
 
 
+class BuyerNameIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    name: Annotated[str, Field(min_length=1, max_length=40)]
+
+
 def client_ip(conn: HTTPConnection) -> str:
     return conn.client.host if conn.client else "unknown"
 
@@ -74,9 +79,23 @@ async def me(request: Request) -> JSONResponse:
     return JSONResponse({"buyer_id": buyer.id, "name": buyer.name, "holds": holds, "orders": orders})
 
 
+async def rename(request: Request) -> JSONResponse:
+    """The display name chat shows (the viewer page's "Change name"); later messages carry it."""
+    buyer_id = require_buyer(request)
+    body = await parse(request, BuyerNameIn)
+    async with request.app.state.services.sessions() as session:
+        buyer = await session.get(Buyer, buyer_id)
+        if buyer is None:
+            raise ApiError(401, "unauthorized", "this buyer no longer exists; POST /api/buyers again")
+        buyer.name = body.name
+        await session.commit()
+    return JSONResponse({"buyer_id": buyer_id, "name": body.name})
+
+
 routes = [
     Route("/api/buyers", create, methods=["POST"]),
     Route("/api/buyers/me", me, methods=["GET"]),
+    Route("/api/buyers/me", rename, methods=["PATCH"]),
 ]
 
 document(
@@ -84,4 +103,7 @@ document(
               answers={201: "{\"buyer_id\", \"name\", \"token\"}"}, errors=("malformed_json", "invalid_request", "rate_limited")),
     Operation("GET", "/api/buyers/me", "The buyer, its live holds (with expires_at) and its orders.", "buyer",
               answers={200: "{\"buyer_id\", \"name\", \"holds\", \"orders\"}"}, errors=("unauthorized",)),
+    Operation("PATCH", "/api/buyers/me", "Change the buyer's display name (shown with its chat messages).", "buyer",
+              body=BuyerNameIn, answers={200: "{\"buyer_id\", \"name\"}"},
+              errors=("malformed_json", "invalid_request", "unauthorized")),
 )

@@ -1,0 +1,178 @@
+// The viewer page /s/{slug}: starts from the snapshot the server put in the page, keeps it live
+// over /ws/shows/{slug} (resuming with ?after=), and wires the card, buying and chat together.
+
+import { api, ApiError } from "./common/api.js";
+import { formatDateTime, formatRelative, ServerClock } from "./common/format.js";
+import { LiveSocket } from "./common/live.js";
+import { Buying } from "./viewer/buying.js";
+import { Card } from "./viewer/card.js";
+import { byId, makeAnnouncer, setText, show } from "./viewer/dom.js";
+import { Social } from "./viewer/social.js";
+import { ShowState } from "./viewer/state.js";
+
+const TICK_MS = 250;
+
+const page = JSON.parse(byId("livedrop-page").textContent);
+const clock = new ServerClock();
+clock.set(page.snapshot.server_time);
+
+const viewer = {
+  slug: page.snapshot.show.slug,
+  clock,
+  state: new ShowState(page.snapshot),
+  announce: makeAnnouncer(byId("announcer")),
+  buyer: { id: page.buyer_id || null, name: "" },
+  live: null,
+  card: null,
+  buying: null,
+  social: null,
+  _buyerPromise: null,
+
+  /** Makes sure this browser has a buyer (normally the page's first visit made one). */
+  ensureBuyer(name = "") {
+    if (this.buyer.id) return Promise.resolve();
+    if (!this._buyerPromise) {
+      this._buyerPromise = api("/api/buyers", { method: "POST", body: name ? { name } : {} })
+        .then((made) => {
+          this.buyer.id = made.buyer_id;
+          this.buyer.name = made.name || "";
+          this.social.renderName();
+          this.live.reconnect(); // the socket now carries the new cookie, so chat works
+        })
+        .finally(() => {
+          this._buyerPromise = null;
+        });
+    }
+    return this._buyerPromise;
+  },
+
+  /** GET /api/buyers/me: the name, live holds and orders of this browser's buyer. */
+  async loadMe() {
+    try {
+      const me = await api("/api/buyers/me");
+      this.buyer.id = me.buyer_id;
+      this.buyer.name = me.name || "";
+      this.social.renderName();
+      return me;
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) this.buyer.id = null;
+      throw err;
+    }
+  },
+};
+
+viewer.card = new Card(viewer);
+viewer.buying = new Buying(viewer);
+viewer.social = new Social(viewer);
+
+// -- the show's state (scheduled / live / ended) --------------------------------------------------
+
+const root = byId("viewer");
+const stateBox = byId("show-state");
+const stateText = byId("show-state-text");
+const reminder = byId("reminder-link");
+let lastStatus = viewer.state.show.status;
+
+function renderShow() {
+  const { show: s } = viewer.state;
+  root.dataset.status = s.status;
+  show(byId("live-badge"), s.status === "live");
+  setText(byId("show-title"), s.title);
+  if (s.status !== lastStatus) {
+    if (s.status === "live") viewer.announce("The show is live.");
+    if (s.status === "ended") viewer.announce("The show has ended.");
+    lastStatus = s.status;
+  }
+  show(stateBox, s.status !== "live");
+  show(reminder, s.status === "scheduled" && Boolean(s.scheduled_at));
+  renderShowText();
+}
+
+function renderShowText() {
+  const { show: s } = viewer.state;
+  if (s.status === "scheduled") {
+    if (s.scheduled_at) {
+      const until = s.scheduled_at - clock.now();
+      setText(stateText, until > 0
+        ? `Goes live ${formatDateTime(s.scheduled_at)} (${formatRelative(until)}). Keep this page open: the show starts right here.`
+        : "Starting any moment now. Keep this page open: the show starts right here.");
+    } else {
+      setText(stateText, "This show hasn't started yet. Keep this page open: it starts right here.");
+    }
+  } else if (s.status === "ended") {
+    setText(stateText, "This show has ended. Thanks for watching!");
+  }
+}
+
+// -- frames -------------------------------------------------------------------------------------
+
+function render(parts) {
+  const all = parts.includes("all");
+  if (all || parts.includes("show")) renderShow();
+  if (all || parts.includes("card") || parts.includes("stock") || parts.includes("show")) {
+    viewer.buying.render();
+    viewer.card.render();
+  }
+  if (all || parts.includes("viewers")) viewer.social.renderViewers();
+  if (all || parts.includes("reactions")) viewer.social.renderReactions();
+  if (all || parts.includes("chat")) viewer.social.renderChat();
+}
+
+function onFrame(frame) {
+  if (frame.type === "error") {
+    viewer.social.refused(frame);
+    return;
+  }
+  if (frame.type === "sold") {
+    viewer.social.sold(frame);
+    return;
+  }
+  render(viewer.state.apply(frame));
+}
+
+const connStatus = byId("conn-status");
+function onStatus(status) {
+  if (status === "open") {
+    show(connStatus, false);
+    viewer.social.connected();
+  } else if (status === "reconnecting") {
+    setText(connStatus, "Reconnecting…");
+    show(connStatus, true);
+  } else if (status === "gone") {
+    setText(connStatus, "This show is no longer available.");
+    show(connStatus, true);
+  }
+}
+
+// -- the stream (a still until the video issue lands) ------------------------------------------------
+
+// Whoever attaches the live video (WHEP) sets srcObject/src on #stream-video and plays it; the
+// placeholder makes way as soon as frames are playing.
+const video = byId("stream-video");
+video.addEventListener("playing", () => {
+  video.hidden = false;
+  byId("stream-placeholder").hidden = true;
+});
+
+// -- start --------------------------------------------------------------------------------------
+
+viewer.social.renderName();
+render(["all"]);
+
+viewer.live = new LiveSocket(page.ws_path, { after: viewer.state.seq, onFrame, onStatus, clock });
+viewer.live.start();
+
+if (viewer.buyer.id) {
+  viewer.loadMe().then((me) => viewer.buying.restore(me)).catch(() => {});
+}
+
+let lastSlowTick = 0;
+setInterval(() => {
+  const now = clock.now();
+  viewer.card.tick(now);
+  viewer.buying.tick(now);
+  if (now - lastSlowTick > 15000) {
+    lastSlowTick = now;
+    if (viewer.state.show.status === "scheduled") renderShowText();
+  }
+}, TICK_MS);

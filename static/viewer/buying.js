@@ -1,0 +1,424 @@
+// Buying: a buy press makes a hold (one Idempotency-Key per press, reused only when that same
+// press is retried), the hold counts down visibly, the checkout sheet pays for it, and the
+// confirmation links the receipt. Every refusal becomes a plain sentence with a next step.
+
+import { api, ApiError, newKey } from "../common/api.js";
+import { formatCountdown, formatMoney, spokenDuration } from "../common/format.js";
+import { byId, setText, show } from "./dom.js";
+
+const SAVED_DETAILS = "livedrop.checkout"; // name, email and address for next time (never the card)
+const MAX_AUTO_RETRIES = 3;
+const FIELD_NAMES = {
+  name: "your name", email: "the email", card_number: "the card number", "shipping.line1": "the address",
+  "shipping.line2": "the apartment or suite", "shipping.city": "the city", "shipping.postal_code": "the postal code",
+  "shipping.country": "the country (two letters, like US or DE)", phone: "the phone number",
+};
+
+export class Buying {
+  constructor(viewer) {
+    this.viewer = viewer;
+    this.hold = null; // {hold_id, sku, quantity, price_cents, currency, expires_at, ...}
+    this.paying = false;
+    this.order = null;
+    this._warnedMinute = false;
+
+    this.holdBar = byId("hold-bar");
+    this.holdLabel = byId("hold-label");
+    this.holdCountdown = byId("hold-countdown");
+    this.dialog = byId("checkout");
+    this.form = byId("checkout-form");
+    this.item = byId("checkout-item");
+    this.total = byId("checkout-total");
+    this.checkoutCountdown = byId("checkout-countdown");
+    this.error = byId("checkout-error");
+    this.payButton = byId("checkout-pay");
+    this.confirmation = byId("confirmation");
+
+    byId("hold-checkout").addEventListener("click", () => this.openCheckout());
+    byId("hold-release").addEventListener("click", () => this.release());
+    byId("checkout-close").addEventListener("click", () => this.dialog.close());
+    byId("confirmation-close").addEventListener("click", () => this.dialog.close());
+    this.form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.pay();
+    });
+    this.dialog.addEventListener("close", () => {
+      // Back where the buyer was: the hold's checkout button, else the buy button.
+      const target = this.hold ? byId("hold-checkout") : byId("buy");
+      if (!target.hidden) target.focus();
+    });
+  }
+
+  /** The live hold if it is for this product (the card then offers checkout instead of buy). */
+  holdFor(product) {
+    if (!this.hold || !product) return null;
+    if (this.hold.product_id !== undefined && this.hold.product_id !== null) {
+      return this.hold.product_id === product.id ? this.hold : null;
+    }
+    return product.variants.some((v) => v.sku === this.hold.sku) ? this.hold : null;
+  }
+
+  // -- the buy press ---------------------------------------------------------------------------
+
+  async buy(sku, key = newKey(), attempt = 0) {
+    const { viewer } = this;
+    const { card, state } = viewer;
+    card.notice = null;
+    card.setBusy(true);
+    let hold;
+    try {
+      await viewer.ensureBuyer();
+      hold = await api(`/api/shows/${encodeURIComponent(viewer.slug)}/holds`, {
+        method: "POST",
+        body: { sku, quantity: 1 },
+        headers: { "Idempotency-Key": key },
+      });
+    } catch (err) {
+      card.busy = false;
+      this._buyRefused(err, sku, key, attempt);
+      return;
+    }
+    card.busy = false;
+    if (Number.isInteger(hold.remaining)) {
+      const shown = state.available(sku);
+      if (shown === null || hold.remaining < shown) state.stock[sku] = hold.remaining; // frames may be newer
+    }
+    const product = state.pinned;
+    this.setHold({ ...hold, product_id: product && product.variants.some((v) => v.sku === sku) ? product.id : undefined });
+    viewer.announce(`${state.label(sku)} reserved for ${spokenDuration(hold.expires_at - viewer.clock.now())}. Check out to buy it.`);
+    this.openCheckout();
+  }
+
+  _buyRefused(err, sku, key, attempt) {
+    const { viewer } = this;
+    const { card, state } = viewer;
+    const label = state.label(sku);
+    const code = err instanceof ApiError ? err.code : "network";
+    const again = (sameKey) => () => this.buy(sku, sameKey ? key : newKey());
+    switch (code) {
+      case "sold_out": {
+        state.stock[sku] = 0;
+        card.selected = null;
+        const pinned = state.pinned;
+        const allGone = pinned && pinned.variants.every((v) => state.available(v.sku) === 0);
+        card.setNotice({ text: allGone
+          ? "Sorry, it just sold out in every size. Stay tuned: the host may have another drop."
+          : `Sorry, ${label} just sold out. Pick another size.` });
+        break;
+      }
+      case "limit_reached":
+        this._limitReached();
+        break;
+      case "not_on_sale":
+        card.setNotice({
+          text: "This isn't on sale right now: the host may have moved on or the offer ended. The card updates by itself.",
+          actionLabel: "Try again", action: again(false),
+        });
+        break;
+      case "unknown_sku":
+        card.selected = null;
+        card.setNotice({ text: `${label} is not available any more. Pick another size.` });
+        break;
+      case "rate_limited": {
+        const wait = Math.min(30, Math.max(1, Math.ceil(err.retryAfter ?? 2)));
+        if (attempt < MAX_AUTO_RETRIES) {
+          card.setNotice({ text: `Lots of people are pressing buy right now. Trying again in ${wait} s…` });
+          card.setBusy(true);
+          setTimeout(() => this.buy(sku, key, attempt + 1), wait * 1000);
+        } else {
+          card.setNotice({ text: "It's very busy right now. Wait a few seconds, then try again.", actionLabel: "Try again", action: again(true) });
+        }
+        break;
+      }
+      case "unauthorized":
+        // The buyer cookie is no longer valid (e.g. the server's key changed): make a new buyer.
+        viewer.buyer.id = null;
+        if (attempt < 1) {
+          this.buy(sku, key, attempt + 1);
+          break;
+        }
+        card.setNotice({ text: "We couldn't set up your cart. Reload the page and try again.", actionLabel: "Reload", action: () => location.reload() });
+        break;
+      case "network":
+        card.setNotice({ text: "We couldn't reach the shop. Check your connection, then try again.", actionLabel: "Try again", action: again(true) });
+        break;
+      default:
+        card.setNotice({ text: "Something went wrong on our side. Please try again.", actionLabel: "Try again", action: again(true) });
+    }
+  }
+
+  async _limitReached() {
+    const { viewer } = this;
+    const { card, state } = viewer;
+    let me = null;
+    try {
+      me = await viewer.loadMe();
+    } catch {
+      /* the sentence below still helps */
+    }
+    if (me && this.restore(me)) {
+      card.setNotice({ text: "You already have this reserved. Check out to make it yours.", actionLabel: "Check out", action: () => this.openCheckout() });
+      return;
+    }
+    const skus = new Set((state.pinned?.variants || []).map((v) => v.sku));
+    const order = (me?.orders || []).slice().reverse().find((o) => o.lines.some((line) => skus.has(line.sku)));
+    card.setNotice(order
+      ? { text: `You've already bought the most one person may buy of this product (order ${order.number}).`,
+          actionLabel: "See your receipt", action: () => { location.href = order.receipt_url || `/orders/${order.order_id}`; } }
+      : { text: "You've reached the limit one person may buy of this product." });
+  }
+
+  // -- the hold --------------------------------------------------------------------------------
+
+  setHold(hold) {
+    this.hold = hold;
+    this._warnedMinute = hold ? hold.expires_at - this.viewer.clock.now() <= 60000 : false;
+    this.render();
+    this.viewer.card.render();
+  }
+
+  /** After a reload: the buyer's live hold (GET /api/buyers/me), preferring this show's products. */
+  restore(me) {
+    const now = this.viewer.clock.now();
+    const live = (me.holds || []).filter((h) => (h.state === "held" || h.state === "locked") && h.expires_at > now);
+    if (!live.length) return false;
+    const ids = this.viewer.state.productIds();
+    const hold = live.find((h) => ids.has(h.product_id)) || live[0];
+    if (!this.hold || this.hold.hold_id !== hold.hold_id) this.setHold(hold);
+    return true;
+  }
+
+  async release() {
+    const hold = this.hold;
+    if (!hold) return;
+    try {
+      await api(`/api/holds/${encodeURIComponent(hold.hold_id)}`, { method: "DELETE" });
+    } catch (err) {
+      if (err instanceof ApiError && err.code === "hold_locked") {
+        this.viewer.card.setNotice({ text: "Your payment is being processed, so the reservation can't be let go right now." });
+        return;
+      }
+      if (!(err instanceof ApiError) || (err.code !== "not_found" && err.code !== "hold_expired")) {
+        this.viewer.card.setNotice({ text: "We couldn't reach the shop to let it go. Try again.", actionLabel: "Try again", action: () => this.release() });
+        return;
+      }
+    }
+    const label = this.viewer.state.label(hold.sku);
+    this.setHold(null);
+    this.viewer.card.setNotice({ text: `${label} is back on sale. You can pick a size again.` });
+  }
+
+  render() {
+    const hold = this.hold;
+    show(this.holdBar, Boolean(hold));
+    if (!hold) return;
+    const { state } = this.viewer;
+    setText(this.holdLabel, `${state.label(hold.sku)}${hold.quantity > 1 ? ` × ${hold.quantity}` : ""} reserved for`);
+    this.tick(this.viewer.clock.now());
+  }
+
+  tick(now) {
+    const hold = this.hold;
+    if (!hold) return;
+    const left = hold.expires_at - now;
+    const text = formatCountdown(left);
+    setText(this.holdCountdown, text);
+    setText(this.checkoutCountdown, text);
+    const spoken = `Reserved for ${spokenDuration(left)}`;
+    this.holdCountdown.setAttribute("aria-label", spoken);
+    this.checkoutCountdown.setAttribute("aria-label", spoken);
+    this.holdBar.classList.toggle("urgent", left <= 60000);
+    if (left <= 60000 && !this._warnedMinute) {
+      this._warnedMinute = true;
+      this.viewer.announce("1 minute left on your reservation.");
+    }
+    if (left <= 0 && !this.paying) this._expired(hold);
+  }
+
+  _expired(hold) {
+    const label = this.viewer.state.label(hold.sku);
+    this.setHold(null);
+    if (this.dialog.open) this.dialog.close();
+    this.viewer.card.setNotice({
+      text: `Your reservation ran out, so ${label} went back on sale.`,
+      actionLabel: "Try again", action: () => this.buy(hold.sku),
+    });
+  }
+
+  // -- checkout --------------------------------------------------------------------------------
+
+  openCheckout() {
+    const hold = this.hold;
+    if (!hold) return;
+    const { state } = this.viewer;
+    const title = state.pinned && this.holdFor(state.pinned) ? state.pinned.title : "Your item";
+    setText(this.item, `${title}, ${state.label(hold.sku)}${hold.quantity > 1 ? ` × ${hold.quantity}` : ""}`);
+    setText(this.total, formatMoney(hold.price_cents * hold.quantity, hold.currency));
+    setText(this.payButton, `Pay ${formatMoney(hold.price_cents * hold.quantity, hold.currency)}`);
+    show(this.form, true);
+    show(this.confirmation, false);
+    this._showError("");
+    this._fillSaved();
+    this.tick(this.viewer.clock.now());
+    if (!this.dialog.open) this.dialog.showModal();
+    const empty = [...this.form.querySelectorAll("input[required]")].find((input) => !input.value);
+    (empty || byId("co-card")).focus();
+  }
+
+  _details() {
+    const f = this.form.elements;
+    const value = (name) => f.namedItem(name).value.trim();
+    const shipping = { line1: value("line1"), city: value("city"), postal_code: value("postal_code"), country: value("country").toUpperCase() };
+    if (value("line2")) shipping.line2 = value("line2");
+    return { name: value("name"), email: value("email"), card_number: value("card_number").replace(/[\s-]/g, ""), shipping };
+  }
+
+  _validate() {
+    let first = null;
+    for (const input of this.form.querySelectorAll("input")) {
+      const ok = input.checkValidity() && (!input.required || input.value.trim() !== "");
+      input.setAttribute("aria-invalid", String(!ok));
+      if (!ok && !first) first = input;
+    }
+    if (first) {
+      const label = this.form.querySelector(`label[for="${first.id}"]`)?.textContent || "this field";
+      this._showError(`Please check: ${label}.`);
+      first.focus();
+      return false;
+    }
+    return true;
+  }
+
+  async pay() {
+    const hold = this.hold;
+    if (!hold || this.paying) return;
+    if (!this._validate()) return;
+    const details = this._details();
+    this._save(details);
+    this.paying = true;
+    this._showError("");
+    const idle = this.payButton.textContent;
+    setText(this.payButton, "Paying…");
+    this.payButton.setAttribute("aria-busy", "true");
+    this.payButton.disabled = true;
+    let order = null;
+    let failure = null;
+    for (let attempt = 0; attempt < 4; attempt += 1) {
+      try {
+        order = await api(`/api/holds/${encodeURIComponent(hold.hold_id)}/checkout`, { method: "POST", body: details });
+        break;
+      } catch (err) {
+        failure = err;
+        // Someone (this page, a moment ago) is mid-checkout on this hold: the same call again
+        // returns that order once it is written.
+        if (err instanceof ApiError && err.code === "hold_locked") {
+          await sleep(1000);
+          continue;
+        }
+        break;
+      }
+    }
+    this.paying = false;
+    this.payButton.disabled = false;
+    this.payButton.setAttribute("aria-busy", "false");
+    setText(this.payButton, idle);
+    if (order) {
+      this._confirmed(order);
+      return;
+    }
+    this._payRefused(failure, hold);
+  }
+
+  _payRefused(err, hold) {
+    const code = err instanceof ApiError ? err.code : "network";
+    const label = this.viewer.state.label(hold.sku);
+    switch (code) {
+      case "payment_declined":
+        this._showError(`Your card was declined. ${label} stays reserved: try another card.`);
+        byId("co-card").select();
+        byId("co-card").focus();
+        break;
+      case "hold_expired":
+      case "not_found":
+        this._expired(hold);
+        break;
+      case "limit_reached":
+        this._showError("This email has already bought the most one person may buy of this product. Use the email of the person it's for, or let this reservation go.");
+        byId("co-email").focus();
+        break;
+      case "invalid_request": {
+        const field = Object.keys(FIELD_NAMES).find((name) => err.message.startsWith(`${name}:`));
+        this._showError(field ? `Please check ${FIELD_NAMES[field]}.` : `Please check your details (${err.message}).`);
+        break;
+      }
+      case "rate_limited":
+        this._showError("It's very busy right now. Wait a few seconds, then press Pay again.");
+        break;
+      case "hold_locked":
+        this._showError("Your payment is still being processed. Wait a moment, then press Pay again: you won't be charged twice.");
+        break;
+      case "network":
+        this._showError("We couldn't reach the shop. Your size stays reserved: check your connection and press Pay again (you won't be charged twice).");
+        break;
+      default:
+        this._showError("Something went wrong on our side. Press Pay again: you won't be charged twice.");
+    }
+  }
+
+  _confirmed(order) {
+    this.order = order;
+    this.setHold(null);
+    const receipt = order.receipt_url || `/orders/${order.order_id}`;
+    setText(byId("order-number"), order.number);
+    const line = order.lines?.[0];
+    setText(byId("order-summary"), `${line ? `${line.title}, ${line.label}. ` : ""}Total ${formatMoney(order.total_cents, order.currency)}. A confirmation goes to ${order.email}.`);
+    byId("receipt-link").href = receipt;
+    byId("co-card").value = "";
+    show(this.form, false);
+    show(this.confirmation, true);
+    if (!this.dialog.open) this.dialog.showModal();
+    this.confirmation.focus();
+    this.viewer.announce(`Order ${order.number} confirmed.`);
+    this.viewer.card.setNotice({
+      text: `Order ${order.number} confirmed. Thank you!`, announce: false,
+      actionLabel: "View receipt", action: () => { location.href = receipt; },
+    });
+  }
+
+  _showError(text) {
+    show(this.error, Boolean(text));
+    setText(this.error, text);
+  }
+
+  _save(details) {
+    try {
+      localStorage.setItem(SAVED_DETAILS, JSON.stringify({ name: details.name, email: details.email, shipping: details.shipping }));
+    } catch {
+      /* private mode: nothing saved */
+    }
+  }
+
+  _fillSaved() {
+    let saved = null;
+    try {
+      saved = JSON.parse(localStorage.getItem(SAVED_DETAILS) || "null");
+    } catch {
+      saved = null;
+    }
+    if (!saved || typeof saved !== "object") return;
+    const f = this.form.elements;
+    const fill = (name, value) => {
+      const input = f.namedItem(name);
+      if (input && !input.value && typeof value === "string") input.value = value;
+    };
+    fill("name", saved.name);
+    fill("email", saved.email);
+    for (const key of ["line1", "line2", "city", "postal_code"]) fill(key, saved.shipping?.[key]);
+    const country = f.namedItem("country");
+    if (country && typeof saved.shipping?.country === "string") country.value = saved.shipping.country;
+  }
+}
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
