@@ -37,6 +37,14 @@ class IdempotencyConflict(InventoryError):
     code, status, default_message = "idempotency_conflict", 422, "this Idempotency-Key was used with another body"
 
 
+class RateLimited(InventoryError):
+    code, status, default_message = "rate_limited", 429, "too many buy presses; wait a moment and try again"
+
+    def __init__(self, message: str | None = None, retry_after_ms: int = 1000) -> None:
+        super().__init__(message)
+        self.retry_after_ms = retry_after_ms
+
+
 class InvalidRequest(InventoryError):
     code, status = "invalid_request", 422
 

@@ -15,7 +15,8 @@ so a script can touch all of them atomically in Redis Cluster too.
     ld:{p<id>}:sold_recent       zset    hold id -> commit time, sold records kept for reconcile
     ld:{p<id>}:idem:<buyer>:<k>  hash    a hold's idempotency record (24 h)
     ld:{p<id>}:recon             string  reconcile fence token
-    ld:{b<buyer>}:holds          set     the buyer's hold ids (its own tag: buyers span products)
+    ld:{p<id>}:bh:<buyer>        set     the buyer's hold ids of this product (GET /api/buyers/me)
+    ld:{p<id>}:rl:<buyer>        string  buy presses in the current rate-limit window
     ld:products                  set     product ids loaded into Redis (the sweeper's list)
     ld:epoch                     string  set by reconcile; missing means Redis came back empty
     ld:{charges}:c:<key>         hash    the test payment provider's charges
@@ -40,8 +41,8 @@ def hold(product_id: int, hold_id: str) -> str:
     return prefix(product_id) + "hold:" + hold_id
 
 
-def buyer_holds(buyer_id: str) -> str:
-    return f"ld:{{b{buyer_id}}}:holds"
+def buyer_holds(product_id: int, buyer_id: str) -> str:
+    return prefix(product_id) + "bh:" + buyer_id
 
 
 def charge(idempotency_key: str) -> str:

@@ -39,6 +39,7 @@ from inventory.errors import (
     NotFound,
     NotOnSale,
     Oversold,
+    RateLimited,
     SoldOut,
     UnknownSku,
 )
@@ -49,7 +50,7 @@ log = logging.getLogger(__name__)
 MAX_QUANTITY = 1000  # per hold; larger asks are malformed rather than "over the limit"
 IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000
 SOLD_RETENTION_MS = 3600 * 1000  # sold records stay this long so reconcile can match them to SQL
-BUYER_INDEX_TTL_S = 24 * 3600
+BUYER_INDEX_TTL_MS = 24 * 3600 * 1000
 
 _ERRORS = {
     "sold_out": SoldOut,
@@ -207,10 +208,13 @@ class StockStore:
         buyer_id: str,
         idempotency_key: str | None,
         terms: SaleTerms,
+        rate_limit: tuple[int, int] | None = None,
     ) -> Hold:
         """Hold ``quantity`` units of ``sku`` for ``buyer_id``. Returns the Hold (``replayed`` when
-        the same key and body were seen before: the first answer again). Raises SoldOut,
-        LimitReached, UnknownSku, NotOnSale, IdempotencyConflict, InvalidRequest."""
+        the same key and body were seen before: the first answer again). ``rate_limit`` is
+        (presses allowed, window in ms) per buyer and product, counted in the same script.
+        Raises SoldOut, LimitReached, UnknownSku, NotOnSale, IdempotencyConflict,
+        InvalidRequest, RateLimited."""
         if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= MAX_QUANTITY:
             raise InvalidRequest("quantity", f"must be a whole number from 1 to {MAX_QUANTITY}")
         if not isinstance(sku, str) or not sku or len(sku) > 64:
@@ -246,12 +250,17 @@ class StockStore:
             fingerprint,
             IDEMPOTENCY_TTL_MS,
             idempotency_key or "",
+            rate_limit[0] if rate_limit else 0,
+            rate_limit[1] if rate_limit else 0,
+            BUYER_INDEX_TTL_MS,
         ]
         reply = await self._pipelined(SCRIPTS["hold"], [keys.version(product_id)], args)
         if reply[0] == 0:
             code = reply[1]
             if code == "sold_out" and reply[3] == "stock":
                 self._sold_out[(product_id, sku)] = (time.monotonic() + self.sold_out_ttl, int(reply[2]))
+            if code == "rate_limited":
+                raise RateLimited(retry_after_ms=max(1, int(reply[2])))
             raise _ERRORS[code]()
         _, hid, r_sku, q, price, cur, oid, exp, rem, show, host = reply
         result = Hold(
@@ -272,14 +281,6 @@ class StockStore:
         )
         if idempotency_key:
             self._remember(recent_key, fingerprint, result)
-        if not result.replayed:
-            # The buyer's index has its own hash tag (a buyer spans products), so it cannot be in
-            # the script; it is only an index: readers skip ids whose hold is gone.
-            key = keys.buyer_holds(buyer_id)
-            await asyncio.gather(
-                self._pipeliner.submit(lambda pipe: pipe.sadd(key, hid)),
-                self._pipeliner.submit(lambda pipe: pipe.expire(key, BUYER_INDEX_TTL_S)),
-            )
         return result
 
     async def release(self, hold_id: str, buyer_id: str) -> int:
@@ -302,9 +303,16 @@ class StockStore:
         return Hold.from_record(hold_id, rec) if rec else None
 
     async def live_holds_for_buyer(self, buyer_id: str) -> list[Hold]:
-        """The buyer's holds that still hold units (held and not expired, or in checkout)."""
-        index = keys.buyer_holds(buyer_id)
-        ids = sorted(await self.redis.smembers(index))
+        """The buyer's holds that still hold units (held and not expired, or in checkout).
+        The index is per product (it lives with the product's keys, written by the hold script),
+        so this reads it for every product on sale: one pipelined round trip, then one more."""
+        product_ids = sorted(int(p) for p in await self.redis.smembers(keys.PRODUCTS))
+        if not product_ids:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for product_id in product_ids:
+            pipe.smembers(keys.buyer_holds(product_id, buyer_id))
+        ids = sorted(hid for members in await pipe.execute() for hid in members)
         if not ids:
             return []
         pipe = self.redis.pipeline(transaction=False)
@@ -320,7 +328,10 @@ class StockStore:
             elif hold.state == "locked" or hold.expires_at > now:
                 live.append(hold)
         if stale:
-            await self.redis.srem(index, *stale)
+            pipe = self.redis.pipeline(transaction=False)
+            for hid in stale:
+                pipe.srem(keys.buyer_holds(keys.product_of_hold(hid), buyer_id), hid)
+            await pipe.execute()
         return sorted(live, key=lambda h: h.expires_at)
 
     # -- checkout steps (used by inventory.checkout) ------------------------------------------------

@@ -33,7 +33,11 @@ def _settings(host: str | None = None, port: int | None = None) -> Settings:
 
 def _run(coro: Awaitable[T]) -> T:
     try:
-        return asyncio.run(coro)  # type: ignore[arg-type]
+        try:
+            import uvloop  # noqa: PLC0415 - optional: about twice the requests per core where it installs
+        except ImportError:
+            return asyncio.run(coro)  # type: ignore[arg-type]
+        return uvloop.run(coro)  # type: ignore[arg-type]
     except (ServiceUnreachable, EmbeddedRedisError) as exc:
         raise click.ClickException(str(exc)) from None
 

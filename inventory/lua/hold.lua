@@ -1,15 +1,26 @@
 -- Make a hold: idempotency, stock check, per-customer limit, offer cap, decrement, record. Atomic.
 -- ARGV: prefix, hold_id, buyer, sku, qty, unit_price, currency, offer_id|'', offer_cap (-1 = all
 --       units), per_customer_limit, hold_ms, now_ms, show_id|'', host_id|'', fingerprint,
---       idempotency_ttl_ms, idempotency_key|''
+--       idempotency_ttl_ms, idempotency_key|'', rate_allowed (0 = no limit), rate_window_ms,
+--       buyer_index_ttl_ms
 -- Returns {1, hold fields...} (new), {2, hold fields...} (replay of the same key) or
---         {0, code[, version, reason]}.
+--         {0, code[, version, reason]} ({0, 'rate_limited', ms until the window resets}).
 local hid, buyer, sku = ARGV[2], ARGV[3], ARGV[4]
 local q = tonumber(ARGV[5])
 local price, cur, oid = ARGV[6], ARGV[7], ARGV[8]
 local limit, hold_ms, now = tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])
 local show, host, fp = ARGV[13], ARGV[14], ARGV[15]
 local idem_ttl, idem = tonumber(ARGV[16]), ARGV[17]
+local rate_allowed, rate_window, index_ttl = tonumber(ARGV[18]), tonumber(ARGV[19]), tonumber(ARGV[20])
+
+-- Buy presses per buyer (per product: the key must share this product's hash tag), counted here
+-- rather than in a separate call so the drop's hot path is one round trip.
+if rate_allowed > 0 then
+  local rk = P .. 'rl:' .. buyer
+  local n = redis.call('INCR', rk)
+  if n == 1 then redis.call('PEXPIRE', rk, rate_window) end
+  if n > rate_allowed then return {0, 'rate_limited', redis.call('PTTL', rk)} end
+end
 
 local ik = nil
 if idem ~= '' then
@@ -57,6 +68,11 @@ redis.call('HSET', P .. 'hold:' .. hid,
   'b', buyer, 'sku', sku, 'q', q, 'p', price, 'c', cur, 'o', oid, 'sh', show, 'ho', host,
   'x', exp, 'st', 'held', 'lim', limit, 'att', 0, 'ev', 0, 'em', '', 'ld', 0, 'det', '', 't', now)
 redis.call('ZADD', P .. 'due', exp, hid)
+-- The buyer's holds of this product, for GET /api/buyers/me (an index: readers skip ids whose
+-- record is gone, so expiry and release need not touch it).
+local bh = P .. 'bh:' .. buyer
+redis.call('SADD', bh, hid)
+redis.call('PEXPIRE', bh, index_ttl)
 bump()
 local rem = a - q
 if ik then
