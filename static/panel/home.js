@@ -146,18 +146,19 @@ $("#product-form").addEventListener("submit", async (event) => {
 
 $("#csv-form").addEventListener("submit", async (event) => {
   event.preventDefault();
+  const form = event.currentTarget;
   const result = clear($("#csv-result"));
   const file = $("#csv-file").files[0];
   if (!file) {
     result.append(h("p", { class: "alert alert-error" }, "Choose a CSV file first."));
     return;
   }
-  const button = event.currentTarget.querySelector("button[type=submit]");
+  const button = form.querySelector("button[type=submit]");
   button.disabled = true;
   try {
     const answer = await api("POST", "/api/products/import", await file.text(), { contentType: "text/csv; charset=utf-8" });
     result.append(h("p", { class: "alert alert-ok" }, `Imported ${answer.created} product${answer.created === 1 ? "" : "s"}.`));
-    event.currentTarget.reset();
+    form.reset();
     await loadProducts();
   } catch (err) {
     const problems = err instanceof ApiFailure ? err.body?.error?.errors : null;

@@ -55,6 +55,7 @@ function renderShow() {
   const show = state.show;
   if (!show) return;
   $("#show-title").textContent = show.title;
+  $("#show-title").title = show.title;
   document.title = `${show.title} · livedrop`;
   const badge = $("#show-status");
   badge.textContent = show.status;
@@ -289,15 +290,21 @@ function renderFigures() {
   $("#fig-units").textContent = String(s.units_sold);
   const revenue = Object.entries(s.revenue);
   $("#fig-revenue").textContent = revenue.length ? revenue.map(([c, cents]) => money(cents, c)).join(" + ") : money(0, state.products[0]?.currency || "USD");
+  $("#fig-revenue").title = $("#fig-revenue").textContent;
   const conversion = state.peak ? s.buyers / state.peak : null;
   $("#fig-conversion").textContent = percent(conversion);
   $("#fig-conversion").title = `${plural(s.buyers, "buyer", "buyers")} / ${plural(state.peak, "peak viewer", "peak viewers")}`;
   const sizes = clear($("#sizes"));
   if (!s.sizes.length) sizes.append(h("tr", {}, h("td", { colspan: 5, class: "muted small" }, "Pin a product or start an offer to see its sizes here.")));
+  let product = null;
   for (const size of s.sizes) {
     const share = size.sell_through ?? 0;
+    if (size.product_id !== product) {
+      product = size.product_id;
+      sizes.append(h("tr", { class: "group" }, h("th", { colspan: 5, scope: "colgroup", title: size.title }, size.title)));
+    }
     sizes.append(h("tr", { dataset: { sku: size.sku } },
-      h("td", {}, h("div", {}, size.label), h("div", { class: "muted small" }, `${size.title} · ${size.sku}`)),
+      h("td", { title: size.sku }, size.label, " ", h("span", { class: "muted small" }, size.sku)),
       h("td", {}, String(size.sold)),
       h("td", {}, String(size.held)),
       h("td", {}, String(state.stock[size.sku] ?? size.available)),
