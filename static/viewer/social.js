@@ -3,6 +3,7 @@
 import { api, ApiError } from "../common/api.js";
 import { formatCount } from "../common/format.js";
 import { byId, el, reducedMotion, setText, show } from "./dom.js";
+import { reactionIcon } from "./icons.js";
 
 // The server accepts exactly these (live/presence.py REACTIONS).
 const REACTIONS = [["❤️", "love"], ["🔥", "fire"], ["😂", "laughing"], ["😮", "wow"], ["👏", "applause"], ["👍", "thumbs up"]];
@@ -38,7 +39,8 @@ export class Social {
 
     const bar = byId("reactions");
     for (const [emoji, name] of REACTIONS) {
-      const button = el("button", { type: "button", className: "reaction", "aria-label": `Send ${name}` }, emoji);
+      const button = el("button", { type: "button", className: "reaction", "aria-label": `Send ${name}`, title: name },
+        reactionIcon(emoji, 26));
       button.addEventListener("click", () => this.react(emoji));
       bar.append(button);
     }
@@ -187,7 +189,7 @@ export class Social {
 
   _float(emoji) {
     if (reducedMotion() || this.floats.childElementCount > 20) return;
-    const node = el("span", { className: "float" }, emoji);
+    const node = el("span", { className: "float" }, reactionIcon(emoji, 28));
     node.style.setProperty("--drift", `${Math.round(Math.random() * 24 - 12)}px`);
     node.addEventListener("animationend", () => node.remove());
     this.floats.append(node);
