@@ -165,7 +165,7 @@ export class Buying {
     card.setNotice(order
       ? { text: `You've already bought the most one person may buy of this product (order ${order.number}).`,
           actionLabel: "See your receipt", action: () => { location.href = order.receipt_url || `/orders/${order.order_id}`; } }
-      : { text: "You've reached the limit one person may buy of this product." });
+      : { text: "You've already reserved or bought as many of these as one person may. Look for an earlier order confirmation in your email." });
   }
 
   // -- the hold --------------------------------------------------------------------------------

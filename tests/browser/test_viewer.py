@@ -304,3 +304,111 @@ def test_unsafe_input_shows_as_text(host: Host, new_context: Any, server: Server
     for page in (writer, reader):
         assert page.evaluate("window.__pwned") is None
         assert page.locator("img[src='x']").count() == 0
+
+
+def test_refusals_say_what_to_do_next(host: Host, new_context: Any) -> None:
+    """Each refusal of a buy press or a payment: a plain sentence and a next step, never a dead
+    button. The hold route's answers are staged here (the API tests cover when the server gives them)."""
+    expect_ = expect()
+    product = host.product({"40": 3, "41": 3})
+    slug = host.live_show(product=product)
+    page = new_context().new_page()
+    staged: list[Any] = []
+    presses: list[str] = []
+
+    def holds(route: Any) -> None:
+        presses.append(route.request.headers.get("idempotency-key", ""))
+        answer = staged.pop(0) if staged else None
+        if answer is None:
+            route.continue_()
+        elif answer == "network":
+            route.abort("internetdisconnected")
+        else:
+            status, code, headers = answer
+            route.fulfill(status=status, json={"error": {"code": code, "message": "staged"}}, headers=headers)
+
+    page.route(re.compile(r".*/api/shows/[^/]+/holds$"), holds)
+    page.goto(f"/s/{slug}")
+    message, action, buy = page.locator("#card-message-text"), page.locator("#card-message-action"), page.locator("#buy")
+
+    # Keyboard only: focus a size, choose it with Space, press buy with Enter.
+    chip(page, "41").focus()
+    page.keyboard.press("Space")
+    expect_(chip(page, "41")).to_have_attribute("aria-pressed", "true")
+
+    staged.append((409, "not_on_sale", {}))
+    buy.focus()
+    page.keyboard.press("Enter")
+    expect_(message).to_contain_text("This isn't on sale right now")
+    expect_(action).to_have_text("Try again")
+    expect_(buy).to_be_enabled()
+
+    staged.extend([(429, "rate_limited", {"Retry-After": "1"}), None])  # then the real server
+    action.click()
+    expect_(message).to_contain_text("Trying again in 1 s")
+    expect_(page.locator("#checkout")).to_be_visible(timeout=5000)
+    assert presses[-1] == presses[-2] and presses[-2] != presses[-3], "a retry of one press reuses its key; a new press gets a new one"
+    page.keyboard.press("Escape")
+    page.click("#hold-release")
+    expect_(message).to_contain_text("41 is back on sale")
+
+    staged.append("network")
+    buy.click()
+    expect_(message).to_contain_text("We couldn't reach the shop")
+    expect_(action).to_have_text("Try again")
+
+    staged.append((409, "limit_reached", {}))
+    buy.click()
+    expect_(message).to_contain_text("as many of these as one person may")
+
+    staged.append((409, "sold_out", {}))
+    buy.click()
+    expect_(message).to_have_text("Sorry, 41 just sold out. Pick another size.")
+    expect_(chip(page, "41")).to_be_disabled()
+    buy.click()
+    expect_(message).to_have_text("Pick a size first.")
+    expect_(chip(page, "40")).to_be_focused()
+
+    # A payment the server says expired: back on sale, with a way to try again.
+    page.route(re.compile(r".*/api/holds/[^/]+/checkout$"),
+               lambda route: route.fulfill(status=410, json={"error": {"code": "hold_expired", "message": "staged"}}))
+    chip(page, "40").click()
+    buy.click()
+    fill_checkout(page, CARD_PAYS)
+    page.click("#checkout-pay")
+    expect_(page.locator("#checkout")).to_be_hidden()
+    expect_(message).to_have_text("Your reservation ran out, so 40 went back on sale.")
+    expect_(action).to_have_text("Try again")
+    page.unroute(re.compile(r".*/api/holds/[^/]+/checkout$"))
+    action.click()
+    expect_(page.locator("#checkout")).to_be_visible()
+
+
+def test_scheduled_live_and_ended(host: Host, new_context: Any) -> None:
+    expect_ = expect()
+    product = host.product({"40": 2})
+    starts = int(time.time() * 1000) + 2 * 3600 * 1000 + 60_000
+    slug = host.call("POST", "/api/shows", 201, json={"title": "Friday drop", "scheduled_at": starts})["slug"]
+    host.pin(slug, product)
+    page = new_context().new_page()
+    page.goto(f"/s/{slug}")
+    expect_(page.locator("#show-state-text")).to_contain_text("Goes live")
+    expect_(page.locator("#show-state-text")).to_contain_text("in 2 hours")
+    expect_(page.locator("#live-badge")).to_be_hidden()
+    reminder = page.locator("#reminder-link")
+    expect_(reminder).to_be_visible()
+    ics = page.request.get(reminder.get_attribute("href"))
+    assert ics.ok and ics.headers["content-type"].startswith("text/calendar") and "BEGIN:VEVENT" in ics.text()
+    expect_(page.locator("#card-message-text")).to_have_text("On sale when the show goes live.")
+    expect_(page.locator("#buy")).to_be_hidden()
+
+    host.call("POST", f"/api/shows/{slug}/start", 200)
+    expect_(page.locator("#live-badge")).to_be_visible()
+    expect_(page.locator("#show-state")).to_be_hidden()
+    expect_(page.locator("#buy")).to_be_visible()
+
+    host.call("POST", f"/api/shows/{slug}/end", 200)
+    expect_(page.locator("#show-state-text")).to_have_text("This show has ended. Thanks for watching!")
+    expect_(page.locator("#live-badge")).to_be_hidden()
+    expect_(page.locator("#buy")).to_be_hidden()
+    expect_(page.locator("#card-message-text")).to_contain_text("The show has ended")
