@@ -85,14 +85,27 @@ $("#copy-embed").addEventListener("click", async () => {
 
 // -- lineup and pin --------------------------------------------------------------------------------
 
+/** Re-rendering a list must not throw away the keyboard focus of a host tabbing through it. */
+function keepingFocus(container, render) {
+  const active = document.activeElement;
+  const key = active && container.contains(active) ? active.dataset.focusKey : null;
+  render();
+  if (key) container.querySelector(`[data-focus-key="${CSS.escape(key)}"]`)?.focus();
+}
+
 function renderLineup() {
+  keepingFocus($("#lineup"), drawLineup);
+  renderOfferProducts();
+}
+
+function drawLineup() {
   const list = clear($("#lineup"));
   $("#lineup-empty").hidden = state.products.length > 0;
   for (const p of state.products) {
     const pinned = p.id === state.pinnedId;
     const stockChips = p.variants.map((v) => {
       const left = state.stock[v.sku];
-      return h("span", { class: `chip${left === 0 ? " out" : ""}`, dataset: { sku: v.sku } },
+      return h("span", { class: `chip${left === 0 ? " out" : ""}`, dataset: { sku: v.sku, label: v.label } },
         `${v.label}: ${left === undefined ? v.stock : left}`);
     });
     list.append(h("li", { class: pinned ? "pinned" : "", dataset: { productId: p.id } },
@@ -103,14 +116,31 @@ function renderLineup() {
         h("div", { class: "chips" }, stockChips)),
       h("div", { class: "actions" },
         h("button", {
-          type: "button", class: "btn btn-small", "aria-pressed": pinned ? "true" : "false",
+          type: "button", class: "btn btn-small", "aria-pressed": pinned ? "true" : "false", dataset: { focusKey: `pin-${p.id}` },
           "aria-label": pinned ? `Unpin ${p.title}` : `Pin ${p.title}`,
           onclick: (e) => (pinned ? unpin(e.currentTarget) : pin(p.id, e.currentTarget)),
         }, pinned ? "Pinned · unpin" : "Pin"),
         h("button", { type: "button", class: "btn btn-small btn-quiet", "aria-label": `Compose an offer for ${p.title}`,
-          onclick: () => composeFor(p) }, "Offer…"))));
+          dataset: { focusKey: `offer-${p.id}` }, onclick: () => composeFor(p) }, "Offer…"))));
   }
-  renderOfferProducts();
+}
+
+/** Stock moves many times a second in a drop: change the numbers, not the elements. */
+function showStock() {
+  for (const chip of document.querySelectorAll("#lineup .chip[data-sku]")) {
+    const left = state.stock[chip.dataset.sku];
+    if (left === undefined) continue;
+    chip.textContent = `${chip.dataset.label}: ${left}`;
+    chip.classList.toggle("out", left === 0);
+  }
+  for (const cell of document.querySelectorAll("#sizes td.left[data-sku]")) {
+    const left = state.stock[cell.dataset.sku];
+    if (left !== undefined) cell.textContent = String(left);
+  }
+  for (const line of document.querySelectorAll("#offers [data-remaining-of]")) {
+    const offer = state.offers.get(Number(line.dataset.remainingOf));
+    if (offer) line.textContent = offerTerms(offer);
+  }
 }
 
 async function pin(productId, button) {
@@ -201,7 +231,15 @@ function repeatLastOffer() {
   return startOffer({ ...state.lastOffer }, $("#offer-start"));
 }
 
+function offerTerms(o) {
+  return `${o.remaining ?? "all"} of ${o.quantity ?? "all"} left · ${o.per_customer_limit} per customer · hold ${o.hold_s}s`;
+}
+
 function renderOffers() {
+  keepingFocus($("#offers"), drawOffers);
+}
+
+function drawOffers() {
   const list = clear($("#offers"));
   const now = socket.now();
   const shown = [...state.offers.values()]
@@ -215,11 +253,11 @@ function renderOffers() {
       h("div", { class: "grow" },
         h("strong", {}, o.title || product?.title || `Product ${o.product_id}`), " ",
         h("span", {}, money(o.price_cents, currency)),
-        h("div", { class: "muted small" },
-          `${o.remaining ?? "all"} of ${o.quantity ?? "all"} left · ${o.per_customer_limit} per customer · hold ${o.hold_s}s`)),
+        h("div", { class: "muted small", dataset: { remainingOf: o.id } }, offerTerms(o))),
       h("span", { class: "countdown", dataset: { endsAt: o.ends_at, startsAt: o.starts_at, state: o.state }, "aria-label": "time left" }, ""),
       o.state !== "ended"
-        ? h("button", { type: "button", class: "btn btn-small btn-danger", onclick: (e) => endOffer(o, e.currentTarget) }, "End now")
+        ? h("button", { type: "button", class: "btn btn-small btn-danger", dataset: { focusKey: `end-${o.id}` },
+          onclick: (e) => endOffer(o, e.currentTarget) }, "End now")
         : h("span", { class: "muted small" }, "ended")));
   }
   tick();
@@ -246,36 +284,65 @@ setInterval(tick, 250);
 
 // -- chat ------------------------------------------------------------------------------------------
 
+function chatItem(m) {
+  const who = m.name || "viewer";
+  const item = h("li", { dataset: { messageId: m.id, buyerId: m.buyer_id } },
+    h("div", {}, h("span", { class: "name" }, who), h("span", { class: "muted small" }, clock(m.ts))),
+    h("div", { class: "text" }, m.text));
+  const tools = h("div", { class: "tools" },
+    h("button", { type: "button", class: "btn btn-small", "aria-label": `Delete message from ${who}`,
+      onclick: (e) => act(e.currentTarget, async () => {
+        await api("DELETE", `${path}/chat/${m.id}`);
+        removeMessage(m.id);
+      }, "Message deleted.") }, "Delete"));
+  if (state.muted.has(m.buyer_id)) tools.append(h("span", { class: "muted-note" }, "muted"));
+  else tools.append(h("button", { type: "button", class: "btn btn-small btn-quiet", "aria-label": `Mute ${m.name || "this viewer"}`,
+    onclick: (e) => act(e.currentTarget, async () => {
+      await api("POST", `${path}/mutes`, { buyer_id: m.buyer_id });
+      state.muted.add(m.buyer_id);
+      for (const el of document.querySelectorAll("#chat li[data-buyer-id]")) {
+        if (el.dataset.buyerId === m.buyer_id) {
+          const button = el.querySelector(".tools button:last-child");
+          if (button && button.textContent === "Mute") button.replaceWith(h("span", { class: "muted-note" }, "muted"));
+        }
+      }
+    }, `${who} is muted in this show.`) }, "Mute"));
+  item.append(tools);
+  return item;
+}
+
 function renderChat() {
+  const list = clear($("#chat"));
+  for (const m of state.chat) list.append(chatItem(m));
+  chatEmptyNote();
+  list.scrollTop = list.scrollHeight;
+}
+
+function chatEmptyNote() {
+  const list = $("#chat");
+  const note = list.querySelector(".empty");
+  if (!state.chat.length && !note) list.append(h("li", { class: "muted small empty" }, "No messages yet."));
+  if (state.chat.length && note) note.remove();
+}
+
+function addMessage(m) {
+  if (state.chat.some((x) => x.id === m.id)) return;
   const list = $("#chat");
   const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
-  clear(list);
-  if (!state.chat.length) list.append(h("li", { class: "muted small" }, "No messages yet."));
-  for (const m of state.chat) {
-    const muted = state.muted.has(m.buyer_id);
-    list.append(h("li", { dataset: { messageId: m.id, buyerId: m.buyer_id } },
-      h("div", {}, h("span", { class: "name" }, m.name || "viewer"), h("span", { class: "muted small" }, clock(m.ts))),
-      h("div", { class: "text" }, m.text),
-      h("div", { class: "tools" },
-        h("button", { type: "button", class: "btn btn-small", "aria-label": `Delete message from ${m.name || "viewer"}`,
-          onclick: (e) => act(e.currentTarget, async () => {
-            await api("DELETE", `${path}/chat/${m.id}`);
-            removeMessage(m.id);
-          }, "Message deleted.") }, "Delete"),
-        muted ? h("span", { class: "muted-note" }, "muted")
-          : h("button", { type: "button", class: "btn btn-small btn-quiet", "aria-label": `Mute ${m.name || "this viewer"}`,
-            onclick: (e) => act(e.currentTarget, async () => {
-              await api("POST", `${path}/mutes`, { buyer_id: m.buyer_id });
-              state.muted.add(m.buyer_id);
-              renderChat();
-            }, `${m.name || "The viewer"} is muted in this show.`) }, "Mute"))));
+  state.chat.push(m);
+  list.append(chatItem(m));
+  while (state.chat.length > 200) {
+    const old = state.chat.shift();
+    list.querySelector(`li[data-message-id="${old.id}"]`)?.remove();
   }
+  chatEmptyNote();
   if (atBottom) list.scrollTop = list.scrollHeight;
 }
 
 function removeMessage(id) {
   state.chat = state.chat.filter((m) => m.id !== id);
-  renderChat();
+  $("#chat").querySelector(`li[data-message-id="${Number(id)}"]`)?.remove();
+  chatEmptyNote();
 }
 
 // -- figures ---------------------------------------------------------------------------------------
@@ -307,7 +374,7 @@ function renderFigures() {
       h("td", { title: size.sku }, size.label, " ", h("span", { class: "muted small" }, size.sku)),
       h("td", {}, String(size.sold)),
       h("td", {}, String(size.held)),
-      h("td", {}, String(state.stock[size.sku] ?? size.available)),
+      h("td", { class: "left", dataset: { sku: size.sku } }, String(state.stock[size.sku] ?? size.available)),
       h("td", {}, h("div", { class: "meter" },
         h("span", { class: "track", role: "img", "aria-label": `${percent(size.sell_through)} sold` },
           h("span", { class: "fill", style: { width: `${Math.min(100, share * 100)}%` } })),
@@ -319,10 +386,21 @@ function renderFigures() {
 
 let statsTimer = null;
 let statsBusy = false;
+let statsAt = 0;
+const SOONEST_AFTER_SALE_MS = 1000;
+
+/** A sale was announced: fetch the books now, or as soon as a second has passed since the last fetch. */
+function statsSoon() {
+  if (statsBusy) return;
+  clearTimeout(statsTimer);
+  statsTimer = setTimeout(refreshStats, Math.max(0, statsAt + SOONEST_AFTER_SALE_MS - Date.now()));
+}
+
 async function refreshStats() {
   clearTimeout(statsTimer);
   if (statsBusy) return;
   statsBusy = true;
+  statsAt = Date.now();
   try {
     state.stats = await api("GET", `${path}/stats`);
     renderFigures();
@@ -395,25 +473,20 @@ function onFrame(frame) {
         const offer = state.offers.get(Number(id));
         if (offer) offer.remaining = left;
       }
-      renderLineup();
-      renderOffers();
+      showStock();
       break;
     case "viewers":
       state.viewers = frame.viewers;
       renderFigures();
       break;
     case "chat":
-      if (!state.chat.some((m) => m.id === frame.id)) {
-        state.chat.push({ id: frame.id, buyer_id: frame.buyer_id, name: frame.name, text: frame.text, ts: frame.ts });
-        state.chat = state.chat.slice(-200);
-        renderChat();
-      }
+      addMessage({ id: frame.id, buyer_id: frame.buyer_id, name: frame.name, text: frame.text, ts: frame.ts });
       break;
     case "chat_deleted":
       removeMessage(frame.id);
       break;
     case "sold":
-      refreshStats(); // the books have a new order: figures and chart now, not at the next poll
+      statsSoon(); // the books have a new order: figures and chart now, not at the next poll
       break;
     default:
       break;

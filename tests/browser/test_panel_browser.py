@@ -129,6 +129,13 @@ def test_a_host_runs_a_show_and_sees_the_sale(panel_page: "sync_api.Page", panel
     form.get_by_role("button", name="Create product").click()
     expect(page.locator("#product-list")).to_contain_text("Aurora Runner")
     expect(page.locator("#product-list")).to_contain_text("EU 43 · AUR-43 · 3")
+    # Restock: two more units of EU 43.
+    aurora = page.locator("#product-list > li", has_text="Aurora Runner")
+    aurora.get_by_role("button", name="Edit / restock").click()
+    aurora.get_by_label("Units to add to EU 43").fill("2")
+    aurora.get_by_role("button", name="Save").click()
+    expect(aurora).to_contain_text("EU 43 · AUR-43 · 5")
+    expect(aurora.locator(".edit-box")).to_have_count(0)
 
     # A bad CSV: line 3 is reported and nothing is imported; then a good one.
     page.locator("#csv-import summary").click()
