@@ -79,6 +79,7 @@ export class Buying {
       return;
     }
     card.busy = false;
+    card.notice = null; // whatever frames said meanwhile, this press got its unit
     if (Number.isInteger(hold.remaining)) {
       const shown = state.available(sku);
       if (shown === null || hold.remaining < shown) state.stock[sku] = hold.remaining; // frames may be newer

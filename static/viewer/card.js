@@ -236,7 +236,8 @@ export class Card {
       this._lastStock[sku] = n;
       if (sku === this.selected && before !== undefined && before !== n && n !== null) this._stockMoved(sku, label, n);
     }
-    if (this.selected && state.available(this.selected) === 0 && !this.viewer.buying.hold) {
+    // (Not while a press is on its way: the unit that just went may be the one being held for us.)
+    if (this.selected && state.available(this.selected) === 0 && !this.viewer.buying.hold && !this.busy) {
       const label = state.label(this.selected);
       this.selected = null;
       this.notice = { text: `${label} just sold out. Pick another size.` };

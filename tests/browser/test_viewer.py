@@ -139,6 +139,10 @@ def test_last_unit_turns_the_other_viewers_chip_sold_out(host: Host, new_context
     first.goto(f"/s/{slug}")
     second.goto(f"/s/{slug}")
     expect_(chip(first, "40")).to_contain_text("1 left")
+    expect_(first.locator("#viewer-number")).to_have_text("2", timeout=5000)
+    expect_(first.locator("#live-badge")).to_be_visible()
+    second.click("#reactions button[aria-label='Send love']")
+    expect_(first.locator("#reaction-floats .float").first).to_be_attached(timeout=5000)
     chip(first, "40").click()  # the first viewer has it chosen, and hesitates
 
     chip(second, "40").click()
