@@ -250,3 +250,15 @@ async def test_stats_follow_holds_and_sales(client: httpx.AsyncClient, host_toke
 
     assert (await client.get(f"/api/shows/{slug}/stats", headers=auth(other_host_token))).status_code == 404
     assert (await client.get(f"/api/shows/{slug}/stats")).status_code == 401
+
+
+async def test_csv_line_numbers_count_lines_of_the_file(client: httpx.AsyncClient, host_token: str) -> None:
+    text = (
+        'title,sku,size,stock,price,currency,description\n'
+        'Aurora,AUR-1,S,1,10.00,USD,"two\nlines"\n'
+        '\n'
+        'Court,CRT-1,M,x,10.00,USD,\n'
+    )
+    answer = await client.post("/api/products/import", content=text.encode(), headers={**auth(host_token), "Content-Type": "text/csv"})
+    assert answer.status_code == 422
+    assert [(e["line"], e["field"]) for e in answer.json()["error"]["errors"]] == [(5, "stock")]

@@ -218,7 +218,7 @@ def parse_products_csv(text: str) -> list[tuple[list[int], ProductIn]]:
 
     groups: dict[str, dict[str, Any]] = {}  # title -> product fields, rows
     seen_skus: dict[str, int] = {}
-    line_end = 1
+    line_end = reader.line_num  # a quoted cell may span lines: numbers are lines of the file
     rows = 0
     while True:
         line = line_end + 1
