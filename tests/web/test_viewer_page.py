@@ -184,3 +184,11 @@ async def test_buyer_changes_its_display_name(client: httpx.AsyncClient) -> None
     anonymous = await client.patch("/api/buyers/me", json={"name": "Bo"})
     assert anonymous.status_code == 401 and anonymous.json()["error"]["code"] == "unauthorized"
     assert re.fullmatch(r"[0-9a-f]{16}", changed.json()["buyer_id"])
+
+
+def test_preview_prices_use_the_currency_minor_units() -> None:
+    from web.routes.viewer import price_text
+
+    assert price_text(12900, "USD") == "129.00 USD"
+    assert price_text(1500, "JPY") == "1500 JPY"
+    assert price_text(12345, "KWD") == "12.345 KWD"

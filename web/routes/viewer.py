@@ -25,6 +25,18 @@ REMINDER_DURATION_S = 3600  # a show has no planned end; an hour is what a calen
 REMINDER_ALARM_MIN = 10
 
 
+# ISO 4217 currencies without two minor digits (the API's *_cents are minor units of the currency).
+_MINOR_DIGITS = {**dict.fromkeys(("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX",
+                                  "VND", "VUV", "XAF", "XOF", "XPF"), 0),
+                 **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3)}
+
+
+def price_text(cents: int, currency: str) -> str:
+    """A price for link previews, which run no script: "129.00 USD", "1500 JPY"."""
+    digits = _MINOR_DIGITS.get(currency.upper(), 2)
+    return f"{cents / 10**digits:.{digits}f} {currency}"
+
+
 def _base_url(request: Request) -> str:
     """Absolute URLs for link previews: the configured public URL, else the one the request used."""
     settings = request.app.state.settings
@@ -57,7 +69,7 @@ def _share_tags(request: Request, snapshot: dict[str, Any]) -> dict[str, str]:
         starts = datetime.fromtimestamp(show["scheduled_at"] / 1000, UTC).strftime("%d %b %Y, %H:%M UTC")
         tags["description"] = f"Live on {starts}."
     if pinned is not None:
-        price = f"{pinned['price_cents'] / 100:.2f} {pinned['currency']}"
+        price = price_text(pinned["price_cents"], pinned["currency"])
         tags["description"] = f"Now showing: {pinned['title']} ({price}). " + tags["description"]
         tags["image"] = urljoin(base, pinned["image_url"]) if pinned.get("image_url") else ""
     return tags
