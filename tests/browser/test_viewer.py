@@ -316,7 +316,7 @@ def test_refusals_say_what_to_do_next(host: Host, new_context: Any) -> None:
     expect_ = expect()
     product = host.product({"40": 3, "41": 3})
     slug = host.live_show(product=product)
-    page = new_context().new_page()
+    page = new_context(reduced_motion="reduce").new_page()
     staged: list[Any] = []
     presses: list[str] = []
 
@@ -386,6 +386,12 @@ def test_refusals_say_what_to_do_next(host: Host, new_context: Any) -> None:
     page.unroute(re.compile(r".*/api/holds/[^/]+/checkout$"))
     action.click()
     expect_(page.locator("#checkout")).to_be_visible()
+
+    # Reduced motion: a reaction is sent, but nothing floats across the screen.
+    page.keyboard.press("Escape")
+    page.click("#reactions button[aria-label='Send fire']")
+    page.wait_for_timeout(300)
+    assert page.locator("#reaction-floats .float").count() == 0
 
 
 def test_scheduled_live_and_ended(host: Host, new_context: Any) -> None:
