@@ -24,6 +24,7 @@ import static as static_package
 from web.auth import BuyerTokens
 from web.errors import ApiError, api_error_handler, http_error_handler, server_error_handler
 from web.jobs import Job, JobRunner
+from web.money import format_money
 from web.openapi import openapi_json
 from web.routes import buyers, health, holds, orders, products
 from web.routes import live_ws, panel, shows, viewer
@@ -97,4 +98,5 @@ def create_app(settings: Settings, services: Services | None = None, *, run_jobs
     app.state.settings = settings
     app.state.buyer_tokens = BuyerTokens(settings.secret_key)
     app.state.templates = Jinja2Templates(directory=WEB_DIR / "templates")
+    app.state.templates.env.filters["money"] = format_money
     return app

@@ -6,8 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import select
+
 from inventory.checkout import Checkout
-from inventory.models import Order
+from inventory.models import Order, Product, Variant
 from inventory.payments import TestPaymentProvider
 from inventory.stock import SaleTerms, StockStore
 from web.errors import ApiError
@@ -42,8 +44,23 @@ class Runtime:
                 await self.stock.restock(product_id, sku, total)
 
     async def live_holds(self, buyer_id: str) -> list[dict[str, Any]]:
-        return [hold.to_json() | {"state": hold.state, "product_id": hold.product_id}
-                for hold in await self.stock.live_holds_for_buyer(buyer_id)]
+        """The buyer's live holds, with the product's title and the size's label, so a page
+        reloaded after the product was unpinned can still say what is reserved."""
+        holds = await self.stock.live_holds_for_buyer(buyer_id)
+        if not holds:
+            return []
+        async with self.services.sessions() as session:
+            rows = await session.execute(
+                select(Variant.product_id, Variant.sku, Variant.label, Product.title)
+                .join(Product, Product.id == Variant.product_id)
+                .where(Variant.product_id.in_({hold.product_id for hold in holds}))
+            )
+            names = {(r.product_id, r.sku): (r.title, r.label) for r in rows}
+        out = []
+        for hold in holds:
+            title, label = names.get((hold.product_id, hold.sku), ("", hold.sku))
+            out.append(hold.to_json() | {"state": hold.state, "product_id": hold.product_id, "title": title, "label": label})
+        return out
 
     async def orders_of_buyer(self, buyer_id: str) -> list[dict[str, Any]]:
         from web.routes.orders import order_json  # noqa: PLC0415 - routes import the runtime's module

@@ -32,6 +32,7 @@ async def test_hold_checkout_and_order(client: httpx.AsyncClient, host_token: st
 
     me = (await client.get("/api/buyers/me", headers=auth(buyer))).json()
     assert [h["hold_id"] for h in me["holds"]] == [body["hold_id"]]
+    assert me["holds"][0]["title"] == "Aurora Runner" and me["holds"][0]["label"] == "AUR-42"
     assert me["holds"][0]["expires_at"] == body["expires_at"]
 
     paid = await client.post(f"/api/holds/{body['hold_id']}/checkout", json=checkout_body(), headers=auth(buyer))
@@ -197,3 +198,11 @@ async def test_buy_presses_are_rate_limited_per_buyer(client: httpx.AsyncClient,
     assert limited.status_code == 429 and limited.json()["error"]["code"] == "rate_limited"
     assert 1 <= int(limited.headers["Retry-After"]) <= 10
     assert (await hold(client, slug, bo, "S1")).status_code == 201, "another buyer is not slowed down"
+
+
+def test_money_uses_the_currencys_decimals() -> None:
+    from web.money import format_money
+
+    assert format_money(12900, "usd") == "129.00 USD"
+    assert format_money(150000, "JPY") == "150,000 JPY"
+    assert format_money(1234, "KWD") == "1.234 KWD"
