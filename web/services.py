@@ -37,7 +37,10 @@ class Services:
 
 def make_redis(url: str) -> aioredis.Redis:
     return aioredis.Redis.from_url(
-        url, decode_responses=True, socket_connect_timeout=5, health_check_interval=30, max_connections=512
+        # socket_timeout well above the hub's 2 s blocking stream reads, so a busy event loop is not
+        # mistaken for a dead Redis.
+        url, decode_responses=True, socket_connect_timeout=5, socket_timeout=15, health_check_interval=30,
+        max_connections=512,
     )
 
 
