@@ -73,6 +73,7 @@ class Connection:
         elif self.joining:
             return  # state frames sent before the snapshot would be older than it
         if len(self.queue) >= self.limit:
+            log.info("closing a viewer %d frames behind (1013)", len(self.queue))
             self.close(CLOSE_TOO_SLOW, "too slow; reconnect with ?after=<last seq>")
             return
         self.queue.append(frame)
@@ -111,10 +112,12 @@ class Connection:
                         if seq := seq_of(frame):
                             self.last_seq = max(self.last_seq, seq)
         except TimeoutError:
+            log.info("closing a viewer that did not read for %.1fs (1013)", self.send_timeout)
             self.close(CLOSE_TOO_SLOW, "too slow; reconnect with ?after=<last seq>")
         except asyncio.CancelledError:
             raise
-        except Exception:  # the peer went away mid-send: the receive side notices and cleans up
+        except Exception as exc:  # the peer went away mid-send: the receive side notices and cleans up
+            log.debug("viewer send failed: %r", exc)
             self.closed = True
 
     def close(self, code: int, reason: str = "") -> None:

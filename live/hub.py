@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import random
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -168,11 +169,16 @@ class Hub:
         ours; that is fine once the product is loaded."""
         lock = self._load_locks.setdefault(product_id, asyncio.Lock())
         async with lock:
-            try:
-                await self._ensure_loaded(product_id)
-            except RuntimeError:
-                if not await self.stock.is_loaded(product_id):
-                    raise
+            for attempt in range(5):
+                try:
+                    await self._ensure_loaded(product_id)
+                    return
+                except RuntimeError:  # fenced by a load in another process
+                    if await self.stock.is_loaded(product_id):
+                        return
+                    if attempt == 4:
+                        raise
+                    await asyncio.sleep(random.uniform(0.01, 0.05) * (attempt + 1))  # step out of its way
 
     async def _view_loaded(self, view: ShowView) -> None:
         """What a live show sells must be in Redis (the demo seeds pins in SQL only; Redis may

@@ -20,7 +20,7 @@ from live.events import Event, entry_seq
 
 log = logging.getLogger("livedrop.reader")
 
-BLOCK_MS = 5000
+BLOCK_MS = 2000  # below any socket timeout a Redis client may have (the embedded one has 5 s)
 COUNT = 500
 WAKE_TTL_MS = 60_000
 
