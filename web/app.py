@@ -27,7 +27,7 @@ from web.jobs import Job, JobRunner
 from web.money import format_money
 from web.openapi import openapi_json
 from web.routes import buyers, health, holds, orders, products
-from web.routes import live_ws, panel, shows, viewer
+from web.routes import live_ws, media, panel, shows, viewer
 from web.runtime import Runtime
 from web.services import Services, open_services
 from web.settings import Settings
@@ -62,6 +62,7 @@ def create_app(settings: Settings, services: Services | None = None, *, run_jobs
         finally:
             stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await media.close_media(app)
             await runtime.stop()
             if owned:
                 await svc.close()
@@ -77,6 +78,7 @@ def create_app(settings: Settings, services: Services | None = None, *, run_jobs
         *live_ws.routes,
         *panel.routes,
         *viewer.routes,
+        *media.routes,
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     middleware = [

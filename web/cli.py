@@ -73,6 +73,18 @@ def worker() -> None:
 
 
 @main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface for the web processes' calls (keep it loopback).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port (default 8001, or LIVEDROP_MEDIA_PORT).")
+def media(host: str, port: int | None) -> None:
+    """Run the video process (WHIP/WHEP peers); web processes reach it at LIVEDROP_MEDIA_URL."""
+    from web.media_process import run_media
+
+    _logging()
+    # plain asyncio, not uvloop: aiortc and aioice are tested on it
+    asyncio.run(run_media(_settings(), host, port))
+
+
+@main.command()
 @click.option("--host", help="Interface to bind (default 127.0.0.1).")
 @click.option("--port", type=click.IntRange(1, 65535), help="Port (default 8000).")
 def demo(host: str | None, port: int | None) -> None:

@@ -33,6 +33,10 @@ ERROR_CODES: dict[str, str] = {
     "rate_limited": "Too many requests; wait and retry (429).",
     "payload_too_large": "The body is too large (413).",
     "unavailable": "A backing service does not answer (503).",
+    "malformed_sdp": "The body is not a usable SDP offer (400).",
+    "unsupported_media_type": "The body's Content-Type is not the one the route takes (415).",
+    "stream_taken": "The show already has a publisher; DELETE its session first (409).",
+    "media_full": "This media process carries as many viewers as it can; retry later (503).",
     "internal_error": "Something failed on our side (500).",
 }
 

@@ -6,6 +6,7 @@ with a message naming the variable, so an operator never debugs a half-started s
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass, field, replace
@@ -37,6 +38,14 @@ class Settings:
     ws_queue_frames: int = 256
     ws_send_timeout_s: float = 5.0
     socket_send_buffer: int = 262_144  # bytes of kernel send buffer per connection; 0: the kernel's autotuning
+    # media (WHIP/WHEP): see docs/operations.md, "Video"
+    media_url: str | None = None  # the `livedrop media` process; None: media runs in `serve` (own thread)
+    media_port: int = 8001  # where `livedrop media` listens (loopback)
+    media_ice_servers: tuple[str, ...] = ()  # stun:/turn: URLs; empty: host candidates only
+    media_turn_username: str | None = None
+    media_turn_password: str | None = None
+    media_host_addresses: tuple[str, ...] = ()  # only these addresses as ICE host candidates
+    media_max_viewers: int = 32
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -49,6 +58,17 @@ class Settings:
             return self.public_url.rstrip("/")
         host = "localhost" if self.host in ("127.0.0.1", "0.0.0.0", "::") else self.host
         return f"http://{host}:{self.port}"
+
+    def media_config(self):  # type: ignore[no-untyped-def]
+        from live.media.engine import MediaConfig  # noqa: PLC0415 - aiortc loads only where media runs
+
+        return MediaConfig(
+            ice_servers=self.media_ice_servers,
+            turn_username=self.media_turn_username,
+            turn_password=self.media_turn_password,
+            host_addresses=self.media_host_addresses,
+            max_viewers=self.media_max_viewers,
+        )
 
     def with_overrides(self, **changes: object) -> "Settings":
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -85,6 +105,20 @@ class Settings:
         if public_url and urlsplit(public_url).scheme not in ("http", "https"):
             raise SettingsError(f"LIVEDROP_PUBLIC_URL: {public_url!r} is not an http(s) URL")
 
+        media_url = (env.get("LIVEDROP_MEDIA_URL") or "").rstrip("/") or None
+        if media_url and urlsplit(media_url).scheme not in ("http", "https"):
+            raise SettingsError(f"LIVEDROP_MEDIA_URL: {media_url!r} is not an http(s) URL like http://127.0.0.1:8001")
+        ice_servers = _list(env, "LIVEDROP_MEDIA_ICE_SERVERS")
+        for url in ice_servers:
+            if urlsplit(url).scheme not in ("stun", "stuns", "turn", "turns"):
+                raise SettingsError(f"LIVEDROP_MEDIA_ICE_SERVERS: {url!r} is not a stun: or turn: URL")
+        host_addresses = _list(env, "LIVEDROP_MEDIA_HOST_ADDRESSES")
+        for address in host_addresses:
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise SettingsError(f"LIVEDROP_MEDIA_HOST_ADDRESSES: {address!r} is not an IP address") from None
+
         return cls(
             data_dir=data_dir,
             database_url=database_url,
@@ -103,6 +137,13 @@ class Settings:
             ws_queue_frames=_int(env, "LIVEDROP_WS_QUEUE_FRAMES", 256, 8, 100_000),
             ws_send_timeout_s=_int(env, "LIVEDROP_WS_SEND_TIMEOUT_MS", 5000, 100, 600_000) / 1000,
             socket_send_buffer=_int(env, "LIVEDROP_SOCKET_SEND_BUFFER", 262_144, 0, 64 * 1024 * 1024),
+            media_url=media_url,
+            media_port=_int(env, "LIVEDROP_MEDIA_PORT", 8001, 1, 65535),
+            media_ice_servers=ice_servers,
+            media_turn_username=env.get("LIVEDROP_MEDIA_TURN_USERNAME") or None,
+            media_turn_password=env.get("LIVEDROP_MEDIA_TURN_PASSWORD") or None,
+            media_host_addresses=host_addresses,
+            media_max_viewers=_int(env, "LIVEDROP_MEDIA_MAX_VIEWERS", 32, 0, 100_000),
         )
 
 
@@ -121,6 +162,10 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
     if not low <= value <= high:
         raise SettingsError(f"{name}: {value} is out of range ({low} to {high})")
     return value
+
+
+def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in (env.get(name) or "").split(",") if item.strip())
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:

@@ -1,0 +1,55 @@
+"""A real livedrop process on loopback whose media offers only 127.0.0.1 as a candidate."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from tests.support import LivedropProcess, livedrop_env, run_cli
+
+HOST_EMAIL = "media-host@example.com"
+OTHER_EMAIL = "other-media-host@example.com"
+
+
+@dataclass
+class MediaServer:
+    url: str
+    token: str
+    other_token: str
+    process: LivedropProcess
+
+    def new_show(self, token: str | None = None) -> str:
+        slug = f"media-{uuid.uuid4().hex[:8]}"
+        with httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token or self.token}"}, timeout=30) as http:
+            assert http.post("/api/shows", json={"title": "Camera test", "slug": slug}).status_code == 201
+            assert http.post(f"/api/shows/{slug}/start").status_code == 200
+        return slug
+
+
+def media_env(tmp_path_factory: pytest.TempPathFactory, name: str) -> dict[str, str]:
+    data = tmp_path_factory.mktemp(name)
+    return livedrop_env(data, LIVEDROP_MEDIA_HOST_ADDRESSES="127.0.0.1", LIVEDROP_MEDIA_URL=None)
+
+
+def make_hosts(env: dict[str, str]) -> tuple[str, str]:
+    tokens = []
+    for email in (HOST_EMAIL, OTHER_EMAIL):
+        made = run_cli(["host", "create", "--email", email], env, input="media tests password\n")
+        assert made.returncode == 0, made.stderr
+        tokens.append(run_cli(["token", "create", "--email", email], env).stdout.strip().splitlines()[-1])
+    return tokens[0], tokens[1]
+
+
+@pytest.fixture(scope="module")
+def media_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MediaServer]:
+    env = media_env(tmp_path_factory, "media-livedrop")
+    token, other = make_hosts(env)
+    process = LivedropProcess(["serve", "--host", "127.0.0.1"], env).start()
+    try:
+        yield MediaServer(process.url, token, other, process)
+    finally:
+        process.stop()
