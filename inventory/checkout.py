@@ -36,7 +36,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from inventory.errors import HoldExpired, NotFound, Oversold, PaymentDeclined
 from inventory.models import Order, OrderLine, Product, Variant
 from inventory.payments import Charge, PaymentProvider
-from inventory.reconcile import reconcile
+from inventory.reconcile import ReconcileFenced, reconcile
 from inventory.stock import Hold, StockStore, SweepResult
 
 log = logging.getLogger(__name__)
@@ -386,5 +386,12 @@ class Checkout:
     async def ensure_loaded(self, product_id: int) -> None:
         """Load a product going on sale (or reloaded after Redis lost it) from SQL, if Redis does
         not have it. Cheap when it is loaded: one EXISTS."""
-        if not await self.stock.is_loaded(product_id):
+        if await self.stock.is_loaded(product_id):
+            return
+        try:
             await self.reconcile([product_id])
+        except ReconcileFenced:
+            # Another process was loading the same product at the same moment (a pin through two
+            # web processes): its load fenced ours. Loaded is all we need.
+            if not await self.stock.is_loaded(product_id):
+                raise

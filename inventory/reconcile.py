@@ -50,6 +50,10 @@ async def read_product(sessions: async_sessionmaker, product_id: int, recent_sin
     return data
 
 
+class ReconcileFenced(RuntimeError):
+    """Every attempt was overtaken by another reconcile of the same product (or Redis emptied)."""
+
+
 async def reconcile(
     sessions: async_sessionmaker, stock: StockStore, product_ids: list[int] | None = None, *, attempts: int = 5
 ) -> dict[int, dict[str, int]]:
@@ -68,7 +72,7 @@ async def reconcile(
             if await stock.finish_reconcile(product_id, token, data):
                 break
         else:
-            raise RuntimeError(f"reconcile of product {product_id} was fenced {attempts} times in a row")
+            raise ReconcileFenced(f"reconcile of product {product_id} was fenced {attempts} times in a row")
         result[product_id] = await stock.available(product_id)
     if everything:
         await stock.mark_reconciled()

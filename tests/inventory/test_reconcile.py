@@ -150,3 +150,19 @@ async def test_lost_holds_answer_hold_expired_and_the_buyer_can_hold_again(check
         raise AssertionError("a lost hold must answer hold_expired")
     again = await stock.hold(pid, "SN-40", 2, "a", "k", terms(limit=2))
     assert again.remaining == 0 and not again.replayed  # the idempotency record was lost with Redis
+
+
+async def test_concurrent_loads_of_one_product_all_succeed(redis, sessions, clock) -> None:
+    """Two web processes pinning the same product at once both see it loaded, never an error."""
+    import asyncio
+
+    from inventory.checkout import Checkout
+    from inventory.payments import TestPaymentProvider
+    from inventory.stock import StockStore
+
+    from .conftest import make_product
+
+    _, pid = await make_product(sessions, {"A": 5, "B": 3})
+    checkouts = [Checkout(sessions, StockStore(redis, clock=clock), TestPaymentProvider(redis)) for _ in range(6)]
+    await asyncio.gather(*(c.ensure_loaded(pid) for c in checkouts))
+    assert await checkouts[0].stock.available(pid) == {"A": 5, "B": 3}
