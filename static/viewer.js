@@ -8,6 +8,7 @@ import { Buying } from "./viewer/buying.js";
 import { Card } from "./viewer/card.js";
 import { byId, makeAnnouncer, setText, show } from "./viewer/dom.js";
 import { Social } from "./viewer/social.js";
+import { startVideo } from "./viewer/video.js";
 import { ShowState } from "./viewer/state.js";
 
 const TICK_MS = 250;
@@ -144,15 +145,9 @@ function onStatus(status) {
   }
 }
 
-// -- the stream (a still until the video issue lands) ------------------------------------------------
+// -- the stream: WHEP video when the host is on camera, else the still ---------------------------------
 
-// Whoever attaches the live video (WHEP) sets srcObject/src on #stream-video and plays it; the
-// placeholder makes way as soon as frames are playing.
-const video = byId("stream-video");
-video.addEventListener("playing", () => {
-  video.hidden = false;
-  byId("stream-placeholder").hidden = true;
-});
+startVideo({ video: byId("stream-video"), placeholder: byId("stream-placeholder"), unmute: byId("unmute") });
 
 // -- start --------------------------------------------------------------------------------------
 

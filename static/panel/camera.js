@@ -1,0 +1,120 @@
+// Video from the control panel: a camera preview first, then "Go live on camera" publishes it over
+// WHIP (POST /whip/{slug} with the session cookie and the CSRF header); "Stop video" DELETEs the
+// session's Location, which ends the stream for every viewer.
+
+const csrf = document.querySelector('meta[name="csrf-token"]')?.content || "";
+const box = document.querySelector("#camera-panel");
+const GATHER_WAIT_MS = 2000;
+
+function gathered(pc) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    pc.addEventListener("icegatheringstatechange", () => { if (pc.iceGatheringState === "complete") resolve(); });
+    setTimeout(resolve, GATHER_WAIT_MS);
+  });
+}
+
+if (box) {
+  const slug = box.dataset.slug;
+  const preview = box.querySelector("#camera-preview");
+  const startButton = box.querySelector("#camera-start");
+  const publishButton = box.querySelector("#video-publish");
+  const stopButton = box.querySelector("#video-stop");
+  const stateText = box.querySelector("#video-state");
+  let stream = null;
+  let pc = null;
+  let location = null;
+
+  const say = (text, state) => {
+    stateText.textContent = text;
+    box.dataset.state = state;
+  };
+
+  function buttons(live) {
+    startButton.hidden = Boolean(stream);
+    publishButton.hidden = !stream || live;
+    stopButton.hidden = !live;
+  }
+
+  startButton.addEventListener("click", async () => {
+    startButton.disabled = true;
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({
+        video: { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 15, max: 30 } },
+        audio: true,
+      });
+      preview.srcObject = stream;
+      preview.hidden = false;
+      await preview.play().catch(() => {});
+      say("Preview: only you see this.", "preview");
+    } catch (err) {
+      say(`No camera: ${err.message || err.name}. Allow the camera and try again.`, "error");
+    } finally {
+      startButton.disabled = false;
+      buttons(false);
+    }
+  });
+
+  async function stopPublishing(keepalive = false) {
+    const where = location;
+    location = null;
+    if (pc) pc.close();
+    pc = null;
+    if (where) {
+      await fetch(where, { method: "DELETE", headers: { "X-CSRF-Token": csrf }, credentials: "same-origin", keepalive })
+        .catch(() => {});
+    }
+  }
+
+  publishButton.addEventListener("click", async () => {
+    publishButton.disabled = true;
+    say("Connecting…", "connecting");
+    try {
+      const peer = (pc = new RTCPeerConnection({ iceServers: [] }));
+      for (const track of stream.getTracks()) peer.addTransceiver(track, { direction: "sendonly", streams: [stream] });
+      peer.onconnectionstatechange = () => {
+        if (peer !== pc) return;
+        if (peer.connectionState === "connected") say("Live: viewers see your camera.", "live");
+        if (peer.connectionState === "failed") {
+          stopPublishing();
+          buttons(false);
+          say("The video connection was lost. Go live on camera again.", "error");
+        }
+      };
+      await peer.setLocalDescription(await peer.createOffer());
+      await gathered(peer);
+      const response = await fetch(`/whip/${encodeURIComponent(slug)}`, {
+        method: "POST",
+        headers: { "Content-Type": "application/sdp", "X-CSRF-Token": csrf },
+        body: peer.localDescription.sdp,
+        credentials: "same-origin",
+        cache: "no-store",
+      });
+      if (response.status !== 201) {
+        let text = `the server answered ${response.status}`;
+        try { text = (await response.json()).error.message; } catch (err) { /* not JSON */ }
+        throw new Error(text);
+      }
+      location = response.headers.get("Location");
+      await peer.setRemoteDescription({ type: "answer", sdp: await response.text() });
+      buttons(true);
+    } catch (err) {
+      await stopPublishing();
+      buttons(false);
+      say(`Could not go live on camera: ${err.message || err}`, "error");
+    } finally {
+      publishButton.disabled = false;
+    }
+  });
+
+  stopButton.addEventListener("click", async () => {
+    stopButton.disabled = true;
+    await stopPublishing();
+    stopButton.disabled = false;
+    buttons(false);
+    say("Video stopped. The preview is still on.", "preview");
+  });
+
+  window.addEventListener("pagehide", () => { if (location) stopPublishing(true); });
+  buttons(false);
+}
