@@ -14,7 +14,7 @@ import pytest
 from tests.support import LivedropProcess, livedrop_env, run_cli
 
 CHROMIUM = Path("/usr/bin/chromium")
-EMAIL = "camera-host@example.com"
+EMAIL = f"camera-host-{uuid.uuid4().hex[:8]}@example.com"  # unique: the database may be shared
 PASSWORD = "camera tests password"
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -11,8 +11,6 @@ import pytest
 
 from tests.support import LivedropProcess, livedrop_env, run_cli
 
-HOST_EMAIL = "media-host@example.com"
-OTHER_EMAIL = "other-media-host@example.com"
 
 
 @dataclass
@@ -36,8 +34,10 @@ def media_env(tmp_path_factory: pytest.TempPathFactory, name: str) -> dict[str, 
 
 
 def make_hosts(env: dict[str, str]) -> tuple[str, str]:
+    """Two hosts (unique emails: with DATABASE_URL every module of the run shares one database)."""
     tokens = []
-    for email in (HOST_EMAIL, OTHER_EMAIL):
+    run = uuid.uuid4().hex[:8]
+    for email in (f"media-host-{run}@example.com", f"other-media-host-{run}@example.com"):
         made = run_cli(["host", "create", "--email", email], env, input="media tests password\n")
         assert made.returncode == 0, made.stderr
         tokens.append(run_cli(["token", "create", "--email", email], env).stdout.strip().splitlines()[-1])
