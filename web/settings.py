@@ -45,7 +45,7 @@ class Settings:
     media_turn_username: str | None = None
     media_turn_password: str | None = None
     media_host_addresses: tuple[str, ...] = ()  # only these addresses as ICE host candidates
-    media_max_viewers: int = 32
+    media_max_viewers: int = 16  # about one core's worth (docs/operations.md, Honest limits)
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -143,7 +143,7 @@ class Settings:
             media_turn_username=env.get("LIVEDROP_MEDIA_TURN_USERNAME") or None,
             media_turn_password=env.get("LIVEDROP_MEDIA_TURN_PASSWORD") or None,
             media_host_addresses=host_addresses,
-            media_max_viewers=_int(env, "LIVEDROP_MEDIA_MAX_VIEWERS", 32, 0, 100_000),
+            media_max_viewers=_int(env, "LIVEDROP_MEDIA_MAX_VIEWERS", 16, 0, 100_000),
         )
 
 

@@ -57,7 +57,7 @@ class MediaConfig:
     turn_username: str | None = None
     turn_password: str | None = None
     host_addresses: tuple[str, ...] = ()  # offer only these as host candidates (empty: every interface)
-    max_viewers: int = 32  # per process: about 0.06 core per viewer at 640x360, 15 fps
+    max_viewers: int = 16  # per process: about 0.055 core per viewer at 640x360, 15 fps
 
     def rtc_configuration(self) -> RTCConfiguration:
         # aiortc falls back to a public Google STUN server when given None: always pass a list.

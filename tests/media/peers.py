@@ -18,7 +18,7 @@ restrict_host_addresses(["127.0.0.1"])  # the test's own peers stay on loopback 
 NO_ICE_SERVERS = RTCConfiguration(iceServers=[])  # aiortc would otherwise ask Google's STUN server
 
 
-class TestPattern(VideoStreamTrack):
+class PatternTrack(VideoStreamTrack):
     """Moving grey bars at a fixed size and rate."""
 
     def __init__(self, width: int = 320, height: int = 180, fps: int = 15) -> None:
@@ -62,7 +62,7 @@ class Publisher:
     def __init__(self, http: httpx.AsyncClient, slug: str, **pattern: int) -> None:
         self.http, self.slug = http, slug
         self.pc = RTCPeerConnection(NO_ICE_SERVERS)
-        self.pc.addTrack(TestPattern(**pattern))
+        self.pc.addTrack(PatternTrack(**pattern))
         self.location: str | None = None
 
     async def offer(self) -> str:
