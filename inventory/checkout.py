@@ -24,8 +24,10 @@ so long that recovery dropped its pending order before its charge went through.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -385,13 +387,18 @@ class Checkout:
 
     async def ensure_loaded(self, product_id: int) -> None:
         """Load a product going on sale (or reloaded after Redis lost it) from SQL, if Redis does
-        not have it. Cheap when it is loaded: one EXISTS."""
-        if await self.stock.is_loaded(product_id):
-            return
-        try:
-            await self.reconcile([product_id])
-        except ReconcileFenced:
-            # Another process was loading the same product at the same moment (a pin through two
-            # web processes): its load fenced ours. Loaded is all we need.
-            if not await self.stock.is_loaded(product_id):
-                raise
+        not have it. Cheap when it is loaded: one EXISTS.
+
+        Several processes pinning the same product at once would fence each other's reconciles
+        over and over, so one loads (a short Redis claim) while the others wait for its result."""
+        deadline = time.monotonic() + 30
+        while not await self.stock.is_loaded(product_id):
+            if await self.stock.claim_load(product_id):
+                try:
+                    await self.reconcile([product_id])
+                finally:
+                    await self.stock.release_load(product_id)
+                return
+            if time.monotonic() > deadline:
+                raise ReconcileFenced(f"product {product_id} was not loaded by another process within 30 s")
+            await asyncio.sleep(0.02)

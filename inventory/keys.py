@@ -15,6 +15,7 @@ so a script can touch all of them atomically in Redis Cluster too.
     ld:{p<id>}:sold_recent       zset    hold id -> commit time, sold records kept for reconcile
     ld:{p<id>}:idem:<buyer>:<k>  hash    a hold's idempotency record (24 h)
     ld:{p<id>}:recon             string  reconcile fence token
+    ld:{p<id>}:loading           string  one process is loading the product (ensure_loaded)
     ld:{p<id>}:bh:<buyer>        set     the buyer's hold ids of this product (GET /api/buyers/me)
     ld:{p<id>}:rl:<buyer>        string  buy presses in the current rate-limit window
     ld:products                  set     product ids loaded into Redis (the sweeper's list)

@@ -472,6 +472,13 @@ class StockStore:
 
     # -- reconcile (the SQL side is inventory.reconcile) -------------------------------------------
 
+    async def claim_load(self, product_id: int, ttl_ms: int = 15_000) -> bool:
+        """One loader at a time per product (across processes); the claim lapses if its holder dies."""
+        return bool(await self.redis.set(keys.prefix(product_id) + "loading", "1", nx=True, px=ttl_ms))
+
+    async def release_load(self, product_id: int) -> None:
+        await self.redis.delete(keys.prefix(product_id) + "loading")
+
     async def is_loaded(self, product_id: int) -> bool:
         return bool(await self.redis.exists(keys.prefix(product_id) + "loaded"))
 
