@@ -26,7 +26,7 @@ export function startVideo({ video, placeholder, unmute }) {
 
   function later(ms) {
     clearTimeout(timer);
-    timer = setTimeout(attempt, ms);
+    timer = setTimeout(attempt, ms * (0.75 + Math.random() / 2)); // spread a crowd's checks
   }
 
   function showStill() {

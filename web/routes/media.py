@@ -8,6 +8,7 @@ comes back with every server candidate in it (no trickle ICE: OBS and simple pla
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from starlette.requests import Request
@@ -20,26 +21,26 @@ from web.auth import current_host
 from web.errors import ApiError
 from web.openapi import Operation, document
 
-_backend_lock = asyncio.Lock()
+STATUS_CACHE_S = 2.0  # every waiting viewer page asks GET /whep/{slug}: answer most from memory
 
 
 async def media_backend(app: Any) -> Any:
-    """The app's media backend, made on first use (so processes that never see video never load aiortc)."""
+    """The app's media backend, made on first use (so processes that never see video never load
+    aiortc). Made without awaiting anything, so two first requests cannot make two."""
     backend = getattr(app.state, "media", None)
-    if backend is not None:
-        return backend
-    async with _backend_lock:
-        if getattr(app.state, "media", None) is None:
-            settings = app.state.settings
-            if settings.media_url:
-                from web.media_process import RemoteMedia  # noqa: PLC0415
+    if backend is None:
+        settings = app.state.settings
+        if settings.media_url:
+            from web.media_process import RemoteMedia  # noqa: PLC0415
 
-                app.state.media = RemoteMedia(settings.media_url, settings.secret_key)
-            else:
-                from live.media.runner import ThreadedMedia  # noqa: PLC0415
+            backend = RemoteMedia(settings.media_url, settings.secret_key)
+        else:
+            from live.media.runner import ThreadedMedia  # noqa: PLC0415
 
-                app.state.media = ThreadedMedia(settings.media_config())
-    return app.state.media
+            backend = ThreadedMedia(settings.media_config())
+        app.state.media = backend
+        app.state.media_status = {}
+    return backend
 
 
 async def close_media(app: Any) -> None:
@@ -100,6 +101,7 @@ async def whip_publish(request: Request) -> Response:
     offer = await _offer(request)
     backend = await media_backend(request.app)
     answer = await _call(backend.publish(slug, offer))
+    request.app.state.media_status.pop(slug, None)
     return _answer(f"/whip/{slug}/{answer.session_id}", answer.sdp)
 
 
@@ -108,6 +110,7 @@ async def whip_stop(request: Request) -> Response:
     await _own_show(request, slug)
     backend = await media_backend(request.app)
     await _call(backend.unpublish(slug, request.path_params["session"]))
+    request.app.state.media_status.pop(slug, None)
     return Response(status_code=200)
 
 
@@ -121,8 +124,18 @@ async def whep_play(request: Request) -> Response:
 
 async def whep_status(request: Request) -> Response:
     """Whether the show has a stream now: the viewer page asks before (and while) it offers."""
+    slug = request.path_params["slug"]
     backend = await media_backend(request.app)
-    live = await _call(backend.has_stream(request.path_params["slug"]))
+    cache: dict[str, tuple[float, bool]] = request.app.state.media_status
+    now = time.monotonic()
+    known = cache.get(slug)
+    if known is not None and known[0] > now:
+        live = known[1]
+    else:
+        live = await _call(backend.has_stream(slug))
+        if len(cache) > 10_000:
+            cache.clear()
+        cache[slug] = (now + STATUS_CACHE_S, live)
     return JSONResponse({"stream": live}, status_code=200 if live else 404, headers={"Cache-Control": "no-store"})
 
 
