@@ -8,7 +8,7 @@ import time
 from .conftest import Cluster, make_show
 from .wsclient import StalledClient, Viewer
 
-PINS = 60
+PINS = 150
 
 
 async def test_stalled_clients_do_not_delay_the_room_and_get_1013(cluster: Cluster) -> None:
@@ -35,13 +35,12 @@ async def test_stalled_clients_do_not_delay_the_room_and_get_1013(cluster: Clust
                 assert max(delays) < 1.0, max(delays)
                 assert reader.close_code is None
             # The stalled ones were cut off: once they do read, they find 1013 after fewer frames
-            # than were sent. KNOWN ISSUE: in this two-process setup one of the five (always the
-            # first stalled one) is sometimes never paused by the transport, so it is neither
-            # slowed nor closed; it still never delays the others (checked above). Not yet
-            # explained; see the issue note.
+            # than were sent. With 60 pins (~300 KB) one of the five sometimes received everything
+            # without ever being paused, which is not explained yet (see the issue note); with 150
+            # all five are cut off in every run seen.
             results = [await asyncio.to_thread(client.read_until_close, 15) for client in stalled]
             closed = [(frames, code) for frames, code in results if code == 1013]
-            assert len(closed) >= 4, results
+            assert len(closed) == 5, results
             assert all(frames < PINS for frames, _ in closed), results
         finally:
             for client in stalled:
