@@ -42,7 +42,8 @@ class Socket(Protocol):
 class Connection:
     __slots__ = (
         "socket", "limit", "send_timeout", "queue", "last_seq", "joining", "closed", "close_code",
-        "_wake", "_writer", "_closer", "_on_close", "buyer_id", "buyer_name", "muted", "strikes", "__weakref__",
+        "_wake", "_writer", "_closer", "_on_close", "buyer_id", "buyer_name", "muted", "strikes", "backlog",
+        "__weakref__",
     )
 
     def __init__(self, socket: Socket, limit: int, send_timeout: float, buyer_id: str | None = None) -> None:
@@ -62,6 +63,9 @@ class Connection:
         self.buyer_name: str | None = None
         self.muted = False
         self.strikes: deque[float] = deque()  # times of recent rule breaks
+        # Frames of the first burst (a resume may replay up to the 1,000 kept events) still in the
+        # queue: they do not count against the bound, which is for falling behind the live room.
+        self.backlog = 0
 
     def push(self, frame: str, seq: int | None = None) -> None:
         """Queue a frame (the same str object for every connection)."""
@@ -72,8 +76,8 @@ class Connection:
                 return
         elif self.joining:
             return  # state frames sent before the snapshot would be older than it
-        if len(self.queue) >= self.limit:
-            log.info("closing a viewer %d frames behind (1013)", len(self.queue))
+        if len(self.queue) - self.backlog >= self.limit:
+            log.info("closing a viewer %d frames behind (1013)", len(self.queue) - self.backlog)
             self.close(CLOSE_TOO_SLOW, "too slow; reconnect with ?after=<last seq>")
             return
         self.queue.append(frame)
@@ -89,6 +93,7 @@ class Connection:
         self.queue.clear()
         self.queue.extend(first)
         self.queue.extend(waiting)
+        self.backlog = len(self.queue)
         self.joining = False
         self._on_close = on_close
         self._writer = asyncio.create_task(self._write(), name="ws-writer")
@@ -108,6 +113,8 @@ class Connection:
                 async with asyncio.timeout(self.send_timeout):
                     while self.queue and not self.closed:
                         frame = self.queue.popleft()
+                        if self.backlog:
+                            self.backlog -= 1
                         await self.socket.send_text(frame)
                         if seq := seq_of(frame):
                             self.last_seq = max(self.last_seq, seq)

@@ -128,3 +128,31 @@ async def test_resume_from_before_the_kept_events_gets_a_snapshot(cluster: Clust
             assert [(await kept.next(timeout=3))["seq"] for _ in range(2)] == [3, 4]
         finally:
             await kept.close()
+
+
+async def test_resume_replays_more_events_than_the_send_queue_holds(cluster: Cluster) -> None:
+    """The queue bound (64 frames in these servers) is for falling behind the room, not for the
+    replay a resume asks for: a viewer that missed 150 events (~5 KB each) resumes while the host
+    keeps pinning, and gets every event, never 1013."""
+    async with cluster.host(cluster.a) as host:
+        slug, product_id = await make_show(host, "long-away", description="x" * 5000)
+        viewer = await Viewer.join(cluster.b.url, slug)
+        last = (await viewer.next("snapshot"))["seq"]
+        await viewer.close()
+        for _ in range(150):
+            assert (await host.put(f"/api/shows/{slug}/pin", json={"product_id": product_id})).status_code == 200
+
+        async def keep_pinning() -> None:
+            for _ in range(30):
+                assert (await host.put(f"/api/shows/{slug}/pin", json={"product_id": product_id})).status_code == 200
+
+        pinning = asyncio.create_task(keep_pinning())
+        again = await Viewer.join(cluster.b.url, slug, f"?after={last}")
+        try:
+            await pinning
+            frames = [await again.next("pin", timeout=10) for _ in range(180)]
+            assert [f["seq"] for f in frames] == list(range(last + 1, last + 181))
+            assert again.close_code is None
+        finally:
+            pinning.cancel()
+            await again.close()
