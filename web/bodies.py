@@ -47,3 +47,10 @@ def describe(exc: ValidationError) -> str:
     if first["type"] == "extra_forbidden":
         return f"{field}: unknown field"
     return f"{field}: {message}"
+
+
+def path_id(raw: str, what: str) -> int:
+    """A numeric id from the path; anything else is simply not found (404), never a 500."""
+    if not raw.isdigit() or len(raw) > 15:
+        raise ApiError(404, "not_found", f"no such {what}")
+    return int(raw)

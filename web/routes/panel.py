@@ -13,7 +13,6 @@ import hashlib
 import io
 import re
 import secrets
-from collections import defaultdict
 from typing import Any
 
 from pydantic import ValidationError
@@ -24,7 +23,7 @@ from starlette.routing import Route
 
 from inventory.catalog import SkuTaken, create_product, product_json, taken_skus
 from inventory.clock import now_ms
-from inventory.models import Host, Order, OrderLine, Product, Variant
+from inventory.models import Host, Order, OrderLine, Product
 from live import keys as live_keys
 from live.models import Offer, ShowEvent
 from live.shows import show_by_slug

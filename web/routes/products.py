@@ -22,7 +22,7 @@ from inventory.catalog import (
 )
 from inventory.models import Variant
 from web.auth import current_host
-from web.bodies import parse
+from web.bodies import parse, path_id
 from web.errors import ApiError
 from web.openapi import Operation, document
 
@@ -126,7 +126,7 @@ async def list_products(request: Request) -> JSONResponse:
 async def update(request: Request) -> JSONResponse:
     services = request.app.state.services
     host = await current_host(request, services.sessions, request.method)
-    product_id = _int_id(request.path_params["product_id"])
+    product_id = path_id(request.path_params["product_id"], "product")
     body = await parse(request, ProductPatch)
     restocked: dict[str, int] = {}
     async with services.sessions() as session:
@@ -169,12 +169,6 @@ async def update(request: Request) -> JSONResponse:
     if restocked:
         await request.app.state.runtime.restocked(product_id, restocked)
     return JSONResponse(result)
-
-
-def _int_id(raw: str) -> int:
-    if not raw.isdigit() or len(raw) > 18:
-        raise ApiError(404, "not_found", "no such product")
-    return int(raw)
 
 
 routes = [

@@ -15,7 +15,7 @@ from live.control import NotFound, ShowControl, StateError
 from live.offers import OfferError, OfferSpec
 from live.shows import InvalidSlug, SlugTaken
 from web.auth import current_host
-from web.bodies import parse
+from web.bodies import parse, path_id
 from web.errors import ApiError
 from web.openapi import Operation, document
 
@@ -57,12 +57,6 @@ def _control(request: Request) -> ShowControl:
 async def _host_id(request: Request) -> int:
     host = await current_host(request, request.app.state.services.sessions, request.method)
     return host.id
-
-
-def _id(raw: str, what: str) -> int:
-    if not raw.isdigit() or len(raw) > 15:
-        raise ApiError(404, "not_found", f"no such {what}")
-    return int(raw)
 
 
 async def _run(call: Any) -> Any:
@@ -134,14 +128,14 @@ async def create_offer(request: Request) -> JSONResponse:
 
 async def cancel_offer(request: Request) -> Response:
     host_id = await _host_id(request)
-    offer_id = _id(request.path_params["offer_id"], "offer")
+    offer_id = path_id(request.path_params["offer_id"], "offer")
     await _run(_control(request).cancel_offer(host_id, request.path_params["slug"], offer_id))
     return Response(status_code=204)
 
 
 async def delete_chat(request: Request) -> Response:
     host_id = await _host_id(request)
-    message_id = _id(request.path_params["message_id"], "message")
+    message_id = path_id(request.path_params["message_id"], "message")
     await _run(_control(request).delete_chat(host_id, request.path_params["slug"], message_id))
     return Response(status_code=204)
 

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from web.errors import ApiError
