@@ -27,6 +27,16 @@ class StateError(ValueError):
     """The show or offer is not in a state that allows this."""
 
 
+@dataclass(frozen=True)
+class ShowChanges:
+    """What a host changes on a show. ``stream_url`` None with ``set_stream_url`` clears it
+    (viewers go back to livedrop's own WHEP); without ``set_stream_url`` it is left alone."""
+
+    title: str | None = None
+    stream_url: str | None = None
+    set_stream_url: bool = False
+
+
 @dataclass
 class ShowControl:
     hub: Hub
@@ -54,11 +64,29 @@ class ShowControl:
 
     # -- shows ---------------------------------------------------------------------------------------
 
-    async def create(self, host_id: int, title: str, slug: str | None, scheduled_at: int | None) -> dict:
+    async def create(
+        self, host_id: int, title: str, slug: str | None, scheduled_at: int | None, stream_url: str | None = None
+    ) -> dict:
         async with self.sessions() as session:
-            show = await shows.create_show(session, host_id, title, slug, scheduled_at)
+            show = await shows.create_show(session, host_id, title, slug, scheduled_at, stream_url)
             await session.commit()
             return shows.show_json(show)
+
+    async def update(self, host_id: int, slug: str, changes: ShowChanges) -> dict:
+        """Renames the show or changes (or clears) its stream URL. A change reaches every viewer as a
+        ``show`` event, so open pages switch to the new stream without a reload."""
+        async with self.sessions() as session:
+            show = await self._show(session, host_id, slug)
+            before = shows.show_json(show)
+            if changes.title is not None:
+                show.title = changes.title
+            if changes.set_stream_url:
+                show.stream_url = changes.stream_url
+            await session.commit()
+            data = shows.show_json(show)
+        if data != before:
+            await self.hub.publish(show.id, "show", {**data, "show": data})
+        return data
 
     async def list(self, host_id: int) -> list[dict]:
         async with self.sessions() as session:
@@ -190,4 +218,4 @@ class ShowControl:
         return await self.hub.snapshot(slug)
 
 
-__all__ = ["NotFound", "OfferError", "OfferSpec", "ShowControl", "StateError"]
+__all__ = ["NotFound", "OfferError", "OfferSpec", "ShowChanges", "ShowControl", "StateError"]

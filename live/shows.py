@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inventory.clock import now_ms
 from live.models import Show
 from live.slugs import SLUG_PATTERN, slugify, with_suffix
+from live.streams import stream_kind
 
 
 class SlugTaken(ValueError):
@@ -27,7 +28,8 @@ class ShowStateError(ValueError):
 
 
 async def create_show(
-    session: AsyncSession, host_id: int, title: str, slug: str | None = None, scheduled_at: int | None = None
+    session: AsyncSession, host_id: int, title: str, slug: str | None = None, scheduled_at: int | None = None,
+    stream_url: str | None = None,
 ) -> Show:
     if slug is not None:
         if not SLUG_PATTERN.match(slug):
@@ -39,7 +41,8 @@ async def create_show(
     for candidate in candidates:
         if (await session.execute(select(Show.id).where(Show.slug == candidate))).first():
             continue
-        show = Show(host_id=host_id, slug=candidate, title=title, scheduled_at=scheduled_at, status="scheduled")
+        show = Show(host_id=host_id, slug=candidate, title=title, scheduled_at=scheduled_at, status="scheduled",
+                    stream_url=stream_url)
         try:
             async with session.begin_nested():
                 session.add(show)
@@ -82,4 +85,7 @@ def show_json(show: Show) -> dict:
         "scheduled_at": show.scheduled_at,
         "started_at": show.started_at,
         "ended_at": show.ended_at,
+        # Where viewers play the video: an external HLS playlist or WHEP endpoint, or (null) livedrop's own WHEP.
+        "stream_url": show.stream_url,
+        "stream_kind": stream_kind(show.stream_url) if show.stream_url else None,
     }

@@ -37,6 +37,7 @@ ERROR_CODES: dict[str, str] = {
     "unsupported_media_type": "The body's Content-Type is not the one the route takes (415).",
     "stream_taken": "The show already has a publisher; DELETE its session first (409).",
     "media_full": "This media process carries as many viewers as it can; retry later (503).",
+    "action_refused": "MediaMTX asked about an action livedrop never allows (api, metrics, pprof) (403).",
     "internal_error": "Something failed on our side (500).",
 }
 

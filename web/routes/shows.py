@@ -11,15 +11,20 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from inventory.clock import now_ms
-from live.control import NotFound, ShowControl, StateError
+from live.control import NotFound, ShowChanges, ShowControl, StateError
 from live.offers import OfferError, OfferSpec
 from live.shows import InvalidSlug, SlugTaken
+from live.streams import MAX_STREAM_URL, InvalidStreamUrl, clean_stream_url
 from web.auth import current_host
 from web.bodies import parse, path_id
 from web.errors import ApiError
 from web.openapi import Operation, document
 
 MAX_ID = 2**53
+STREAM_URL_HELP = (
+    "Where viewers play the video instead of livedrop's own WHEP: an absolute http(s) URL of an HLS playlist "
+    "(the path ends in .m3u8) or of a WHEP endpoint (anything else). null or \"\" clears it."
+)
 
 
 class ShowIn(BaseModel):
@@ -27,6 +32,15 @@ class ShowIn(BaseModel):
     title: Annotated[str, Field(min_length=1, max_length=200)]
     slug: Annotated[str, Field(pattern=r"^[a-z0-9-]{1,64}$")] | None = None
     scheduled_at: Annotated[int, Field(ge=0, strict=True)] | None = None
+    stream_url: Annotated[str, Field(max_length=MAX_STREAM_URL, description=STREAM_URL_HELP)] | None = None
+
+
+class ShowPatch(BaseModel):
+    """Any of the fields; ``"stream_url": null`` (or "") clears the stream URL."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    title: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    stream_url: Annotated[str, Field(max_length=MAX_STREAM_URL, description=STREAM_URL_HELP)] | None = None
 
 
 class PinIn(BaseModel):
@@ -71,16 +85,37 @@ async def _run(call: Any) -> Any:
         raise ApiError(422, "invalid_request", str(exc)) from None
 
 
+def _stream_url(raw: str | None) -> str | None:
+    try:
+        return clean_stream_url(raw)
+    except InvalidStreamUrl as exc:
+        raise ApiError(422, "invalid_request", str(exc)) from None
+
+
 async def create_show(request: Request) -> JSONResponse:
     host_id = await _host_id(request)
     body = await parse(request, ShowIn)
+    stream_url = _stream_url(body.stream_url)
     try:
-        show = await _control(request).create(host_id, body.title, body.slug, body.scheduled_at)
+        show = await _control(request).create(host_id, body.title, body.slug, body.scheduled_at, stream_url)
     except SlugTaken as exc:
         raise ApiError(409, "slug_taken", str(exc)) from None
     except InvalidSlug as exc:
         raise ApiError(422, "invalid_request", str(exc)) from None
     return JSONResponse(show, status_code=201)
+
+
+async def update_show(request: Request) -> JSONResponse:
+    host_id = await _host_id(request)
+    body = await parse(request, ShowPatch)
+    if "title" in body.model_fields_set and body.title is None:
+        raise ApiError(422, "invalid_request", "title: a show needs a title (leave the field out to keep it)")
+    changes = ShowChanges(
+        title=body.title,
+        stream_url=_stream_url(body.stream_url),
+        set_stream_url="stream_url" in body.model_fields_set,
+    )
+    return JSONResponse(await _run(_control(request).update(host_id, request.path_params["slug"], changes)))
 
 
 async def list_shows(request: Request) -> JSONResponse:
@@ -160,6 +195,7 @@ routes = [
     Route("/api/shows", create_show, methods=["POST"]),
     Route("/api/shows", list_shows, methods=["GET"]),
     Route("/api/shows/{slug}", public_snapshot, methods=["GET"]),
+    Route("/api/shows/{slug}", update_show, methods=["PATCH"]),
     Route("/api/shows/{slug}/start", start_show, methods=["POST"]),
     Route("/api/shows/{slug}/end", end_show, methods=["POST"]),
     Route("/api/shows/{slug}/pin", pin, methods=["PUT"]),
@@ -175,6 +211,10 @@ document(
     Operation("POST", "/api/shows", "Create a show (status scheduled); the slug defaults to the slugified title.", "host", ShowIn,
               answers={201: "The show."}, errors=("malformed_json", "invalid_request", "slug_taken", *_HOST)),
     Operation("GET", "/api/shows", "The host's shows.", "host", answers={200: "{\"shows\": [...]}"}, errors=_HOST),
+    Operation("PATCH", "/api/shows/{slug}", "Rename the show or set its stream_url (an external HLS playlist or WHEP "
+              "endpoint viewers play instead of livedrop's own WHEP; null clears it). Open viewer pages switch at once "
+              "(a show event).", "host", ShowPatch, answers={200: "The show."},
+              errors=("malformed_json", "invalid_request", "not_found", *_HOST)),
     Operation("GET", "/api/shows/{slug}", "The public snapshot of a show (what a viewer sees on join).",
               answers={200: "The snapshot."}, errors=("not_found",)),
     Operation("POST", "/api/shows/{slug}/start", "Go live.", "host", answers={200: "The show, status live."},
