@@ -10,6 +10,7 @@ import { byId, makeAnnouncer, setText, show } from "./viewer/dom.js";
 import { Social } from "./viewer/social.js";
 import { startVideo } from "./viewer/video.js";
 import { ShowState } from "./viewer/state.js";
+import { MediaSync } from "./viewer/sync.js";
 
 const TICK_MS = 250;
 
@@ -27,6 +28,8 @@ const viewer = {
   card: null,
   buying: null,
   social: null,
+  video: null,
+  sync: null,
   _buyerPromise: null,
 
   /** Makes sure this browser has a buyer (normally the page's first visit made one). */
@@ -77,6 +80,7 @@ let lastStatus = viewer.state.show.status;
 function renderShow() {
   const { show: s } = viewer.state;
   root.dataset.status = s.status;
+  if (viewer.video) viewer.video.setStream(s.stream_url || null, s.stream_kind || null); // the host changed it
   show(byId("live-badge"), s.status === "live");
   setText(byId("show-title"), s.title);
   if (s.status !== lastStatus) {
@@ -128,6 +132,7 @@ function onFrame(frame) {
     viewer.social.sold(frame);
     return;
   }
+  if (viewer.sync.push(frame)) return; // a pin or offer from a moment the video has not shown yet
   render(viewer.state.apply(frame));
 }
 
@@ -145,9 +150,18 @@ function onStatus(status) {
   }
 }
 
-// -- the stream: WHEP video when the host is on camera, else the still ---------------------------------
+// -- the stream: the show's external HLS/WHEP stream_url, else livedrop's WHEP when the host is on
+// camera, else the still. Pins and offers wait for the picture when the player is behind. ----------
 
-startVideo({ video: byId("stream-video"), placeholder: byId("stream-placeholder"), unmute: byId("unmute") });
+viewer.video = startVideo({
+  video: byId("stream-video"), placeholder: byId("stream-placeholder"), unmute: byId("unmute"), clock,
+  streamUrl: viewer.state.show.stream_url || null, streamKind: viewer.state.show.stream_kind || null,
+});
+viewer.sync = new MediaSync({
+  position: () => viewer.video.position(),
+  clock,
+  apply: (frame) => render(viewer.state.apply(frame)),
+});
 
 // -- start --------------------------------------------------------------------------------------
 
