@@ -57,6 +57,7 @@ function renderShow() {
   $("#show-title").textContent = show.title;
   $("#show-title").title = show.title;
   document.title = `${show.title} · livedrop`;
+  renderStream();
   const badge = $("#show-status");
   badge.textContent = show.status;
   badge.dataset.status = show.status;
@@ -432,6 +433,23 @@ async function loadOrders(count) {
     flash(message(err));
   }
 }
+
+// -- the external stream ---------------------------------------------------------------------------
+
+function renderStream() {
+  // A show frame (this or another tab saved it) updates the field, unless the host is typing in it.
+  const input = $("#stream-url");
+  if (state.show && document.activeElement !== input) input.value = state.show.stream_url || "";
+}
+
+$("#stream-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const url = $("#stream-url").value.trim();
+  act($("#stream-save"), async () => {
+    state.show = await api("PATCH", path, { stream_url: url || null });
+    renderShow();
+  }, url ? "Stream URL saved: viewers play it now." : "Stream URL cleared: viewers play the camera.");
+});
 
 // -- the live feed ---------------------------------------------------------------------------------
 

@@ -181,3 +181,44 @@ def test_an_hls_stream_plays_through_hlsjs_and_a_pin_waits_for_the_picture(
     assert held > without_stream + 2000, (held, without_stream)
     assert viewer.locator("#product-title").inner_text() == "Aurora Runner"
     assert not errors, errors
+
+
+def test_the_host_sets_the_stream_in_the_panel_and_open_viewer_pages_switch(
+    host: Host, new_context: Any, hls_stream: Stream
+) -> None:
+    from tests.browser.conftest import HOST_EMAIL
+
+    slug = host.live_show("Switching streams")
+    viewer = new_context().new_page()
+    viewer.goto(f"/s/{slug}")
+    assert viewer.locator("#stream-video").get_attribute("data-player") == "livedrop-whep"  # no stream_url yet
+
+    panel = new_context(1440, 900).new_page()
+    panel.goto("/host/login")
+    panel.fill("#login-email", HOST_EMAIL)
+    panel.fill("#login-password", "browser tests password")
+    panel.click("button[type=submit]")
+    panel.wait_for_url("**/host")
+    panel.goto(f"/host/shows/{slug}")
+    field = panel.locator("#stream-url")
+    assert field.input_value() == ""
+
+    field.fill("javascript:alert(1)")
+    panel.click("#stream-save")
+    panel.wait_for_function("() => document.getElementById('flash').textContent.includes('stream_url')")
+    assert host.call("GET", f"/api/shows/{slug}", 200)["show"]["stream_url"] is None
+
+    hls_stream.anchor_ms = int(time.time() * 1000)
+    field.fill(hls_stream.url)
+    panel.click("#stream-save")
+    panel.wait_for_function("() => document.getElementById('flash').textContent.includes('Stream URL saved')")
+    assert host.call("GET", f"/api/shows/{slug}", 200)["show"]["stream_url"] == hls_stream.url
+    # The open viewer page got the show event and plays the playlist, without a reload.
+    viewer.wait_for_function("() => document.getElementById('stream-video').dataset.player === 'hls.js'")
+    viewer.wait_for_function("() => document.getElementById('stream-video').currentTime > 0.5", timeout=15_000)
+
+    field.fill("")
+    panel.click("#stream-save")
+    panel.wait_for_function("() => document.getElementById('flash').textContent.includes('Stream URL cleared')")
+    viewer.wait_for_function("() => document.getElementById('stream-video').dataset.player === 'livedrop-whep'")
+    assert viewer.locator("#stream-video").is_hidden()  # back to the still: the host is not on camera
