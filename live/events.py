@@ -26,10 +26,14 @@ log = logging.getLogger("livedrop.events")
 KEEP_EVENTS = 1000
 STREAM_TTL_MS = 7 * 24 * 3600 * 1000
 
-# KEYS: seq, stream. ARGV: type, frame JSON without seq, keep, floor, ttl ms.
+# KEYS: seq, stream, stream start. ARGV: type, frame JSON without seq, keep, floor, ttl ms, ts.
 # When the counter is missing (a new show, or Redis came back empty) it continues from the larger
 # of the last seq SQL knows (floor) and the stream's last entry, so a seq is never handed out twice.
-# The frame gets "seq" spliced in as its first field, which lets readers find it without parsing.
+# The frame gets "seq" spliced in as its first field, which lets readers find it without parsing,
+# then "media_ms": the event's offset into the show's video (ts minus the stream's start, which the
+# web process that accepted the publisher keeps in KEYS[3]), or null while no stream runs. Read in
+# the same script, so every process stamps an event alike and a stream starting or ending in between
+# cannot split the frame from its SQL record.
 _APPEND = """
 if redis.call('EXISTS', KEYS[1]) == 0 then
   local floor = tonumber(ARGV[4])
@@ -41,11 +45,17 @@ if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('SET', KEYS[1], floor)
 end
 local seq = redis.call('INCR', KEYS[1])
-local frame = '{"seq":' .. seq .. ',' .. string.sub(ARGV[2], 2)
+local started = tonumber(redis.call('GET', KEYS[3]) or '')
+local media = 'null'
+if started then
+  media = math.max(0, tonumber(ARGV[6]) - started)
+  media = string.format('%d', media)
+end
+local frame = '{"seq":' .. seq .. ',"media_ms":' .. media .. ',' .. string.sub(ARGV[2], 2)
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], seq .. '-0', 't', ARGV[1], 'f', frame)
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
-return {seq, frame}
+return {seq, frame, media}
 """
 
 
@@ -53,7 +63,7 @@ return {seq, frame}
 class Event:
     seq: int
     type: str
-    frame: str  # the encoded frame, seq included: sent as is
+    frame: str  # the encoded frame, seq and media_ms included: sent as is
 
 
 class EventLog:
@@ -64,18 +74,21 @@ class EventLog:
         self._append = redis.register_script(_APPEND)
         self._floors: dict[int, int] = {}  # show id -> last seq in SQL when first seen (Redis-loss guard)
 
-    async def append(self, show_id: int, type_: str, fields: dict[str, Any], media_ms: int | None = None) -> Event:
+    async def append(self, show_id: int, type_: str, fields: dict[str, Any]) -> Event:
+        """Appends a lasting event; its media_ms comes from the show's stream start in Redis
+        (``live.recordings.StreamClock``), so it is null while the show has no video."""
         ts = now_ms()
         frame_without_seq = dumps({"type": type_, "ts": ts, **fields})
         floor = self._floors.get(show_id)
         if floor is None:
             floor = self._floors[show_id] = await self._sql_last_seq(show_id)
         # redis-py's Script reloads itself on NOSCRIPT (a restarted or flushed server).
-        seq, frame = await self._append(
-            keys=[keys.seq(show_id), keys.events(show_id)],
-            args=[type_, frame_without_seq, self.keep, floor, STREAM_TTL_MS],
+        seq, frame, media = await self._append(
+            keys=[keys.seq(show_id), keys.events(show_id), keys.stream_start(show_id)],
+            args=[type_, frame_without_seq, self.keep, floor, STREAM_TTL_MS, ts],
         )
         seq = int(seq)
+        media_ms = None if media in ("null", b"null") else int(media)
         await self._record(show_id, seq, type_, fields, ts, media_ms)
         return Event(seq, type_, frame if isinstance(frame, str) else frame.decode())
 

@@ -8,6 +8,9 @@ publish script (seq + stream) stays atomic in Redis Cluster too.
     ld:{s<id>}:sold         list    the newest sales, JSON, for the ticker (trimmed)
     ld:{s<id>}:sold_n       string  sales counter; processes poll it to see something new
     ld:{s<id>}:chat:<buyer> string  chat messages in the current 10 s window (rate limit)
+    ld:{s<id>}:stream_start string  when the show's current video stream (and recording) started (ms);
+                                    absent while it has none. Events are stamped against it (media_ms)
+    ld:{s<id>}:replay_viewers zset  replay viewer id -> when its last heartbeat expires (ms)
     ld:offers:due           zset    offer id -> when the offer clock must look at it (ms)
 """
 
@@ -46,6 +49,14 @@ def sold_count(show_id: int) -> str:
 
 def chat_rate(show_id: int, buyer_id: str) -> str:
     return prefix(show_id) + "chat:" + buyer_id
+
+
+def stream_start(show_id: int) -> str:
+    return prefix(show_id) + "stream_start"
+
+
+def replay_viewers(show_id: int) -> str:
+    return prefix(show_id) + "replay_viewers"
 
 
 def show_of_events_key(key: str) -> int:

@@ -77,3 +77,18 @@ class ShowEvent(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     ts: Mapped[int] = mapped_column(BigInteger)
     media_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class Recording(Base):
+    """One recorded stream of a show: from a publisher's WHIP until it left or the show ended.
+
+    ``file`` is relative to the recordings folder (LIVEDROP_RECORDINGS_DIR); ``started_at`` is the
+    stream start that events were stamped against (their media_ms), and time 0 of the file.
+    """
+
+    __tablename__ = "recordings"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    show_id: Mapped[int] = mapped_column(ForeignKey("shows.id", ondelete="CASCADE"), index=True)
+    file: Mapped[str] = mapped_column(String(300))
+    started_at: Mapped[int] = mapped_column(BigInteger)
+    ended_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

@@ -4,6 +4,10 @@ view cache (no SQL per request during a drop).
 On sale means the show is live and the SKU's product is in a live offer (offer price, cap, limit
 and hold time) or pinned (list price). When both, the offer wins. An offer is live by its times,
 not by the clock job's last tick, so the first and last second of a drop are exact.
+
+After the show, its replay keeps selling: in an ended show that has a recording, every product
+that was pinned or offered during it is on sale at list price with the pinned terms (offers are
+over), while its stock lasts.
 """
 
 from __future__ import annotations
@@ -43,6 +47,11 @@ def sale_in(view: ShowView, sku: str, now: int, pinned_hold_s: int) -> Sale | No
     product = next((p for p in view.products.values() if sku in p.stock_loaded), None)
     if product is None:
         return None
+    if view.status == "ended" and product.id in view.replay_product_ids:
+        return Sale(
+            view.id, view.host_id, product.id, sku, product.price_cents, product.currency, None, None,
+            PINNED_PER_CUSTOMER_LIMIT, pinned_hold_s,
+        )
     if view.status != "live":
         return NotOnSale("not_on_sale", f"the show is {view.status}, nothing is on sale")
     offer = view.live_offer_for(product.id, now)

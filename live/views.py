@@ -21,6 +21,7 @@ from inventory.catalog import product_json
 from inventory.models import Product, Variant
 from live import offers as offer_rules
 from live.models import Offer, Show
+from live.recordings import has_recording, replay_product_ids
 from live.shows import show_by_slug, show_json
 
 MAX_AGE_S = 10.0  # a safety net only; events invalidate at once
@@ -67,7 +68,10 @@ class ShowView:
     show: dict  # show_json
     pinned_id: int | None
     offers: tuple[OfferView, ...]  # scheduled and live
-    products: dict[int, ProductView]  # the pinned product and every open offer's product
+    products: dict[int, ProductView]  # the pinned product and every open offer's product (+ replay's)
+    # An ended show with a recording: its replay sells what was pinned or offered during the show.
+    replay_product_ids: frozenset[int] = frozenset()
+    recorded: bool = False  # ended, with a recording: it has a replay
 
     @property
     def pinned(self) -> ProductView | None:
@@ -118,6 +122,11 @@ async def _view_of(session, show: Show) -> ShowView:  # type: ignore[no-untyped-
     product_ids = {o.product_id for o in open_offers}
     if show.pinned_product_id is not None:
         product_ids.add(show.pinned_product_id)
+    replay_ids: set[int] = set()
+    recorded = show.status == "ended" and await has_recording(session, show.id)
+    if recorded:
+        replay_ids = await replay_product_ids(session, show.id)
+        product_ids |= replay_ids
     products: dict[int, ProductView] = {}
     if product_ids:
         rows = (await session.execute(select(Product).where(Product.id.in_(product_ids)))).scalars()
@@ -131,6 +140,8 @@ async def _view_of(session, show: Show) -> ShowView:  # type: ignore[no-untyped-
         pinned_id=show.pinned_product_id,
         offers=tuple(offer_view(o) for o in open_offers),
         products=products,
+        replay_product_ids=frozenset(replay_ids & set(products)),
+        recorded=recorded,
     )
 
 

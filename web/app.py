@@ -27,7 +27,7 @@ from web.jobs import Job, JobRunner
 from web.money import format_money
 from web.openapi import openapi_json
 from web.routes import buyers, health, holds, orders, products
-from web.routes import live_ws, media, media_auth, panel, shows, viewer
+from web.routes import live_ws, media, media_auth, panel, replay, shows, viewer
 from web.runtime import Runtime
 from web.services import Services, open_services
 from web.settings import Settings
@@ -80,6 +80,7 @@ def create_app(settings: Settings, services: Services | None = None, *, run_jobs
         *viewer.routes,
         *media.routes,
         *media_auth.routes,
+        *replay.routes,
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     middleware = [

@@ -31,6 +31,7 @@ from live.media import (
     NoSession,
     NoStream,
     PublisherExists,
+    RecordingRequest,
     SessionAnswer,
     TooManyViewers,
     restrict_host_addresses,
@@ -48,6 +49,8 @@ _KINDS: dict[str, type[MediaError]] = {
 }
 _STATUS = {"bad_offer": 400, "publisher_exists": 409, "no_stream": 404, "no_session": 404, "too_many_viewers": 503}
 SESSION_HEADER = "x-media-session"
+RECORD_FILE_HEADER = "x-record-file"  # record the stream to this file (relative to the recordings folder)
+RECORD_START_HEADER = "x-record-started-at"  # ms since the epoch: time 0 of the recording
 
 
 def media_key(secret_key: str) -> str:
@@ -93,7 +96,10 @@ def create_media_app(settings: Settings) -> Starlette:
         try:
             if request.method == "POST":
                 sdp = (await request.body()).decode("utf-8", "replace")
-                answer = await (eng.publish if role == "publish" else eng.play)(slug, sdp)
+                if role == "publish":
+                    answer = await eng.publish(slug, sdp, _record_request(request))
+                else:
+                    answer = await eng.play(slug, sdp)
                 return Response(answer.sdp, status_code=201, media_type="application/sdp",
                                 headers={SESSION_HEADER: answer.session_id})
             assert session_id is not None
@@ -107,6 +113,8 @@ def create_media_app(settings: Settings) -> Starlette:
             eng = engine(request)
         except PermissionError:
             return Response(status_code=403)
+        if request.method == "DELETE":  # the show ended: end its stream, whoever publishes
+            return Response(status_code=200 if await eng.end_stream(request.path_params["slug"]) else 404)
         return Response(status_code=200 if eng.has_stream(request.path_params["slug"]) else 404)
 
     async def stats(request: Request) -> Response:
@@ -122,11 +130,19 @@ def create_media_app(settings: Settings) -> Starlette:
     routes = [
         Route("/readyz", ready),
         Route("/internal/stats", stats),
-        Route("/internal/streams/{slug}", stream),
+        Route("/internal/streams/{slug}", stream, methods=["GET", "DELETE"]),
         Route("/internal/{role:str}/{slug}", handle, methods=["POST"]),
         Route("/internal/{role:str}/{slug}/{session}", handle, methods=["DELETE"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
+
+
+def _record_request(request: Request) -> RecordingRequest | None:
+    file = request.headers.get(RECORD_FILE_HEADER)
+    started = request.headers.get(RECORD_START_HEADER, "")
+    if not file or not started.isdigit():
+        return None
+    return RecordingRequest(file, int(started))
 
 
 async def run_media(settings: Settings, host: str = "127.0.0.1", port: int | None = None) -> None:
@@ -147,10 +163,12 @@ class RemoteMedia:
         self._http = httpx.AsyncClient(base_url=url, timeout=httpx.Timeout(20.0, connect=3.0),
                                        headers={"Authorization": f"Bearer {media_key(secret_key)}"})
 
-    async def _send(self, method: str, path: str, sdp: str | None = None) -> httpx.Response:
+    async def _send(self, method: str, path: str, sdp: str | None = None,
+                    headers: dict[str, str] | None = None) -> httpx.Response:
+        if sdp is not None:
+            headers = {"content-type": "application/sdp", **(headers or {})}
         try:
-            response = await self._http.request(method, path, content=sdp,
-                                                headers={"content-type": "application/sdp"} if sdp is not None else None)
+            response = await self._http.request(method, path, content=sdp, headers=headers)
         except httpx.HTTPError as exc:
             raise MediaUnavailable(f"the media process does not answer: {exc}") from None
         if response.status_code in _STATUS.values() and response.headers.get("content-type", "").startswith("application/json"):
@@ -162,12 +180,16 @@ class RemoteMedia:
             raise MediaUnavailable(f"the media process answered {response.status_code}")
         return response
 
-    async def _start(self, role: str, slug: str, sdp: str) -> SessionAnswer:
-        response = await self._send("POST", f"/internal/{role}/{slug}", sdp)
+    async def _start(self, role: str, slug: str, sdp: str, headers: dict[str, str] | None = None) -> SessionAnswer:
+        response = await self._send("POST", f"/internal/{role}/{slug}", sdp, headers)
         return SessionAnswer(response.headers[SESSION_HEADER], response.text)
 
-    async def publish(self, slug: str, sdp: str) -> SessionAnswer:
-        return await self._start("publish", slug, sdp)
+    async def publish(self, slug: str, sdp: str, record: RecordingRequest | None = None) -> SessionAnswer:
+        headers = {RECORD_FILE_HEADER: record.file, RECORD_START_HEADER: str(record.started_at)} if record else None
+        return await self._start("publish", slug, sdp, headers)
+
+    async def end_stream(self, slug: str) -> bool:
+        return (await self._send("DELETE", f"/internal/streams/{slug}")).status_code == 200
 
     async def play(self, slug: str, sdp: str) -> SessionAnswer:
         return await self._start("play", slug, sdp)

@@ -46,6 +46,7 @@ class Settings:
     media_turn_password: str | None = None
     media_host_addresses: tuple[str, ...] = ()  # only these addresses as ICE host candidates
     media_max_viewers: int = 16  # about one core's worth (docs/operations.md, Honest limits)
+    recordings_dir: Path | None = None  # where live streams are recorded for replays; None: not recorded
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -68,6 +69,7 @@ class Settings:
             turn_password=self.media_turn_password,
             host_addresses=self.media_host_addresses,
             max_viewers=self.media_max_viewers,
+            recordings_dir=self.recordings_dir,
         )
 
     def with_overrides(self, **changes: object) -> "Settings":
@@ -119,6 +121,8 @@ class Settings:
             except ValueError:
                 raise SettingsError(f"LIVEDROP_MEDIA_HOST_ADDRESSES: {address!r} is not an IP address") from None
 
+        recordings_dir = _recordings_dir(env.get("LIVEDROP_RECORDINGS_DIR"), data_dir, create_data_dir)
+
         return cls(
             data_dir=data_dir,
             database_url=database_url,
@@ -144,6 +148,7 @@ class Settings:
             media_turn_password=env.get("LIVEDROP_MEDIA_TURN_PASSWORD") or None,
             media_host_addresses=host_addresses,
             media_max_viewers=_int(env, "LIVEDROP_MEDIA_MAX_VIEWERS", 16, 0, 100_000),
+            recordings_dir=recordings_dir,
         )
 
 
@@ -177,6 +182,25 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     if raw in ("0", "false", "no", "off"):
         return False
     raise SettingsError(f"{name}: {raw!r} is not a yes/no value (use 1 or 0)")
+
+
+def _recordings_dir(raw: str | None, data_dir: Path, create: bool) -> Path | None:
+    """LIVEDROP_RECORDINGS_DIR: a folder (default: recordings/ in the data folder), or ``off``.
+    Checked writable at start: a show is recorded while it runs, too late to learn it cannot be."""
+    raw = (raw or "").strip()
+    if raw.lower() in ("off", "0", "no", "false"):
+        return None
+    path = Path(raw).expanduser().resolve() if raw else data_dir / "recordings"
+    if create:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SettingsError(f"LIVEDROP_RECORDINGS_DIR: cannot create {path}: {exc.strerror}") from exc
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise SettingsError(f"LIVEDROP_RECORDINGS_DIR: {path} is not writable")
+    elif path.exists() and not path.is_dir():
+        raise SettingsError(f"LIVEDROP_RECORDINGS_DIR: {path} is not a folder")
+    return path
 
 
 def _database_url(raw: str | None, data_dir: Path) -> str:

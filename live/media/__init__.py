@@ -10,6 +10,7 @@ from live.media.engine import (
     NoSession,
     NoStream,
     PublisherExists,
+    RecordingRequest,
     TooManyViewers,
     SessionAnswer,
 )
@@ -18,5 +19,5 @@ from live.media.runner import MediaBackend, ThreadedMedia
 
 __all__ = [
     "BadOffer", "MediaBackend", "MediaConfig", "MediaEngine", "MediaError", "NoSession", "NoStream",
-    "PublisherExists", "SessionAnswer", "ThreadedMedia", "TooManyViewers", "restrict_host_addresses",
+    "PublisherExists", "RecordingRequest", "SessionAnswer", "ThreadedMedia", "TooManyViewers", "restrict_host_addresses",
 ]

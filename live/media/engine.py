@@ -15,12 +15,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaBlackhole, MediaRelay
 from aiortc.mediastreams import MediaStreamTrack
+
+from live.media.recording import Recorder
 
 log = logging.getLogger("livedrop.media")
 
@@ -43,6 +48,25 @@ class NoStream(MediaError):
     pass
 
 
+@dataclass(frozen=True)
+class RecordingRequest:
+    """Record the stream to ``file`` (relative to the recordings folder), with time 0 at
+    ``started_at`` (ms since the epoch): the instant the web process stamps events against."""
+
+    file: str
+    started_at: int
+
+
+# What a recording's relative path may look like: folders and a name, no "..", no absolute path.
+_RECORDING_FILE = re.compile(r"^[A-Za-z0-9_-]{1,64}(/[A-Za-z0-9_-]{1,64})*\.webm$")
+
+
+def recording_path(root: Path, file: str) -> Path:
+    if not _RECORDING_FILE.match(file):
+        raise BadOffer(f"not a recording file name: {file!r}")
+    return root / file
+
+
 class NoSession(MediaError):
     pass
 
@@ -58,6 +82,7 @@ class MediaConfig:
     turn_password: str | None = None
     host_addresses: tuple[str, ...] = ()  # offer only these as host candidates (empty: every interface)
     max_viewers: int = 16  # per process: about 0.055 core per viewer at 640x360, 15 fps
+    recordings_dir: Path | None = None  # where streams are recorded (None: not recorded)
 
     def rtc_configuration(self) -> RTCConfiguration:
         # aiortc falls back to a public Google STUN server when given None: always pass a list.
@@ -91,6 +116,7 @@ class Stream:
     tracks: dict[str, MediaStreamTrack] = field(default_factory=dict)
     drains: list[MediaBlackhole] = field(default_factory=list)
     viewers: dict[str, Viewer] = field(default_factory=dict)
+    recorder: Recorder | None = None
     ended: bool = False
 
 
@@ -111,8 +137,12 @@ def _new_id() -> str:
 
 
 class MediaEngine:
-    def __init__(self, config: MediaConfig) -> None:
+    def __init__(self, config: MediaConfig, on_end: Callable[[str, str], None] | None = None) -> None:
+        """``on_end(slug, session_id)`` is called (on this loop) once a stream has ended for any
+        reason, its recording finished: a WHIP DELETE, the show ending, the publisher's
+        connection failing."""
         self.config = config
+        self.on_end = on_end
         self._streams: dict[str, Stream] = {}
         self._reserved: set[str] = set()  # slugs whose publisher is mid-handshake
         self._closing: set[asyncio.Task[None]] = set()
@@ -136,8 +166,9 @@ class MediaEngine:
 
     # -- publishing (WHIP) ---------------------------------------------------------------------------
 
-    async def publish(self, slug: str, sdp: str) -> SessionAnswer:
+    async def publish(self, slug: str, sdp: str, record: RecordingRequest | None = None) -> SessionAnswer:
         offer = parse_offer(sdp)
+        path = recording_path(self.config.recordings_dir, record.file) if record and self.config.recordings_dir else None
         if slug in self._streams or slug in self._reserved:
             raise PublisherExists("this show already has a publisher")
         self._reserved.add(slug)
@@ -165,6 +196,15 @@ class MediaEngine:
             await drain.start()
             stream.drains.append(drain)
             track.on("ended", lambda: self._end_soon(stream))
+        if path is not None and record is not None:
+            try:
+                recorder = Recorder(path, record.started_at)
+                for track in tracks.values():
+                    recorder.add(stream.relay.subscribe(track, buffered=False))
+                recorder.start()
+                stream.recorder = recorder
+            except Exception:  # a full disk must not keep the show off the air
+                log.exception("stream %s: cannot record to %s", slug, path)
 
         @pc.on("connectionstatechange")
         def on_state() -> None:
@@ -182,6 +222,14 @@ class MediaEngine:
             raise NoSession("no such publishing session")
         await self._end(stream)
 
+    async def end_stream(self, slug: str) -> bool:
+        """The show ended: end its stream whoever publishes it. False when it had none."""
+        stream = self._streams.get(slug)
+        if stream is None:
+            return False
+        await self._end(stream)
+        return True
+
     def _end_soon(self, stream: Stream) -> None:
         if not stream.ended:
             task = asyncio.ensure_future(self._end(stream))
@@ -197,10 +245,20 @@ class MediaEngine:
             del self._streams[stream.slug]
         for viewer in list(stream.viewers.values()):
             await self._close_viewer(stream, viewer)
+        if stream.recorder is not None:
+            try:
+                await stream.recorder.stop()
+            except Exception:
+                log.exception("stream %s: the recording could not be finished", stream.slug)
         for drain in stream.drains:
             await drain.stop()
         await stream.pc.close()
         log.info("stream %s ended", stream.slug)
+        if self.on_end is not None:
+            try:
+                self.on_end(stream.slug, stream.session_id)
+            except Exception:
+                log.exception("stream %s: on_end failed", stream.slug)
 
     # -- playback (WHEP) -----------------------------------------------------------------------------
 

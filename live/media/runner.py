@@ -14,15 +14,16 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
-from live.media.engine import MediaConfig, MediaEngine, SessionAnswer
+from live.media.engine import MediaConfig, MediaEngine, RecordingRequest, SessionAnswer
 from live.media.ice import restrict_host_addresses
 
 T = TypeVar("T")
 
 
 class MediaBackend(Protocol):
-    async def publish(self, slug: str, sdp: str) -> SessionAnswer: ...
+    async def publish(self, slug: str, sdp: str, record: RecordingRequest | None = None) -> SessionAnswer: ...
     async def unpublish(self, slug: str, session_id: str) -> None: ...
+    async def end_stream(self, slug: str) -> bool: ...
     async def play(self, slug: str, sdp: str) -> SessionAnswer: ...
     async def stop_viewer(self, slug: str, session_id: str) -> None: ...
     async def has_stream(self, slug: str) -> bool: ...
@@ -35,10 +36,18 @@ class ThreadedMedia:
 
     CALL_TIMEOUT_S = 20.0
 
-    def __init__(self, config: MediaConfig) -> None:
+    def __init__(self, config: MediaConfig, on_end: Callable[[str, str], Awaitable[None]] | None = None) -> None:
+        """``on_end(slug, session_id)`` runs on the caller's loop when a stream ends by itself
+        (the publisher's connection failed) as well as when it was ended."""
         restrict_host_addresses(config.host_addresses)
         self._loop = asyncio.new_event_loop()
-        self._engine = MediaEngine(config)
+        home = asyncio.get_running_loop() if on_end is not None else None
+
+        def ended(slug: str, session_id: str) -> None:
+            if on_end is not None and home is not None and not home.is_closed():
+                asyncio.run_coroutine_threadsafe(on_end(slug, session_id), home)
+
+        self._engine = MediaEngine(config, on_end=ended)
         self._thread = threading.Thread(target=self._loop.run_forever, name="livedrop-media", daemon=True)
         self._thread.start()
 
@@ -49,8 +58,11 @@ class ThreadedMedia:
         future: concurrent.futures.Future[T] = asyncio.run_coroutine_threadsafe(run(), self._loop)
         return await asyncio.wait_for(asyncio.wrap_future(future), self.CALL_TIMEOUT_S)
 
-    async def publish(self, slug: str, sdp: str) -> SessionAnswer:
-        return await self._call(lambda: self._engine.publish(slug, sdp))
+    async def publish(self, slug: str, sdp: str, record: RecordingRequest | None = None) -> SessionAnswer:
+        return await self._call(lambda: self._engine.publish(slug, sdp, record))
+
+    async def end_stream(self, slug: str) -> bool:
+        return await self._call(lambda: self._engine.end_stream(slug))
 
     async def unpublish(self, slug: str, session_id: str) -> None:
         await self._call(lambda: self._engine.unpublish(slug, session_id))

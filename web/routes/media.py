@@ -8,6 +8,7 @@ comes back with every server candidate in it (no trickle ICE: OBS and simple pla
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 
@@ -15,11 +16,25 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from live.media.engine import MAX_SDP_BYTES, BadOffer, MediaError, NoSession, NoStream, PublisherExists, TooManyViewers
+from inventory.clock import now_ms
+from live.media.engine import (
+    MAX_SDP_BYTES,
+    BadOffer,
+    MediaError,
+    NoSession,
+    NoStream,
+    PublisherExists,
+    RecordingRequest,
+    TooManyViewers,
+)
+from live.models import Show
+from live.recordings import StreamClock, add_recording, finish_recording, recording_file
 from live.shows import show_by_slug
 from web.auth import current_host
 from web.errors import ApiError
 from web.openapi import Operation, document
+
+log = logging.getLogger("livedrop.media")
 
 STATUS_CACHE_S = 2.0  # every waiting viewer page asks GET /whep/{slug}: answer most from memory
 
@@ -37,10 +52,54 @@ async def media_backend(app: Any) -> Any:
         else:
             from live.media.runner import ThreadedMedia  # noqa: PLC0415
 
-            backend = ThreadedMedia(settings.media_config())
+            async def ended(slug: str, session_id: str) -> None:
+                # The engine ended a stream (its publisher's connection failed, or it was ended):
+                # stop stamping events against it. Only in-process: `livedrop media` cannot call
+                # back, so there the WHIP DELETE or the show's end does it (docs/operations.md).
+                known = app.state.media_sessions.pop(session_id, None)
+                if known is not None:
+                    await stream_ended(app, known[0], known[1])
+
+            backend = ThreadedMedia(settings.media_config(), on_end=ended)
         app.state.media = backend
         app.state.media_status = {}
+        app.state.media_sessions = {}  # publishing session id -> (show id, stream start)
     return backend
+
+
+async def stream_started(app: Any, show_id: int, started_at: int, recorded: bool) -> None:
+    """A publisher was accepted: events are stamped against ``started_at`` from now on."""
+    await StreamClock(app.state.services.redis).start(show_id, started_at)
+    if recorded:
+        async with app.state.services.sessions() as session:
+            await add_recording(session, show_id, started_at)
+            await session.commit()
+
+
+async def stream_ended(app: Any, show_id: int, started_at: int | None) -> None:
+    """The stream that started at ``started_at`` (None: whichever runs) is over."""
+    await StreamClock(app.state.services.redis).stop(show_id, started_at)
+    async with app.state.services.sessions() as session:
+        await finish_recording(session, show_id, started_at, now_ms())
+        await session.commit()
+
+
+async def end_show_stream(app: Any, slug: str) -> None:
+    """The show ended: its video stops (and its recording is finished) whoever publishes it.
+    A process that never made a media backend has no stream here, unless `livedrop media` runs it."""
+    settings = app.state.settings
+    async with app.state.services.sessions() as session:
+        show = await show_by_slug(session, slug)
+    if show is None:
+        return
+    if settings.media_url or getattr(app.state, "media", None) is not None:
+        backend = await media_backend(app)
+        try:
+            await _call(backend.end_stream(slug))
+        except ApiError as exc:  # the show is over either way; a replay may lack its last seconds
+            log.warning("show %s ended but its stream could not be stopped: %s", slug, exc.message)
+        app.state.media_status.pop(slug, None)
+    await stream_ended(app, show.id, None)
 
 
 async def close_media(app: Any) -> None:
@@ -80,7 +139,7 @@ async def _offer(request: Request) -> str:
         raise ApiError(400, "malformed_sdp", "the SDP offer is not UTF-8 text") from None
 
 
-async def _own_show(request: Request, slug: str) -> None:
+async def _own_show(request: Request, slug: str) -> Show:
     """The host's own show, else 404 (another host's show looks exactly like a missing one)."""
     sessions = request.app.state.services.sessions
     host = await current_host(request, sessions, request.method)
@@ -88,6 +147,7 @@ async def _own_show(request: Request, slug: str) -> None:
         show = await show_by_slug(session, slug)
     if show is None or show.host_id != host.id:
         raise ApiError(404, "not_found", "no such show")
+    return show
 
 
 def _answer(location: str, sdp: str) -> Response:
@@ -97,20 +157,32 @@ def _answer(location: str, sdp: str) -> Response:
 
 async def whip_publish(request: Request) -> Response:
     slug = request.path_params["slug"]
-    await _own_show(request, slug)
+    show = await _own_show(request, slug)
+    if show.status == "ended":
+        raise ApiError(409, "invalid_state", "this show has ended; create a new one to go live again")
     offer = await _offer(request)
-    backend = await media_backend(request.app)
-    answer = await _call(backend.publish(slug, offer))
-    request.app.state.media_status.pop(slug, None)
+    app = request.app
+    backend = await media_backend(app)
+    # Time 0 of the recording and of every event's media_ms: one instant, chosen here.
+    started_at = now_ms()
+    record = RecordingRequest(recording_file(show.id, started_at), started_at) if app.state.settings.recordings_dir else None
+    answer = await _call(backend.publish(slug, offer, record))
+    app.state.media_sessions[answer.session_id] = (show.id, started_at)
+    await stream_started(app, show.id, started_at, record is not None)
+    app.state.media_status.pop(slug, None)
     return _answer(f"/whip/{slug}/{answer.session_id}", answer.sdp)
 
 
 async def whip_stop(request: Request) -> Response:
     slug = request.path_params["slug"]
-    await _own_show(request, slug)
-    backend = await media_backend(request.app)
-    await _call(backend.unpublish(slug, request.path_params["session"]))
-    request.app.state.media_status.pop(slug, None)
+    show = await _own_show(request, slug)
+    app = request.app
+    backend = await media_backend(app)
+    session_id = request.path_params["session"]
+    await _call(backend.unpublish(slug, session_id))
+    known = app.state.media_sessions.pop(session_id, None)
+    await stream_ended(app, show.id, known[1] if known else None)  # another process accepted it: whichever runs
+    app.state.media_status.pop(slug, None)
     return Response(status_code=200)
 
 
@@ -155,10 +227,11 @@ routes = [
 
 document(
     Operation("POST", "/whip/{slug}", "Publish the show's video (WHIP, RFC 9725): an SDP offer in, the complete answer "
-              "(every server candidate, no trickle ICE) out, with the session's Location to DELETE when done. OBS: "
-              "see docs/operations.md.", auth="host",
+              "(every server candidate, no trickle ICE) out, with the session's Location to DELETE when done. The "
+              "stream is recorded for the show's replay (LIVEDROP_RECORDINGS_DIR); 409 invalid_state once the show "
+              "has ended. OBS: see docs/operations.md.", auth="host",
               answers={201: "The SDP answer (application/sdp); Location: /whip/{slug}/{session}"},
-              errors=("unauthorized", "csrf_failed", "not_found", "stream_taken", "malformed_sdp",
+              errors=("unauthorized", "csrf_failed", "not_found", "invalid_state", "stream_taken", "malformed_sdp",
                       "unsupported_media_type", "payload_too_large", "unavailable")),
     Operation("DELETE", "/whip/{slug}/{session}", "Stop publishing: the stream ends and every viewer's connection "
               "closes.", auth="host", answers={200: "The stream ended"}, errors=("unauthorized", "not_found")),

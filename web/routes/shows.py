@@ -19,6 +19,7 @@ from web.auth import current_host
 from web.bodies import parse, path_id
 from web.errors import ApiError
 from web.openapi import Operation, document
+from web.routes.media import end_show_stream
 
 MAX_ID = 2**53
 STREAM_URL_HELP = (
@@ -130,7 +131,11 @@ async def start_show(request: Request) -> JSONResponse:
 
 async def end_show(request: Request) -> JSONResponse:
     host_id = await _host_id(request)
-    return JSONResponse(await _run(_control(request).end(host_id, request.path_params["slug"])))
+    show = await _run(_control(request).end(host_id, request.path_params["slug"]))
+    # The show is over, so is its video: the publisher is cut off and the recording finished
+    # (a host who forgets to stop the camera must not keep streaming into an ended show).
+    await end_show_stream(request.app, request.path_params["slug"])
+    return JSONResponse(show)
 
 
 async def pin(request: Request) -> JSONResponse:
@@ -219,7 +224,7 @@ document(
               answers={200: "The snapshot."}, errors=("not_found",)),
     Operation("POST", "/api/shows/{slug}/start", "Go live.", "host", answers={200: "The show, status live."},
               errors=("not_found", "invalid_state", *_HOST)),
-    Operation("POST", "/api/shows/{slug}/end", "End the show (and its offers).", "host", answers={200: "The show, status ended."},
+    Operation("POST", "/api/shows/{slug}/end", "End the show (and its offers, its video and its recording).", "host", answers={200: "The show, status ended."},
               errors=("not_found", *_HOST)),
     Operation("PUT", "/api/shows/{slug}/pin", "Pin a product: on sale at list price while the show is live.", "host", PinIn,
               answers={200: "The pinned product, with offer_id."},
