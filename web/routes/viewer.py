@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from web.errors import ApiError
 from web.routes.buyers import issue_buyer, set_buyer_cookie
+from web.routes.replay import replay_of
 
 log = logging.getLogger("livedrop.viewer")
 
@@ -95,6 +96,19 @@ async def viewer_page(request: Request) -> Response:
             log.info("viewer page without a new buyer: %s", exc.code)
         except Exception:
             log.exception("viewer page: could not create a buyer")
+    if snapshot["show"]["status"] == "ended":
+        # After the show: its shoppable replay, when it was recorded (else the ended page as before).
+        replay = await replay_of(request, snapshot["show"]["slug"])
+        if replay is not None:
+            replay.pop("show_id")
+            response = templates.TemplateResponse(
+                request, "replay.html",
+                {"page": {"replay": replay, "buyer_id": buyer_id}, "show": replay["show"], "share": _share_tags(request, snapshot)},
+                headers={"Cache-Control": "no-store"},
+            )
+            if new_token is not None:
+                set_buyer_cookie(response, request, new_token)
+            return response
     page = {
         "snapshot": snapshot,
         "buyer_id": buyer_id,
