@@ -26,6 +26,7 @@ from inventory.clock import now_ms
 from inventory.models import Host, Order, OrderLine, Product
 from live import keys as live_keys
 from live.models import Offer, ShowEvent
+from live.recordings import ReplayAudience
 from live.shows import show_by_slug
 from web.auth import CSRF_HEADER, csrf_ok, csrf_token, current_host, hash_password, host_by_email, verify_password
 from web.errors import ApiError
@@ -467,6 +468,7 @@ async def show_stats(request: Request) -> JSONResponse:
         ]
 
     viewers, _ = await runtime.parts["hub"].presence.totals(show.id)
+    replay_viewers = await ReplayAudience(app.state.services.redis).count(show.id)  # apart from live ones
     peak = int(await app.state.services.redis.eval(_PEAK, 1, peak_key(show.id), viewers, PEAK_TTL_MS))
     sizes: list[dict[str, Any]] = []
     held_total = 0
@@ -492,6 +494,7 @@ async def show_stats(request: Request) -> JSONResponse:
         "status": show.status,
         "server_time": now,
         "viewers": viewers,
+        "replay_viewers": replay_viewers,
         "peak_viewers": peak,
         "live_holds": held_total,
         "units_sold": units,
@@ -526,7 +529,7 @@ document(
     ),
     Operation(
         "GET", "/api/shows/{slug}/stats",
-        "Live figures of a show for its host: viewers now and peak, units held right now, units sold, orders, "
+        "Live figures of a show for its host: viewers now and peak, replay viewers now (counted apart), units held right now, units sold, orders, "
         "buyers, revenue per currency, conversion (buyers / peak viewers), per-size stock and sell-through "
         "(units sold through any show / units loaded), and sales over time in buckets.",
         "host", answers={200: "The figures."}, errors=("not_found", "unauthorized"),
