@@ -178,3 +178,19 @@ async def test_media_ms_is_stamped_against_the_stream_start(redis, sessions) -> 
 
         rows = (await session.execute(select(ShowEvent).where(ShowEvent.show_id == show.id).order_by(ShowEvent.seq))).scalars().all()
     assert [r.media_ms for r in rows] == [None, frame["media_ms"], None]
+
+
+def test_recordings_dir_setting(tmp_path: Path) -> None:
+    import pytest
+
+    from web.settings import Settings, SettingsError
+
+    base = {"LIVEDROP_DATA_DIR": str(tmp_path / "data"), "SECRET_KEY": "test-secret-key-0123456789abcdef"}
+    assert Settings.from_env(base).recordings_dir == tmp_path / "data" / "recordings"
+    assert Settings.from_env({**base, "LIVEDROP_RECORDINGS_DIR": "off"}).recordings_dir is None
+    chosen = tmp_path / "videos"
+    assert Settings.from_env({**base, "LIVEDROP_RECORDINGS_DIR": str(chosen)}).media_config().recordings_dir == chosen
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(SettingsError, match="LIVEDROP_RECORDINGS_DIR"):
+        Settings.from_env({**base, "LIVEDROP_RECORDINGS_DIR": str(blocker / "sub")})
