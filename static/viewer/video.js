@@ -173,6 +173,7 @@ export function startVideo({ video, placeholder, unmute, clock, streamUrl = null
     let native = false;
     let timer = null;
     let stopped = false;
+    let lastBehind = null; // ms behind the server's now, when last known
     const self = { name: "hls", position, stop };
 
     function retry() {
@@ -181,6 +182,7 @@ export function startVideo({ video, placeholder, unmute, clock, streamUrl = null
     }
 
     function teardown() {
+      lastBehind = null; // no picture: nothing to wait for
       if (hls) hls.destroy();
       hls = null;
       if (native) {
@@ -235,6 +237,16 @@ export function startVideo({ video, placeholder, unmute, clock, streamUrl = null
     }
 
     function position() {
+      const at = playingAt();
+      if (at !== null) {
+        lastBehind = clock.now() - at;
+        return at;
+      }
+      // Buffering for a moment: still as far behind as it was (held pins must not all jump out).
+      return lastBehind === null ? null : clock.now() - lastBehind;
+    }
+
+    function playingAt() {
       if (video.readyState < 2 || video.paused) return null; // not showing frames: nothing to wait for
       if (hls) {
         // EXT-X-PROGRAM-DATE-TIME of what plays now: the packager's wall clock (MediaMTX's, the
