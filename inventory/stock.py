@@ -21,7 +21,7 @@ import logging
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -30,6 +30,7 @@ from redis.exceptions import NoScriptError
 
 from inventory import keys
 from inventory.clock import now_ms
+from inventory.redis_lane import RedisLane
 from inventory.errors import (
     HoldExpired,
     HoldLocked,
@@ -188,6 +189,9 @@ class StockStore:
         self.clock = clock
         self.sold_out_ttl = sold_out_ttl
         self.sold_retention_ms = sold_retention_ms
+        # The hold script goes through the lane (hiredis, one connection, one write per tick);
+        # a TLS client has no lane and uses redis-py's pipeline instead.
+        self._lane = RedisLane.for_client(redis)
         self._pipeliner = _Pipeliner(redis, max_batch)
         self._loading: dict[str, asyncio.Future[None]] = {}
         # (product, sku) -> (monotonic deadline, product version when it sold out)
@@ -521,18 +525,30 @@ class StockStore:
         return await SCRIPTS[name].call(self.redis, [keys.version(product_id)], [keys.prefix(product_id), *args])
 
     async def _pipelined(self, script: Script, script_keys: list[str], args: list[Any]) -> Any:
-        def add(pipe: Any) -> None:
-            pipe.evalsha(script.sha, len(script_keys), *script_keys, *args)
-
+        """The script, sent with whatever else is submitted at about the same time."""
         try:
-            return await self._pipeliner.submit(add)
+            return await self._send(script, script_keys, args)
         except NoScriptError:
             # A whole batch hears NOSCRIPT at once: load the script once, not once per caller.
             loading = self._loading.get(script.name)
             if loading is None or loading.done():
                 loading = self._loading[script.name] = asyncio.ensure_future(script.load(self.redis))
             await asyncio.shield(loading)
-            return await self._pipeliner.submit(add)
+            return await self._send(script, script_keys, args)
+
+    def _send(self, script: Script, script_keys: list[str], args: list[Any]) -> Awaitable[Any]:
+        if self._lane is not None:
+            return self._lane.call("EVALSHA", script.sha, len(script_keys), *script_keys, *args)
+
+        def add(pipe: Any) -> None:
+            pipe.evalsha(script.sha, len(script_keys), *script_keys, *args)
+
+        return self._pipeliner.submit(add)
+
+    def close(self) -> None:
+        """Close the hold lane's connection (redis-py's client is closed by its owner)."""
+        if self._lane is not None:
+            self._lane.close()
 
     def _locally_sold_out(self, product_id: int, sku: str) -> bool:
         flag = self._sold_out.get((product_id, sku))

@@ -68,11 +68,12 @@ def create_app(settings: Settings, services: Services | None = None, *, run_jobs
                 await svc.close()
 
     routes = [
+        # Starlette tries routes in order: the buy button comes first, it is the hot path in a drop.
+        *holds.routes,
         *health.routes,
         Route("/api/openapi.json", openapi_json),
         *products.routes,
         *buyers.routes,
-        *holds.routes,
         *orders.routes,
         *shows.routes,
         *live_ws.routes,

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import HTTPConnection
+from starlette.types import Scope
 
 from inventory.clock import now_ms
 from inventory.models import Buyer, Host
@@ -181,6 +182,17 @@ class BuyerTokens:
         if len(self._verified) > self.CACHE_SIZE:
             self._verified.popitem(last=False)
         return value
+
+    def from_scope(self, scope: Scope) -> str | None:
+        """``from_request`` without building a request first (the hold route's hot path): a
+        bearer token is read straight from the raw headers; anything else takes the long way."""
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                scheme, _, token = value.decode("latin-1").partition(" ")
+                if scheme.lower() == "bearer" and token.strip():
+                    return self.verify(token.strip())
+                break
+        return self.from_request(HTTPConnection(scope))
 
     def from_request(self, conn: HTTPConnection) -> str | None:
         token = bearer_token(conn) or conn.cookies.get(BUYER_COOKIE) or conn.query_params.get("token")

@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, TypeVar
 
+import orjson
 from pydantic import BaseModel, ValidationError
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
+from starlette.types import Receive
 
 from web.errors import ApiError
 
@@ -16,14 +17,34 @@ MAX_BODY_BYTES = 256 * 1024
 
 
 async def read_json(request: Request) -> Any:
-    body = await request.body()
+    return decode_json(await request.body())
+
+
+async def receive_json(receive: Receive) -> Any:
+    """``read_json`` for a plain ASGI app (no Request object): stops reading past the limit."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise ApiError(413, "payload_too_large", f"the body is larger than {MAX_BODY_BYTES // 1024} KiB")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return decode_json(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+
+
+def decode_json(body: bytes) -> Any:
     if len(body) > MAX_BODY_BYTES:
         raise ApiError(413, "payload_too_large", f"the body is larger than {MAX_BODY_BYTES // 1024} KiB")
     if not body.strip():
         return {}
     try:
-        return json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
         raise ApiError(400, "malformed_json", f"the body is not valid JSON: {exc}") from None
 
 

@@ -106,6 +106,7 @@ class Runtime:
     async def stop(self) -> None:
         """Stop them again, in reverse order."""
         await self.parts["hub"].stop()
+        self.stock.close()
 
 
 async def reconcile_all(services: Services) -> int:

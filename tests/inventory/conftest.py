@@ -4,7 +4,7 @@ StockStore / Checkout on the real Redis and database of tests/conftest.py."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 
 import pytest
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -70,8 +70,10 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def stock(redis, clock) -> StockStore:  # type: ignore[no-untyped-def]
-    return StockStore(redis, clock=clock)
+async def stock(redis, clock) -> AsyncIterator[StockStore]:  # type: ignore[no-untyped-def]
+    store = StockStore(redis, clock=clock)
+    yield store
+    store.close()
 
 
 @pytest.fixture

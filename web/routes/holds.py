@@ -5,17 +5,19 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from inventory.checkout import CheckoutDetails
 from inventory.errors import InventoryError, RateLimited
 from inventory.stock import MAX_QUANTITY
 from web.auth import valid_email
-from web.bodies import parse
-from web.errors import ApiError
+from web.bodies import parse, receive_json, validate
+from web.errors import ERROR_CODES, ApiError
 from web.openapi import Operation, document
 from web.routes.buyers import require_buyer
 from web.routes.orders import order_json
@@ -73,29 +75,56 @@ def inventory_error(exc: InventoryError) -> ApiError:
     return ApiError(exc.status, exc.code, exc.message)
 
 
-async def create_hold(request: Request) -> JSONResponse:
-    app = request.app
-    buyer_id = require_buyer(request)
-    key = request.headers.get("idempotency-key")
-    if not key:
-        raise ApiError(400, "idempotency_key_required", "send an Idempotency-Key header (any unique string per buy press)")
-    if len(key) > 255:
-        raise ApiError(422, "invalid_request", "Idempotency-Key: at most 255 characters")
-    body = await parse(request, HoldIn)
-    settings = app.state.settings
-    runtime = app.state.runtime
-    product_id, terms = await runtime.sale_for(request.path_params["slug"], body.sku)
-    # Counted per buyer (phones share carrier IPs) inside the hold script: no extra round trip.
-    # A 10 s window lets a person press a few times a second, not a script a thousand times.
-    rate_limit = (max(1, settings.holds_per_buyer_per_minute // 6), 10_000)
-    try:
-        hold = await runtime.stock.hold(product_id, body.sku, body.quantity, buyer_id, key, terms, rate_limit)
-    except RateLimited as exc:
-        raise ApiError(429, "rate_limited", exc.message,
-                       headers={"Retry-After": str(max(1, -(-exc.retry_after_ms // 1000)))}) from None
-    except InventoryError as exc:
-        raise inventory_error(exc) from None
-    return JSONResponse(hold.to_json(), status_code=201)
+class CreateHold:
+    """POST /api/shows/{slug}/holds, the buy button: the route a drop hammers.
+
+    A plain ASGI app under the same middleware as every route, not a Starlette endpoint: the
+    Request object, the response classes and raising a refusal through the exception middleware
+    cost more than the hold itself does in Redis. Rare refusals (no token, bad body) still raise
+    ApiError; the answers a drop is made of (201, sold out, limit reached, rate limited) are
+    written here directly.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        state = scope["app"].state
+        buyer_id = state.buyer_tokens.from_scope(scope)
+        if buyer_id is None:
+            raise ApiError(401, "unauthorized", "no buyer token: POST /api/buyers first (or open a show page)")
+        key = next((value for name, value in scope["headers"] if name == b"idempotency-key"), b"").decode("latin-1")
+        if not key:
+            raise ApiError(400, "idempotency_key_required", "send an Idempotency-Key header (any unique string per buy press)")
+        if len(key) > 255:
+            raise ApiError(422, "invalid_request", "Idempotency-Key: at most 255 characters")
+        body = validate(HoldIn, await receive_json(receive))
+        runtime = state.runtime
+        product_id, terms = await runtime.sale_for(scope["path_params"]["slug"], body.sku)
+        # Counted per buyer (phones share carrier IPs) inside the hold script: no extra round trip.
+        # A 10 s window lets a person press a few times a second, not a script a thousand times.
+        rate_limit = (max(1, state.settings.holds_per_buyer_per_minute // 6), 10_000)
+        try:
+            hold = await runtime.stock.hold(product_id, body.sku, body.quantity, buyer_id, key, terms, rate_limit)
+        except RateLimited as exc:
+            retry_after = str(max(1, -(-exc.retry_after_ms // 1000))).encode()
+            await send_json(send, 429, _error_body("rate_limited", exc.message), ((b"retry-after", retry_after),))
+            return
+        except InventoryError as exc:
+            await send_json(send, exc.status, _error_body(exc.code, exc.message))
+            return
+        await send_json(send, 201, orjson.dumps(hold.to_json()))
+
+
+def _error_body(code: str, message: str) -> bytes:
+    assert code in ERROR_CODES, code
+    return orjson.dumps({"error": {"code": code, "message": message}})
+
+
+async def send_json(send: Send, status: int, body: bytes, headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
+    await send({
+        "type": "http.response.start",
+        "status": status,
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *headers],
+    })
+    await send({"type": "http.response.body", "body": body})
 
 
 async def release_hold(request: Request) -> Response:
@@ -132,7 +161,7 @@ async def checkout(request: Request) -> JSONResponse:
 
 
 routes = [
-    Route("/api/shows/{slug}/holds", create_hold, methods=["POST"]),
+    Route("/api/shows/{slug}/holds", CreateHold(), methods=["POST"]),
     Route("/api/holds/{hold_id}", release_hold, methods=["DELETE"]),
     Route("/api/holds/{hold_id}/checkout", checkout, methods=["POST"]),
 ]

@@ -1,0 +1,234 @@
+"""One pipelined Redis connection for the drop's hot path (the hold script).
+
+redis-py spends more of a core per command than the hold script spends in Redis: every command
+goes through its pipeline object, a packer, a per-reply timeout and the connection pool. During a
+drop that is the difference between holds at a third and at more than half of a trivial
+endpoint's rate. The lane keeps only what the hot path needs: hiredis packs the commands and
+parses the replies, everything submitted in one event-loop tick leaves in one write, and the
+replies come back in order on a single connection (Redis answers a connection's commands in the
+order it sent them). Everything else (locks, checkout, sweeps, the hub) stays on redis-py.
+
+The lane speaks to the same server as the process's redis-py client (TCP or unix socket, with its
+username, password and database). TLS (``rediss://``) is left to redis-py: ``RedisLane.for_client``
+returns None for it and the caller keeps using redis-py's pipeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import hiredis
+import redis.asyncio as aioredis
+from redis.asyncio.connection import Connection, UnixDomainSocketConnection
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+
+@dataclass(frozen=True)
+class LaneAddress:
+    host: str | None = None
+    port: int | None = None
+    path: str | None = None  # a unix socket
+    username: str | None = None
+    password: str | None = None
+    db: int = 0
+    timeout_s: float = 15.0  # no reply for this long: the connection is dropped, callers hear it
+
+
+class RedisLane:
+    """``await lane.call(*args)`` -> the reply (strings decoded as UTF-8). Error replies raise
+    redis-py's ``ResponseError`` (``NoScriptError`` for NOSCRIPT), connection trouble raises its
+    ``ConnectionError`` / ``TimeoutError``, so callers handle both clients alike. Connects on first
+    use and again after a failure. One event loop only."""
+
+    def __init__(self, address: LaneAddress) -> None:
+        self.address = address
+        self.writes = 0  # batches written; tests read it to see pipelining happen
+        self._transport: asyncio.Transport | None = None
+        self._reader = hiredis.Reader(encoding="utf-8")
+        self._waiting: collections.deque[asyncio.Future[Any]] = collections.deque()
+        self._outgoing: list[bytes] = []
+        self._flush_scheduled = False
+        self._connecting: asyncio.Future[None] | None = None
+        self._answered = 0
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @classmethod
+    def for_client(cls, redis: aioredis.Redis) -> RedisLane | None:
+        """A lane to the server ``redis`` talks to, or None when it is not a plain TCP or unix
+        socket connection (TLS, or a client built some other way)."""
+        pool = redis.connection_pool
+        kwargs = pool.connection_kwargs
+        common = {
+            "username": kwargs.get("username"),
+            "password": kwargs.get("password"),
+            "db": int(kwargs.get("db") or 0),
+            "timeout_s": float(kwargs.get("socket_timeout") or 15.0),
+        }
+        if pool.connection_class is UnixDomainSocketConnection:
+            return cls(LaneAddress(path=kwargs["path"], **common))
+        if pool.connection_class is Connection:
+            return cls(LaneAddress(host=kwargs.get("host", "localhost"), port=int(kwargs.get("port", 6379)), **common))
+        return None
+
+    async def call(self, *args: Any) -> Any:
+        if self._transport is None or self._loop is not asyncio.get_running_loop():
+            await self._connect()
+        return await self._submit(args)
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+    # -- sending -----------------------------------------------------------------------------
+
+    def _submit(self, args: Sequence[Any]) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._outgoing.append(hiredis.pack_command(tuple(args)))
+        self._waiting.append(future)
+        if not self._flush_scheduled:
+            # Not written at once: whatever else is submitted in this tick joins the same write.
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)
+        if self._watchdog is None:
+            self._arm_watchdog(loop)
+        return future
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if not self._outgoing:
+            return
+        data, self._outgoing = b"".join(self._outgoing), []
+        if self._transport is None:  # lost between submit and flush: connection_lost failed them
+            return
+        self._transport.write(data)
+        self.writes += 1
+
+    # -- receiving ---------------------------------------------------------------------------
+
+    def _received(self, data: bytes) -> None:
+        self._reader.feed(data)
+        waiting = self._waiting
+        while True:
+            reply = self._reader.gets()
+            if reply is False:
+                return
+            self._answered += 1
+            future = waiting.popleft()
+            if future.done():  # its caller was cancelled; the reply still had to be read
+                continue
+            if isinstance(reply, hiredis.ReplyError):
+                future.set_exception(_response_error(str(reply)))
+            else:
+                future.set_result(reply)
+
+    def _lost(self, exc: BaseException | None) -> None:
+        self._transport = None
+        self._reader = hiredis.Reader(encoding="utf-8")
+        self._outgoing = []
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+        error = exc if isinstance(exc, RedisTimeoutError) else RedisConnectionError(f"connection to Redis lost: {exc}")
+        while self._waiting:
+            future = self._waiting.popleft()
+            if not future.done():
+                future.set_exception(error)
+
+    # -- a stuck server ----------------------------------------------------------------------
+
+    def _arm_watchdog(self, loop: asyncio.AbstractEventLoop) -> None:
+        # One timer for the whole connection instead of a timeout per call (which would cost
+        # the hot path more than the call itself): if nothing was answered for timeout_s while
+        # calls wait, the connection is dropped and every waiting caller hears TimeoutError.
+        answered_then = self._answered
+        self._watchdog = loop.call_later(self.address.timeout_s, self._check_stuck, answered_then)
+
+    def _check_stuck(self, answered_then: int) -> None:
+        self._watchdog = None
+        if not self._waiting:
+            return
+        if self._answered == answered_then and self._transport is not None:
+            transport = self._transport
+            self._lost(RedisTimeoutError(f"Redis did not answer for {self.address.timeout_s:g} s"))
+            transport.abort()
+            return
+        self._arm_watchdog(asyncio.get_running_loop())
+
+    # -- connecting --------------------------------------------------------------------------
+
+    async def _connect(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            # Used from another event loop (tests run one per test): start afresh there; the old
+            # loop's transport cannot be touched from here.
+            self._transport = None
+            self._waiting.clear()
+            self._outgoing = []
+            self._flush_scheduled = False
+            self._watchdog = None
+            self._connecting = None
+            self._reader = hiredis.Reader(encoding="utf-8")
+            self._loop = loop
+        if self._connecting is None or self._connecting.done():
+            self._connecting = asyncio.ensure_future(self._open())
+        await asyncio.shield(self._connecting)
+
+    async def _open(self) -> None:
+        loop = asyncio.get_running_loop()
+        address = self.address
+        try:
+            if address.path is not None:
+                connecting = loop.create_unix_connection(lambda: _LaneProtocol(self), address.path)
+            else:
+                connecting = loop.create_connection(lambda: _LaneProtocol(self), address.host, address.port)
+            transport, _ = await asyncio.wait_for(connecting, timeout=min(5.0, address.timeout_s))
+        except (OSError, asyncio.TimeoutError) as exc:
+            raise RedisConnectionError(f"cannot connect to Redis: {exc}") from exc
+        self._transport = transport  # type: ignore[assignment]
+        setup: list[tuple[Any, ...]] = []
+        if address.password is not None:
+            setup.append(("AUTH", address.username, address.password) if address.username else ("AUTH", address.password))
+        if address.db:
+            setup.append(("SELECT", address.db))
+        if setup:
+            try:
+                await asyncio.gather(*(self._submit(command) for command in setup))
+            except ResponseError:
+                self._lost(None)
+                transport.close()
+                raise
+
+
+class _LaneProtocol(asyncio.Protocol):
+    def __init__(self, lane: RedisLane) -> None:
+        self.lane = lane
+        self.transport: asyncio.BaseTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # batches must not wait for acks
+
+    def data_received(self, data: bytes) -> None:
+        self.lane._received(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.lane._transport is self.transport:  # not an older connection closing late
+            self.lane._lost(exc)
+
+
+def _response_error(message: str) -> ResponseError:
+    if message.startswith("NOSCRIPT"):
+        return NoScriptError(message)
+    return ResponseError(message)
+

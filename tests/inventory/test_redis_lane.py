@@ -1,0 +1,82 @@
+"""The hold lane (inventory.redis_lane) on the real Redis: replies in order, errors as redis-py's
+exceptions, a killed connection heard by every waiting caller and reopened on the next call, a
+server that stops answering turned into TimeoutError instead of a hang."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from inventory.redis_lane import LaneAddress, RedisLane
+
+
+@pytest.fixture
+async def lane(redis):  # type: ignore[no-untyped-def]
+    made = RedisLane.for_client(redis)
+    assert made is not None
+    yield made
+    made.close()
+
+
+async def test_replies_come_back_to_their_callers_in_one_write(lane, redis):
+    await lane.call("PING")
+    writes = lane.writes
+    replies = await asyncio.gather(*(lane.call("INCRBY", "lane:n", i) for i in range(1, 101)))
+    assert lane.writes == writes + 1
+    assert replies == [i * (i + 1) // 2 for i in range(1, 101)]  # each caller got its own reply
+    assert await redis.get("lane:n") == "5050"
+
+
+async def test_error_replies_raise_redis_py_exceptions_and_the_lane_goes_on(lane):
+    await lane.call("SET", "lane:s", "text")
+    with pytest.raises(ResponseError, match="not an integer"):
+        await lane.call("INCR", "lane:s")
+    with pytest.raises(NoScriptError):
+        await lane.call("EVALSHA", "0" * 40, 0)
+    assert await lane.call("GET", "lane:s") == "text"
+
+
+async def test_a_killed_connection_fails_waiting_calls_and_the_next_call_reconnects(lane, redis):
+    assert await lane.call("CLIENT", "SETNAME", "hold-lane") == "OK"
+    blocked = asyncio.ensure_future(lane.call("BLPOP", "lane:never", 10))
+    await asyncio.sleep(0.1)
+    clients = await redis.client_list()
+    lane_id = next(c["id"] for c in clients if c.get("name") == "hold-lane")
+    await redis.execute_command("CLIENT", "KILL", "ID", lane_id)
+    with pytest.raises(RedisConnectionError):
+        await asyncio.wait_for(blocked, 5)
+    assert await lane.call("PING") in (True, "PONG")
+
+
+async def test_a_server_that_stops_answering_is_a_timeout_not_a_hang():
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)  # reads nothing, answers nothing
+
+    server = await asyncio.start_server(mute, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    lane = RedisLane(LaneAddress(host="127.0.0.1", port=port, timeout_s=0.5))
+    try:
+        with pytest.raises(RedisTimeoutError):
+            await asyncio.wait_for(asyncio.gather(lane.call("PING"), lane.call("PING")), 5)
+    finally:
+        lane.close()
+        for writer in accepted:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_no_server_is_a_connection_error():
+    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    server.close()
+    await server.wait_closed()
+    lane = RedisLane(LaneAddress(host="127.0.0.1", port=port))
+    with pytest.raises(RedisConnectionError):
+        await lane.call("PING")
