@@ -13,7 +13,7 @@ so a script can touch all of them atomically in Redis Cluster too.
     ld:{p<id>}:hold:<hold id>    hash    one hold (fields: see inventory.stock.Hold.from_record)
     ld:{p<id>}:due               zset    hold id -> when the sweeper must look at it (ms)
     ld:{p<id>}:sold_recent       zset    hold id -> commit time, sold records kept for reconcile
-    ld:{p<id>}:idem:<buyer>:<k>  hash    a hold's idempotency record (24 h)
+    ld:{p<id>}:idem:<buyer>:<k>  string  a hold's idempotency record, fields joined by \x1e (24 h)
     ld:{p<id>}:recon             string  reconcile fence token
     ld:{p<id>}:loading           string  one process is loading the product (ensure_loaded)
     ld:{p<id>}:bh:<buyer>        set     the buyer's hold ids of this product (GET /api/buyers/me)

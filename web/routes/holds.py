@@ -87,10 +87,16 @@ class CreateHold:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = scope["app"].state
-        buyer_id = state.buyer_tokens.from_scope(scope)
+        authorization = raw_key = None
+        for name, value in scope["headers"]:  # one pass over the raw headers, no Headers object
+            if name == b"authorization":
+                authorization = value
+            elif name == b"idempotency-key":
+                raw_key = value
+        buyer_id = state.buyer_tokens.from_scope(scope, authorization)
         if buyer_id is None:
             raise ApiError(401, "unauthorized", "no buyer token: POST /api/buyers first (or open a show page)")
-        key = next((value for name, value in scope["headers"] if name == b"idempotency-key"), b"").decode("latin-1")
+        key = raw_key.decode("latin-1") if raw_key else ""
         if not key:
             raise ApiError(400, "idempotency_key_required", "send an Idempotency-Key header (any unique string per buy press)")
         if len(key) > 255:
