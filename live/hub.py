@@ -79,6 +79,10 @@ class Hub:
         self._room_locks: dict[int, asyncio.Lock] = {}
         self._chat_tails: dict[int, list[dict]] = {}  # show id -> last messages, kept by events
         self._tasks: list[asyncio.Task[None]] = []
+        # (slug, sku) -> (the view it was worked out from, valid until (ms), the sale): a drop asks
+        # the same question thousands of times a second; the answer changes only with the view
+        # (a new object after every show event) or at an offer's start or end.
+        self._sales: dict[tuple[str, str], tuple[ShowView, int, Sale]] = {}
 
     # -- life cycle --------------------------------------------------------------------------------
 
@@ -192,7 +196,16 @@ class Hub:
         view = await self.views.get(slug)
         if view is None:
             return NotOnSale("unknown_show", "no such show")
-        sale = sale_in(view, sku, now_ms(), self.config.hold_s)
+        now = now_ms()
+        cached = self._sales.get((slug, sku))
+        if cached is not None and cached[0] is view and now < cached[1]:
+            return cached[2]
+        sale = sale_in(view, sku, now, self.config.hold_s)
+        if isinstance(sale, Sale):
+            if len(self._sales) >= SALES_CACHED:
+                self._sales.clear()
+            self._sales[(slug, sku)] = (view, _next_offer_change(view, now), sale)
+            return sale
         if sale is not None:
             return sale
         if sku in await self.views.skus_of_host(view.host_id):
@@ -344,3 +357,12 @@ def _apply_chat(tail: list[dict], event: Event) -> None:
             del tail[:-50]
     else:
         tail[:] = [m for m in tail if m["id"] != data["id"]]
+
+
+SALES_CACHED = 10_000  # (show, SKU) answers kept per process; past it the cache starts afresh
+
+
+def _next_offer_change(view: ShowView, now: int) -> int:
+    """The first offer start or end after ``now``: until then a sale worked out now stays true."""
+    times = [t for offer in view.offers for t in (offer.starts_at, offer.ends_at) if t > now]
+    return min(times, default=now + 3_600_000)
