@@ -1,8 +1,15 @@
-"""One viewer's connection: a bounded queue of encoded frames and one writer task.
+"""One viewer's connection: frames go out in order, and a viewer that falls behind is dropped.
 
 The room only ever calls ``push`` (synchronous, never awaits), so a viewer that stops reading
-cannot slow anyone else down. When the queue is full, or one send takes longer than the send
-timeout, the connection is closed with 1013 ("try again later"): the browser resumes with
+cannot slow anyone else down. Two ways out, depending on the server:
+
+- ``send_frame`` (``livedrop serve``, see web.ws_protocol): the frame, framed once for the whole
+  room, is written to the connection's transport at once. No task per viewer and no copy per
+  viewer; the transport's buffer is the queue, bounded in bytes.
+- otherwise, a bounded queue of frames drained by one writer task through ``send_text``, bounded
+  in frames and by a send timeout.
+
+Past either bound the connection is closed with 1013 ("try again later"): the browser resumes with
 ``?after=<last seq>`` and loses nothing.
 """
 
@@ -15,6 +22,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
+from websockets.frames import Frame, Opcode
+
 from live.frames import seq_of
 
 log = logging.getLogger("livedrop.connection")
@@ -26,6 +35,20 @@ CLOSE_UNKNOWN_SHOW = 4404
 CLOSE_GOING_AWAY = 1001
 # How long a close frame may wait for a stalled client to read the frames queued before it.
 CLOSE_WAIT_S = 30.0
+
+# The ASGI extension (in the connection's scope) through which the server offers send_frame.
+SEND_FRAME = "livedrop.send_frame"
+
+# Writes a complete WebSocket frame to the connection; returns the bytes still unsent in its
+# buffer, or -1 when the connection can no longer take frames (closing, or gone).
+SendFrame = Callable[[bytes], int]
+
+
+def text_frame(text: str) -> bytes:
+    """``text`` as one unmasked WebSocket text frame (a server's frames are never masked, and
+    permessage-deflate is off, so the bytes are the same for every connection)."""
+    return Frame(Opcode.TEXT, text.encode()).serialize(mask=False, extensions=[])
+
 
 # Close tasks run on their own; asyncio keeps only weak references to tasks, so we hold them.
 _closing: set[asyncio.Task[None]] = set()
@@ -43,11 +66,17 @@ class Connection:
     __slots__ = (
         "socket", "limit", "send_timeout", "queue", "last_seq", "joining", "closed", "close_code",
         "_wake", "_writer", "_closer", "_on_close", "buyer_id", "buyer_name", "muted", "strikes", "backlog",
-        "__weakref__",
+        "send_frame", "byte_limit", "allowance", "__weakref__",
     )
 
-    def __init__(self, socket: Socket, limit: int, send_timeout: float, buyer_id: str | None = None) -> None:
+    def __init__(self, socket: Socket, limit: int, send_timeout: float, buyer_id: str | None = None, *,
+                 send_frame: SendFrame | None = None, byte_limit: int = 256 * 1024) -> None:
         self.socket = socket
+        self.send_frame = send_frame
+        self.byte_limit = byte_limit
+        # Bytes of the first burst (snapshot, or a resume's replay) the buffer may hold on top of
+        # byte_limit until it has drained once: the bound is for falling behind the live room.
+        self.allowance = 0
         self.limit = limit
         self.send_timeout = send_timeout
         self.queue: deque[str] = deque()
@@ -67,8 +96,9 @@ class Connection:
         # queue: they do not count against the bound, which is for falling behind the live room.
         self.backlog = 0
 
-    def push(self, frame: str, seq: int | None = None) -> None:
-        """Queue a frame (the same str object for every connection)."""
+    def push(self, frame: str, seq: int | None = None, wire: bytes | None = None) -> None:
+        """Send or queue a frame (the same str object, and its ``wire`` bytes, for every
+        connection)."""
         if self.closed:
             return
         if seq is not None:
@@ -76,6 +106,9 @@ class Connection:
                 return
         elif self.joining:
             return  # state frames sent before the snapshot would be older than it
+        if self.send_frame is not None and not self.joining:
+            self._write_now(text_frame(frame) if wire is None else wire, seq)
+            return
         if len(self.queue) - self.backlog >= self.limit:
             log.info("closing a viewer %d frames behind (1013)", len(self.queue) - self.backlog)
             self.close(CLOSE_TOO_SLOW, "too slow; reconnect with ?after=<last seq>")
@@ -85,12 +118,38 @@ class Connection:
         if wake is not None and not wake.done():
             wake.set_result(None)
 
+    def _write_now(self, wire: bytes, seq: int | None, bounded: bool = True) -> int:
+        unsent = self.send_frame(wire)  # type: ignore[misc]
+        if unsent < 0:  # closing or gone: the receive side notices and cleans up
+            self.closed = True
+            return unsent
+        if seq is not None and seq > self.last_seq:
+            self.last_seq = seq
+        if not bounded:
+            return unsent
+        if unsent <= self.byte_limit:
+            self.allowance = 0  # the first burst has drained: from now on the plain bound applies
+        elif unsent > self.byte_limit + self.allowance:
+            log.info("closing a viewer %d bytes behind (1013)", unsent)
+            self.close(CLOSE_TOO_SLOW, "too slow; reconnect with ?after=<last seq>")
+        return unsent
+
     def start(self, first: list[str], last_seq: int, on_close: Callable[["Connection"], None]) -> None:
         """The join is done: send ``first`` (snapshot, or replayed events and current state),
         then whatever lasting events arrived meanwhile that ``first`` did not already cover."""
         self.last_seq = last_seq
         waiting = [f for f in self.queue if (seq_of(f) or 0) > self.last_seq]
         self.queue.clear()
+        if self.send_frame is not None:
+            self.joining = False
+            self._on_close = on_close
+            unsent = 0
+            for frame in (*first, *waiting):
+                if self.closed:
+                    return
+                unsent = self._write_now(text_frame(frame), seq_of(frame), bounded=False)
+            self.allowance = max(0, unsent)  # whatever of the burst is still unsent may stay
+            return
         self.queue.extend(first)
         self.queue.extend(waiting)
         self.backlog = len(self.queue)

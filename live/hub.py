@@ -27,7 +27,7 @@ from inventory.stock import StockStore
 from live import presence as presence_module
 from live import stockfeed as stockfeed_module
 from live.chat import Chat, ChatRules
-from live.connection import CLOSE_GOING_AWAY, CLOSE_UNKNOWN_SHOW, Connection, Socket
+from live.connection import CLOSE_GOING_AWAY, CLOSE_UNKNOWN_SHOW, Connection, SendFrame, Socket
 from live.events import Event, EventLog
 from live.frames import dumps, encode
 from live.presence import Presence
@@ -46,6 +46,7 @@ VIEW_TYPES = frozenset({"show", "pin", "unpin", "offer"})  # events that change 
 @dataclass(frozen=True)
 class HubConfig:
     queue_frames: int = 256
+    queue_bytes: int = 256 * 1024  # unsent bytes per connection, where the server writes frames itself
     send_timeout_s: float = 5.0
     chat: ChatRules = ChatRules()
     hold_s: int = 300  # hold time of a pinned product outside offers
@@ -264,14 +265,17 @@ class Hub:
 
     # -- viewers -------------------------------------------------------------------------------------
 
-    async def serve(self, socket: Socket, frames: AsyncIterator[str | bytes], slug: str, after: int | None, buyer_id: str | None) -> None:
-        """Run one viewer's connection (already accepted) until it ends."""
+    async def serve(self, socket: Socket, frames: AsyncIterator[str | bytes], slug: str, after: int | None,
+                    buyer_id: str | None, send_frame: SendFrame | None = None) -> None:
+        """Run one viewer's connection (already accepted) until it ends. ``send_frame``, when the
+        server offers it, writes ready-made WebSocket frames straight to the connection."""
         view = await self.views.get(slug)
         if view is None:
             await socket.close(CLOSE_UNKNOWN_SHOW, "no such show")
             return
         room = await self._room(view)
-        conn = Connection(socket, self.config.queue_frames, self.config.send_timeout_s, buyer_id)
+        conn = Connection(socket, self.config.queue_frames, self.config.send_timeout_s, buyer_id,
+                          send_frame=send_frame, byte_limit=self.config.queue_bytes)
         delivered = room.add(conn)
         # Read again now that we are in the room: a change delivered before we joined must be in
         # what we send first, since the room will not send it to us again.

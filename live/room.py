@@ -6,7 +6,7 @@ queue and nothing is awaited, so the time to fan out is a loop over a list.
 
 from __future__ import annotations
 
-from live.connection import CLOSE_TOO_SLOW, Connection
+from live.connection import CLOSE_TOO_SLOW, Connection, text_frame
 
 
 class Room:
@@ -31,8 +31,9 @@ class Room:
     def deliver(self, frame: str, seq: int | None = None) -> None:
         if seq is not None:
             self.delivered = seq
+        wire = text_frame(frame)  # framed once: the same bytes go to every connection that takes them
         for conn in tuple(self.connections):  # a copy: a full queue removes its connection
-            conn.push(frame, seq)
+            conn.push(frame, seq, wire)
 
     def lost_events(self) -> None:
         """The reader saw a gap (this process fell more than the kept events behind, or Redis lost

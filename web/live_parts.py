@@ -32,6 +32,7 @@ def build_live(runtime: "Runtime") -> dict[str, Any]:
     settings = services.settings
     config = HubConfig(
         queue_frames=settings.ws_queue_frames,
+        queue_bytes=settings.ws_queue_bytes,
         send_timeout_s=settings.ws_send_timeout_s,
         chat=ChatRules(settings.chat_max_length, settings.chat_messages_per_buyer_per_10s),
         hold_s=settings.hold_seconds,

@@ -18,6 +18,7 @@ from web.jobs import JobRunner
 from web.runtime import Runtime
 from web.services import Services, open_services
 from web.settings import Settings
+from web.ws_protocol import FanoutWebSocketProtocol
 
 log = logging.getLogger("livedrop")
 
@@ -73,7 +74,7 @@ async def serve(
             app,
             host=settings.host,
             port=settings.port,
-            ws="websockets-sansio",
+            ws=FanoutWebSocketProtocol,  # websockets-sansio, plus frames written once per room
             ws_per_message_deflate=False,  # deflate costs 60-120 KiB per connection; live frames are small
             ws_max_size=4096,
             lifespan="on",

@@ -36,6 +36,7 @@ class Settings:
     allowed_origins: tuple[str, ...] = ()
     migrate_on_start: bool = True
     ws_queue_frames: int = 256
+    ws_queue_bytes: int = 256 * 1024
     ws_send_timeout_s: float = 5.0
     socket_send_buffer: int = 262_144  # bytes of kernel send buffer per connection; 0: the kernel's autotuning
     # media (WHIP/WHEP): see docs/operations.md, "Video"
@@ -139,6 +140,7 @@ class Settings:
             allowed_origins=origins,
             migrate_on_start=_bool(env, "LIVEDROP_MIGRATE_ON_START", True),
             ws_queue_frames=_int(env, "LIVEDROP_WS_QUEUE_FRAMES", 256, 8, 100_000),
+            ws_queue_bytes=_int(env, "LIVEDROP_WS_QUEUE_BYTES", 256 * 1024, 16 * 1024, 64 * 1024 * 1024),
             ws_send_timeout_s=_int(env, "LIVEDROP_WS_SEND_TIMEOUT_MS", 5000, 100, 600_000) / 1000,
             socket_send_buffer=_int(env, "LIVEDROP_SOCKET_SEND_BUFFER", 262_144, 0, 64 * 1024 * 1024),
             media_url=media_url,

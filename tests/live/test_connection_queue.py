@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from live.connection import CLOSE_TOO_SLOW, Connection
+from live.connection import CLOSE_TOO_SLOW, Connection, text_frame
 
 
 class GatedSocket:
@@ -52,3 +52,53 @@ async def test_falling_behind_the_room_still_closes_with_1013() -> None:
         conn.push(frame(seq), seq=seq)
     assert conn.closed and conn.close_code == CLOSE_TOO_SLOW
     socket.gate.set()
+
+
+class StalledTransport:
+    """What ``send_frame`` sees of a client that reads nothing: every byte stays unsent, until
+    ``drain`` says the client caught up."""
+
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+        self.unsent = 0
+
+    def send_frame(self, wire: bytes) -> int:
+        self.written.append(wire)
+        self.unsent += len(wire)
+        return self.unsent
+
+    def drain(self) -> None:
+        self.unsent = 0
+
+
+def seqs(wires: list[bytes]) -> list[int]:
+    # An unmasked text frame of under 126 bytes: two header bytes, then the JSON.
+    return [json.loads(wire[2:])["seq"] for wire in wires]
+
+
+async def test_written_frames_are_bounded_in_bytes_after_the_first_burst() -> None:
+    transport = StalledTransport()
+    one = len(text_frame(frame(12)))  # frames 12 to 15: the same size
+    conn = Connection(GatedSocket(), limit=4, send_timeout=5, send_frame=transport.send_frame, byte_limit=3 * one)
+    conn.start([frame(s) for s in range(1, 11)], last_seq=10, on_close=lambda c: None)  # 10 frames > the bound
+    conn.push(frame(11), seq=11, wire=text_frame(frame(11)))
+    assert not conn.closed, "one frame behind a replay is not falling behind"
+    transport.drain()  # the client read the burst
+    for seq in range(12, 15):  # three frames unread: at the bound, not past it
+        conn.push(frame(seq), seq=seq, wire=text_frame(frame(seq)))
+    assert not conn.closed
+    assert seqs(transport.written) == list(range(1, 15))
+    conn.push(frame(15), seq=15, wire=text_frame(frame(15)))
+    assert conn.closed and conn.close_code == CLOSE_TOO_SLOW
+    await asyncio.sleep(0)
+
+
+async def test_a_frame_already_written_is_not_written_again() -> None:
+    transport = StalledTransport()
+    conn = Connection(GatedSocket(), limit=4, send_timeout=5, send_frame=transport.send_frame)
+    conn.start([frame(5)], last_seq=5, on_close=lambda c: None)
+    conn.push(frame(5), seq=5)  # the room delivers an event the replay already carried
+    conn.push(frame(6), seq=6)
+    assert seqs(transport.written) == [5, 6]
+    conn.close(1000)
+    await asyncio.sleep(0)

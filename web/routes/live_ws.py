@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
-from live.connection import CLOSE_POLICY
+from live.connection import CLOSE_POLICY, SEND_FRAME
 from web.settings import Settings
 
 
@@ -58,7 +58,10 @@ async def show_socket(websocket: WebSocket) -> None:
         return
     buyer_id = app.state.buyer_tokens.from_request(websocket)
     hub = app.state.runtime.parts["hub"]
-    await hub.serve(websocket, _frames(websocket), websocket.path_params["slug"], _after(websocket), buyer_id)
+    # Under `livedrop serve` the server writes each frame, framed once per process, straight to
+    # every viewer (web.ws_protocol); under any other ASGI server frames go through send_text.
+    send_frame = websocket.scope.get("extensions", {}).get(SEND_FRAME)
+    await hub.serve(websocket, _frames(websocket), websocket.path_params["slug"], _after(websocket), buyer_id, send_frame)
 
 
 routes = [WebSocketRoute("/ws/shows/{slug}", show_socket)]
