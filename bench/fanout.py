@@ -12,6 +12,10 @@ not compete with the server for the same event loop. It measures:
 - delivery latency: from just before the host's ``PUT /pin`` to each viewer's receipt of that pin
   (``time.monotonic`` is one clock for every process on Linux), p50/p99/max over every delivery;
 - frames per second: pin frames delivered to all viewers during a burst of back-to-back pins.
+
+With ``--drop`` a drop runs on the same server while the spaced pins are measured: bench.loadgen
+processes press buy on the show's pinned product (2,000 buyers, large stock) as fast as the server
+answers, as bench/drop.py does; the viewers also get the stock frames the drop makes.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import statistics
 import struct
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -37,6 +42,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.loadgen import request_bytes, run_load  # noqa: E402
 from tests.support import LivedropProcess, livedrop_env, run_cli  # noqa: E402
 
 PER_WORKER = 2500
@@ -127,8 +133,10 @@ async def _viewers(port: int, slug: str, count: int, conn: "mp.connection.Connec
 
     await asyncio.gather(*(one() for _ in range(count)))
     conn.send(("ready", len(viewers)))
-    # Wait for the parent to say the pins are done, then report every arrival.
-    await loop.run_in_executor(None, conn.recv)
+    # Answer "count" (pin frames received so far) until the parent says "report", then report
+    # every arrival.
+    while (await loop.run_in_executor(None, conn.recv)) == "count":
+        conn.send(sum(len(pins) for pins in pins_per_viewer))
     conn.send(("pins", pins_per_viewer, sum(v.frames for v in viewers)))
     for viewer in viewers:
         if viewer.transport is not None:
@@ -157,11 +165,47 @@ def _setup(server: LivedropProcess, env: dict[str, str]) -> tuple[httpx.Client, 
     slug = f"fanout-{os.getpid()}"
     product = host.post("/api/products", json={
         "title": "Aurora Runner", "description": "A retro runner.", "price_cents": 12900, "currency": "EUR",
-        "variants": [{"sku": f"AUR-{slug}-{n}", "label": f"EU {n}", "stock": 100} for n in range(40, 46)],
+        "variants": [{"sku": f"AUR-{slug}-{n}", "label": f"EU {n}", "stock": 1_000_000} for n in range(40, 46)],
     }).json()
     host.post("/api/shows", json={"title": "Fan-out", "slug": slug}).raise_for_status()
     host.post(f"/api/shows/{slug}/start").raise_for_status()
     return host, slug, product["id"]
+
+
+def _cpu_after_delivery(process: psutil.Process, pipes: list) -> object:  # type: ignore[type-arg]
+    """Wait until the viewers stop receiving pins (the client processes share the cores with the
+    server and may still be reading the burst), at most 60 s; the server's CPU time then."""
+    deadline = time.monotonic() + 60
+    last, quiet_since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        for pipe in pipes:
+            pipe.send("count")
+        received = sum(pipe.recv() for pipe in pipes)
+        if received != last:
+            last, quiet_since = received, time.monotonic()
+        elif time.monotonic() - quiet_since >= 2:
+            break
+        time.sleep(0.5)
+    return process.cpu_times()
+
+
+def _drop_requests(url: str, slug: str):  # type: ignore[no-untyped-def]
+    """bench/drop.py's buy presses on this show's pinned product, from 2,000 buyers."""
+    with httpx.Client(base_url=url, timeout=30) as http:
+        buyers = [http.post("/api/buyers", json={}).json()["token"] for _ in range(2000)]
+        skus = [v["sku"] for v in http.get(f"/api/shows/{slug}").json()["pinned"]["variants"]]
+    nonce = os.urandom(4).hex()
+    templates = []
+    for n, buyer in enumerate(buyers):
+        body = json.dumps({"sku": skus[n % len(skus)], "quantity": 1}).encode()
+        head, _, tail = request_bytes("POST", url, f"/api/shows/{slug}/holds", {
+            "Authorization": f"Bearer {buyer}", "Idempotency-Key": "@KEY@"}, body).partition(b"@KEY@")
+        templates.append((head + nonce.encode() + b"-", tail))
+
+    def make(i: int, k: int) -> bytes:
+        head, tail = templates[i % len(templates)]
+        return head + str(i).encode() + tail
+    return make
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -174,11 +218,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=2000)
     parser.add_argument("--pins", type=int, default=20, help="spaced pins for the latency figures")
     parser.add_argument("--burst", type=int, default=30, help="back-to-back pins for frames per second")
+    parser.add_argument("--drop", action="store_true", help="run a drop (bench/drop.py's hold load) during the spaced pins")
     args = parser.parse_args()
     _raise_nofile()
 
     data_dir = Path(tempfile.mkdtemp(prefix="livedrop-fanout-"))
-    env = livedrop_env(data_dir)
+    env = livedrop_env(data_dir, LIVEDROP_HOLDS_PER_BUYER_PER_MINUTE="1000000", LIVEDROP_BUYERS_PER_IP_PER_MINUTE="1000000")
     server = LivedropProcess(["serve"], env).start()
     workers: list[mp.Process] = []
     try:
@@ -215,15 +260,26 @@ def main() -> None:
             sent[seq] = started
             answered[seq] = time.monotonic()
 
+        drop_result: dict[str, object] = {}
+        drop_thread = None
+        if args.drop:
+            host.put(f"/api/shows/{slug}/pin", json={"product_id": product_id}).raise_for_status()
+            seq += 1  # that pin is not measured
+            make = _drop_requests(server.url, slug)
+            drop_thread = threading.Thread(target=lambda: drop_result.update(run_load(
+                server.url, make, processes=2, connections=32, seconds=args.pins * 0.5 + 1).summary()))
+            drop_thread.start()
+            time.sleep(1)  # the drop is under way before the first measured pin
         for _ in range(args.pins):
             pin()
             time.sleep(0.5)
+        if drop_thread is not None:
+            drop_thread.join()
         spaced = set(sent)
         burst_started = time.monotonic()
         for _ in range(args.burst):
             pin()
-        time.sleep(3)  # let the burst drain to every viewer
-        cpu = process.cpu_times()
+        cpu = _cpu_after_delivery(process, pipes)
 
         for pipe in pipes:
             pipe.send("report")
@@ -280,6 +336,7 @@ def main() -> None:
                 "seconds": round(burst_span, 3),
                 "frames_per_second": round(burst_frames / burst_span) if burst_arrivals else None,
             },
+            "drop_during_pins": drop_result or None,
             "server_cpu_seconds": round(cpu.user + cpu.system, 1),
             "redis": "REDIS_URL" if os.environ.get("REDIS_URL") else "embedded",
             "database": "DATABASE_URL" if os.environ.get("DATABASE_URL") else "sqlite",
