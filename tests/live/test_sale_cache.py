@@ -11,6 +11,8 @@ from inventory.stock import StockStore
 from live.hub import Hub, HubConfig
 from live.sales import Sale
 from live.views import OfferView, ProductView, ShowView
+from web.database import make_engine, make_sessionmaker
+from web.services import make_redis
 
 
 class OneView:
@@ -35,9 +37,13 @@ def show(offer_starts_in_ms: int, offer_lasts_ms: int) -> ShowView:
     return ShowView(id=1, host_id=1, slug="s", status="live", show={}, pinned_id=7, offers=(offer,), products={7: product})
 
 
-async def test_the_cached_sale_follows_offer_times_and_new_views(redis, sessions):  # type: ignore[no-untyped-def]
+async def test_the_cached_sale_follows_offer_times_and_new_views(redis_url: str, database_url: str) -> None:
+    # Own clients, not the `redis`/`sessions` fixtures: those empty Redis and the tables, which
+    # this package's servers (the `cluster` fixture) share when REDIS_URL/DATABASE_URL are set.
+    redis = make_redis(redis_url)
+    engine = make_engine(database_url)
     stock = StockStore(redis)
-    hub = Hub(redis, sessions, stock, HubConfig(), lambda product_id: asyncio.sleep(0))
+    hub = Hub(redis, make_sessionmaker(engine), stock, HubConfig(), lambda product_id: asyncio.sleep(0))
     views = OneView(show(offer_starts_in_ms=400, offer_lasts_ms=400))
     hub.views = views  # type: ignore[assignment]
     try:
@@ -56,3 +62,5 @@ async def test_the_cached_sale_follows_offer_times_and_new_views(redis, sessions
         assert not isinstance(gone, Sale) and gone.reason == "not_on_sale"
     finally:
         stock.close()
+        await redis.aclose()
+        await engine.dispose()
