@@ -38,7 +38,7 @@ async def test_bad_frames_get_errors_and_the_connection_stays_open(cluster: Clus
             await expect(signed_in, {"type": "chat", "text": "x" * 101}, "chat_too_long")
 
             await signed_in.send({"type": "ping"})
-            assert (await signed_in.next(timeout=3))["type"] == "pong"
+            await signed_in.next("pong", timeout=3)  # viewer counts may come first
 
             # Three messages per 10 s in these servers: the fourth is refused.
             for i in range(3):
