@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.loadgen import request_bytes, run_load
+from bench.loadgen import hold_presses, request_bytes, run_load
 from inventory.stock import SaleTerms, StockStore
 from tests.support import LivedropProcess, livedrop_env, run_cli
 from web.services import make_redis
@@ -114,31 +114,13 @@ def main() -> None:
         report["trivial_endpoint"] = run_load(url, lambda i, k: trivial, processes=args.processes,
                                               connections=args.connections, seconds=args.seconds).summary()
 
-        def hold_request(slug: str, skus: list[str]):  # type: ignore[no-untyped-def]
-            # Built ahead, per buyer and SKU, with the Idempotency-Key left as a counter: the
-            # load generator shares these two cores with the server, and a uuid4 plus json.dumps
-            # per request would count its own work against the hold endpoint (the trivial
-            # endpoint's request is one constant).
-            nonce = uuid.uuid4().hex[:8]
-            templates = []
-            for n, buyer in enumerate(buyers):
-                body = json.dumps({"sku": skus[n % len(skus)], "quantity": 1}).encode()
-                head, _, tail = request_bytes("POST", url, f"/api/shows/{slug}/holds", {
-                    "Authorization": f"Bearer {buyer}", "Idempotency-Key": "@KEY@"}, body).partition(b"@KEY@")
-                templates.append((head + nonce.encode() + b"-", tail))
-
-            def make(i: int, k: int) -> bytes:
-                head, tail = templates[i % len(templates)]
-                return head + str(i).encode() + tail
-            return make
-
-        success = run_load(url, hold_request(big_slug, [f"BIG-{i}" for i in range(6)]), processes=args.processes,
+        success = run_load(url, hold_presses(url, big_slug, buyers, [f"BIG-{i}" for i in range(6)]), processes=args.processes,
                            connections=args.connections, seconds=args.seconds)
         report["hold_success_path"] = success.summary()
-        sold_out = run_load(url, hold_request(out_slug, ["OUT-1"]), processes=args.processes,
+        sold_out = run_load(url, hold_presses(url, out_slug, buyers, ["OUT-1"]), processes=args.processes,
                             connections=args.connections, seconds=args.seconds)
         report["hold_sold_out_path"] = sold_out.summary()
-        drop = run_load(url, hold_request(drop_slug, [f"DROP-{i}" for i in range(6)]), processes=args.processes,
+        drop = run_load(url, hold_presses(url, drop_slug, buyers, [f"DROP-{i}" for i in range(6)]), processes=args.processes,
                         connections=args.connections, seconds=min(args.seconds, 3))
         report["drop_300_units"] = drop.summary()
 

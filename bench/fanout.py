@@ -42,7 +42,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.loadgen import request_bytes, run_load  # noqa: E402
+from bench.loadgen import hold_presses, run_load  # noqa: E402
 from tests.support import LivedropProcess, livedrop_env, run_cli  # noqa: E402
 
 PER_WORKER = 2500
@@ -194,18 +194,7 @@ def _drop_requests(url: str, slug: str):  # type: ignore[no-untyped-def]
     with httpx.Client(base_url=url, timeout=30) as http:
         buyers = [http.post("/api/buyers", json={}).json()["token"] for _ in range(2000)]
         skus = [v["sku"] for v in http.get(f"/api/shows/{slug}").json()["pinned"]["variants"]]
-    nonce = os.urandom(4).hex()
-    templates = []
-    for n, buyer in enumerate(buyers):
-        body = json.dumps({"sku": skus[n % len(skus)], "quantity": 1}).encode()
-        head, _, tail = request_bytes("POST", url, f"/api/shows/{slug}/holds", {
-            "Authorization": f"Bearer {buyer}", "Idempotency-Key": "@KEY@"}, body).partition(b"@KEY@")
-        templates.append((head + nonce.encode() + b"-", tail))
-
-    def make(i: int, k: int) -> bytes:
-        head, tail = templates[i % len(templates)]
-        return head + str(i).encode() + tail
-    return make
+    return hold_presses(url, slug, buyers, skus)
 
 
 def percentile(values: list[float], p: float) -> float:

@@ -4,7 +4,9 @@ streams in several processes (httpx is far too slow to load a server). Loopback 
 from __future__ import annotations
 
 import asyncio
+import json
 import multiprocessing as mp
+import os
 import statistics
 import time
 from collections import Counter
@@ -47,6 +49,26 @@ def request_bytes(method: str, url: str, path: str, headers: dict[str, str] | No
         lines.append("Content-Type: application/json")
     lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def hold_presses(url: str, slug: str, buyers: list[str], skus: list[str]) -> RequestMaker:
+    """Buy presses (POST /api/shows/{slug}/holds), buyer i % len(buyers) each, with a unique
+    Idempotency-Key. Built ahead, per buyer and SKU, with the key left as a counter: the load
+    generator shares the cores with the server, and a uuid4 plus json.dumps per request would
+    count its own work against the hold endpoint (a trivial endpoint's request is one constant)."""
+    nonce = os.urandom(4).hex().encode()
+    templates = []
+    for n, buyer in enumerate(buyers):
+        body = json.dumps({"sku": skus[n % len(skus)], "quantity": 1}).encode()
+        head, _, tail = request_bytes("POST", url, f"/api/shows/{slug}/holds", {
+            "Authorization": f"Bearer {buyer}", "Idempotency-Key": "@KEY@"}, body).partition(b"@KEY@")
+        templates.append((head + nonce + b"-", tail))
+
+    def make(i: int, k: int) -> bytes:
+        head, tail = templates[i % len(templates)]
+        return head + str(i).encode() + tail
+
+    return make
 
 
 async def _connection(url: str, make: RequestMaker, conn_no: int, all_conns: int, deadline: float,
