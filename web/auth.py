@@ -100,8 +100,12 @@ async def host_for_token(session: AsyncSession, token: str) -> Host | None:
 
 
 def bearer_token(conn: HTTPConnection) -> str | None:
-    header = conn.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
+    return bearer_of(conn.headers.get("authorization", ""))
+
+
+def bearer_of(authorization: str) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header value; None for anything else."""
+    scheme, _, value = authorization.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
     return None
@@ -187,11 +191,8 @@ class BuyerTokens:
         """``from_request`` without building a request first (the hold route's hot path, which
         has already picked the Authorization header out of the raw headers): a bearer token is
         checked straight away; anything else takes the long way."""
-        if authorization is not None:
-            scheme, _, token = authorization.decode("latin-1").partition(" ")
-            if scheme.lower() == "bearer" and token.strip():
-                return self.verify(token.strip())
-        return self.from_request(HTTPConnection(scope))
+        token = bearer_of(authorization.decode("latin-1")) if authorization is not None else None
+        return self.verify(token) if token is not None else self.from_request(HTTPConnection(scope))
 
     def from_request(self, conn: HTTPConnection) -> str | None:
         token = bearer_token(conn) or conn.cookies.get(BUYER_COOKIE) or conn.query_params.get("token")

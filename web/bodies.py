@@ -31,7 +31,7 @@ async def receive_json(receive: Receive) -> Any:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > MAX_BODY_BYTES:
-            raise ApiError(413, "payload_too_large", f"the body is larger than {MAX_BODY_BYTES // 1024} KiB")
+            raise _too_large()
         chunks.append(chunk)
         if not message.get("more_body", False):
             return decode_json(chunks[0] if len(chunks) == 1 else b"".join(chunks))
@@ -39,13 +39,17 @@ async def receive_json(receive: Receive) -> Any:
 
 def decode_json(body: bytes) -> Any:
     if len(body) > MAX_BODY_BYTES:
-        raise ApiError(413, "payload_too_large", f"the body is larger than {MAX_BODY_BYTES // 1024} KiB")
+        raise _too_large()
     if not body.strip():
         return {}
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise ApiError(400, "malformed_json", f"the body is not valid JSON: {exc}") from None
+
+
+def _too_large() -> ApiError:
+    return ApiError(413, "payload_too_large", f"the body is larger than {MAX_BODY_BYTES // 1024} KiB")
 
 
 def validate(model: type[Model], data: Any) -> Model:

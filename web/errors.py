@@ -6,9 +6,10 @@ document. Raise ``ApiError`` anywhere in a route; the handler renders it.
 
 from __future__ import annotations
 
+import orjson
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 ERROR_CODES: dict[str, str] = {
     "malformed_json": "The body is not valid JSON (400).",
@@ -52,8 +53,14 @@ class ApiError(Exception):
         self.headers = headers
 
 
-def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+def error_body(code: str, message: str) -> bytes:
+    """The body of every error answer; the hold route writes it itself (see web.routes.holds)."""
+    assert code in ERROR_CODES, code
+    return orjson.dumps({"error": {"code": code, "message": message}})
+
+
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(error_body(code, message), status_code=status, headers=headers, media_type="application/json")
 
 
 async def api_error_handler(request: Request, exc: Exception) -> Response:

@@ -17,7 +17,7 @@ from inventory.errors import InventoryError, RateLimited
 from inventory.stock import MAX_QUANTITY
 from web.auth import valid_email
 from web.bodies import parse, receive_json, validate
-from web.errors import ERROR_CODES, ApiError
+from web.errors import ApiError, error_body
 from web.openapi import Operation, document
 from web.routes.buyers import require_buyer
 from web.routes.orders import order_json
@@ -111,17 +111,12 @@ class CreateHold:
             hold = await runtime.stock.hold(product_id, body.sku, body.quantity, buyer_id, key, terms, rate_limit)
         except RateLimited as exc:
             retry_after = str(max(1, -(-exc.retry_after_ms // 1000))).encode()
-            await send_json(send, 429, _error_body("rate_limited", exc.message), ((b"retry-after", retry_after),))
+            await send_json(send, 429, error_body("rate_limited", exc.message), ((b"retry-after", retry_after),))
             return
         except InventoryError as exc:
-            await send_json(send, exc.status, _error_body(exc.code, exc.message))
+            await send_json(send, exc.status, error_body(exc.code, exc.message))
             return
         await send_json(send, 201, orjson.dumps(hold.to_json()))
-
-
-def _error_body(code: str, message: str) -> bytes:
-    assert code in ERROR_CODES, code
-    return orjson.dumps({"error": {"code": code, "message": message}})
 
 
 async def send_json(send: Send, status: int, body: bytes, headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
