@@ -13,8 +13,10 @@ over), while its stock lasts.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
+from inventory.stock import SaleTerms
 from live.views import ShowView
 
 # A pinned product outside any offer sells at list price; these are its terms.
@@ -33,6 +35,21 @@ class Sale:
     offer_quantity: int | None  # units at the offer price across sizes; None: every unit
     per_customer_limit: int
     hold_s: int
+
+    @cached_property
+    def terms(self) -> SaleTerms:
+        """The terms inventory holds at. Built once per Sale: the hub hands the same Sale to every
+        hold of a drop (see Hub.sale_for)."""
+        return SaleTerms(
+            unit_price_cents=self.price_cents,
+            currency=self.currency,
+            per_customer_limit=self.per_customer_limit,
+            hold_seconds=self.hold_s,
+            offer_id=self.offer_id,
+            offer_quantity=self.offer_quantity,
+            show_id=self.show_id,
+            host_id=self.host_id,
+        )
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from live.chat import ChatRules
 from live.clock import OfferClock
 from live.control import ShowControl
 from live.hub import Hub, HubConfig
-from live.sales import NotOnSale, Sale
+from live.sales import NotOnSale
 from web.errors import ApiError
 from web.jobs import Job
 
@@ -40,31 +40,12 @@ def build_live(runtime: "Runtime") -> dict[str, Any]:
     hub = Hub(services.redis, services.sessions, runtime.stock, config, runtime.checkout.ensure_loaded)
     control = ShowControl(hub)
 
-    # The hub answers a drop's repeated question with the same Sale object: keep its terms too.
-    last_terms: dict[int, tuple[Sale, SaleTerms]] = {}
-
     async def sales(slug: str, sku: str) -> tuple[int, SaleTerms]:
         sale = await hub.sale_for(slug, sku)
         if isinstance(sale, NotOnSale):
             status, code = _REFUSALS[sale.reason]
             raise ApiError(status, code, sale.message)
-        known = last_terms.get(id(sale))
-        if known is not None and known[0] is sale:
-            return sale.product_id, known[1]
-        if len(last_terms) >= 10_000:
-            last_terms.clear()
-        terms = SaleTerms(
-            unit_price_cents=sale.price_cents,
-            currency=sale.currency,
-            per_customer_limit=sale.per_customer_limit,
-            hold_seconds=sale.hold_s,
-            offer_id=sale.offer_id,
-            offer_quantity=sale.offer_quantity,
-            show_id=sale.show_id,
-            host_id=sale.host_id,
-        )
-        last_terms[id(sale)] = (sale, terms)
-        return sale.product_id, terms
+        return sale.product_id, sale.terms
 
     async def on_sold(order: Order) -> None:
         if order.show_id is None:
