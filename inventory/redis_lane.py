@@ -131,17 +131,22 @@ class RedisLane:
                 future.set_result(reply)
 
     def _lost(self, exc: BaseException | None) -> None:
-        self._transport = None
-        self._reader = hiredis.Reader(encoding="utf-8")
-        self._outgoing = []
         if self._watchdog is not None:
             self._watchdog.cancel()
-            self._watchdog = None
+        self._forget_connection()
         error = exc if isinstance(exc, RedisTimeoutError) else RedisConnectionError(f"connection to Redis lost: {exc}")
         while self._waiting:
             future = self._waiting.popleft()
             if not future.done():
                 future.set_exception(error)
+
+    def _forget_connection(self) -> None:
+        """No connection: nothing waiting to be written, nothing half-read."""
+        self._transport = None
+        self._reader = hiredis.Reader(encoding="utf-8")
+        self._outgoing = []
+        self._flush_scheduled = False
+        self._watchdog = None
 
     # -- a stuck server ----------------------------------------------------------------------
 
@@ -170,13 +175,9 @@ class RedisLane:
         if self._loop is not loop:
             # Used from another event loop (tests run one per test): start afresh there; the old
             # loop's transport cannot be touched from here.
-            self._transport = None
+            self._forget_connection()
             self._waiting.clear()
-            self._outgoing = []
-            self._flush_scheduled = False
-            self._watchdog = None
             self._connecting = None
-            self._reader = hiredis.Reader(encoding="utf-8")
             self._loop = loop
         if self._connecting is None or self._connecting.done():
             self._connecting = asyncio.ensure_future(self._open())

@@ -30,7 +30,6 @@ from redis.exceptions import NoScriptError
 
 from inventory import keys
 from inventory.clock import now_ms
-from inventory.redis_lane import RedisLane
 from inventory.errors import (
     HoldExpired,
     HoldLocked,
@@ -44,6 +43,7 @@ from inventory.errors import (
     SoldOut,
     UnknownSku,
 )
+from inventory.redis_lane import RedisLane
 from inventory.scripts import SCRIPTS, Script
 
 log = logging.getLogger(__name__)

@@ -140,9 +140,9 @@ class Connection:
         self.last_seq = last_seq
         waiting = [f for f in self.queue if (seq_of(f) or 0) > self.last_seq]
         self.queue.clear()
+        self.joining = False
+        self._on_close = on_close
         if self.send_frame is not None:
-            self.joining = False
-            self._on_close = on_close
             unsent = 0
             for frame in (*first, *waiting):
                 if self.closed:
@@ -153,8 +153,6 @@ class Connection:
         self.queue.extend(first)
         self.queue.extend(waiting)
         self.backlog = len(self.queue)
-        self.joining = False
-        self._on_close = on_close
         self._writer = asyncio.create_task(self._write(), name="ws-writer")
 
     async def _write(self) -> None:

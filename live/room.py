@@ -1,7 +1,7 @@
 """A show's room on this process: its connections, and the seq it has delivered up to.
 
-``deliver`` is synchronous: the frame (one str, encoded once) is appended to every connection's
-queue and nothing is awaited, so the time to fan out is a loop over a list.
+``deliver`` is synchronous: the frame (one str, encoded and framed once) is written to, or queued
+for, every connection and nothing is awaited, so the time to fan out is a loop over a list.
 """
 
 from __future__ import annotations
