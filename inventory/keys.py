@@ -25,6 +25,8 @@ so a script can touch all of them atomically in Redis Cluster too.
 
 from __future__ import annotations
 
+import secrets
+
 PRODUCTS = "ld:products"
 EPOCH = "ld:epoch"
 CHARGE_IDS = "ld:{charges}:ids"
@@ -48,6 +50,11 @@ def buyer_holds(product_id: int, buyer_id: str) -> str:
 
 def charge(idempotency_key: str) -> str:
     return "ld:{charges}:c:" + idempotency_key
+
+
+def new_hold_id(product_id: int) -> str:
+    """``<product id>.<96 random bits, URL-safe base64>``: unguessable, and names its product."""
+    return f"{int(product_id)}.{secrets.token_urlsafe(12)}"
 
 
 def product_of_hold(hold_id: str) -> int:

@@ -30,6 +30,14 @@ from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 
+def resp_items(args: Sequence[Any]) -> bytes:
+    """``args`` as RESP bulk strings without the array header, so that parts packed at different
+    times (a script's fixed arguments once, each call's own ones per call) can be joined under
+    one header: ``b"*%d\\r\\n" % count + part + part``."""
+    packed = hiredis.pack_command(tuple(args))
+    return packed[packed.index(b"\r\n") + 2 :]
+
+
 @dataclass(frozen=True)
 class LaneAddress:
     host: str | None = None
@@ -79,9 +87,13 @@ class RedisLane:
         return None
 
     async def call(self, *args: Any) -> Any:
+        return await self.send(hiredis.pack_command(args))
+
+    async def send(self, command: bytes) -> Any:
+        """``call`` for a command already packed (RESP), e.g. from ``resp_items`` parts."""
         if self._transport is None or self._loop is not asyncio.get_running_loop():
             await self._connect()
-        return await self._submit(args)
+        return await self._submit(command)
 
     def close(self) -> None:
         if self._transport is not None:
@@ -89,10 +101,11 @@ class RedisLane:
 
     # -- sending -----------------------------------------------------------------------------
 
-    def _submit(self, args: Sequence[Any]) -> asyncio.Future[Any]:
-        loop = asyncio.get_running_loop()
+    def _submit(self, command: bytes) -> asyncio.Future[Any]:
+        loop = self._loop
+        assert loop is not None
         future: asyncio.Future[Any] = loop.create_future()
-        self._outgoing.append(hiredis.pack_command(tuple(args)))
+        self._outgoing.append(command)
         self._waiting.append(future)
         if not self._flush_scheduled:
             # Not written at once: whatever else is submitted in this tick joins the same write.
@@ -202,7 +215,7 @@ class RedisLane:
             setup.append(("SELECT", address.db))
         if setup:
             try:
-                await asyncio.gather(*(self._submit(command) for command in setup))
+                await asyncio.gather(*(self._submit(hiredis.pack_command(command)) for command in setup))
             except ResponseError:
                 self._lost(None)
                 transport.close()

@@ -43,8 +43,8 @@ from inventory.errors import (
     SoldOut,
     UnknownSku,
 )
-from inventory.redis_lane import RedisLane
-from inventory.scripts import SCRIPTS, Script
+from inventory.redis_lane import RedisLane, resp_items
+from inventory.scripts import SCRIPTS
 
 log = logging.getLogger(__name__)
 
@@ -201,6 +201,7 @@ class StockStore:
         # sold-out flag. Bounded; a replay landing on another process goes to Redis anyway once
         # the (short) flag is gone.
         self._recent: OrderedDict[tuple[int, str, str], tuple[str, Hold]] = OrderedDict()
+        self._sales: dict[tuple[int, int, tuple[int, int] | None], _HoldSale] = {}
 
     # -- holds -----------------------------------------------------------------------------------
 
@@ -235,30 +236,9 @@ class StockStore:
                 raise IdempotencyConflict()
             return _replay(mine[1])
 
-        hold_id = f"{int(product_id)}.{secrets.token_urlsafe(12)}"
-        args = [
-            keys.prefix(product_id),
-            hold_id,
-            buyer_id,
-            sku,
-            quantity,
-            int(terms.unit_price_cents),
-            terms.currency,
-            "" if terms.offer_id is None else int(terms.offer_id),
-            -1 if terms.offer_quantity is None else int(terms.offer_quantity),
-            int(terms.per_customer_limit),
-            int(terms.hold_seconds) * 1000,
-            self.clock(),
-            "" if terms.show_id is None else int(terms.show_id),
-            "" if terms.host_id is None else int(terms.host_id),
-            fingerprint,
-            IDEMPOTENCY_TTL_MS,
-            idempotency_key or "",
-            rate_limit[0] if rate_limit else 0,
-            rate_limit[1] if rate_limit else 0,
-            BUYER_INDEX_TTL_MS,
-        ]
-        reply = await self._pipelined(SCRIPTS["hold"], [keys.version(product_id)], args)
+        sale = self._sale_arguments(product_id, terms, rate_limit)
+        press = (keys.new_hold_id(product_id), buyer_id, sku, quantity, self.clock(), fingerprint, idempotency_key or "")
+        reply = await self._pipelined(sale, press)
         if reply[0] == 0:
             code = reply[1]
             if code == "sold_out" and reply[3] == "stock":
@@ -524,24 +504,38 @@ class StockStore:
     async def _script(self, name: str, product_id: int, args: list[Any]) -> Any:
         return await SCRIPTS[name].call(self.redis, [keys.version(product_id)], [keys.prefix(product_id), *args])
 
-    async def _pipelined(self, script: Script, script_keys: list[str], args: list[Any]) -> Any:
-        """The script, sent with whatever else is submitted at about the same time."""
+    def _sale_arguments(self, product_id: int, terms: SaleTerms, rate_limit: tuple[int, int] | None) -> _HoldSale:
+        """The hold script's arguments that are the same for every press on one sale, built and
+        packed once per (product, terms, rate limit) rather than per press."""
+        cache_key = (product_id, id(terms), rate_limit)
+        sale = self._sales.get(cache_key)
+        if sale is not None and sale.terms is terms:
+            return sale
+        if len(self._sales) >= 1000:
+            self._sales.clear()
+        sale = self._sales[cache_key] = _HoldSale.of(product_id, terms, rate_limit)
+        return sale
+
+    async def _pipelined(self, sale: _HoldSale, press: tuple[Any, ...]) -> Any:
+        """The hold script, sent with whatever else is submitted at about the same time."""
         try:
-            return await self._send(script, script_keys, args)
+            return await self._send(sale, press)
         except NoScriptError:
             # A whole batch hears NOSCRIPT at once: load the script once, not once per caller.
+            script = SCRIPTS["hold"]
             loading = self._loading.get(script.name)
             if loading is None or loading.done():
                 loading = self._loading[script.name] = asyncio.ensure_future(script.load(self.redis))
             await asyncio.shield(loading)
-            return await self._send(script, script_keys, args)
+            return await self._send(sale, press)
 
-    def _send(self, script: Script, script_keys: list[str], args: list[Any]) -> Awaitable[Any]:
+    def _send(self, sale: _HoldSale, press: tuple[Any, ...]) -> Awaitable[Any]:
         if self._lane is not None:
-            return self._lane.call("EVALSHA", script.sha, len(script_keys), *script_keys, *args)
+            return self._lane.send(sale.packed + resp_items(press))
+        script = SCRIPTS["hold"]
 
         def add(pipe: Any) -> None:
-            pipe.evalsha(script.sha, len(script_keys), *script_keys, *args)
+            pipe.evalsha(script.sha, 1, sale.version_key, *sale.arguments, *press)
 
         return self._pipeliner.submit(add)
 
@@ -564,10 +558,45 @@ class StockStore:
             del self._sold_out[key]
 
     def _remember(self, key: tuple[int, str, str], fingerprint: str, hold: Hold) -> None:
+        # Keys are unique per press, so insertion order is age order: no move_to_end needed.
         self._recent[key] = (fingerprint, hold)
-        self._recent.move_to_end(key)
-        while len(self._recent) > 10_000:
+        if len(self._recent) > 10_000:
             self._recent.popitem(last=False)
+
+
+@dataclass(frozen=True, slots=True)
+class _HoldSale:
+    """The fixed part of a hold script call for one sale: its arguments, and the same already
+    packed as RESP from EVALSHA up to the first per-press argument (the lane's fast path)."""
+
+    terms: SaleTerms  # kept, so that the id() the cache is keyed by cannot be reused meanwhile
+    version_key: str
+    arguments: tuple[Any, ...]
+    packed: bytes
+
+    PRESS_ARGUMENTS = 7  # hold_id, buyer, sku, quantity, now, fingerprint, idempotency key
+
+    @classmethod
+    def of(cls, product_id: int, terms: SaleTerms, rate_limit: tuple[int, int] | None) -> _HoldSale:
+        arguments = (
+            keys.prefix(product_id),
+            int(terms.unit_price_cents),
+            terms.currency,
+            "" if terms.offer_id is None else int(terms.offer_id),
+            -1 if terms.offer_quantity is None else int(terms.offer_quantity),
+            int(terms.per_customer_limit),
+            int(terms.hold_seconds) * 1000,
+            "" if terms.show_id is None else int(terms.show_id),
+            "" if terms.host_id is None else int(terms.host_id),
+            IDEMPOTENCY_TTL_MS,
+            rate_limit[0] if rate_limit else 0,
+            rate_limit[1] if rate_limit else 0,
+            BUYER_INDEX_TTL_MS,
+        )
+        version_key = keys.version(product_id)
+        head = ("EVALSHA", SCRIPTS["hold"].sha, 1, version_key, *arguments)
+        packed = b"*%d\r\n" % (len(head) + cls.PRESS_ARGUMENTS) + resp_items(head)
+        return cls(terms, version_key, arguments, packed)
 
 
 class _Pipeliner:

@@ -1,17 +1,18 @@
 -- Make a hold: idempotency, stock check, per-customer limit, offer cap, decrement, record. Atomic.
--- ARGV: prefix, hold_id, buyer, sku, qty, unit_price, currency, offer_id|'', offer_cap (-1 = all
---       units), per_customer_limit, hold_ms, now_ms, show_id|'', host_id|'', fingerprint,
---       idempotency_ttl_ms, idempotency_key|'', rate_allowed (0 = no limit), rate_window_ms,
---       buyer_index_ttl_ms
+-- ARGV: the sale's terms first (the same for every press on one sale, so the caller packs them
+--       once): prefix, unit_price, currency, offer_id|'', offer_cap (-1 = all units),
+--       per_customer_limit, hold_ms, show_id|'', host_id|'', idempotency_ttl_ms,
+--       rate_allowed (0 = no limit), rate_window_ms, buyer_index_ttl_ms;
+--       then the press: hold_id, buyer, sku, qty, now_ms, fingerprint, idempotency_key|''
 -- Returns {1, hold fields...} (new), {2, hold fields...} (replay of the same key) or
 --         {0, code[, version, reason]} ({0, 'rate_limited', ms until the window resets}).
-local hid, buyer, sku = ARGV[2], ARGV[3], ARGV[4]
-local q = tonumber(ARGV[5])
-local price, cur, oid = ARGV[6], ARGV[7], ARGV[8]
-local limit, hold_ms, now = tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])
-local show, host, fp = ARGV[13], ARGV[14], ARGV[15]
-local idem_ttl, idem = tonumber(ARGV[16]), ARGV[17]
-local rate_allowed, rate_window, index_ttl = tonumber(ARGV[18]), tonumber(ARGV[19]), tonumber(ARGV[20])
+local price, cur, oid = ARGV[2], ARGV[3], ARGV[4]
+local limit, hold_ms = tonumber(ARGV[6]), tonumber(ARGV[7])
+local show, host = ARGV[8], ARGV[9]
+local idem_ttl = tonumber(ARGV[10])
+local rate_allowed, rate_window, index_ttl = tonumber(ARGV[11]), tonumber(ARGV[12]), tonumber(ARGV[13])
+local hid, buyer, sku = ARGV[14], ARGV[15], ARGV[16]
+local q, now, fp, idem = tonumber(ARGV[17]), tonumber(ARGV[18]), ARGV[19], ARGV[20]
 
 -- Buy presses per buyer (per product: the key must share this product's hash tag), counted here
 -- rather than in a separate call so the drop's hot path is one round trip.
@@ -55,7 +56,7 @@ if oid ~= '' then
   -- The offer's cap is kept in Redis once (open_offer, or the first hold that names the offer).
   local cap = redis.call('HGET', P .. 'offers', oid)
   if not cap then
-    cap = ARGV[9]
+    cap = ARGV[5]
     redis.call('HSET', P .. 'offers', oid, cap)
   end
   cap = tonumber(cap)
