@@ -81,7 +81,7 @@ class SaleTerms:
     host_id: int | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Hold:
     hold_id: str
     product_id: int
@@ -237,8 +237,8 @@ class StockStore:
             return _replay(mine[1])
 
         sale = self._sale_arguments(product_id, terms, rate_limit)
-        press = (keys.new_hold_id(product_id), buyer_id, sku, quantity, self.clock(), fingerprint, idempotency_key or "")
-        reply = await self._pipelined(sale, press)
+        hold_id, now = keys.new_hold_id(product_id), self.clock()
+        reply = await self._pipelined(sale, (hold_id, buyer_id, sku, quantity, now, fingerprint, idempotency_key or ""))
         if reply[0] == 0:
             code = reply[1]
             if code == "sold_out" and reply[3] == "stock":
@@ -246,23 +246,28 @@ class StockStore:
             if code == "rate_limited":
                 raise RateLimited(retry_after_ms=max(1, int(reply[2])))
             raise _ERRORS[code]()
-        _, hid, r_sku, q, price, cur, oid, exp, rem, show, host = reply
-        result = Hold(
-            hold_id=hid,
-            product_id=int(product_id),
-            buyer_id=buyer_id,
-            sku=r_sku,
-            quantity=int(q),
-            unit_price_cents=int(price),
-            currency=cur,
-            offer_id=_opt_int(oid),
-            expires_at=int(exp),
-            show_id=_opt_int(show),
-            host_id=_opt_int(host),
-            per_customer_limit=int(terms.per_customer_limit),
-            remaining=int(rem),
-            replayed=reply[0] == 2,
-        )
+        if reply[0] == 1:  # a new hold: the script answers only the units left
+            result = Hold(hold_id, product_id, buyer_id, sku, quantity, terms.unit_price_cents, terms.currency,
+                          terms.offer_id, now + terms.hold_seconds * 1000, terms.show_id, terms.host_id,
+                          per_customer_limit=terms.per_customer_limit, remaining=int(reply[1]))
+        else:  # the answer stored under this Idempotency-Key when the hold was made
+            _, hid, r_sku, q, price, cur, oid, exp, rem, show, host = reply
+            result = Hold(
+                hold_id=hid,
+                product_id=int(product_id),
+                buyer_id=buyer_id,
+                sku=r_sku,
+                quantity=int(q),
+                unit_price_cents=int(price),
+                currency=cur,
+                offer_id=_opt_int(oid),
+                expires_at=int(exp),
+                show_id=_opt_int(show),
+                host_id=_opt_int(host),
+                per_customer_limit=int(terms.per_customer_limit),
+                remaining=int(rem),
+                replayed=True,
+            )
         if idempotency_key:
             self._remember(recent_key, fingerprint, result)
         return result

@@ -4,7 +4,7 @@
 --       per_customer_limit, hold_ms, show_id|'', host_id|'', idempotency_ttl_ms,
 --       rate_allowed (0 = no limit), rate_window_ms, buyer_index_ttl_ms;
 --       then the press: hold_id, buyer, sku, qty, now_ms, fingerprint, idempotency_key|''
--- Returns {1, hold fields...} (new), {2, hold fields...} (replay of the same key) or
+-- Returns {1, units left} (new), {2, hold fields...} (replay of the same key) or
 --         {0, code[, version, reason]} ({0, 'rate_limited', ms until the window resets}).
 local price, cur, oid = ARGV[2], ARGV[3], ARGV[4]
 local limit, hold_ms = tonumber(ARGV[6]), tonumber(ARGV[7])
@@ -85,4 +85,5 @@ local rem = a - q
 if ik then
   redis.call('SET', ik, table.concat({fp, hid, sku, q, price, cur, oid, exp, rem, show, host}, '\30'), 'PX', idem_ttl)
 end
-return {1, hid, sku, q, price, cur, oid, exp, rem, show, host}
+-- Everything else of a new hold the caller sent itself: only what Redis alone knows goes back.
+return {1, rem}
