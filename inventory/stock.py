@@ -35,6 +35,7 @@ from inventory.errors import (
     HoldLocked,
     IdempotencyConflict,
     InvalidRequest,
+    InventoryError,
     LimitReached,
     NotFound,
     NotOnSale,
@@ -220,22 +221,39 @@ class StockStore:
         (presses allowed, window in ms) per buyer and product, counted in the same script.
         Raises SoldOut, LimitReached, UnknownSku, NotOnSale, IdempotencyConflict,
         InvalidRequest, RateLimited."""
+        result = await self.hold_or_refusal(product_id, sku, quantity, buyer_id, idempotency_key, terms, rate_limit)
+        if isinstance(result, InventoryError):
+            raise result
+        return result
+
+    async def hold_or_refusal(
+        self,
+        product_id: int,
+        sku: str,
+        quantity: int,
+        buyer_id: str,
+        idempotency_key: str | None,
+        terms: SaleTerms,
+        rate_limit: tuple[int, int] | None = None,
+    ) -> Hold | InventoryError:
+        """``hold``, with the refusal returned instead of raised: the buy button's route, where
+        refusals (sold out, above all) are most answers of a drop and raising one costs more
+        than answering it. Connection trouble is still raised."""
         if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= MAX_QUANTITY:
-            raise InvalidRequest("quantity", f"must be a whole number from 1 to {MAX_QUANTITY}")
+            return InvalidRequest("quantity", f"must be a whole number from 1 to {MAX_QUANTITY}")
         if not isinstance(sku, str) or not sku or len(sku) > 64:
-            raise UnknownSku()
+            return UnknownSku()
         if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
-            raise InvalidRequest("Idempotency-Key", "must be 1 to 255 characters")
+            return InvalidRequest("Idempotency-Key", "must be 1 to 255 characters")
         fingerprint = f"{sku}\x1f{quantity}"
         recent_key = (product_id, buyer_id, idempotency_key or "")
         if self._locally_sold_out(product_id, sku):
             mine = self._recent.get(recent_key) if idempotency_key else None
             if mine is None:
-                raise SoldOut()
+                return SoldOut()
             if mine[0] != fingerprint:
-                raise IdempotencyConflict()
+                return IdempotencyConflict()
             return _replay(mine[1])
-
         sale = self._sale_arguments(product_id, terms, rate_limit)
         hold_id, now = keys.new_hold_id(product_id), self.clock()
         reply = await self._pipelined(sale, (hold_id, buyer_id, sku, quantity, now, fingerprint, idempotency_key or ""))
@@ -244,8 +262,8 @@ class StockStore:
             if code == "sold_out" and reply[3] == "stock":
                 self._sold_out[(product_id, sku)] = (time.monotonic() + self.sold_out_ttl, int(reply[2]))
             if code == "rate_limited":
-                raise RateLimited(retry_after_ms=max(1, int(reply[2])))
-            raise _ERRORS[code]()
+                return RateLimited(retry_after_ms=max(1, int(reply[2])))
+            return _ERRORS[code]()
         if reply[0] == 1:  # a new hold: the script answers only the units left
             result = Hold(hold_id, product_id, buyer_id, sku, quantity, terms.unit_price_cents, terms.currency,
                           terms.offer_id, now + terms.hold_seconds * 1000, terms.show_id, terms.host_id,

@@ -107,16 +107,14 @@ class CreateHold:
         # Counted per buyer (phones share carrier IPs) inside the hold script: no extra round trip.
         # A 10 s window lets a person press a few times a second, not a script a thousand times.
         rate_limit = (max(1, state.settings.holds_per_buyer_per_minute // 6), 10_000)
-        try:
-            hold = await runtime.stock.hold(product_id, body.sku, body.quantity, buyer_id, key, terms, rate_limit)
-        except RateLimited as exc:
-            retry_after = str(max(1, -(-exc.retry_after_ms // 1000))).encode()
-            await send_json(send, 429, error_body("rate_limited", exc.message), ((b"retry-after", retry_after),))
-            return
-        except InventoryError as exc:
-            await send_json(send, exc.status, error_body(exc.code, exc.message))
-            return
-        await send_json(send, 201, orjson.dumps(hold.to_json()))
+        hold = await runtime.stock.hold_or_refusal(product_id, body.sku, body.quantity, buyer_id, key, terms, rate_limit)
+        if isinstance(hold, RateLimited):
+            retry_after = str(max(1, -(-hold.retry_after_ms // 1000))).encode()
+            await send_json(send, 429, error_body("rate_limited", hold.message), ((b"retry-after", retry_after),))
+        elif isinstance(hold, InventoryError):
+            await send_json(send, hold.status, error_body(hold.code, hold.message))
+        else:
+            await send_json(send, 201, orjson.dumps(hold.to_json()))
 
 
 async def send_json(send: Send, status: int, body: bytes, headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
