@@ -22,10 +22,12 @@ async def read_json(request: Request) -> Any:
 
 async def receive_json(receive: Receive) -> Any:
     """``read_json`` for a plain ASGI app (no Request object): stops reading past the limit."""
+    message = await receive()
+    if message["type"] == "http.request" and not message.get("more_body", False):
+        return decode_json(message.get("body", b""))  # the whole body in one message, as usual
     chunks: list[bytes] = []
     size = 0
     while True:
-        message = await receive()
         if message["type"] == "http.disconnect":
             raise ClientDisconnect()
         chunk = message.get("body", b"")
@@ -34,7 +36,8 @@ async def receive_json(receive: Receive) -> Any:
             raise _too_large()
         chunks.append(chunk)
         if not message.get("more_body", False):
-            return decode_json(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+            return decode_json(b"".join(chunks))
+        message = await receive()
 
 
 def decode_json(body: bytes) -> Any:
