@@ -174,6 +174,17 @@ class ViewCache:
     _loading: dict[str, asyncio.Future[ShowView | None]] = field(default_factory=dict)
     _skus: dict[int, tuple[float, frozenset[str]]] = field(default_factory=dict)
 
+    def fresh(self, slug: str) -> ShowView | None:
+        """The cached view of ``slug`` while it is fresh; None when ``get`` must be asked."""
+        entry = self._entries.get(slug)
+        if entry is None or entry.view is None:
+            return None
+        now = time.monotonic()
+        if now - entry.loaded_at >= MAX_AGE_S:
+            return None
+        entry.used_at = now
+        return entry.view
+
     async def get(self, slug: str) -> ShowView | None:
         now = time.monotonic()
         entry = self._entries.get(slug)

@@ -47,6 +47,10 @@ def build_live(runtime: "Runtime") -> dict[str, Any]:
             raise ApiError(status, code, sale.message)
         return sale.product_id, sale.terms
 
+    def cached_sale(slug: str, sku: str) -> tuple[int, SaleTerms] | None:
+        sale = hub.cached_sale(slug, sku)
+        return None if sale is None else (sale.product_id, sale.terms)
+
     async def on_sold(order: Order) -> None:
         if order.show_id is None:
             return
@@ -54,7 +58,8 @@ def build_live(runtime: "Runtime") -> dict[str, Any]:
         for line in order.lines:
             await hub.record_sale(order.show_id, line.sku, line.quantity, first_name)
 
-    return {"hub": hub, "show_control": control, "offer_clock": OfferClock(control), "sales": sales, "on_sold": on_sold}
+    return {"hub": hub, "show_control": control, "offer_clock": OfferClock(control), "sales": sales, "cached_sale": cached_sale,
+            "on_sold": on_sold}
 
 
 def live_jobs(parts: dict[str, Any]) -> list[Job]:

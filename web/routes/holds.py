@@ -117,7 +117,8 @@ class CreateHold:
             raise ApiError(422, "invalid_request", "Idempotency-Key: at most 255 characters")
         sku, quantity = hold_request(await receive_json(receive))
         runtime = state.runtime
-        product_id, terms = await runtime.sale_for(scope["path_params"]["slug"], sku)
+        slug = scope["path_params"]["slug"]
+        product_id, terms = runtime.cached_sale(slug, sku) or await runtime.sale_for(slug, sku)
         # Counted per buyer (phones share carrier IPs) inside the hold script: no extra round trip.
         # A 10 s window lets a person press a few times a second, not a script a thousand times.
         rate_limit = (max(1, state.settings.holds_per_buyer_per_minute // 6), 10_000)
@@ -126,9 +127,23 @@ class CreateHold:
             retry_after = str(max(1, -(-hold.retry_after_ms // 1000))).encode()
             await send_json(send, 429, error_body("rate_limited", hold.message), ((b"retry-after", retry_after),))
         elif isinstance(hold, InventoryError):
-            await send_json(send, hold.status, error_body(hold.code, hold.message))
+            await send_json(send, hold.status, refusal_body(hold.code, hold.message))
         else:
             await send_json(send, 201, orjson.dumps(hold.to_json()))
+
+
+_REFUSAL_BODIES: dict[tuple[str, str], bytes] = {}
+
+
+def refusal_body(code: str, message: str) -> bytes:
+    """error_body, remembered: a drop answers "sold out" thousands of times a second in the same
+    words. Refusal messages come from a small fixed set; the bound is a guard, not a cache policy."""
+    body = _REFUSAL_BODIES.get((code, message))
+    if body is None:
+        body = error_body(code, message)
+        if len(_REFUSAL_BODIES) < 256:
+            _REFUSAL_BODIES[(code, message)] = body
+    return body
 
 
 async def send_json(send: Send, status: int, body: bytes, headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
