@@ -196,10 +196,13 @@ class Hub:
         """``sale_for``'s answer when it is at hand without waiting for anything (the buy
         button's usual case, answered without a coroutine); None: ask ``sale_for``."""
         view = self.views.fresh(slug)
-        if view is None:
-            return None
+        return None if view is None else self._remembered_sale(slug, sku, view, now_ms())
+
+    def _remembered_sale(self, slug: str, sku: str, view: ShowView, now: int) -> Sale | None:
+        """The sale remembered for (show, SKU), while the view it was read from is current and
+        no offer has started or ended since."""
         cached = self._sales.get((slug, sku))
-        if cached is not None and cached[0] is view and now_ms() < cached[1]:
+        if cached is not None and cached[0] is view and now < cached[1]:
             return cached[2]
         return None
 
@@ -209,9 +212,9 @@ class Hub:
         if view is None:
             return NotOnSale("unknown_show", "no such show")
         now = now_ms()
-        cached = self._sales.get((slug, sku))
-        if cached is not None and cached[0] is view and now < cached[1]:
-            return cached[2]
+        remembered = self._remembered_sale(slug, sku, view, now)
+        if remembered is not None:
+            return remembered
         sale = sale_in(view, sku, now, self.config.hold_s)
         if isinstance(sale, Sale):
             if len(self._sales) >= SALES_CACHED:

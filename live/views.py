@@ -186,13 +186,15 @@ class ViewCache:
         return entry.view
 
     async def get(self, slug: str) -> ShowView | None:
-        now = time.monotonic()
+        view = self.fresh(slug)
+        if view is not None:
+            return view
         entry = self._entries.get(slug)
-        if entry is not None:
-            max_age = MAX_AGE_S if entry.view is not None else MISSING_TTL_S
-            if now - entry.loaded_at < max_age:
+        if entry is not None and entry.view is None:  # a show known not to exist, for a little while
+            now = time.monotonic()
+            if now - entry.loaded_at < MISSING_TTL_S:
                 entry.used_at = now
-                return entry.view
+                return None
         pending = self._loading.get(slug)
         if pending is not None:  # one load per show at a time, however many requests ask
             return await asyncio.shield(pending)
