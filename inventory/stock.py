@@ -245,15 +245,11 @@ class StockStore:
             return UnknownSku()
         if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
             return InvalidRequest("Idempotency-Key", "must be 1 to 255 characters")
+        known = self.answer_at_hand(product_id, sku, quantity, buyer_id, idempotency_key)
+        if known is not None:
+            return known
         fingerprint = f"{sku}\x1f{quantity}"
         recent_key = (product_id, buyer_id, idempotency_key or "")
-        if self._locally_sold_out(product_id, sku):
-            mine = self._recent.get(recent_key) if idempotency_key else None
-            if mine is None:
-                return SoldOut()
-            if mine[0] != fingerprint:
-                return IdempotencyConflict()
-            return _replay(mine[1])
         sale = self._sale_arguments(product_id, terms, rate_limit)
         hold_id, now = keys.new_hold_id(product_id), self.clock()
         reply = await self._pipelined(sale, (hold_id, buyer_id, sku, quantity, now, fingerprint, idempotency_key or ""))
@@ -566,6 +562,23 @@ class StockStore:
         """Close the hold lane's connection (redis-py's client is closed by its owner)."""
         if self._lane is not None:
             self._lane.close()
+
+    def answer_at_hand(
+        self, product_id: int, sku: str, quantity: int, buyer_id: str, idempotency_key: str | None
+    ) -> Hold | InventoryError | None:
+        """The answer to a hold of a valid press that this process already has, without Redis:
+        while the SKU is flagged sold out, the hold this buyer made earlier under the same
+        Idempotency-Key (or the conflict, if the body differs), else ``sold_out``. None: ask
+        Redis (``hold_or_refusal``). Not a coroutine: in a drop this is most answers, and the
+        buy button's route asks it first."""
+        if not self._locally_sold_out(product_id, sku):
+            return None
+        mine = self._recent.get((product_id, buyer_id, idempotency_key)) if idempotency_key else None
+        if mine is None:
+            return SoldOut()
+        if mine[0] != f"{sku}\x1f{quantity}":
+            return IdempotencyConflict()
+        return _replay(mine[1])
 
     def _locally_sold_out(self, product_id: int, sku: str) -> bool:
         flag = self._sold_out.get((product_id, sku))

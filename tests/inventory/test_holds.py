@@ -152,6 +152,13 @@ async def test_sold_out_flag_answers_locally_until_stock_moves(stock, product, r
     # A replay of a hold made here is still answered as the first time.
     again = await stock.hold(pid, "SN-40", 2, "a", "k", terms(limit=2))
     assert again.replayed and again.hold_id == hold.hold_id and calls == 0
+    with pytest.raises(errors.IdempotencyConflict):  # the same key with another body
+        await stock.hold(pid, "SN-40", 1, "a", "k", terms(limit=2))
+    # The buy button's route asks the same answers first, without a coroutine.
+    assert isinstance(stock.answer_at_hand(pid, "SN-40", 1, "d", "k"), errors.SoldOut)
+    assert stock.answer_at_hand(pid, "SN-40", 2, "a", "k").hold_id == hold.hold_id  # type: ignore[union-attr]
+    assert stock.answer_at_hand(pid, "SN-41", 1, "d", "k") is None  # not flagged: ask Redis
+    assert calls == 0
     # A release seen through the version counter clears the flag at once.
     await stock.release(hold.hold_id, "a")
     await stock.versions([pid])

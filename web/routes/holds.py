@@ -119,10 +119,14 @@ class CreateHold:
         runtime = state.runtime
         slug = scope["path_params"]["slug"]
         product_id, terms = runtime.cached_sale(slug, sku) or await runtime.sale_for(slug, sku)
-        # Counted per buyer (phones share carrier IPs) inside the hold script: no extra round trip.
-        # A 10 s window lets a person press a few times a second, not a script a thousand times.
-        rate_limit = (max(1, state.settings.holds_per_buyer_per_minute // 6), 10_000)
-        hold = await runtime.stock.hold_or_refusal(product_id, sku, quantity, buyer_id, key, terms, rate_limit)
+        stock = runtime.stock
+        hold = stock.answer_at_hand(product_id, sku, quantity, buyer_id, key)  # sold out: no Redis, no coroutine
+        if hold is None:
+            # Counted per buyer (phones share carrier IPs) inside the hold script: no extra round
+            # trip. A 10 s window lets a person press a few times a second, not a script a
+            # thousand times.
+            rate_limit = (max(1, state.settings.holds_per_buyer_per_minute // 6), 10_000)
+            hold = await stock.hold_or_refusal(product_id, sku, quantity, buyer_id, key, terms, rate_limit)
         if isinstance(hold, RateLimited):
             retry_after = str(max(1, -(-hold.retry_after_ms // 1000))).encode()
             await send_json(send, 429, error_body("rate_limited", hold.message), ((b"retry-after", retry_after),))
