@@ -29,7 +29,7 @@ import httpx
 
 from bench.loadgen import LoadResult, hold_presses, request_bytes, run_load
 from inventory.stock import SaleTerms, StockStore
-from tests.support import LivedropProcess, livedrop_env, run_cli
+from tests.support import LivedropProcess, host_token, livedrop_env
 from web.services import make_redis
 
 
@@ -99,11 +99,7 @@ def main() -> None:
 
     data = Path(tempfile.mkdtemp(prefix="livedrop-bench-"))
     env = livedrop_env(data, LIVEDROP_HOLDS_PER_BUYER_PER_MINUTE="1000000", LIVEDROP_BUYERS_PER_IP_PER_MINUTE="1000000")
-    for step in (run_cli(["host", "create", "--email", "bench@example.com"], env, input="bench password 123\n"),
-                 created := run_cli(["token", "create", "--email", "bench@example.com"], env)):
-        if step.returncode != 0:
-            raise SystemExit(f"bench setup failed: {step.stderr}")
-    token = created.stdout.strip().splitlines()[-1]
+    token = host_token(env, "bench@example.com", "bench password 123")
     report: dict[str, object] = {"command": "python -m bench.drop " + " ".join(f"--{k} {v}" for k, v in vars(args).items())}
 
     with LivedropProcess(["serve"], env) as server:

@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.loadgen import hold_presses, run_load  # noqa: E402
-from tests.support import LivedropProcess, livedrop_env, run_cli  # noqa: E402
+from tests.support import LivedropProcess, host_token, livedrop_env  # noqa: E402
 
 PER_WORKER = 2500
 CONNECT_CONCURRENCY = 200
@@ -159,8 +159,7 @@ def _worker(port: int, slug: str, count: int, conn: "mp.connection.Connection") 
 
 def _setup(server: LivedropProcess, env: dict[str, str]) -> tuple[httpx.Client, str, int]:
     email = f"bench-{os.getpid()}@example.com"
-    run_cli(["host", "create", "--email", email], env, input="benchmark-password\n")
-    token = run_cli(["token", "create", "--email", email], env).stdout.strip().splitlines()[-1]
+    token = host_token(env, email, "benchmark-password")
     host = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
     slug = f"fanout-{os.getpid()}"
     product = host.post("/api/products", json={

@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.media.peers import Publisher, Viewer, wait_for_state  # noqa: E402
-from tests.support import LivedropProcess, free_port, livedrop_env, run_cli  # noqa: E402
+from tests.support import LivedropProcess, free_port, host_token, livedrop_env  # noqa: E402
 
 EMAIL = "bench-media@example.com"
 
@@ -146,8 +146,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="livedrop-bench-media-") as tmp:
         env = livedrop_env(Path(tmp), LIVEDROP_MEDIA_HOST_ADDRESSES="127.0.0.1", LIVEDROP_MEDIA_MAX_VIEWERS="1000",
                            LIVEDROP_MEDIA_URL=None)
-        assert run_cli(["host", "create", "--email", EMAIL], env, input="bench media password\n").returncode == 0
-        token = run_cli(["token", "create", "--email", EMAIL], env).stdout.strip().splitlines()[-1]
+        token = host_token(env, EMAIL, "bench media password")
         media = None
         if args.mode == "split":
             port = free_port()

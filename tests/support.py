@@ -40,6 +40,15 @@ def run_cli(args: list[str], env: dict[str, str], input: str | None = None, time
     return subprocess.run(LIVEDROP + args, env=env, input=input, capture_output=True, text=True, timeout=timeout)
 
 
+def host_token(env: dict[str, str], email: str, password: str = "correct horse battery") -> str:
+    """A new host ``email`` (created with the CLI, as an operator would) and an API token for it."""
+    created = run_cli(["host", "create", "--email", email], env, input=password + "\n")
+    assert created.returncode == 0, created.stderr
+    token = run_cli(["token", "create", "--email", email], env)
+    assert token.returncode == 0, token.stderr
+    return token.stdout.strip().splitlines()[-1]
+
+
 class LivedropProcess:
     """``livedrop <command>`` in the background; ``url`` once ready; stopped by a signal."""
 

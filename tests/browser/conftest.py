@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import LivedropProcess, livedrop_env, run_cli
+from tests.support import LivedropProcess, host_token, livedrop_env
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -57,9 +57,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, chromium: Any) -> Iterator[
     """One livedrop process per test module (depends on `chromium` so a skip costs nothing)."""
     data = tmp_path_factory.mktemp("browser-livedrop")
     env = livedrop_env(data, LIVEDROP_BUYERS_PER_IP_PER_MINUTE="100000")
-    made = run_cli(["host", "create", "--email", HOST_EMAIL], env, input="browser tests password\n")
-    assert made.returncode == 0, made.stderr
-    token = run_cli(["token", "create", "--email", HOST_EMAIL], env).stdout.strip().splitlines()[-1]
+    token = host_token(env, HOST_EMAIL, "browser tests password")
     process = LivedropProcess(["serve", "--host", "127.0.0.1"], env).start()
     try:
         yield Server(process.url, token, process)

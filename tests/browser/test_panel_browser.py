@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import LivedropProcess, livedrop_env, run_cli
+from tests.support import LivedropProcess, host_token, livedrop_env
 from tests.web.buying import CARD_PAYS
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -37,12 +37,9 @@ expect = sync_api.expect
 def panel_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LivedropProcess]:
     data_dir = tmp_path_factory.mktemp("panel-browser")
     env = livedrop_env(data_dir)
-    created = run_cli(["host", "create", "--email", EMAIL], env, input=PASSWORD + "\n")
-    assert created.returncode == 0, created.stderr
+    token = host_token(env, EMAIL, PASSWORD)
     process = LivedropProcess(["serve"], env).start()
-    token = run_cli(["token", "create", "--email", EMAIL], env)
-    assert token.returncode == 0, token.stderr
-    process.host_token = token.stdout.strip().splitlines()[-1]  # type: ignore[attr-defined]
+    process.host_token = token  # type: ignore[attr-defined]
     yield process
     process.stop()
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import LivedropProcess, livedrop_env, run_cli
+from tests.support import LivedropProcess, host_token, livedrop_env
 
 CHROMIUM = Path("/usr/bin/chromium")
 EMAIL = f"replay-host-{uuid.uuid4().hex[:8]}@example.com"
@@ -32,8 +32,7 @@ expect = sync_api.expect
 def replay_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LivedropProcess, str]]:
     env = livedrop_env(tmp_path_factory.mktemp("replay-browser"), LIVEDROP_MEDIA_HOST_ADDRESSES="127.0.0.1",
                        LIVEDROP_MEDIA_URL=None, LIVEDROP_BUYERS_PER_IP_PER_MINUTE="100000")
-    assert run_cli(["host", "create", "--email", EMAIL], env, input="replay tests password\n").returncode == 0
-    token = run_cli(["token", "create", "--email", EMAIL], env).stdout.strip().splitlines()[-1]
+    token = host_token(env, EMAIL, "replay tests password")
     with LivedropProcess(["serve", "--host", "127.0.0.1"], env) as process:
         yield process, token
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import LivedropProcess, livedrop_env, run_cli
+from tests.support import LivedropProcess, host_token, livedrop_env
 
 CHROMIUM = Path("/usr/bin/chromium")
 EMAIL = f"camera-host-{uuid.uuid4().hex[:8]}@example.com"  # unique: the database may be shared
@@ -33,8 +33,7 @@ expect = sync_api.expect
 def video_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LivedropProcess, str]]:
     env = livedrop_env(tmp_path_factory.mktemp("video-browser"), LIVEDROP_MEDIA_HOST_ADDRESSES="127.0.0.1",
                        LIVEDROP_MEDIA_URL=None)
-    assert run_cli(["host", "create", "--email", EMAIL], env, input=PASSWORD + "\n").returncode == 0
-    token = run_cli(["token", "create", "--email", EMAIL], env).stdout.strip().splitlines()[-1]
+    token = host_token(env, EMAIL, PASSWORD)
     with LivedropProcess(["serve", "--host", "127.0.0.1"], env) as process:
         yield process, token
 

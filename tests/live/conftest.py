@@ -17,7 +17,7 @@ import pytest
 import redis
 
 from web.embedded_redis import EmbeddedRedis
-from tests.support import LivedropProcess, livedrop_env, run_cli
+from tests.support import LivedropProcess, host_token, livedrop_env
 
 SERVER_ENV = {
     "LIVEDROP_WS_QUEUE_FRAMES": "64",
@@ -43,14 +43,6 @@ class Cluster:
         )
 
 
-def _host_token(env: dict[str, str], email: str) -> str:
-    created = run_cli(["host", "create", "--email", email], env, input="correct horse battery\n")
-    assert created.returncode == 0, created.stderr
-    token = run_cli(["token", "create", "--email", email], env)
-    assert token.returncode == 0, token.stderr
-    return token.stdout.strip().splitlines()[-1]
-
-
 @pytest.fixture(scope="package")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     data_dir: Path = tmp_path_factory.mktemp("live")
@@ -66,7 +58,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     try:
         tag = secrets.token_hex(4)
         redis_url = os.environ.get("REDIS_URL") or f"unix://{EmbeddedRedis(data_dir).socket_path}"
-        yield Cluster(a, b, _host_token(env, f"host-{tag}@example.com"), _host_token(env, f"other-{tag}@example.com"), redis_url)
+        yield Cluster(a, b, host_token(env, f"host-{tag}@example.com"), host_token(env, f"other-{tag}@example.com"), redis_url)
     finally:
         a.stop()
         b.stop()

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from tests.support import LivedropProcess, livedrop_env, run_cli
+from tests.support import LivedropProcess, host_token, livedrop_env
 
 
 
@@ -38,9 +38,7 @@ def make_hosts(env: dict[str, str]) -> tuple[str, str]:
     tokens = []
     run = uuid.uuid4().hex[:8]
     for email in (f"media-host-{run}@example.com", f"other-media-host-{run}@example.com"):
-        made = run_cli(["host", "create", "--email", email], env, input="media tests password\n")
-        assert made.returncode == 0, made.stderr
-        tokens.append(run_cli(["token", "create", "--email", email], env).stdout.strip().splitlines()[-1])
+        tokens.append(host_token(env, email, "media tests password"))
     return tokens[0], tokens[1]
 
 

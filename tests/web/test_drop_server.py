@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support import LivedropProcess, livedrop_env, run_cli
+from tests.support import LivedropProcess, host_token, livedrop_env
 
 from .buying import auth, checkout_body, live_show_with_product
 
@@ -22,8 +22,7 @@ SIZES = {f"DROP-{n}": 50 for n in range(40, 46)}  # 6 sizes x 50 = 300 units
 
 async def test_drop_of_300_units_to_2000_buyers(tmp_path: Path) -> None:
     env = livedrop_env(tmp_path, LIVEDROP_BUYERS_PER_IP_PER_MINUTE="1000000")
-    assert run_cli(["host", "create", "--email", "drop@example.com"], env, input="a long enough password\n").returncode == 0
-    token = run_cli(["token", "create", "--email", "drop@example.com"], env).stdout.strip().splitlines()[-1]
+    token = host_token(env, "drop@example.com", "a long enough password")
 
     with LivedropProcess(["serve"], env) as server:
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
