@@ -39,6 +39,7 @@ ERROR_CODES: dict[str, str] = {
     "stream_taken": "The show already has a publisher; DELETE its session first (409).",
     "media_full": "This media process carries as many viewers as it can; retry later (503).",
     "action_refused": "MediaMTX asked about an action livedrop never allows (api, metrics, pprof) (403).",
+    "hook_forbidden": "The MediaMTX hook was called from an address not trusted and without the shared secret (403).",
     "internal_error": "Something failed on our side (500).",
 }
 

@@ -11,12 +11,18 @@ import os
 import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, TypeAlias
 from urllib.parse import urlsplit
 
 
 class SettingsError(ValueError):
     """A configuration value that cannot be used; the message names the variable."""
+
+
+Network: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
+LOOPBACK: tuple[Network, ...] = (ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("::1/128"))
+# The secret goes into MediaMTX's authHTTPAddress URL as it is, so only characters a URL never escapes.
+_URL_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,9 @@ class Settings:
     media_host_addresses: tuple[str, ...] = ()  # only these addresses as ICE host candidates
     media_max_viewers: int = 16  # about one core's worth (docs/operations.md, Honest limits)
     recordings_dir: Path | None = None  # where live streams are recorded for replays; None: not recorded
+    # who may call POST /api/media/auth (MediaMTX): see docs/operations.md, "MediaMTX with livedrop's accounts"
+    media_auth_secret: str | None = field(default=None, repr=False)  # never in a log line or traceback
+    media_auth_addresses: tuple[Network, ...] = LOOPBACK
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -123,6 +132,8 @@ class Settings:
                 raise SettingsError(f"LIVEDROP_MEDIA_HOST_ADDRESSES: {address!r} is not an IP address") from None
 
         recordings_dir = _recordings_dir(env.get("LIVEDROP_RECORDINGS_DIR"), data_dir, create_data_dir)
+        media_auth_secret = _media_auth_secret(env.get("LIVEDROP_MEDIA_AUTH_SECRET"))
+        media_auth_addresses = _media_auth_addresses(env, media_auth_secret is not None)
 
         return cls(
             data_dir=data_dir,
@@ -151,6 +162,8 @@ class Settings:
             media_host_addresses=host_addresses,
             media_max_viewers=_int(env, "LIVEDROP_MEDIA_MAX_VIEWERS", 16, 0, 100_000),
             recordings_dir=recordings_dir,
+            media_auth_secret=media_auth_secret,
+            media_auth_addresses=media_auth_addresses,
         )
 
 
@@ -203,6 +216,40 @@ def _recordings_dir(raw: str | None, data_dir: Path, create: bool) -> Path | Non
     elif path.exists() and not path.is_dir():
         raise SettingsError(f"LIVEDROP_RECORDINGS_DIR: {path} is not a folder")
     return path
+
+
+def _media_auth_secret(raw: str | None) -> str | None:
+    """LIVEDROP_MEDIA_AUTH_SECRET: the secret MediaMTX sends with each authorization call. The
+    messages never quote it: they end up in logs."""
+    if not raw:
+        return None
+    if len(raw) < 16:
+        raise SettingsError("LIVEDROP_MEDIA_AUTH_SECRET: must be at least 16 characters long")
+    if not set(raw) <= _URL_SAFE:
+        raise SettingsError(
+            "LIVEDROP_MEDIA_AUTH_SECRET: only letters, digits and - . _ ~ (it goes into MediaMTX's "
+            "authHTTPAddress URL as it is); `python -c 'import secrets; print(secrets.token_urlsafe(32))'` makes one"
+        )
+    return raw
+
+
+def _media_auth_addresses(env: Mapping[str, str], has_secret: bool) -> tuple[Network, ...]:
+    """LIVEDROP_MEDIA_AUTH_ADDRESSES: the MediaMTX hosts trusted without the secret. Unset, that is
+    loopback; but once a secret is set, nobody: a reverse proxy on the same machine that forwards
+    without X-Forwarded-For makes every visitor look like loopback, and the operator who set a secret
+    means it to be asked of every caller. Listing addresses explicitly trusts them as well."""
+    items = _list(env, "LIVEDROP_MEDIA_AUTH_ADDRESSES")
+    if not items:
+        return () if has_secret else LOOPBACK
+    networks: list[Network] = []
+    for item in items:
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise SettingsError(
+                f"LIVEDROP_MEDIA_AUTH_ADDRESSES: {item!r} is not an IP address or network like 10.0.0.0/24"
+            ) from None
+    return tuple(networks)
 
 
 def _database_url(raw: str | None, data_dir: Path) -> str:
