@@ -9,8 +9,12 @@ The steps, in an order that makes a crash at any point recoverable:
    the hold, SQL keeps the trail. ``payment_id`` holds the charge's idempotency key meanwhile;
 3. charge the card with ``<hold id>:<attempt>`` as the idempotency key (the attempt moves on
    after a decline, so another card can be tried);
-4. mark the order 'paid' (a conditional UPDATE: only a still-pending order) - or, declined,
-   delete the pending row and unlock the hold;
+4. mark the order 'paid' (a conditional UPDATE: only a still-pending order) and, in the same
+   transaction, move its variant's ``sold`` within ``stock`` (SQL is the last guard: Redis may
+   have come back behind and held a unit that does not exist). Declined: delete the pending row
+   and unlock the hold. Refused by the guard: the order becomes 'refunded' (reason
+   'sold_out_after_all'), the charge is refunded, the hold is forfeited (its phantom units do not
+   go back to stock) and the product is reconciled from SQL;
 5. commit the hold (Redis): held -> sold.
 
 A checkout that dies leaves a locked hold and/or a pending order. After the lock deadline the
@@ -35,7 +39,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from inventory.errors import HoldExpired, NotFound, Oversold, PaymentDeclined
+from inventory.errors import HoldExpired, NotFound, Oversold, PaymentDeclined, SoldOutAfterAll
 from inventory.models import Order, OrderLine, Product, Variant
 from inventory.payments import Charge, PaymentProvider
 from inventory.reconcile import ReconcileFenced, reconcile
@@ -49,6 +53,10 @@ NUMBER_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 # (declined: the pending row is deleted), or 'refunded' when a paid order had to be undone.
 # Only 'paid' orders count as sold; lists shown to people should show 'paid' and 'refunded'.
 PENDING = "pending"
+REFUNDED = "refunded"
+# Why a paid order was undone (Order.refund_reason).
+SOLD_OUT_AFTER_ALL = "sold_out_after_all"  # SQL's stock guard refused it
+NO_UNIT_LEFT = "no_unit_left"  # its hold vanished and Redis had no unit to take
 
 
 @dataclass(frozen=True)
@@ -142,6 +150,9 @@ class Checkout:
             # deadline) and dropped the pending order: give the money back.
             await self.payments.refund(charge.id)
             raise HoldExpired("this checkout took too long; the payment was refunded")
+        if paid.status == REFUNDED:
+            await self._settle_refused(paid)
+            raise SoldOutAfterAll()
         await self._commit(paid, hold.hold_id, charge)
         return paid, created
 
@@ -152,6 +163,8 @@ class Checkout:
     def _existing(self, order: Order, buyer_id: str) -> Order:
         if order.buyer_id != buyer_id:
             raise NotFound()
+        if order.status == REFUNDED and order.refund_reason == SOLD_OUT_AFTER_ALL:
+            raise SoldOutAfterAll()  # a retry hears what the first call heard
         if order.status != "paid":
             raise HoldExpired()
         return order
@@ -170,10 +183,18 @@ class Checkout:
     async def _void(self, order: Order, charge: Charge | None) -> None:
         """Undo a paid order that has no unit: void it first (so reconcile stops counting it),
         then refund."""
-        async with self.sessions() as session:
-            await session.execute(update(Order).where(Order.id == order.id).values(status="refunded"))
-            await session.commit()
-        order.status = "refunded"
+        [line] = order.lines
+        async with self.sessions() as session, session.begin():
+            undone = await session.execute(
+                update(Order).where(Order.id == order.id, Order.status == "paid")
+                .values(status=REFUNDED, refund_reason=NO_UNIT_LEFT)
+            )
+            if undone.rowcount == 1:  # the paid order's units leave SQL's sold count with it
+                await session.execute(
+                    update(Variant).where(Variant.id == line.variant_id)
+                    .values(sold=Variant.sold - line.quantity).execution_options(synchronize_session=False)
+                )
+        order.status = REFUNDED
         await self.payments.refund(charge.id if charge else order.payment_id)
         log.warning("order %s for hold %s voided and refunded: no unit left", order.id, order.hold_id)
 
@@ -239,18 +260,54 @@ class Checkout:
         raise RuntimeError("could not draw a free order number")
 
     async def _mark_paid(self, order_id: str, charge: Charge) -> tuple[Order | None, bool]:
-        """pending -> paid. Returns (order, True) when this call did it, (order, False) when it
-        was already paid (a racing retry or recovery), (None, False) when the pending order was
-        dropped by recovery."""
-        async with self.sessions() as session:
-            done = await session.execute(
+        """pending -> paid, guarded by SQL: in the same transaction the variant's ``sold`` moves
+        by the order's units only while it stays within ``stock``. When it cannot, the order
+        becomes 'refunded' (reason sold_out_after_all) instead and the caller settles it
+        (``_settle_refused``). Whatever Redis said, no paid order beyond stock can exist.
+
+        Returns (order, True) when this call decided it, (order, False) when a racing retry or
+        recovery already had (look at ``order.status``: 'paid' or 'refunded'), (None, False)
+        when recovery dropped the pending order. The order row is updated first: its row lock
+        (PostgreSQL) or the write lock (SQLite) makes a racing caller find it no longer pending,
+        so ``sold`` moves once per order."""
+        async with self.sessions() as session, session.begin():
+            marked = await session.execute(
                 update(Order).where(Order.id == order_id, Order.status == PENDING).values(status="paid", payment_id=charge.id)
             )
-            await session.commit()
+            if marked.rowcount == 1:
+                variant_id, quantity = (
+                    await session.execute(select(OrderLine.variant_id, OrderLine.quantity).where(OrderLine.order_id == order_id))
+                ).one()
+                sold = await session.execute(
+                    update(Variant)
+                    .where(Variant.id == variant_id, Variant.sold + quantity <= Variant.stock)
+                    .values(sold=Variant.sold + quantity)
+                    .execution_options(synchronize_session=False)
+                )
+                if sold.rowcount != 1:
+                    await session.execute(
+                        update(Order).where(Order.id == order_id).values(status=REFUNDED, refund_reason=SOLD_OUT_AFTER_ALL)
+                    )
         order = await self.get_order(order_id)
-        if order is None or order.status != "paid":
+        if order is None or order.status == PENDING:
             return None, False
-        return order, done.rowcount == 1
+        return order, marked.rowcount == 1
+
+    async def _settle_refused(self, order: Order) -> None:
+        """SQL's stock guard refused a charged order: give the money back, forfeit the hold (its
+        units never existed, so they must not return to stock) and rebuild the product's stock
+        from SQL, since Redis is evidently behind. Idempotent: a retry or recovery may repeat it."""
+        await self.payments.refund(order.payment_id)
+        [line] = order.lines
+        log.warning(
+            "order %s (hold %s, %s x%d) refused by the SQL stock guard: sold out after all; refunded",
+            order.id, order.hold_id, line.sku, line.quantity,
+        )
+        try:
+            await self.stock.forfeit(order.hold_id)
+            await self.reconcile([line.product_id])
+        except ReconcileFenced:  # another reconcile of the product is under way: it does the same
+            pass
 
     async def _drop_pending(self, order_id: str) -> bool:
         async with self.sessions() as session:
@@ -306,6 +363,9 @@ class Checkout:
                 paid, _ = await self._mark_paid(order.id, charge)
                 if paid is None:
                     return "dropped"
+                if paid.status == REFUNDED:
+                    await self._settle_refused(paid)
+                    return SOLD_OUT_AFTER_ALL
                 try:
                     await self._commit(paid, paid.hold_id, charge)
                 except HoldExpired:
@@ -317,6 +377,9 @@ class Checkout:
             except HoldExpired:
                 return "refunded"
             return "committed"
+        if order.status == REFUNDED and order.refund_reason == SOLD_OUT_AFTER_ALL:
+            await self._settle_refused(order)  # a checkout that died between refusal and refund
+            return SOLD_OUT_AFTER_ALL
         return "gone"
 
     async def recover_pending(self) -> dict[str, str]:

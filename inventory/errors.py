@@ -75,6 +75,24 @@ class PaymentDeclined(InventoryError):
         self.decline_code = decline_code
 
 
+class SoldOutAfterAll(InventoryError):
+    """The card was charged, but SQL's stock guard found every unit of the size already sold (Redis
+    had come back behind and held a unit that did not exist). The charge is refunded."""
+
+    code, status, default_message = (
+        "sold_out_after_all", 409,
+        "we are sorry: this size sold out while your payment went through. Your payment has been "
+        "refunded in full; nothing will be charged",
+    )
+
+
+class Unavailable(InventoryError):
+    """Redis is not yet trusted for holds (it is not the server stock was last reconciled against,
+    and the rebuild from SQL is under way). Retry in a moment."""
+
+    code, status, default_message = "unavailable", 503, "stock is being checked after a Redis restart; retry in a second"
+
+
 class Oversold(InventoryError):
     """Internal: a paid checkout whose hold vanished found no unit left to take (see commit.lua).
     Checkout refunds and answers HoldExpired; routes never see this one."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from inventory.clock import now_ms
@@ -47,10 +47,16 @@ class Product(Base):
 
 
 class Variant(Base):
-    """One size (or colour) of a product. ``stock`` is units loaded in total, sold ones included."""
+    """One size (or colour) of a product. ``stock`` is units loaded in total, sold ones included;
+    ``sold`` is the units in paid orders. ``sold <= stock`` is the last guard against overselling:
+    an order becomes paid only if it can move ``sold`` within ``stock`` (``Checkout._mark_paid``),
+    whatever Redis said when the unit was held."""
 
     __tablename__ = "variants"
-    __table_args__ = (UniqueConstraint("host_id", "sku", name="uq_variants_host_sku"),)
+    __table_args__ = (
+        UniqueConstraint("host_id", "sku", name="uq_variants_host_sku"),
+        CheckConstraint("sold >= 0 AND sold <= stock", name="ck_variants_sold_within_stock"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"), index=True)
     host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id", ondelete="CASCADE"))
@@ -58,6 +64,7 @@ class Variant(Base):
     label: Mapped[str] = mapped_column(String(64))
     position: Mapped[int] = mapped_column(Integer, default=0)
     stock: Mapped[int] = mapped_column(Integer, default=0)
+    sold: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     product: Mapped[Product] = relationship(back_populates="variants")
 
@@ -90,6 +97,9 @@ class Order(Base):
     currency: Mapped[str] = mapped_column(String(3))
     payment_id: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[int] = mapped_column(BigInteger, default=now_ms)
+    # Why a 'refunded' order was undone: 'sold_out_after_all' (SQL's stock guard refused it),
+    # 'no_unit_left' (its hold vanished and Redis had no unit to take); None for older rows.
+    refund_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
     lines: Mapped[list[OrderLine]] = relationship(
         back_populates="order", cascade="all, delete-orphan", lazy="selectin", order_by="OrderLine.id"
@@ -110,3 +120,16 @@ class OrderLine(Base):
     offer_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     order: Mapped[Order] = relationship(back_populates="lines")
+
+
+class RedisEpoch(Base):
+    """The Redis server (its ``run_id``) whose stock was last rebuilt from SQL, and the token that
+    reconcile left in it (``ld:epoch``). One row. A process that meets a Redis with another run id
+    (restarted from an older AOF, a promoted replica) reconciles before it takes a hold there
+    (``inventory.epochs``)."""
+
+    __tablename__ = "redis_epochs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(64))
+    token: Mapped[str] = mapped_column(String(64))
+    reconciled_at: Mapped[int] = mapped_column(BigInteger)

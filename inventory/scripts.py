@@ -23,6 +23,7 @@ PRODUCT_SCRIPTS = (
     "unlock",
     "abandon",
     "commit",
+    "forfeit",
     "sweep",
     "load",
     "restock",

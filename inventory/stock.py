@@ -368,6 +368,14 @@ class StockStore:
             raise Oversold()
         return str(reply[1])
 
+    async def forfeit(self, hold_id: str) -> bool:
+        """SQL refused the hold's order (its size was sold out after all): drop the hold without
+        giving its units back (see forfeit.lua). Reconcile the product after this. False when
+        the hold is gone or sold."""
+        product_id = _product(hold_id)
+        reply = await self._script("forfeit", product_id, [hold_id])
+        return bool(reply[0])
+
     async def abandon(self, hold_id: str) -> str:
         """Recovery found neither order nor charge: unlock, or release if expired. Returns
         'released', 'unlocked', 'gone' or 'sold'."""

@@ -31,6 +31,7 @@ ERROR_CODES: dict[str, str] = {
     "hold_expired": "The hold expired or no longer exists; hold again (410).",
     "hold_locked": "The hold is being checked out right now (409).",
     "payment_declined": "The card was declined; the hold stays until it expires (402).",
+    "sold_out_after_all": "The payment went through but the size had sold out after all (Redis had come back behind); the payment is refunded (409).",
     "rate_limited": "Too many requests; wait and retry (429).",
     "payload_too_large": "The body is too large (413).",
     "unavailable": "A backing service does not answer (503).",

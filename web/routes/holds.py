@@ -13,7 +13,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from inventory.checkout import CheckoutDetails
-from inventory.errors import InventoryError, RateLimited
+from inventory.errors import InventoryError, RateLimited, Unavailable
 from inventory.stock import MAX_QUANTITY
 from web.auth import valid_email
 from web.bodies import parse, receive_json, validate
@@ -130,6 +130,8 @@ class CreateHold:
         if isinstance(hold, RateLimited):
             retry_after = str(max(1, -(-hold.retry_after_ms // 1000))).encode()
             await send_json(send, 429, error_body("rate_limited", hold.message), ((b"retry-after", retry_after),))
+        elif isinstance(hold, Unavailable):  # Redis is being checked after a restart: a second or so
+            await send_json(send, 503, refusal_body(hold.code, hold.message), ((b"retry-after", b"1"),))
         elif isinstance(hold, InventoryError):
             await send_json(send, hold.status, refusal_body(hold.code, hold.message))
         else:
@@ -208,6 +210,6 @@ document(
               answers={204: "Released."}, errors=("not_found", "hold_locked", "unauthorized")),
     Operation("POST", "/api/holds/{hold_id}/checkout", "Pay for a hold. The same call again returns the same order.", "buyer",
               CheckoutIn, answers={201: "The order (status paid).", 200: "The same order again (a retry)."},
-              errors=("hold_expired", "payment_declined", "limit_reached", "hold_locked", "not_found",
+              errors=("hold_expired", "payment_declined", "sold_out_after_all", "limit_reached", "hold_locked", "not_found",
                       "malformed_json", "invalid_request", "unauthorized")),
 )
