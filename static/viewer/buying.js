@@ -120,6 +120,7 @@ export class Buying {
         card.selected = null;
         card.setNotice({ text: `${label} is not available any more. Pick another size.` });
         break;
+      case "unavailable": // the shop is restarting a part or checking stock: same press, a moment later
       case "rate_limited": {
         const wait = Math.min(30, Math.max(1, Math.ceil(err.retryAfter ?? 2)));
         if (attempt < MAX_AUTO_RETRIES) {
@@ -246,6 +247,17 @@ export class Buying {
     });
   }
 
+  // The server took the payment, then found the size already sold (its stock store had come back
+  // behind); the payment was refunded. Say so plainly: the buyer must not think they own it.
+  _soldOutAfterAll(hold) {
+    const label = this.viewer.state.label(hold.sku);
+    this.setHold(null);
+    if (this.dialog.open) this.dialog.close();
+    this.viewer.card.setNotice({
+      text: `We're sorry: ${label} sold out while your payment went through. Your payment has been refunded in full.`,
+    });
+  }
+
   // -- checkout --------------------------------------------------------------------------------
 
   openCheckout() {
@@ -342,6 +354,12 @@ export class Buying {
       case "hold_expired":
       case "not_found":
         this._expired(hold);
+        break;
+      case "sold_out_after_all":
+        this._soldOutAfterAll(hold);
+        break;
+      case "unavailable":
+        this._showError("The shop is catching its breath for a second. Your size stays reserved: press Pay again in a moment (you won't be charged twice).");
         break;
       case "limit_reached":
         this._showError("This email has already bought the most one person may buy of this product. Use the email of the person it's for, or let this reservation go.");
