@@ -22,6 +22,7 @@ from starlette.templating import Jinja2Templates
 
 import static as static_package
 from web.auth import BuyerTokens
+from web.bodies import BodyLimit
 from web.errors import ApiError, api_error_handler, http_error_handler, server_error_handler
 from web.jobs import Job, JobRunner
 from web.money import format_money
@@ -85,6 +86,8 @@ def create_app(settings: Settings, services: Services | None = None, *, run_jobs
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     middleware = [
+        # Outermost: a body too large is refused before anything else reads a byte of it.
+        Middleware(BodyLimit, larger={"/api/products/import": panel.CSV_UPLOAD_BYTES}),
         Middleware(
             SessionMiddleware,
             secret_key=settings.secret_key,

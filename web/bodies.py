@@ -1,19 +1,106 @@
 """Reading request bodies: malformed JSON is 400 ``malformed_json``; a body that breaks the rules is
-422 ``invalid_request`` with a message naming the field (from the pydantic model at the edge)."""
+422 ``invalid_request`` with a message naming the field (from the pydantic model at the edge).
+
+Every body is bounded by ``BodyLimit``, the outermost middleware: a declared ``Content-Length``
+above the route's limit is refused (413 ``payload_too_large``) before a byte of the body is read,
+and a body without one (chunked) is counted while it streams in. So no route, whatever it reads
+(JSON, a form, a CSV upload, SDP), ever holds more than its limit in memory.
+"""
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from collections.abc import Iterable, Mapping
+from typing import Annotated, Any, TypeVar
 
 import orjson
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from starlette.requests import ClientDisconnect, Request
-from starlette.types import Receive
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from web.errors import ApiError
+from web.errors import ApiError, error_body
 
 Model = TypeVar("Model", bound=BaseModel)
 MAX_BODY_BYTES = 256 * 1024
+
+# Times on the wire are integer ms since the epoch (CONTRACT.md). Bounded so that nothing a client
+# sends can overflow a BIGINT column or a datetime: 0 (1970) up to, not including, 3000-01-01 UTC.
+MAX_TIME_MS = 32_503_680_000_000
+Timestamp = Annotated[int, Field(ge=0, lt=MAX_TIME_MS, strict=True)]
+
+
+class BodyLimit:
+    """Pure ASGI middleware bounding every request body; see the module's docstring.
+
+    ``larger`` names the few routes (by exact path) that may take more than ``limit``. A request
+    whose ``Content-Length`` is within its limit passes untouched (the buy button's path costs one
+    pass over the headers): the HTTP server delivers no more than that many bytes of body, since
+    that is how it finds where the next request starts."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES, larger: Mapping[str, int] | None = None) -> None:
+        self.app = app
+        self.limit = limit
+        self.larger = dict(larger or {})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.larger.get(scope["path"], self.limit)
+        declared = declared_length(scope["headers"])
+        if declared is not None and declared > limit:
+            await refuse_too_large(send, limit)
+            return
+        try:
+            await self.app(scope, receive if declared is not None else counting(receive, limit), send)
+        except ClientDisconnect:
+            # The client went away (or was closed for sending too slowly, web.http_protocol)
+            # while its body was read: nobody to answer, and not a server error to log.
+            pass
+
+
+def declared_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
+    """The body's declared length, or None when it must be counted: no Content-Length (a
+    chunked body, or none at all), or a Transfer-Encoding that overrides it."""
+    length = None
+    for name, value in headers:
+        if name == b"content-length":
+            if not value.isdigit():  # bytes.isdigit: ASCII digits only
+                return None
+            length = int(value)
+        elif name == b"transfer-encoding":
+            return None
+    return length
+
+
+def counting(receive: Receive, limit: int) -> Receive:
+    """``receive``, refusing the body once more than ``limit`` bytes of it arrived. The refusal
+    is raised in the route that reads (the exception handler answers 413), so the route never
+    sees the rest, and uvicorn drops the rest with the connection (``Connection: close``)."""
+    received = 0
+
+    async def receive_counted() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise too_large(limit)
+        return message
+
+    return receive_counted
+
+
+async def refuse_too_large(send: Send, limit: int) -> None:
+    """413 without reading the body; the connection is closed after it (the client may still be
+    sending, and that is not worth reading)."""
+    body = error_body("payload_too_large", _too_large_message(limit))
+    await send({
+        "type": "http.response.start",
+        "status": 413,
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close")],
+    })
+    await send({"type": "http.response.body", "body": body})
 
 
 async def read_json(request: Request) -> Any:
@@ -33,7 +120,7 @@ async def receive_json(receive: Receive) -> Any:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > MAX_BODY_BYTES:
-            raise _too_large()
+            raise too_large()
         chunks.append(chunk)
         if not message.get("more_body", False):
             return decode_json(b"".join(chunks))
@@ -42,7 +129,7 @@ async def receive_json(receive: Receive) -> Any:
 
 def decode_json(body: bytes) -> Any:
     if len(body) > MAX_BODY_BYTES:
-        raise _too_large()
+        raise too_large()
     if not body.strip():
         return {}
     try:
@@ -51,8 +138,12 @@ def decode_json(body: bytes) -> Any:
         raise ApiError(400, "malformed_json", f"the body is not valid JSON: {exc}") from None
 
 
-def _too_large() -> ApiError:
-    return ApiError(413, "payload_too_large", f"the body is larger than {MAX_BODY_BYTES // 1024} KiB")
+def too_large(limit: int = MAX_BODY_BYTES) -> ApiError:
+    return ApiError(413, "payload_too_large", _too_large_message(limit), headers={"Connection": "close"})
+
+
+def _too_large_message(limit: int) -> str:
+    return f"the body is larger than {limit // 1024} KiB"
 
 
 def validate(model: type[Model], data: Any) -> Model:
@@ -77,8 +168,13 @@ def describe(exc: ValidationError) -> str:
     return f"{field}: {message}"
 
 
+def ascii_digits(raw: str) -> bool:
+    """Only 0-9: str.isdigit also takes "¹" (which int() refuses) and "١" (which int() reads as 1)."""
+    return raw.isascii() and raw.isdigit()
+
+
 def path_id(raw: str, what: str) -> int:
     """A numeric id from the path; anything else is simply not found (404), never a 500."""
-    if not raw.isdigit() or len(raw) > 15:
+    if not ascii_digits(raw) or len(raw) > 15:
         raise ApiError(404, "not_found", f"no such {what}")
     return int(raw)

@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -36,6 +37,7 @@ from live.media import (
     TooManyViewers,
     restrict_host_addresses,
 )
+from web.bodies import BodyLimit, ascii_digits
 from web.settings import Settings
 
 log = logging.getLogger("livedrop.media")
@@ -134,13 +136,14 @@ def create_media_app(settings: Settings) -> Starlette:
         Route("/internal/{role:str}/{slug}", handle, methods=["POST"]),
         Route("/internal/{role:str}/{slug}/{session}", handle, methods=["DELETE"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    # Only web processes call it (with the media key), but a body is bounded here as everywhere.
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(BodyLimit)])
 
 
 def _record_request(request: Request) -> RecordingRequest | None:
     file = request.headers.get(RECORD_FILE_HEADER)
     started = request.headers.get(RECORD_START_HEADER, "")
-    if not file or not started.isdigit():
+    if not file or not ascii_digits(started):
         return None
     return RecordingRequest(file, int(started))
 

@@ -59,6 +59,10 @@ def _client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+# The sign-in and sign-out forms: a few short fields, never a file.
+SMALL_FORM: dict[str, int] = {"max_files": 0, "max_fields": 10, "max_part_size": 8 * 1024}
+
+
 def _signed_in(request: Request) -> bool:
     return request.session.get("host_id") is not None
 
@@ -77,7 +81,7 @@ async def login_page(request: Request) -> Response:
 
 
 async def login(request: Request) -> Response:
-    form = await request.form()
+    form = await request.form(**SMALL_FORM)
     email = str(form.get("email") or "").strip()[:320]
     password = str(form.get("password") or "")[:1024]
     if not csrf_ok(request, str(form.get("csrf") or "")):
@@ -113,7 +117,7 @@ async def logout(request: Request) -> Response:
     if submitted is None and request.headers.get("content-type", "").startswith(
         ("application/x-www-form-urlencoded", "multipart/form-data")
     ):
-        submitted = str((await request.form()).get("csrf") or "")
+        submitted = str((await request.form(**SMALL_FORM)).get("csrf") or "")
     if _signed_in(request) and not csrf_ok(request, submitted):
         raise ApiError(403, "csrf_failed", "missing or wrong CSRF token; reload the control panel")
     request.session.clear()
@@ -166,6 +170,9 @@ async def show_page(request: Request) -> Response:
 # -- CSV import ------------------------------------------------------------------------------------
 
 MAX_CSV_BYTES = 1024 * 1024
+# What the import route may receive (web.bodies.BodyLimit): the CSV plus room for a multipart
+# form's boundaries and part headers. Everything else takes at most web.bodies.MAX_BODY_BYTES.
+CSV_UPLOAD_BYTES = MAX_CSV_BYTES + 64 * 1024
 MAX_CSV_ROWS = 5000
 CSV_COLUMNS = ("title", "sku", "size", "stock", "price", "currency", "image_url", "description")
 CSV_REQUIRED = ("title", "sku", "size", "stock", "currency")
@@ -334,7 +341,7 @@ async def import_products(request: Request) -> Response:
     host = await current_host(request, services.sessions, request.method)
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
-        form = await request.form(max_files=1, max_fields=10)
+        form = await request.form(max_files=1, max_fields=10, max_part_size=8 * 1024)  # the file aside, small fields
         upload = form.get("file")
         if upload is None or isinstance(upload, str):
             raise ApiError(422, "invalid_request", "file: attach the CSV as the form field 'file'")
