@@ -61,6 +61,6 @@ def product_of_hold(hold_id: str) -> int:
     """Hold ids are ``<product id>.<random>``: the product (and so the key) is in the id.
     Raises ValueError for anything else."""
     head, sep, tail = hold_id.partition(".")
-    if not sep or not tail or not head.isdigit() or len(hold_id) > 64:
+    if not sep or not tail or not (head.isascii() and head.isdigit()) or len(hold_id) > 64:  # "١" is a digit too
         raise ValueError(f"not a hold id: {hold_id!r}")
     return int(head)

@@ -10,6 +10,7 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
 from live.connection import CLOSE_POLICY, SEND_FRAME
+from web.bodies import ascii_digits
 from web.settings import Settings
 
 
@@ -35,7 +36,7 @@ def _origin_of(url: str) -> str:
 
 def _after(websocket: WebSocket) -> int | None:
     raw = websocket.query_params.get("after")
-    if raw is None or not raw.isdigit() or len(raw) > 18:
+    if raw is None or not ascii_digits(raw) or len(raw) > 18:
         return None  # no (usable) position: a fresh snapshot
     return int(raw)
 

@@ -16,7 +16,7 @@ from live.offers import OfferError, OfferSpec
 from live.shows import InvalidSlug, SlugTaken
 from live.streams import MAX_STREAM_URL, InvalidStreamUrl, clean_stream_url
 from web.auth import current_host
-from web.bodies import parse, path_id
+from web.bodies import Timestamp, parse, path_id
 from web.errors import ApiError
 from web.openapi import Operation, document
 from web.routes.media import end_show_stream
@@ -32,7 +32,7 @@ class ShowIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     title: Annotated[str, Field(min_length=1, max_length=200)]
     slug: Annotated[str, Field(pattern=r"^[a-z0-9-]{1,64}$")] | None = None
-    scheduled_at: Annotated[int, Field(ge=0, strict=True)] | None = None
+    scheduled_at: Timestamp | None = None
     stream_url: Annotated[str, Field(max_length=MAX_STREAM_URL, description=STREAM_URL_HELP)] | None = None
 
 
@@ -54,7 +54,7 @@ class OfferIn(BaseModel):
     product_id: Annotated[int, Field(ge=1, lt=MAX_ID, strict=True)]
     price_cents: Annotated[int, Field(ge=0, le=100_000_000, strict=True)]
     duration_s: Annotated[int, Field(ge=1, le=7 * 24 * 3600, strict=True)]
-    starts_at: Annotated[int, Field(ge=0, strict=True)] | None = None
+    starts_at: Timestamp | None = None
     quantity: Annotated[int, Field(ge=1, le=10_000_000, strict=True)] | None = None
     per_customer_limit: Annotated[int, Field(ge=1, le=1000, strict=True)] = 1
     hold_s: Annotated[int, Field(ge=10, le=3600, strict=True)] = 300
