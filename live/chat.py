@@ -55,6 +55,8 @@ class Chat:
     def check_text(self, text: object) -> str:
         if not isinstance(text, str) or not text.strip():
             raise ChatRefused("malformed_frame", "chat needs a non-empty \"text\"")
+        if "\x00" in text:  # valid JSON, but PostgreSQL cannot store it in text
+            raise ChatRefused("malformed_frame", "chat text may not contain NUL characters")
         text = text.strip()
         if len(text) > self.rules.max_length:
             raise ChatRefused("chat_too_long", f"a message may be at most {self.rules.max_length} characters")

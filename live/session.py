@@ -4,9 +4,10 @@ rules (or sends a frame over 4 KiB) is closed."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Awaitable, Callable
+
+import orjson
 
 from live.chat import Chat, ChatRefused
 from live.connection import CLOSE_POLICY, CLOSE_TOO_BIG, Connection
@@ -45,9 +46,12 @@ class ViewerSession:
         if isinstance(raw, bytes):
             return self._refuse("malformed_frame", "frames are JSON text")
         try:
-            data = json.loads(raw)
-        except ValueError:
-            return self._refuse("malformed_frame", "not JSON")
+            # orjson, as for HTTP bodies: strict JSON. json.loads would accept a lone surrogate
+            # ("\ud800"), which no database can store (the chat insert failed and took the
+            # connection with it), and NaN / Infinity.
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return self._refuse("malformed_frame", "not JSON (or not valid Unicode)")
         if not isinstance(data, dict) or not isinstance(data.get("type"), str):
             return self._refuse("malformed_frame", 'a frame is a JSON object with a "type"')
         kind = data["type"]
