@@ -45,6 +45,10 @@ class Settings:
     ws_queue_bytes: int = 256 * 1024
     ws_send_timeout_s: float = 5.0
     socket_send_buffer: int = 262_144  # bytes of kernel send buffer per connection; 0: the kernel's autotuning
+    # how long `serve` waits on a client (web.http_protocol; docs/operations.md, "Production configuration")
+    keep_alive_s: int = 5  # an idle kept-alive connection
+    header_timeout_s: int = 10  # a request head, from the connection or the request's first byte
+    body_timeout_s: int = 30  # between two reads of a request body
     # media (WHIP/WHEP): see docs/operations.md, "Video"
     media_url: str | None = None  # the `livedrop media` process; None: media runs in `serve` (own thread)
     media_port: int = 8001  # where `livedrop media` listens (loopback)
@@ -154,6 +158,9 @@ class Settings:
             ws_queue_bytes=_int(env, "LIVEDROP_WS_QUEUE_BYTES", 256 * 1024, 16 * 1024, 64 * 1024 * 1024),
             ws_send_timeout_s=_int(env, "LIVEDROP_WS_SEND_TIMEOUT_MS", 5000, 100, 600_000) / 1000,
             socket_send_buffer=_int(env, "LIVEDROP_SOCKET_SEND_BUFFER", 262_144, 0, 64 * 1024 * 1024),
+            keep_alive_s=_int(env, "LIVEDROP_KEEP_ALIVE_SECONDS", 5, 1, 3600),
+            header_timeout_s=_int(env, "LIVEDROP_HEADER_TIMEOUT_SECONDS", 10, 1, 600),
+            body_timeout_s=_int(env, "LIVEDROP_BODY_TIMEOUT_SECONDS", 30, 1, 3600),
             media_url=media_url,
             media_port=_int(env, "LIVEDROP_MEDIA_PORT", 8001, 1, 65535),
             media_ice_servers=ice_servers,
