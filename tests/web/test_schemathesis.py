@@ -1,0 +1,365 @@
+"""schemathesis over /api/openapi.json, against the real app on the real Redis and database.
+
+Every operation of the document gets a bounded number of generated requests (valid and invalid
+bodies, parameters and headers), sent with a real host or buyer token and, mostly, real path values
+(a product, a live show with a pinned product and offers, a hold, an order, a chat message), so they
+reach the handlers instead of answering 404. No answer may be a 5xx, and every answer must match
+what the document says of it (status, content type, body schema): success bodies included.
+
+Each operation also gets one or two hand-written requests that must succeed (a paying checkout, a
+hold of a real SKU...), because random data rarely does, and the success schemas must be checked
+on real answers. The test fails if an operation never answered 2xx, so a fixture gone stale cannot
+silently turn the run into a wall of 404s.
+
+How it runs: the app and its lifespan live on the test's event loop (the ``app`` fixture), like in
+every other test. Hypothesis is synchronous, so the examples run in a worker thread and each
+request is handed back to the loop (``_LoopAdapter``); a 500 comes back as a response (not as an
+exception), so schemathesis' not_a_server_error check is what reports it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+import requests
+import requests.adapters
+import schemathesis
+import urllib3
+from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
+from schemathesis.errors import FailureGroup
+from sqlalchemy import select
+
+from inventory.clock import now_ms
+from live.models import Show
+from live.recordings import add_recording
+from tests.web.buying import CARD_PAYS, auth, checkout_body
+
+pytestmark = pytest.mark.slow
+
+BASE_URL = "http://testserver"
+# Generated requests per operation (valid and invalid data together). Bounded so the whole test
+# stays well under a minute on a 2-core CI machine; derandomized, so every run sends the same
+# requests. For a deeper hunt, by hand: LIVEDROP_SCHEMATHESIS_EXAMPLES=500 and, for other requests
+# than CI's, LIVEDROP_SCHEMATHESIS_SEED=<any integer>.
+MAX_EXAMPLES = int(os.environ.get("LIVEDROP_SCHEMATHESIS_EXAMPLES", "20"))
+SEED = os.environ.get("LIVEDROP_SCHEMATHESIS_SEED")
+
+CHECKS = [
+    schemathesis.checks.not_a_server_error,
+    schemathesis.checks.status_code_conformance,
+    schemathesis.checks.content_type_conformance,
+    schemathesis.checks.response_schema_conformance,
+    schemathesis.checks.response_headers_conformance,
+]
+
+# Operations that cannot answer 2xx here, and why. Everything else must, at least once.
+NO_SUCCESS_EXPECTED = {
+    # Publishing takes a real WebRTC offer (tests/media builds one with aiortc); random text is
+    # refused as malformed_sdp, and without a publisher there is no stream to play or session to end.
+    ("POST", "/whip/{slug}"),
+    ("DELETE", "/whip/{slug}/{session}"),
+    ("POST", "/whep/{slug}"),
+    ("GET", "/whep/{slug}"),
+    ("DELETE", "/whep/{slug}/{session}"),
+}
+
+# The order operations run in: anything that ends, releases or unpins comes after what needs it.
+LAST = (
+    ("DELETE", "/api/shows/{slug}/chat/{message_id}"),
+    ("DELETE", "/api/shows/{slug}/offers/{offer_id}"),
+    ("DELETE", "/api/shows/{slug}/pin"),
+    ("DELETE", "/api/holds/{hold_id}"),
+    ("POST", "/api/shows/{slug}/start"),
+    ("POST", "/api/shows/{slug}/end"),
+)
+
+
+@schemathesis.serializer("application/sdp")
+def _sdp(ctx: schemathesis.SerializationContext, value: Any) -> bytes:
+    """SDP is text; schemathesis has no serializer of its own for the media type. Invalid data
+    (a number, an object) goes on the wire as its JSON text."""
+    if isinstance(value, bytes):
+        return value
+    return (value if isinstance(value, str) else json.dumps(value)).encode("utf-8")
+
+
+class _LoopAdapter(requests.adapters.HTTPAdapter):
+    """Sends schemathesis' requests (made in Hypothesis' thread) to the app on the test's event
+    loop, where its Redis and database connections live."""
+
+    def __init__(self, http: httpx.AsyncClient, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__()
+        self.http = http
+        self.loop = loop
+
+    def send(self, request: requests.PreparedRequest, stream: bool = False, timeout: Any = None,
+             verify: Any = True, cert: Any = None, proxies: Any = None) -> requests.Response:
+        body = request.body.encode("utf-8") if isinstance(request.body, str) else request.body
+        # Headers go as bytes: a real server hands the app latin-1 octets, which httpx would refuse
+        # to encode from str (it only takes ASCII).
+        headers = [(k.encode("latin-1"), v.encode("latin-1") if isinstance(v, str) else v) for k, v in request.headers.items()]
+        assert request.method is not None and request.url is not None
+        call = self.http.request(request.method, request.url, headers=headers, content=body)
+        answer = asyncio.run_coroutine_threadsafe(call, self.loop).result(timeout=60)
+        # schemathesis reads the headers from the urllib3 response underneath, as a socket gives them.
+        raw = urllib3.HTTPResponse(
+            body=io.BytesIO(answer.content), headers=list(answer.headers.multi_items()), status=answer.status_code,
+            reason=answer.reason_phrase, version=11, preload_content=False,
+        )
+        return self.build_response(request, raw)
+
+
+@dataclass(frozen=True)
+class Planned:
+    """How one operation is called: real path values, credentials, and requests that must succeed."""
+
+    path_parameters: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    happy: tuple[dict[str, Any], ...] = ()  # Case(...) keyword arguments
+
+
+@dataclass
+class Report:
+    failures: dict[tuple[str, str], str] = field(default_factory=dict)  # (operation, failure) -> the report
+    statuses: dict[str, set[int]] = field(default_factory=dict)  # operation -> statuses answered
+    calls: int = 0
+
+    def failed(self) -> list[str]:
+        return [text for (_, _), text in sorted(self.failures.items())]
+
+
+def _run(schema: Any, plans: dict[tuple[str, str], Planned], session: requests.Session,
+         max_examples: int, report: Report) -> None:
+    """Runs in a worker thread: the happy requests, then the generated ones, operation by operation."""
+    operations = [result.ok() for result in schema.get_all_operations()]
+    rank = {key: i for i, key in enumerate(LAST)}
+    operations.sort(key=lambda op: rank.get((op.method.upper(), op.path), -1))
+    for operation in operations:
+        key = (operation.method.upper(), operation.path)
+        plan = plans.get(key, Planned())
+
+        def check(case: Any, label: str = operation.label) -> None:
+            response = case.call(base_url=BASE_URL, session=session)
+            report.calls += 1
+            report.statuses.setdefault(label, set()).add(response.status_code)
+            try:
+                case.validate_response(response, checks=CHECKS)
+            except FailureGroup as group:
+                for failure in group.exceptions:
+                    report.failures.setdefault((label, f"{failure.title} {response.status_code}"), str(group))
+
+        for kwargs in plan.happy:
+            headers = {**plan.headers, **kwargs.pop("headers", {})}
+            path_parameters = {**plan.path_parameters, **kwargs.pop("path_parameters", {})}
+            check(operation.Case(path_parameters=path_parameters, headers=headers, **kwargs))
+
+        strategies = [operation.as_strategy(GenerationMode.POSITIVE, path_parameters=plan.path_parameters, headers=plan.headers)]
+        if len(operation.body) or len(operation.query) or len(operation.headers):
+            strategies.append(operation.as_strategy(GenerationMode.NEGATIVE, path_parameters=plan.path_parameters,
+                                                    headers=plan.headers))
+        if plan.path_parameters:
+            # Some generated path values too (random ids and slugs: malformed, unknown, someone else's).
+            strategies.append(operation.as_strategy(GenerationMode.POSITIVE, headers=plan.headers))
+
+        @settings(max_examples=max_examples, derandomize=SEED is None, deadline=None, database=None,
+                  phases=[Phase.explicit, Phase.generate],  # no shrinking: the failing request is reported as sent
+                  suppress_health_check=list(HealthCheck))
+        @given(case=st.one_of(*strategies))
+        def fuzz(case: Any) -> None:
+            check(case)
+
+        if SEED is not None:
+            fuzz = seed(int(SEED))(fuzz)
+
+        fuzz()
+
+
+async def _world(http: httpx.AsyncClient, app: Any, sessions: Any, host_token: str) -> dict[tuple[str, str], Planned]:
+    """Real things to point the requests at, and how each operation is called."""
+    host = auth(host_token)
+
+    async def ok(response: httpx.Response, status: int = 200) -> dict[str, Any]:
+        assert response.status_code == status, response.text
+        return response.json() if response.content else {}
+
+    product = await ok(await http.post("/api/products", headers=host, json={
+        "title": "Aurora Runner", "price_cents": 12900, "currency": "USD",
+        "variants": [{"sku": "AR-41", "label": "EU 41", "stock": 500}, {"sku": "AR-42", "label": "EU 42", "stock": 500}],
+    }), 201)
+    live = (await ok(await http.post("/api/shows", headers=host, json={"title": "Drop night"}), 201))["slug"]
+    await ok(await http.post(f"/api/shows/{live}/start", headers=host))
+    await ok(await http.put(f"/api/shows/{live}/pin", headers=host, json={"product_id": product["id"]}))
+    offer = {"product_id": product["id"], "price_cents": 9900, "duration_s": 3600, "per_customer_limit": 1000}
+    await ok(await http.post(f"/api/shows/{live}/offers", headers=host, json=offer), 201)
+    doomed_offer = (await ok(await http.post(f"/api/shows/{live}/offers", headers=host, json=offer), 201))["id"]
+    scheduled = (await ok(await http.post("/api/shows", headers=host, json={"title": "Next week"}), 201))["slug"]
+
+    # An ended, recorded show: what the replay routes serve (as test_replay records one).
+    replayed = (await ok(await http.post("/api/shows", headers=host, json={"title": "Last week"}), 201))["slug"]
+    await ok(await http.post(f"/api/shows/{replayed}/start", headers=host))
+    await ok(await http.put(f"/api/shows/{replayed}/pin", headers=host, json={"product_id": product["id"]}))
+    async with sessions() as session:
+        show = (await session.execute(select(Show).where(Show.slug == replayed))).scalar_one()
+        recording = await add_recording(session, show.id, now_ms() - 60_000)
+        await session.commit()
+    file = app.state.settings.recordings_dir / recording.file
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.write_bytes(b"\x1a\x45\xdf\xa3" + bytes(400))  # never decoded
+    await ok(await http.post(f"/api/shows/{replayed}/end", headers=host))
+
+    created = await ok(await http.post("/api/buyers", json={"name": "Kim"}), 201)
+    buyer = auth(created["token"])
+
+    async def new_hold() -> str:
+        held = await ok(await http.post(f"/api/shows/{live}/holds", json={"sku": "AR-41", "quantity": 1},
+                                        headers={**buyer, "Idempotency-Key": uuid.uuid4().hex}), 201)
+        return str(held["hold_id"])
+
+    to_check_out, to_release, bought = await new_hold(), await new_hold(), await new_hold()
+    order = await ok(await http.post(f"/api/holds/{bought}/checkout", headers=buyer,
+                                     json=checkout_body(email="kim@example.com")), 201)
+    hub = app.state.runtime.parts["hub"]
+    view = await hub.views.get(live)
+    message = await hub.chat.post(view.id, created["buyer_id"], "is EU 42 true to size?")
+
+    slug = {"slug": live}
+    csv = "title,sku,size,stock,price,currency\nCourt Classic,CC-9,US 9,12,89.50,USD\n"
+    return {
+        ("GET", "/healthz"): Planned(happy=({},)),
+        ("GET", "/readyz"): Planned(happy=({},)),
+        ("POST", "/api/products"): Planned(headers=host, happy=({"body": {
+            "title": "Court Classic", "price_cents": 8950, "currency": "usd", "variants": [{"sku": "CC-1", "label": "US 1", "stock": 3}],
+        }},)),
+        ("GET", "/api/products"): Planned(headers=host, happy=({},)),
+        ("PATCH", "/api/products/{product_id}"): Planned(
+            {"product_id": str(product["id"])}, host,
+            ({"body": {"title": "Aurora Runner II", "variants": [{"sku": "AR-42", "stock": 600}]}},),
+        ),
+        ("POST", "/api/products/import"): Planned(headers=host, happy=({"body": csv, "media_type": "text/csv"},)),
+        ("POST", "/api/shows"): Planned(headers=host, happy=({"body": {"title": "Sneaker Sunday"}},)),
+        ("GET", "/api/shows"): Planned(headers=host, happy=({},)),
+        ("PATCH", "/api/shows/{slug}"): Planned(slug, host, ({"body": {"title": "Drop night!"}},)),
+        ("GET", "/api/shows/{slug}"): Planned(slug, happy=({},)),
+        ("POST", "/api/shows/{slug}/start"): Planned({"slug": scheduled}, host, ({},)),
+        ("POST", "/api/shows/{slug}/end"): Planned({"slug": scheduled}, host, ({},)),
+        ("PUT", "/api/shows/{slug}/pin"): Planned(slug, host, ({"body": {"product_id": product["id"]}},)),
+        ("DELETE", "/api/shows/{slug}/pin"): Planned(slug, host, ({},)),
+        ("POST", "/api/shows/{slug}/offers"): Planned(slug, host, ({"body": offer},)),
+        ("DELETE", "/api/shows/{slug}/offers/{offer_id}"): Planned({**slug, "offer_id": str(doomed_offer)}, host, ({},)),
+        ("DELETE", "/api/shows/{slug}/chat/{message_id}"): Planned({**slug, "message_id": str(message.id)}, host, ({},)),
+        ("POST", "/api/shows/{slug}/mutes"): Planned(slug, host, ({"body": {"buyer_id": created["buyer_id"]}},)),
+        ("GET", "/api/shows/{slug}/orders"): Planned(slug, host, ({}, {"query": {"format": "csv"}})),
+        ("GET", "/api/shows/{slug}/stats"): Planned(slug, host, ({},)),
+        ("GET", "/api/shows/{slug}/replay"): Planned({"slug": replayed}, happy=({},)),
+        ("POST", "/api/shows/{slug}/replay/presence"): Planned({"slug": replayed}, happy=({"body": {"viewer_id": "viewer-0001"}},)),
+        ("POST", "/api/buyers"): Planned(happy=({"body": {}},)),
+        ("GET", "/api/buyers/me"): Planned(headers=buyer, happy=({},)),
+        ("PATCH", "/api/buyers/me"): Planned(headers=buyer, happy=({"body": {"name": "Kim L."}},)),
+        ("POST", "/api/shows/{slug}/holds"): Planned(slug, buyer, ({
+            "body": {"sku": "AR-42", "quantity": 2}, "headers": {"Idempotency-Key": uuid.uuid4().hex},
+        },)),
+        ("POST", "/api/holds/{hold_id}/checkout"): Planned(
+            {"hold_id": to_check_out}, buyer,
+            # The first pays (201); the same call again answers the same order (200).
+            tuple({"body": checkout_body(email="lee@example.com", card=CARD_PAYS)} for _ in range(2)),
+        ),
+        ("DELETE", "/api/holds/{hold_id}"): Planned({"hold_id": to_release}, buyer, ({},)),
+        # The buyer's own order, and the same as the host of its show.
+        ("GET", "/api/orders/{order_id}"): Planned({"order_id": order["order_id"]}, buyer, ({}, {"headers": host})),
+        ("POST", "/api/media/auth"): Planned(happy=({"body": {"action": "read", "path": live, "ip": "127.0.0.1"}},)),
+        ("POST", "/whip/{slug}"): Planned(slug, host),
+        ("DELETE", "/whip/{slug}/{session}"): Planned({**slug, "session": "0" * 32}, host),
+        ("POST", "/whep/{slug}"): Planned(slug),
+        ("GET", "/whep/{slug}"): Planned(slug),
+        ("DELETE", "/whep/{slug}/{session}"): Planned({**slug, "session": "0" * 32}),
+    }
+
+
+@pytest.fixture
+async def fuzz(app: Any) -> AsyncIterator[Callable[..., Any]]:
+    """``await fuzz(plans, max_examples)``: schemathesis over the app's own document; a Report."""
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=("127.0.0.1", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as http:
+        session = requests.Session()
+        session.mount("http://", _LoopAdapter(http, asyncio.get_running_loop()))
+
+        async def run(plans: dict[tuple[str, str], Planned], max_examples: int = MAX_EXAMPLES,
+                      only: set[tuple[str, str]] | None = None) -> Report:
+            document = (await http.get("/api/openapi.json")).json()
+            schema = schemathesis.openapi.from_dict(document)
+            if only is not None:
+                schema = schema.include(func=lambda ctx: (ctx.operation.method.upper(), ctx.operation.path) in only)
+            report = Report()
+            await asyncio.to_thread(_run, schema, plans, session, max_examples, report)
+            return report
+
+        yield run
+        session.close()
+
+
+async def test_schemathesis_finds_no_server_error_and_every_answer_matches_the_document(
+    app: Any, client: httpx.AsyncClient, sessions: Any, host_token: str, fuzz: Callable[..., Any],
+) -> None:
+    plans = await _world(client, app, sessions, host_token)
+    started = time.monotonic()
+    report: Report = await fuzz(plans)
+    elapsed = time.monotonic() - started
+    # Shown with the failure (or under -s): what each operation answered.
+    print(f"schemathesis: {report.calls} calls over {len(report.statuses)} operations in {elapsed:.1f}s")
+    for label, statuses in sorted(report.statuses.items()):
+        print(f"  {label}: {sorted(statuses)}")
+    assert not report.failures, f"{len(report.failures)} failures in {report.calls} calls:\n\n" + "\n\n".join(report.failed())
+
+    documented = {f"{method} {path}" for method, path in plans}
+    assert set(report.statuses) == documented, "every documented operation was called"
+    never_succeeded = sorted(
+        label for label, statuses in report.statuses.items()
+        if not any(200 <= s < 300 for s in statuses) and tuple(label.split(" ", 1)) not in NO_SUCCESS_EXPECTED
+    )
+    assert not never_succeeded, f"never answered 2xx (stale fixtures?): {never_succeeded}"
+
+
+async def test_a_server_error_or_a_drifted_body_is_caught(
+    app: Any, client: httpx.AsyncClient, host_token: str, fuzz: Callable[..., Any], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The harness can fail: a route that crashes, and one whose body no longer matches its schema."""
+    import web.routes.products as products_routes
+
+    only = {("GET", "/api/products"), ("POST", "/api/products")}
+
+    def plans(sku: str) -> dict[tuple[str, str], Planned]:
+        """Creates a product (its SKU unused so far), then lists the host's products."""
+        return {
+            ("GET", "/api/products"): Planned(headers=auth(host_token), happy=({},)),
+            ("POST", "/api/products"): Planned(headers=auth(host_token), happy=({"body": {
+                "title": "Court Classic", "price_cents": 8950, "currency": "USD", "variants": [{"sku": sku, "label": "US 1", "stock": 3}],
+            }},)),
+        }
+
+    def crash(product: Any) -> dict[str, Any]:
+        raise RuntimeError("deliberate")
+
+    monkeypatch.setattr(products_routes, "product_json", crash)
+    report: Report = await fuzz(plans("CC-1"), max_examples=3, only=only)
+    crashed = {label for label, failure in report.failures if failure.endswith(" 500")}
+    assert crashed == {"GET /api/products", "POST /api/products"}, report.failed()
+
+    from inventory.catalog import product_json
+
+    monkeypatch.setattr(products_routes, "product_json", lambda product: {**product_json(product), "id": str(product.id)})
+    report = await fuzz(plans("CC-2"), max_examples=3, only=only)
+    drifted = {label for label, failure in report.failures}
+    assert drifted == {"GET /api/products", "POST /api/products"}, report.failed()
+    assert not any(failure.endswith(" 500") for _, failure in report.failures), report.failed()
