@@ -36,6 +36,7 @@ from live.media import (
     SessionAnswer,
     TooManyViewers,
     restrict_host_addresses,
+    restrict_remote_addresses,
 )
 from web.bodies import BodyLimit, ascii_digits
 from web.settings import Settings
@@ -69,9 +70,10 @@ def create_media_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         config = settings.media_config()
         restrict_host_addresses(config.host_addresses)
+        restrict_remote_addresses(config.remote_addresses)
         app.state.engine = MediaEngine(config)
-        log.info("livedrop media ready (max %d viewers, host addresses %s)", config.max_viewers,
-                 ", ".join(config.host_addresses) or "all")
+        log.info("livedrop media ready (max %d viewers, host addresses %s, remote addresses %s)", config.max_viewers,
+                 ", ".join(config.host_addresses) or "all", ", ".join(config.remote_addresses) or "default")
         try:
             yield
         finally:

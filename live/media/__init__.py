@@ -14,10 +14,11 @@ from live.media.engine import (
     TooManyViewers,
     SessionAnswer,
 )
-from live.media.ice import restrict_host_addresses
+from live.media.ice import restrict_host_addresses, restrict_remote_addresses
 from live.media.runner import MediaBackend, ThreadedMedia
 
 __all__ = [
     "BadOffer", "MediaBackend", "MediaConfig", "MediaEngine", "MediaError", "NoSession", "NoStream",
     "PublisherExists", "RecordingRequest", "SessionAnswer", "ThreadedMedia", "TooManyViewers", "restrict_host_addresses",
+    "restrict_remote_addresses",
 ]

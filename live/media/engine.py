@@ -1,12 +1,18 @@
 """One media process's streams: a publisher per show (WHIP) and its viewers (WHEP), with aiortc.
 
 aiortc decodes what the publisher sends and encodes once per viewer; it cannot forward encoded
-frames. So each show has one decoded source per track, fanned out through a ``MediaRelay``:
-- a blackhole consumer always reads the relay, so the publisher's receive queues never grow while
-  nobody watches (aiortc's remote tracks buffer without bound until someone calls ``recv``);
-- viewers get unbuffered relay proxies (the latest frame wins), so a slow encoder drops frames
-  instead of queueing them;
-- a viewer that leaves has its peer connection closed and its proxies stopped: its encoder is freed.
+frames. So each show has one decoded source per track, fanned out by a ``FrameFanout``
+(live.media.frames):
+- it always reads the source, so the publisher's receive queues never grow while nobody watches
+  (aiortc's remote tracks buffer without bound until someone calls ``recv``);
+- every viewer and the recorder get frames of their own (encoders rewrite a frame's timestamps in
+  place; a shared frame killed every viewer's encoder within seconds), through a queue of
+  ``VIEWER_QUEUE_FRAMES``, so a slow encoder drops frames instead of queueing them;
+- a viewer whose sender stops while its connection is up (its encoder raised: aiortc logs the
+  traceback and gives up on that track for good) or gets stuck is logged once and has its
+  connection closed, so its player notices and reconnects instead of showing a frozen picture;
+- a viewer that leaves has its peer connection closed and its subscriptions stopped: its encoder
+  is freed.
 
 Everything here runs on one event loop (see ``runner``); none of it is thread-safe.
 """
@@ -22,14 +28,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
-from aiortc.contrib.media import MediaBlackhole, MediaRelay
 from aiortc.mediastreams import MediaStreamTrack
 
-from live.media.recording import Recorder
+from live.media import ice
+from live.media.frames import FrameFanout, FrameSubscriber
+from live.media.recording import QUEUE_FRAMES, Recorder
 
 log = logging.getLogger("livedrop.media")
 
 MAX_SDP_BYTES = 64 * 1024
+# A viewer's queue: two frames, so two decoded back to back both reach its encoder, and a viewer
+# whose encoder stays behind is at most one frame (67 ms at 15 fps) later than the others.
+VIEWER_QUEUE_FRAMES = 2
+# How long a viewer's sender may hold a frame before it counts as stuck: a VP8 encode takes 1-9 ms
+# (640x360 to 1280x720 here); 10 s is no slow machine, it is a hung encoder or a dead sender.
+STALL_S = 10.0
+# A sender also stops when its connection goes away; that is not a failure. Its connection state
+# says which, once the state change (which runs on this loop too) has had this long to land.
+SENDER_GRACE_S = 0.5
 
 
 class MediaError(Exception):
@@ -81,6 +97,8 @@ class MediaConfig:
     turn_username: str | None = None
     turn_password: str | None = None
     host_addresses: tuple[str, ...] = ()  # offer only these as host candidates (empty: every interface)
+    # check only remote candidates in these addresses/networks (empty: any but loopback, link-local...)
+    remote_addresses: tuple[str, ...] = ()
     max_viewers: int = 16  # per process: about 0.055 core per viewer at 640x360, 15 fps
     recordings_dir: Path | None = None  # where streams are recorded (None: not recorded)
 
@@ -104,7 +122,8 @@ class SessionAnswer:
 class Viewer:
     session_id: str
     pc: RTCPeerConnection
-    proxies: list[MediaStreamTrack] = field(default_factory=list)
+    proxies: list[FrameSubscriber] = field(default_factory=list)
+    closing: bool = False  # we are closing it: its senders stopping now is no failure
 
 
 @dataclass
@@ -112,9 +131,8 @@ class Stream:
     slug: str
     session_id: str
     pc: RTCPeerConnection
-    relay: MediaRelay = field(default_factory=MediaRelay)
     tracks: dict[str, MediaStreamTrack] = field(default_factory=dict)
-    drains: list[MediaBlackhole] = field(default_factory=list)
+    fanouts: dict[str, FrameFanout] = field(default_factory=dict)
     viewers: dict[str, Viewer] = field(default_factory=dict)
     recorder: Recorder | None = None
     ended: bool = False
@@ -146,6 +164,7 @@ class MediaEngine:
         self._streams: dict[str, Stream] = {}
         self._reserved: set[str] = set()  # slugs whose publisher is mid-handshake
         self._closing: set[asyncio.Task[None]] = set()
+        self.sender_failures = 0  # viewers whose sender stopped or stuck while connected (since start)
 
     # -- questions -----------------------------------------------------------------------------------
 
@@ -162,6 +181,8 @@ class MediaEngine:
             "viewers": self.viewer_count(),
             "max_viewers": self.config.max_viewers,
             "shows": {slug: len(s.viewers) for slug, s in self._streams.items()},
+            "sender_failures": self.sender_failures,
+            "ice": ice.ledger.snapshot(),
         }
 
     # -- publishing (WHIP) ---------------------------------------------------------------------------
@@ -190,17 +211,16 @@ class MediaEngine:
             await pc.close()
             raise
         stream = Stream(slug=slug, session_id=_new_id(), pc=pc, tracks=tracks)
-        for track in tracks.values():
-            drain = MediaBlackhole()
-            drain.addTrack(stream.relay.subscribe(track, buffered=False))
-            await drain.start()
-            stream.drains.append(drain)
+        for kind, track in tracks.items():
+            fanout = FrameFanout(track, stall_s=STALL_S, on_stall=lambda sub: self._stalled(stream, sub))
+            fanout.start()
+            stream.fanouts[kind] = fanout
             track.on("ended", lambda: self._end_soon(stream))
         if path is not None and record is not None:
             try:
                 recorder = Recorder(path, record.started_at)
-                for track in tracks.values():
-                    recorder.add(stream.relay.subscribe(track, buffered=False))
+                for fanout in stream.fanouts.values():
+                    recorder.add(fanout.subscribe(depth=QUEUE_FRAMES))
                 recorder.start()
                 stream.recorder = recorder
             except Exception:  # a full disk must not keep the show off the air
@@ -250,8 +270,8 @@ class MediaEngine:
                 await stream.recorder.stop()
             except Exception:
                 log.exception("stream %s: the recording could not be finished", stream.slug)
-        for drain in stream.drains:
-            await drain.stop()
+        for fanout in stream.fanouts.values():
+            await fanout.stop()
         await stream.pc.close()
         log.info("stream %s ended", stream.slug)
         if self.on_end is not None:
@@ -277,9 +297,9 @@ class MediaEngine:
             except Exception as exc:
                 raise BadOffer(f"the SDP offer cannot be used: {exc}") from None
             wanted = {t.kind for t in pc.getTransceivers()}
-            for kind, track in stream.tracks.items():
+            for kind, fanout in stream.fanouts.items():
                 if kind in wanted:
-                    proxy = stream.relay.subscribe(track, buffered=False)
+                    proxy = fanout.subscribe(depth=VIEWER_QUEUE_FRAMES)
                     viewer.proxies.append(proxy)
                     pc.addTrack(proxy)
             if not viewer.proxies:
@@ -296,15 +316,58 @@ class MediaEngine:
             await pc.close()
             raise NoStream("the stream ended")
         stream.viewers[viewer.session_id] = viewer
+        for proxy in viewer.proxies:
+            # aiortc's sender stops its track when its RTP loop ends, for any reason
+            proxy.on("ended", lambda proxy=proxy: self._sender_stopped(stream, viewer, proxy))
 
         @pc.on("connectionstatechange")
         def on_state() -> None:
             if pc.connectionState in ("failed", "closed") and viewer.session_id in stream.viewers:
-                task = asyncio.ensure_future(self._close_viewer(stream, viewer))
-                self._closing.add(task)
-                task.add_done_callback(self._closing.discard)
+                self._close_viewer_soon(stream, viewer)
 
         return SessionAnswer(viewer.session_id, pc.localDescription.sdp)
+
+    def _sender_stopped(self, stream: Stream, viewer: Viewer, proxy: FrameSubscriber) -> None:
+        """One of a viewer's tracks stopped without us closing the viewer: its connection is going
+        away (fine), or its sender died with the connection up (aiortc logged why, as a warning
+        from aiortc.rtcrtpsender, and will send this viewer nothing more on that track)."""
+        if viewer.closing:
+            return
+
+        def decide() -> None:
+            if viewer.closing or stream.viewers.get(viewer.session_id) is not viewer:
+                return
+            if viewer.pc.connectionState == "connected":
+                self._viewer_failed(stream, viewer, f"its {proxy.kind} sender stopped (its encoder failed?)")
+            else:
+                self._close_viewer_soon(stream, viewer)
+
+        asyncio.get_running_loop().call_later(SENDER_GRACE_S, decide)
+
+    def _stalled(self, stream: Stream, subscriber: FrameSubscriber) -> None:
+        for viewer in list(stream.viewers.values()):
+            if subscriber in viewer.proxies and not viewer.closing:
+                self._viewer_failed(stream, viewer, f"its {subscriber.kind} sender has held a frame for "
+                                    f"{STALL_S:.0f} s (a stuck encoder?)")
+                return
+        if stream.recorder is not None:
+            log.warning("stream %s: the recorder has held a %s frame for %.0f s", stream.slug, subscriber.kind, STALL_S)
+
+    def _viewer_failed(self, stream: Stream, viewer: Viewer, why: str) -> None:
+        """Logged once per viewer (closing it makes sure of that): a frozen picture must not go
+        unnoticed, and closing the connection is what makes the viewer's page reconnect."""
+        self.sender_failures += 1
+        log.warning("stream %s: viewer %s: %s; closing its connection so its player reconnects",
+                    stream.slug, viewer.session_id[:6], why)
+        self._close_viewer_soon(stream, viewer)
+
+    def _close_viewer_soon(self, stream: Stream, viewer: Viewer) -> None:
+        if viewer.closing:
+            return
+        viewer.closing = True
+        task = asyncio.ensure_future(self._close_viewer(stream, viewer))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     async def stop_viewer(self, slug: str, session_id: str) -> None:
         stream = self._streams.get(slug)
@@ -314,8 +377,9 @@ class MediaEngine:
         await self._close_viewer(stream, viewer)
 
     async def _close_viewer(self, stream: Stream, viewer: Viewer) -> None:
+        viewer.closing = True
         stream.viewers.pop(viewer.session_id, None)
-        for proxy in viewer.proxies:  # unregisters from the relay; the sender's encoder goes with the pc
+        for proxy in viewer.proxies:  # unsubscribes from the fan-out; the sender's encoder goes with the pc
             proxy.stop()
         await viewer.pc.close()
 

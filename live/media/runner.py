@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
 from live.media.engine import MediaConfig, MediaEngine, RecordingRequest, SessionAnswer
-from live.media.ice import restrict_host_addresses
+from live.media.ice import restrict_host_addresses, restrict_remote_addresses
 
 T = TypeVar("T")
 
@@ -40,6 +40,7 @@ class ThreadedMedia:
         """``on_end(slug, session_id)`` runs on the caller's loop when a stream ends by itself
         (the publisher's connection failed) as well as when it was ended."""
         restrict_host_addresses(config.host_addresses)
+        restrict_remote_addresses(config.remote_addresses)
         self._loop = asyncio.new_event_loop()
         home = asyncio.get_running_loop() if on_end is not None else None
 

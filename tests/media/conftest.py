@@ -1,4 +1,5 @@
-"""A real livedrop process on loopback whose media offers only 127.0.0.1 as a candidate."""
+"""A real livedrop process on loopback whose media offers only 127.0.0.1 as a candidate and checks
+only 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ class MediaServer:
 
 def media_env(tmp_path_factory: pytest.TempPathFactory, name: str) -> dict[str, str]:
     data = tmp_path_factory.mktemp(name)
-    return livedrop_env(data, LIVEDROP_MEDIA_HOST_ADDRESSES="127.0.0.1", LIVEDROP_MEDIA_URL=None)
+    return livedrop_env(data, LIVEDROP_MEDIA_HOST_ADDRESSES="127.0.0.1", LIVEDROP_MEDIA_REMOTE_ADDRESSES="127.0.0.1",
+                        LIVEDROP_MEDIA_URL=None)
 
 
 def make_hosts(env: dict[str, str]) -> tuple[str, str]:

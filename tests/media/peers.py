@@ -1,5 +1,6 @@
-"""aiortc peers for the media tests: a publisher with a moving test pattern, and WHEP viewers.
-Every wait has a timeout: a broken stream fails a test, it never hangs one."""
+"""aiortc peers for the media tests: a publisher with a moving test pattern (optionally stamped with
+its frame number and the wall clock), and WHEP viewers. Every wait has a timeout: a broken stream
+fails a test, it never hangs one."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ import httpx
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription, VideoStreamTrack
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from live.media import restrict_host_addresses
+from live.media import restrict_host_addresses, restrict_remote_addresses
 
-restrict_host_addresses(["127.0.0.1"])  # the test's own peers stay on loopback too
+# The test's own peers stay on loopback too: they offer 127.0.0.1 only and check nothing else.
+restrict_host_addresses(["127.0.0.1"])
+restrict_remote_addresses(["127.0.0.1"])
 NO_ICE_SERVERS = RTCConfiguration(iceServers=[])  # aiortc would otherwise ask Google's STUN server
 
 
@@ -49,6 +52,76 @@ class PatternTrack(VideoStreamTrack):
         return frame
 
 
+# The stamp: 80 bits as black or white 10x10 blocks, 32 to a row, in the top 30 rows of the picture:
+# the frame number (24 bits), the wall clock in ms when the frame was made (48 bits) and a checksum
+# (8 bits, the sum of the 9 bytes before it), most significant bit first. VP8 at any bitrate aiortc
+# picks keeps a 10x10 block black or white; the checksum catches a misread one anyway.
+# The browser video test reads it in Chromium with the same layout.
+STAMP_BLOCK = 10
+STAMP_PER_ROW = 32
+STAMP_BITS = 80
+STAMP_ROWS = 3
+BLACK, WHITE = 16, 235  # video-range luma
+
+
+def stamp_bits(seq: int, ms: int) -> list[int]:
+    payload = seq.to_bytes(3, "big") + ms.to_bytes(6, "big")
+    data = payload + bytes([sum(payload) % 256])
+    return [(byte >> (7 - i)) & 1 for byte in data for i in range(8)]
+
+
+def unstamp(bits: list[int]) -> tuple[int, int] | None:
+    """(frame number, ms) from 80 bits, or None when the checksum does not match."""
+    data = bytes(int("".join(map(str, bits[i:i + 8])), 2) for i in range(0, STAMP_BITS, 8))
+    if sum(data[:9]) % 256 != data[9]:
+        return None
+    return int.from_bytes(data[:3], "big"), int.from_bytes(data[3:9], "big")
+
+
+def read_stamp(frame: av.VideoFrame) -> tuple[int, int] | None:
+    """The stamp of a decoded frame (see ``ClockTrack``), or None if it has none or is unreadable."""
+    if frame.width < STAMP_BLOCK * STAMP_PER_ROW or frame.height < STAMP_BLOCK * STAMP_ROWS:
+        return None
+    if frame.format.name != "yuv420p":
+        frame = frame.reformat(format="yuv420p")
+    plane = frame.planes[0]
+    luma, stride = bytes(plane), plane.line_size
+    bits = []
+    for i in range(STAMP_BITS):
+        x = (i % STAMP_PER_ROW) * STAMP_BLOCK + STAMP_BLOCK // 2
+        y = (i // STAMP_PER_ROW) * STAMP_BLOCK + STAMP_BLOCK // 2
+        bits.append(1 if luma[y * stride + x] > 128 else 0)
+    return unstamp(bits)
+
+
+class ClockTrack(PatternTrack):
+    """The moving pattern with the frame number and the wall clock painted in (``read_stamp``), so
+    a viewer knows which frame it got and how long it took to get there. ``sent`` holds (frame
+    number, ms) of every frame handed to the encoder."""
+
+    def __init__(self, width: int = 320, height: int = 180, fps: int = 15) -> None:
+        super().__init__(width, height, fps)
+        self.sent: list[tuple[int, int]] = []
+
+    async def recv(self) -> av.VideoFrame:
+        frame = await super().recv()
+        seq, ms = self._n, time.time_ns() // 1_000_000
+        plane = frame.planes[0]
+        stride = plane.line_size
+        luma = bytearray(bytes(plane))
+        bits = stamp_bits(seq, ms)
+        for row in range(STAMP_ROWS):
+            line = bytearray(stride)
+            line[:self.width] = bytes([BLACK]) * self.width
+            for i, bit in enumerate(bits[row * STAMP_PER_ROW:(row + 1) * STAMP_PER_ROW]):
+                line[i * STAMP_BLOCK:(i + 1) * STAMP_BLOCK] = bytes([WHITE if bit else BLACK]) * STAMP_BLOCK
+            for y in range(row * STAMP_BLOCK, (row + 1) * STAMP_BLOCK):
+                luma[y * stride:(y + 1) * stride] = line
+        plane.update(bytes(luma))
+        self.sent.append((seq, ms))
+        return frame
+
+
 async def wait_for_state(pc: RTCPeerConnection, states: set[str], timeout: float) -> str:
     deadline = time.monotonic() + timeout
     while pc.connectionState not in states:
@@ -59,10 +132,11 @@ async def wait_for_state(pc: RTCPeerConnection, states: set[str], timeout: float
 
 
 class Publisher:
-    def __init__(self, http: httpx.AsyncClient, slug: str, **pattern: int) -> None:
+    def __init__(self, http: httpx.AsyncClient, slug: str, track: MediaStreamTrack | None = None, **pattern: int) -> None:
         self.http, self.slug = http, slug
         self.pc = RTCPeerConnection(NO_ICE_SERVERS)
-        self.pc.addTrack(PatternTrack(**pattern))
+        self.track = track or PatternTrack(**pattern)
+        self.pc.addTrack(self.track)
         self.location: str | None = None
 
     async def offer(self) -> str:
