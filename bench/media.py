@@ -144,7 +144,8 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="livedrop-bench-media-") as tmp:
-        env = livedrop_env(Path(tmp), LIVEDROP_MEDIA_HOST_ADDRESSES="127.0.0.1", LIVEDROP_MEDIA_MAX_VIEWERS="1000",
+        env = livedrop_env(Path(tmp), LIVEDROP_MEDIA_HOST_ADDRESSES="127.0.0.1",
+                       LIVEDROP_MEDIA_REMOTE_ADDRESSES="127.0.0.1", LIVEDROP_MEDIA_MAX_VIEWERS="1000",
                            LIVEDROP_MEDIA_URL=None)
         token = host_token(env, EMAIL, "bench media password")
         media = None

@@ -56,6 +56,7 @@ class Settings:
     media_turn_username: str | None = None
     media_turn_password: str | None = None
     media_host_addresses: tuple[str, ...] = ()  # only these addresses as ICE host candidates
+    media_remote_addresses: tuple[str, ...] = ()  # only check remote candidates here (empty: not loopback/link-local)
     media_max_viewers: int = 16  # about one core's worth (docs/operations.md, Honest limits)
     recordings_dir: Path | None = None  # where live streams are recorded for replays; None: not recorded
     # who may call POST /api/media/auth (MediaMTX): see docs/operations.md, "MediaMTX with livedrop's accounts"
@@ -82,6 +83,7 @@ class Settings:
             turn_username=self.media_turn_username,
             turn_password=self.media_turn_password,
             host_addresses=self.media_host_addresses,
+            remote_addresses=self.media_remote_addresses,
             max_viewers=self.media_max_viewers,
             recordings_dir=self.recordings_dir,
         )
@@ -134,6 +136,7 @@ class Settings:
                 ipaddress.ip_address(address)
             except ValueError:
                 raise SettingsError(f"LIVEDROP_MEDIA_HOST_ADDRESSES: {address!r} is not an IP address") from None
+        remote_addresses = _remote_addresses(_list(env, "LIVEDROP_MEDIA_REMOTE_ADDRESSES"))
 
         recordings_dir = _recordings_dir(env.get("LIVEDROP_RECORDINGS_DIR"), data_dir, create_data_dir)
         media_auth_secret = _media_auth_secret(env.get("LIVEDROP_MEDIA_AUTH_SECRET"))
@@ -167,11 +170,28 @@ class Settings:
             media_turn_username=env.get("LIVEDROP_MEDIA_TURN_USERNAME") or None,
             media_turn_password=env.get("LIVEDROP_MEDIA_TURN_PASSWORD") or None,
             media_host_addresses=host_addresses,
+            media_remote_addresses=remote_addresses,
             media_max_viewers=_int(env, "LIVEDROP_MEDIA_MAX_VIEWERS", 16, 0, 100_000),
             recordings_dir=recordings_dir,
             media_auth_secret=media_auth_secret,
             media_auth_addresses=media_auth_addresses,
         )
+
+
+def _remote_addresses(values: tuple[str, ...]) -> tuple[str, ...]:
+    """Addresses, networks or ``public``, checked the way live.media.ice reads them (without
+    importing aioice here: processes without video never load it)."""
+    parsed = []
+    for value in values:
+        if value.lower() == "public":
+            parsed.append("public")
+            continue
+        try:
+            parsed.append(str(ipaddress.ip_network(value, strict=False)))
+        except ValueError:
+            raise SettingsError(f"LIVEDROP_MEDIA_REMOTE_ADDRESSES: {value!r} is not an IP address, a network "
+                                "(10.0.0.0/8) or 'public'") from None
+    return tuple(parsed)
 
 
 def int_or_error(name: str, raw: str) -> int:

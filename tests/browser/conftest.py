@@ -56,7 +56,9 @@ class Server:
 def server(tmp_path_factory: pytest.TempPathFactory, chromium: Any) -> Iterator[Server]:
     """One livedrop process per test module (depends on `chromium` so a skip costs nothing)."""
     data = tmp_path_factory.mktemp("browser-livedrop")
-    env = livedrop_env(data, LIVEDROP_BUYERS_PER_IP_PER_MINUTE="100000")
+    # Video stays on loopback: 127.0.0.1 is the only candidate offered and the only one checked.
+    env = livedrop_env(data, LIVEDROP_BUYERS_PER_IP_PER_MINUTE="100000", LIVEDROP_MEDIA_HOST_ADDRESSES="127.0.0.1",
+                       LIVEDROP_MEDIA_REMOTE_ADDRESSES="127.0.0.1")
     token = host_token(env, HOST_EMAIL, "browser tests password")
     process = LivedropProcess(["serve", "--host", "127.0.0.1"], env).start()
     try:

@@ -31,6 +31,7 @@ expect = sync_api.expect
 @pytest.fixture(scope="module")
 def replay_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LivedropProcess, str]]:
     env = livedrop_env(tmp_path_factory.mktemp("replay-browser"), LIVEDROP_MEDIA_HOST_ADDRESSES="127.0.0.1",
+                       LIVEDROP_MEDIA_REMOTE_ADDRESSES="127.0.0.1",
                        LIVEDROP_MEDIA_URL=None, LIVEDROP_BUYERS_PER_IP_PER_MINUTE="100000")
     token = host_token(env, EMAIL, "replay tests password")
     with LivedropProcess(["serve", "--host", "127.0.0.1"], env) as process:

@@ -32,6 +32,7 @@ expect = sync_api.expect
 @pytest.fixture(scope="module")
 def video_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LivedropProcess, str]]:
     env = livedrop_env(tmp_path_factory.mktemp("video-browser"), LIVEDROP_MEDIA_HOST_ADDRESSES="127.0.0.1",
+                       LIVEDROP_MEDIA_REMOTE_ADDRESSES="127.0.0.1",
                        LIVEDROP_MEDIA_URL=None)
     token = host_token(env, EMAIL, PASSWORD)
     with LivedropProcess(["serve", "--host", "127.0.0.1"], env) as process:
