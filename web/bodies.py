@@ -51,16 +51,24 @@ class BodyLimit:
             await refuse_too_large(send, limit)
             return
         try:
-            await self.app(scope, receive if declared is not None else counting(receive, limit), send)
+            if declared is not None and declared >= 0:
+                await self.app(scope, receive, send)
+            else:
+                body = CountedBody(receive, send, limit, chunked=declared == CHUNKED)
+                await self.app(scope, body.receive, body.send)
         except ClientDisconnect:
             # The client went away (or was closed for sending too slowly, web.http_protocol)
             # while its body was read: nobody to answer, and not a server error to log.
             pass
 
 
+CHUNKED = -1
+
+
 def declared_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
-    """The body's declared length, or None when it must be counted: no Content-Length (a
-    chunked body, or none at all), or a Transfer-Encoding that overrides it."""
+    """The body's declared length; CHUNKED when a Transfer-Encoding frames it (its length is
+    known only at the end; it overrides any Content-Length); None when neither header is there
+    (no body in HTTP/1, a body of unknown length in HTTP/2) or the length is not a number."""
     length = None
     for name, value in headers:
         if name == b"content-length":
@@ -68,26 +76,42 @@ def declared_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
                 return None
             length = int(value)
         elif name == b"transfer-encoding":
-            return None
+            return CHUNKED
     return length
 
 
-def counting(receive: Receive, limit: int) -> Receive:
-    """``receive``, refusing the body once more than ``limit`` bytes of it arrived. The refusal
-    is raised in the route that reads (the exception handler answers 413), so the route never
-    sees the rest, and uvicorn drops the rest with the connection (``Connection: close``)."""
-    received = 0
+class CountedBody:
+    """``receive`` and ``send`` of a request whose body's length is not declared.
 
-    async def receive_counted() -> Message:
-        nonlocal received
-        message = await receive()
+    ``receive`` refuses the body once more than ``limit`` bytes of it arrived: the refusal is
+    raised in the route that reads (the exception handler answers 413), so the route never sees
+    the rest. A chunked body still arriving when the answer starts (a refusal, or a route that
+    answers without reading) gets ``Connection: close`` on that answer: uvicorn would otherwise
+    go on reading it to its end, however long, to find the next request."""
+
+    def __init__(self, receive: Receive, send: Send, limit: int, *, chunked: bool) -> None:
+        self._receive = receive
+        self._send = send
+        self.limit = limit
+        self.received = 0
+        self.complete = not chunked  # without a Transfer-Encoding, there is nothing to drain
+
+    async def receive(self) -> Message:
+        message = await self._receive()
         if message["type"] == "http.request":
-            received += len(message.get("body", b""))
-            if received > limit:
-                raise too_large(limit)
+            self.received += len(message.get("body", b""))
+            if self.received > self.limit:
+                raise too_large(self.limit)
+            if not message.get("more_body", False):
+                self.complete = True
         return message
 
-    return receive_counted
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start" and not self.complete:
+            headers = list(message.get("headers", ()))
+            if not any(name.lower() == b"connection" for name, _ in headers):  # a 413 says it already
+                message = {**message, "headers": [*headers, (b"connection", b"close")]}
+        await self._send(message)
 
 
 async def refuse_too_large(send: Send, limit: int) -> None:
