@@ -121,3 +121,33 @@ async def test_plain_http_to_the_socket_is_refused(cluster: Cluster) -> None:
             raise AssertionError("connected to a route that does not exist")
     except InvalidStatus as exc:
         assert exc.response.status_code in (403, 404)
+
+
+async def test_frames_are_parsed_strictly(cluster: Cluster) -> None:
+    """A lone surrogate is valid to json.loads but to no database: it used to fail the chat
+    insert and drop the socket (1006). It is malformed_frame now, as in an HTTP body, and the
+    connection stays open; so is NUL, which PostgreSQL cannot store, and NaN."""
+    async with cluster.host(cluster.a) as host:
+        slug, _ = await make_show(host, "strict")
+    _, token = await buyer(cluster.a.url, "Cy")
+    bystander = await Viewer.join(cluster.a.url, slug)
+    # ?after= in digits other than 0-9 is no usable position: a fresh snapshot, not an error.
+    viewer = await Viewer.join(cluster.a.url, slug, f"?token={token}&after=%C2%B9")
+    try:
+        await bystander.next("snapshot")
+        await viewer.next("snapshot")
+        for frame in ('{"type": "chat", "text": "\\ud800"}', '{"type": "chat", "text": "hi \\udc00 there"}',
+                      '{"type": "chat", "text": "nul \\u0000"}', '{"type": "react", "emoji": NaN}'):
+            await viewer.send(frame)
+            error = await viewer.next("error", timeout=3)
+            assert error["code"] == "malformed_frame", (frame, error)
+        # A surrogate pair is one real character and goes through.
+        await viewer.send('{"type": "chat", "text": "ok \\ud83d\\ude00"}')
+        chat = await bystander.next("chat", timeout=3)
+        assert chat["text"] == "ok \U0001f600"
+        await viewer.send({"type": "ping"})
+        await viewer.next("pong", timeout=3)
+        assert viewer.close_code is None
+    finally:
+        await viewer.close()
+        await bystander.close()
