@@ -38,6 +38,15 @@ def resp_items(args: Sequence[Any]) -> bytes:
     return packed[packed.index(b"\r\n") + 2 :]
 
 
+class ConnectionLost(RedisConnectionError):
+    """The lane's connection broke while this call waited for its reply. ``written``: whether its
+    command had been written to the connection (Redis may have run it) or not (it cannot have)."""
+
+    def __init__(self, message: str, *, written: bool) -> None:
+        super().__init__(message)
+        self.written = written
+
+
 @dataclass(frozen=True)
 class LaneAddress:
     host: str | None = None
@@ -89,9 +98,23 @@ class RedisLane:
     async def call(self, *args: Any) -> Any:
         return await self.send(hiredis.pack_command(args))
 
-    async def send(self, command: bytes) -> Any:
-        """``call`` for a command already packed (RESP), e.g. from ``resp_items`` parts."""
+    async def send(self, command: bytes, *, idempotent: bool = False) -> Any:
+        """``call`` for a command already packed (RESP), e.g. from ``resp_items`` parts.
+
+        When the connection turns out dead with the command on it, the command is sent once more
+        on a new connection if that is safe: always when it was never written (Redis cannot have
+        run it), and when it was written only if ``idempotent`` (running it twice answers the same
+        as once: a hold with an Idempotency-Key, see hold.lua). This is what a Redis restart looks
+        like to the lane: the first presses after it meet the old connection. A refused connect
+        and a timeout are not retried: Redis is down or stuck, and the caller answers 503."""
         if self._transport is None or self._loop is not asyncio.get_running_loop():
+            await self._connect()
+        try:
+            return await self._submit(command)
+        except ConnectionLost as lost:
+            if lost.written and not idempotent:
+                raise  # Redis may have run it: sending it again could run it twice
+        if self._transport is None:  # not yet reconnected by another caller's retry
             await self._connect()
         return await self._submit(command)
 
@@ -119,9 +142,12 @@ class RedisLane:
         self._flush_scheduled = False
         if not self._outgoing:
             return
-        data, self._outgoing = b"".join(self._outgoing), []
-        if self._transport is None:  # lost between submit and flush: connection_lost failed them
+        if self._transport is None:
+            # Lost after these were submitted (connection_lost already failed the calls before
+            # them): fail them too, as never written, rather than leave them waiting forever.
+            self._lost(None)
             return
+        data, self._outgoing = b"".join(self._outgoing), []
         self._transport.write(data)
         self.writes += 1
 
@@ -146,12 +172,16 @@ class RedisLane:
     def _lost(self, exc: BaseException | None) -> None:
         if self._watchdog is not None:
             self._watchdog.cancel()
+        # The last len(_outgoing) waiting calls were submitted but not yet written.
+        written = len(self._waiting) - len(self._outgoing)
         self._forget_connection()
-        error = exc if isinstance(exc, RedisTimeoutError) else RedisConnectionError(f"connection to Redis lost: {exc}")
+        message = f"connection to Redis lost: {exc}"
+        timed_out = exc if isinstance(exc, RedisTimeoutError) else None  # passed on as it is: never resent
         while self._waiting:
             future = self._waiting.popleft()
             if not future.done():
-                future.set_exception(error)
+                future.set_exception(timed_out or ConnectionLost(message, written=written > 0))
+            written -= 1
 
     def _forget_connection(self) -> None:
         """No connection: nothing waiting to be written, nothing half-read."""

@@ -558,7 +558,9 @@ class StockStore:
 
     def _send(self, sale: _HoldSale, press: tuple[Any, ...]) -> Awaitable[Any]:
         if self._lane is not None:
-            return self._lane.send(sale.packed + resp_items(press))
+            # A press with an Idempotency-Key (its last argument) is safe to send again when the
+            # lane's connection breaks after writing it: hold.lua answers a repeat with the first hold.
+            return self._lane.send(sale.packed + resp_items(press), idempotent=press[-1] != "")
         script = SCRIPTS["hold"]
 
         def add(pipe: Any) -> None:

@@ -23,6 +23,7 @@ import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from inventory.clock import now_ms
+from inventory.faults import Outages
 from inventory.stock import StockStore
 from live import presence as presence_module
 from live import stockfeed as stockfeed_module
@@ -60,8 +61,12 @@ class Hub:
         stock: StockStore,
         config: HubConfig,
         ensure_loaded: Callable[[int], Awaitable[None]],
+        outages: Outages | None = None,
     ) -> None:
         self.redis = redis
+        # Redis and database faults of the clocks and the reader go here: one line per outage
+        # instead of a traceback per tick (5 a second for the stock clock). None: logged as any.
+        self.outages = outages
         self.sessions = sessions
         self.stock = stock
         self.config = config
@@ -71,7 +76,7 @@ class Hub:
         self._ensure_loaded = ensure_loaded
         self._load_locks: dict[int, asyncio.Lock] = {}
         self.log = EventLog(redis, sessions)
-        self.reader = StreamReader(redis, self._on_events)
+        self.reader = StreamReader(redis, self._on_events, outages)
         self.views = ViewCache(sessions, self._follow_quietly, self.reader.unfollow, self._view_loaded)
         self.chat = Chat(redis, sessions, config.chat)
         self.presence = Presence(redis)
@@ -110,8 +115,9 @@ class Hub:
                 await tick()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # a Redis hiccup must not stop the clock; the next tick retries
-                log.exception("hub clock %s failed", getattr(tick, "__name__", tick))
+            except Exception as exc:  # a Redis hiccup must not stop the clock; the next tick retries
+                if self.outages is None or self.outages.report(exc, refused=False) is None:
+                    log.exception("hub clock %s failed", getattr(tick, "__name__", tick))
             await asyncio.sleep(seconds)
 
     async def _presence_tick(self) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import redis.asyncio as aioredis
 
+from inventory.faults import Outages
 from live import keys
 from live.events import Event, entry_seq
 
@@ -26,9 +27,12 @@ WAKE_TTL_MS = 60_000
 
 
 class StreamReader:
-    def __init__(self, redis: aioredis.Redis, on_events: Callable[[int, list[Event]], None]) -> None:
+    def __init__(
+        self, redis: aioredis.Redis, on_events: Callable[[int, list[Event]], None], outages: Outages | None = None
+    ) -> None:
         self.redis = redis
         self.on_events = on_events
+        self.outages = outages  # takes Redis faults: one line per outage, not one per retry
         self.wake_key = f"ld:wake:{secrets.token_hex(6)}"
         self._positions: dict[int, str] = {}  # show id -> last stream id read
         self._refs: dict[int, int] = {}
@@ -88,7 +92,8 @@ class StreamReader:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # Redis restarting or unreachable: positions are kept, retry
-                log.warning("stream reader: %s; retrying in %.1fs", exc, backoff)
+                if self.outages is None or self.outages.report(exc, refused=False) is None:
+                    log.warning("stream reader: %s; retrying in %.1fs", exc, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
 

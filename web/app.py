@@ -24,6 +24,7 @@ import static as static_package
 from web.auth import BuyerTokens
 from web.bodies import BodyLimit
 from web.errors import ApiError, api_error_handler, http_error_handler, server_error_handler
+from web.faults import FAULT_HANDLERS
 from web.jobs import Job, JobRunner
 from web.money import format_money
 from web.openapi import openapi_json
@@ -56,7 +57,7 @@ def create_app(settings: Settings, services: Services | None = None, *, run_jobs
         stop = asyncio.Event()
         tasks: list[asyncio.Task[None]] = []
         if run_jobs:
-            runner = JobRunner(svc.redis, background_jobs(runtime), is_worker=False)
+            runner = JobRunner(svc.redis, background_jobs(runtime), is_worker=False, outages=svc.outages)
             tasks.append(asyncio.create_task(runner.run(stop), name="job-lease"))
         try:
             yield
@@ -101,7 +102,10 @@ def create_app(settings: Settings, services: Services | None = None, *, run_jobs
         routes=routes,
         middleware=middleware,
         lifespan=lifespan,
-        exception_handlers={ApiError: api_error_handler, HTTPException: http_error_handler, 500: server_error_handler},
+        exception_handlers={
+            ApiError: api_error_handler, HTTPException: http_error_handler, 500: server_error_handler,
+            **FAULT_HANDLERS,  # Redis or the database down: 503 unavailable with Retry-After (web.faults)
+        },
     )
     app.state.settings = settings
     app.state.buyer_tokens = BuyerTokens(settings.secret_key)

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
+from inventory.faults import Outages
+
 log = logging.getLogger("livedrop.jobs")
 
 LEASE_KEY = "ld:jobs:lease"
@@ -50,8 +52,11 @@ class Job:
 
 
 class JobRunner:
-    def __init__(self, redis: aioredis.Redis, jobs: list[Job], *, is_worker: bool) -> None:
+    def __init__(self, redis: aioredis.Redis, jobs: list[Job], *, is_worker: bool, outages: Outages | None = None) -> None:
         self.redis = redis
+        # Where Redis and database faults go instead of a warning per tick and a traceback per
+        # job run (one line per outage); None: logged here, as any failure.
+        self.outages = outages
         self.jobs = jobs
         self.is_worker = is_worker
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
@@ -85,7 +90,8 @@ class JobRunner:
                     self._start_jobs()
         except (aioredis.ConnectionError, aioredis.TimeoutError) as exc:
             # Without Redis we cannot prove we hold the lease: stop the jobs, try again later.
-            log.warning("job lease: Redis unavailable (%s)", exc)
+            if not self._reported(exc):
+                log.warning("job lease: Redis unavailable (%s)", exc)
             await self._stop_jobs()
             self.holds_lease = False
 
@@ -101,13 +107,18 @@ class JobRunner:
                 await job.run()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # a failing job must not take the others down; it runs again next tick
-                log.exception("background job %s failed", job.name)
+            except Exception as exc:  # a failing job must not take the others down; it runs again next tick
+                if not self._reported(exc):
+                    log.exception("background job %s failed", job.name)
             # Some client libraries swallow a CancelledError that lands inside them; without this
             # check a job told to stop would go on running forever.
             if this is not None and this.cancelling():
                 raise asyncio.CancelledError
             await asyncio.sleep(job.every_s)
+
+    def _reported(self, exc: BaseException) -> bool:
+        """True when ``exc`` is a dependency fault the outage log took (it says when it is over)."""
+        return self.outages is not None and self.outages.report(exc, refused=False) is not None
 
     async def _stop_jobs(self) -> None:
         tasks, self._job_tasks = self._job_tasks, []

@@ -37,7 +37,7 @@ def build_live(runtime: "Runtime") -> dict[str, Any]:
         chat=ChatRules(settings.chat_max_length, settings.chat_messages_per_buyer_per_10s),
         hold_s=settings.hold_seconds,
     )
-    hub = Hub(services.redis, services.sessions, runtime.stock, config, runtime.checkout.ensure_loaded)
+    hub = Hub(services.redis, services.sessions, runtime.stock, config, runtime.checkout.ensure_loaded, services.outages)
     control = ShowControl(hub)
 
     async def sales(slug: str, sku: str) -> tuple[int, SaleTerms]:

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import asyncio
 
+import hiredis
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from inventory.redis_lane import LaneAddress, RedisLane
+from inventory.redis_lane import ConnectionLost, LaneAddress, RedisLane
+from inventory.stock import SaleTerms, StockStore
+from tests.redis_proxy import DroppingProxy
+from web.services import make_redis
 
 
 @pytest.fixture
@@ -80,3 +84,58 @@ async def test_no_server_is_a_connection_error():
     lane = RedisLane(LaneAddress(host="127.0.0.1", port=port))
     with pytest.raises(RedisConnectionError):
         await lane.call("PING")
+
+
+# -- a connection found dead with a call on it (a Redis restart, as the lane sees it) -------------
+
+
+async def test_a_call_on_a_connection_lost_before_it_was_written_is_sent_once_more(lane, redis):
+    await lane.call("PING")
+    old = lane._transport
+    incr = asyncio.ensure_future(lane.call("INCR", "lane:once"))  # not idempotent
+    await asyncio.sleep(0)  # submitted; the write waits for the end of this tick
+    old.get_protocol().connection_lost(ConnectionResetError("reset by peer"))  # as the event loop reports it
+    assert await asyncio.wait_for(incr, 5) == 1  # Redis cannot have run it: sent on a new connection
+    assert lane._transport is not old
+    old.close()
+    assert await redis.get("lane:once") == "1"
+
+
+async def test_a_written_call_is_sent_again_only_when_it_is_idempotent(redis_url, redis):
+    async with DroppingProxy(redis_url) as proxy:
+        lane = RedisLane(LaneAddress(host="127.0.0.1", port=proxy.port))
+        try:
+            await lane.call("PING")
+            proxy.drop_next = True
+            with pytest.raises(ConnectionLost) as lost:  # Redis may have run it: not sent twice
+                await lane.send(hiredis.pack_command(("INCR", "lane:maybe")))
+            assert lost.value.written
+            proxy.drop_next = True
+            assert await lane.send(hiredis.pack_command(("SET", "lane:same", "1")), idempotent=True) == "OK"
+            assert proxy.dropped == 2 and proxy.connections == 3
+        finally:
+            lane.close()
+    assert await redis.get("lane:maybe") is None and await redis.get("lane:same") == "1"
+
+
+async def test_a_hold_press_is_resent_with_its_idempotency_key_and_not_without(redis_url, redis):
+    """The buy button's presses carry an Idempotency-Key: hold.lua answers a repeat with the first
+    hold, so the lane may send one again. One without a key is not resent (it could hold twice)."""
+    terms = SaleTerms(unit_price_cents=1000, currency="EUR", per_customer_limit=10)
+    async with DroppingProxy(redis_url) as proxy:
+        client = make_redis(proxy.url)
+        stock = StockStore(client)
+        try:
+            await stock.load(880001, {"LANE-1": 5})
+            await stock.hold(880001, "LANE-1", 1, "buyer-a", "press-1", terms)
+            proxy.drop_next = True
+            resent = await stock.hold(880001, "LANE-1", 1, "buyer-a", "press-2", terms)
+            assert resent.remaining == 3 and not resent.replayed
+            proxy.drop_next = True
+            with pytest.raises(RedisConnectionError):
+                await stock.hold(880001, "LANE-1", 1, "buyer-a", None, terms)
+            assert proxy.dropped == 2
+            assert await stock.available(880001) == {"LANE-1": 3}  # one unit per press, none twice
+        finally:
+            stock.close()
+            await client.aclose()

@@ -36,6 +36,7 @@ async def readyz(request: Request) -> JSONResponse:
             checks[name] = "ok"
         except Exception as exc:  # any failure means "not ready"; say which
             checks[name] = f"unavailable: {type(exc).__name__}"
+            services.outages.report(exc, refused=False)  # its first fault starts the outage log
     ready = all(value == "ok" for value in checks.values())
     return JSONResponse({"status": "ready" if ready else "unavailable", "checks": checks}, status_code=200 if ready else 503)
 
