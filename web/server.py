@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Generator
 import uvicorn
 
 from web.app import background_jobs, create_app
+from web.http_protocol import ClientDeadlines, deadline_protocol
 from web.jobs import JobRunner
 from web.runtime import Runtime
 from web.services import Services, open_services
@@ -65,7 +66,17 @@ def tune_garbage_collector() -> None:
 
 class _Server(uvicorn.Server):
     """uvicorn re-raises the signal that stopped it, which would kill the process before our own
-    cleanup (stopping the embedded redis-server) runs; we exit normally instead."""
+    cleanup (stopping the embedded redis-server) runs; we exit normally instead. Once a second it
+    closes the connections whose request is late (web.http_protocol)."""
+
+    def __init__(self, config: uvicorn.Config, deadlines: ClientDeadlines) -> None:
+        super().__init__(config)
+        self.deadlines = deadlines
+
+    async def on_tick(self, counter: int) -> bool:
+        if counter % 10 == 0:  # uvicorn ticks every 0.1 s
+            self.deadlines.sweep()
+        return await super().on_tick(counter)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
@@ -89,10 +100,13 @@ async def serve(
         if before_start is not None:
             await before_start(services)
         app = create_app(settings, services)
+        deadlines = ClientDeadlines(settings.header_timeout_s, settings.body_timeout_s, settings.keep_alive_s)
         config = uvicorn.Config(
             app,
             host=settings.host,
             port=settings.port,
+            http=deadline_protocol(deadlines),  # httptools, closing requests that do not arrive in time
+            timeout_keep_alive=settings.keep_alive_s,
             ws=FanoutWebSocketProtocol,  # websockets-sansio, plus frames written once per room
             ws_per_message_deflate=False,  # deflate costs 60-120 KiB per connection; live frames are small
             ws_max_size=4096,
@@ -103,7 +117,7 @@ async def serve(
             timeout_graceful_shutdown=5,
             backlog=4096,
         )
-        server = _Server(config)
+        server = _Server(config, deadlines)
         started = (tune_garbage_collector,) if after_start is None else (tune_garbage_collector, after_start)
         watcher = asyncio.create_task(_call_when_started(server, *started))
         await server.serve(sockets=[listening_socket(config, settings.socket_send_buffer)])
