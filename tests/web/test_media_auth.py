@@ -261,7 +261,7 @@ async def test_the_shared_secret_admits_a_caller_from_any_address(open_app: Open
         assert allowed(await remote.post(URL, params={"secret": SECRET}, json=publish))
         assert allowed(await remote.post(URL, json=publish, auth=httpx.BasicAuth("mediamtx", SECRET)))
         assert allowed(await remote.post(URL, json=publish, auth=httpx.BasicAuth(SECRET, "")))
-        wrong = {
+        wrong: dict[str, dict[str, Any]] = {
             "no secret": {}, "no secret, even from loopback": {"local": True},
             "another secret": {"params": {"secret": "x" * len(SECRET)}},
             "a prefix of it": {"params": {"secret": SECRET[:-1]}},
