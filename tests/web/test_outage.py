@@ -72,10 +72,11 @@ class PrivateRedis:
 @dataclass
 class Answer:
     started: float  # time.monotonic() when the request was sent
-    what: str  # hold, checkout, show, me, readyz
+    what: str  # hold, checkout, show, me, readyz, page
     status: int  # 0: no answer at all (the connection was dropped)
-    code: str | None
+    code: str | None  # the error code of an API answer
     retry_after: str | None
+    html: bool = False  # a page
 
 
 @dataclass
@@ -128,9 +129,11 @@ async def test_a_redis_outage_is_answered_503_and_logged_once(tmp_path: Path) ->
     summary = Counter((a.what, a.status, a.code) for a in answers)
     failed = [a for a in answers if a.status == 0 or (a.status >= 500 and a.status != 503)]
     assert not failed, summary
-    refused = [a for a in answers if a.status == 503 and a.what != "readyz"]
+    refused = [a for a in answers if a.status == 503 and a.what not in ("readyz", "page")]
     assert refused, f"nothing was refused: was Redis down at all? {summary}"
     assert all(a.code == "unavailable" and (a.retry_after or "").isdigit() for a in refused), summary
+    pages = [a for a in answers if a.what == "page" and down_at < a.started < up_at]
+    assert pages and all(a.status == 503 and a.html and (a.retry_after or "").isdigit() for a in pages), summary
     assert any(a.what == "readyz" and a.status == 503 for a in answers if down_at < a.started < up_at), summary
     assert viewer_close == 1013, f"a viewer connecting during the outage: {viewer_close}"
 
@@ -170,6 +173,8 @@ async def _buy_loop(http: httpx.AsyncClient, buyer: str, traffic: Traffic, stop:
         await _ask(http, traffic, "show", "GET", f"/api/shows/{slug}")
         await _ask(http, traffic, "me", "GET", "/api/buyers/me", headers=auth(buyer))
         await _ask(http, traffic, "readyz", "GET", "/readyz")
+        if n % 4 == 0:  # the viewer page, as a browser asks for it (it makes a buyer: not every round)
+            await _ask(http, traffic, "page", "GET", f"/s/{slug}", headers={"Accept": "text/html"})
         await asyncio.sleep(PAUSE_S)
 
 
@@ -181,9 +186,10 @@ async def _ask(http: httpx.AsyncClient, traffic: Traffic, what: str, method: str
         traffic.answers.append(Answer(started, what, 0, type(exc).__name__, None))
         return httpx.Response(599)
     code = None
-    if response.status_code >= 400 and what != "readyz":
+    html = response.headers.get("content-type", "").startswith("text/html")
+    if response.status_code >= 400 and what not in ("readyz", "page"):
         code = response.json()["error"]["code"]
-    traffic.answers.append(Answer(started, what, response.status_code, code, response.headers.get("retry-after")))
+    traffic.answers.append(Answer(started, what, response.status_code, code, response.headers.get("retry-after"), html))
     return response
 
 

@@ -94,8 +94,9 @@ async def viewer_page(request: Request) -> Response:
             buyer_id = buyer.id
         except ApiError as exc:
             log.info("viewer page without a new buyer: %s", exc.code)
-        except Exception:
-            log.exception("viewer page: could not create a buyer")
+        except Exception as exc:
+            if app.state.services.outages.report(exc, refused=False) is None:  # an outage is logged once
+                log.exception("viewer page: could not create a buyer")
     if snapshot["show"]["status"] == "ended":
         # After the show: its shoppable replay, when it was recorded (else the ended page as before).
         replay = await replay_of(request, snapshot["show"]["slug"])
