@@ -182,8 +182,22 @@ class MediaEngine:
             "max_viewers": self.config.max_viewers,
             "shows": {slug: len(s.viewers) for slug, s in self._streams.items()},
             "sender_failures": self.sender_failures,
+            "frames": {slug: self._frame_counts(s) for slug, s in self._streams.items()},
             "ice": ice.ledger.snapshot(),
         }
+
+    @staticmethod
+    def _frame_counts(stream: Stream) -> dict[str, object]:
+        """Where a stream's frames went: read from the publisher, dropped for viewers whose
+        encoders were behind (their queues overflowed), written to and dropped by the recording."""
+        counts: dict[str, object] = {
+            "in": {kind: fanout.frames for kind, fanout in stream.fanouts.items()},
+            "viewers_dropped": sum(p.dropped for v in stream.viewers.values() for p in v.proxies),
+        }
+        if stream.recorder is not None:
+            counts["recorded"] = stream.recorder.frames
+            counts["recorder_dropped"] = stream.recorder.dropped
+        return counts
 
     # -- publishing (WHIP) ---------------------------------------------------------------------------
 

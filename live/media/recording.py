@@ -84,6 +84,11 @@ class Recorder:
         self._streams[track.kind] = stream
         self._tracks.append(track)
 
+    @property
+    def dropped(self) -> int:
+        """Frames that did not fit in the queue while the worker was behind."""
+        return sum(track.dropped for track in self._tracks)
+
     def start(self) -> None:
         loop = asyncio.get_running_loop()
         for track in self._tracks:
@@ -165,7 +170,7 @@ class Recorder:
             await loop.run_in_executor(self._worker, self._finish)
         finally:
             self._worker.shutdown(wait=False)
-        dropped = sum(track.dropped for track in self._tracks)
+        dropped = self.dropped
         if self.failed or dropped:
             log.warning("recording %s finished (%d video frames; %d frames could not be written, %d dropped "
                         "because the recorder was behind)", self.path, self.frames, sum(self.failed.values()), dropped)

@@ -52,15 +52,16 @@ class PatternTrack(VideoStreamTrack):
         return frame
 
 
-# The stamp: 80 bits as black or white 10x10 blocks, 32 to a row, in the top 30 rows of the picture:
+# The stamp: 80 bits as black or white 16x16 blocks, 20 to a row, in the top 64 rows of the picture:
 # the frame number (24 bits), the wall clock in ms when the frame was made (48 bits) and a checksum
-# (8 bits, the sum of the 9 bytes before it), most significant bit first. VP8 at any bitrate aiortc
-# picks keeps a 10x10 block black or white; the checksum catches a misread one anyway.
-# The browser video test reads it in Chromium with the same layout.
-STAMP_BLOCK = 10
-STAMP_PER_ROW = 32
+# (8 bits, the sum of the 9 bytes before it), most significant bit first. A block is one VP8
+# macroblock of one colour, which survives the coarsest quantizer (10x10 blocks straddling
+# macroblocks did not, now and then); the checksum catches a misread one anyway. The browser video
+# test reads it in Chromium with the same layout.
+STAMP_BLOCK = 16
+STAMP_PER_ROW = 20
 STAMP_BITS = 80
-STAMP_ROWS = 3
+STAMP_ROWS = 4
 BLACK, WHITE = 16, 235  # video-range luma
 
 
