@@ -53,7 +53,7 @@ BASE_URL = "http://testserver"
 # stays well under a minute on a 2-core CI machine; derandomized, so every run sends the same
 # requests. For a deeper hunt, by hand: LIVEDROP_SCHEMATHESIS_EXAMPLES=500 and, for other requests
 # than CI's, LIVEDROP_SCHEMATHESIS_SEED=<any integer>.
-MAX_EXAMPLES = int(os.environ.get("LIVEDROP_SCHEMATHESIS_EXAMPLES", "20"))
+MAX_EXAMPLES = int(os.environ.get("LIVEDROP_SCHEMATHESIS_EXAMPLES", "25"))
 SEED = os.environ.get("LIVEDROP_SCHEMATHESIS_SEED")
 
 CHECKS = [
@@ -86,6 +86,66 @@ LAST = (
 )
 
 
+# Values random generation rarely hits, mixed into what schemathesis generates (its "fuzz
+# dictionaries"): in valid-data mode only those the field's schema allows are used, so an integer
+# field whose bound went missing gets 2**63, in invalid-data mode only those it refuses. Few
+# entries, each one a class of trouble, so a bounded run tries most of them.
+EDGE_INTEGERS: list[int] = [
+    -1, 0, 2**31, 2**53 + 1,
+    2**63 - 1, 2**63, 2**64,  # a BIGINT's last value, and past it (SQLite and PostgreSQL refuse them)
+    32_503_680_000_000 - 1, 32_503_680_000_000,  # the last ms before the year 3000, and the first after
+]
+EDGE_STRINGS: list[str] = [
+    "\u00b9", "\u00b2\u00b3", "\u2460",  # str.isdigit() says yes, int() refuses them (superscripts, circled 1)
+    "\u0661\u0662", "\U0001d7d9",  # int() reads them (Arabic-Indic 12, math bold 1): not an id on the wire
+    "-1", "0", "9" * 16, "9" * 40, "1_000", " 1",
+]
+ENTRY_PROBABILITY = 0.5
+
+
+def _integer_fields(document: dict[str, Any]) -> set[str]:
+    """Every integer field of every JSON request body, as schemathesis' body binding keys
+    (``body.scheduled_at``, ``body.variants[*].stock``): found in the document, so new fields count."""
+    components = document["components"]["schemas"]
+    found: set[str] = set()
+
+    def walk(schema: Any, path: str, seen: frozenset[str]) -> None:
+        if not isinstance(schema, dict):
+            return
+        if "$ref" in schema:
+            name = schema["$ref"].rsplit("/", 1)[-1]
+            if name not in seen:
+                walk(components[name], path, seen | {name})
+            return
+        for keyword in ("anyOf", "oneOf", "allOf"):
+            for branch in schema.get(keyword, []):
+                walk(branch, path, seen)
+        if schema.get("type") == "integer":
+            found.add(path)
+        for name, child in schema.get("properties", {}).items():
+            walk(child, f"{path}.{name}", seen)
+        walk(schema.get("items"), f"{path}[*]", seen)
+
+    for path_item in document["paths"].values():
+        for operation in path_item.values():
+            content = operation.get("requestBody", {}).get("content", {})
+            if "application/json" in content:
+                walk(content["application/json"]["schema"], "body", frozenset())
+    return found
+
+
+def _config(document: dict[str, Any]) -> schemathesis.Config:
+    return schemathesis.Config.from_dict({
+        "dictionaries": {"edge-integers": {"values": EDGE_INTEGERS}, "edge-strings": {"values": EDGE_STRINGS}},
+        # Path, query and header strings (type-wide); body integers one by one (schemathesis binds
+        # body fields by path only).
+        "generation": {"dictionaries": {"string": {"dictionary": "edge-strings", "probability": ENTRY_PROBABILITY}}},
+        "parameters": {
+            field: {"dictionary": "edge-integers", "probability": ENTRY_PROBABILITY} for field in sorted(_integer_fields(document))
+        },
+    })
+
+
 @schemathesis.serializer("application/sdp")
 def _sdp(ctx: schemathesis.SerializationContext, value: Any) -> bytes:
     """SDP is text; schemathesis has no serializer of its own for the media type. Invalid data
@@ -93,6 +153,18 @@ def _sdp(ctx: schemathesis.SerializationContext, value: Any) -> bytes:
     if isinstance(value, bytes):
         return value
     return (value if isinstance(value, str) else json.dumps(value)).encode("utf-8")
+
+
+def _octets(value: str | bytes) -> bytes:
+    """A header value as a client puts it on the wire: latin-1 (what HTTP/1.1 clients do), or
+    UTF-8 bytes when it has characters latin-1 lacks (some clients send those; a server hands the
+    app the octets either way). httpx itself would refuse anything but ASCII."""
+    if isinstance(value, bytes):
+        return value
+    try:
+        return value.encode("latin-1")
+    except UnicodeEncodeError:
+        return value.encode("utf-8")
 
 
 class _LoopAdapter(requests.adapters.HTTPAdapter):
@@ -107,9 +179,7 @@ class _LoopAdapter(requests.adapters.HTTPAdapter):
     def send(self, request: requests.PreparedRequest, stream: bool = False, timeout: Any = None,
              verify: Any = True, cert: Any = None, proxies: Any = None) -> requests.Response:
         body = request.body.encode("utf-8") if isinstance(request.body, str) else request.body
-        # Headers go as bytes: a real server hands the app latin-1 octets, which httpx would refuse
-        # to encode from str (it only takes ASCII).
-        headers = [(k.encode("latin-1"), v.encode("latin-1") if isinstance(v, str) else v) for k, v in request.headers.items()]
+        headers = [(name.encode("latin-1"), _octets(value)) for name, value in request.headers.items()]
         assert request.method is not None and request.url is not None
         call = self.http.request(request.method, request.url, headers=headers, content=body)
         answer = asyncio.run_coroutine_threadsafe(call, self.loop).result(timeout=60)
@@ -298,7 +368,7 @@ async def fuzz(app: Any) -> AsyncIterator[Callable[..., Any]]:
         async def run(plans: dict[tuple[str, str], Planned], max_examples: int = MAX_EXAMPLES,
                       only: set[tuple[str, str]] | None = None) -> Report:
             document = (await http.get("/api/openapi.json")).json()
-            schema = schemathesis.openapi.from_dict(document)
+            schema = schemathesis.openapi.from_dict(document, config=_config(document))
             if only is not None:
                 schema = schema.include(func=lambda ctx: (ctx.operation.method.upper(), ctx.operation.path) in only)
             report = Report()
