@@ -132,8 +132,9 @@ async def test_a_redis_outage_is_answered_503_and_logged_once(tmp_path: Path) ->
     refused = [a for a in answers if a.status == 503 and a.what not in ("readyz", "page")]
     assert refused, f"nothing was refused: was Redis down at all? {summary}"
     assert all(a.code == "unavailable" and (a.retry_after or "").isdigit() for a in refused), summary
-    pages = [a for a in answers if a.what == "page" and down_at < a.started < up_at]
-    assert pages and all(a.status == 503 and a.html and (a.retry_after or "").isdigit() for a in pages), summary
+    # A page is served from what the process has at hand, or else is a short page that reloads.
+    pages = [a for a in answers if a.what == "page" and a.status != 200]
+    assert all(a.status == 503 and a.html and (a.retry_after or "").isdigit() for a in pages), summary
     assert any(a.what == "readyz" and a.status == 503 for a in answers if down_at < a.started < up_at), summary
     assert viewer_close == 1013, f"a viewer connecting during the outage: {viewer_close}"
 
