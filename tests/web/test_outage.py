@@ -31,7 +31,7 @@ pytestmark = pytest.mark.slow
 OUTAGE_S = 1.5  # as in the issue
 WORKERS = 4  # concurrent request loops: a bounded stream (this machine has 2 cores, shared)
 PAUSE_S = 0.01  # between one loop's rounds: an outage is some 100 requests, not 10,000
-RECOVERED_WITHIN_S = 0.5  # after Redis accepts connections again, every request must succeed
+RECOVERED_WITHIN_S = 1.0  # after Redis accepts connections again, every request must succeed (holds wait for the epoch check, inventory.epochs)
 UVICORN_WEBSOCKET_LINES = ("WebSocket /ws/", "connection open", "connection closed")  # the viewer's, logged by uvicorn
 
 
@@ -146,7 +146,9 @@ async def test_a_redis_outage_is_answered_503_and_logged_once(tmp_path: Path) ->
     outage_lines = [line for line in log_lines if "livedrop.outage" in line]
     assert len(outage_lines) == 2 and "redis unavailable" in outage_lines[0] and "redis is back" in outage_lines[1], "\n".join(log_lines)
     others = [line for line in log_lines if "livedrop.outage" not in line and not any(n in line for n in UVICORN_WEBSOCKET_LINES)]
-    assert len(others) <= 2, "\n".join(log_lines)  # e.g. the job lease taken again
+    # A few other lines may tell what came of it: the job lease taken again, a restarted Redis
+    # seen as another server and stock rebuilt on it (inventory.epochs). Not one per request or tick.
+    assert len(others) <= 4, "\n".join(log_lines)
 
 
 async def _new_buyer(http: httpx.AsyncClient) -> str:
