@@ -59,25 +59,6 @@ def redis_retry() -> Retry:
     """One immediate resend on a new connection when a command's connection turns out dead.
 
     That is a pooled connection Redis closed while it sat idle (a restart, a failover, an idle
-    timeout): without the resend, each such connection failed one request with a 500 for up to
-    0.3 s after /readyz was 200 again. The resend is immediate (no backoff), so it succeeds only
-    when Redis itself answers right away: a command that was lost with the connection of a Redis
-    that just died finds it still down, and the request is answered 503. In the rare case left
-    (Redis ran the command, then the connection broke while Redis stayed up) stock and money are
-    safe to send twice: the inventory scripts are idempotent state changes (a hold per buyer and
-    Idempotency-Key, lock/commit/release by the hold's state, charges by their key). What is not
-    idempotent would at worst show twice and moves no stock: a show event appended again (the
-    hub's append script), a purchase-ticker line, a reaction or rate-limit count.
-
-    Only ConnectionError: a TimeoutError means Redis did not answer within socket_timeout (15 s)
-    and may still be running the command; sending it again would double that wait and the load."""
-    return Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
-
-
-def redis_retry() -> Retry:
-    """One immediate resend on a new connection when a command's connection turns out dead.
-
-    That is a pooled connection Redis closed while it sat idle (a restart, a failover, an idle
     timeout): without the resend, each such connection failed the next request to use it, after
     /readyz was 200 again (tests/web/test_outage.py saw them up to 1.8 s later: connections sit in
     the pool until a burst needs them). The resend is immediate (no backoff), so it succeeds only
