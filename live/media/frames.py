@@ -59,23 +59,30 @@ def now_ms() -> int:
 
 def copy_frame(frame: Frame) -> Frame:
     """A new frame with the same picture or sound, ``pts``, ``time_base`` (and sample rate)."""
-    if isinstance(frame, av.VideoFrame):
-        copy: Frame = av.VideoFrame(frame.width, frame.height, frame.format.name)
-        for source, target in zip(frame.planes, copy.planes):
-            if source.line_size == target.line_size and source.buffer_size == target.buffer_size:
-                target.update(source)
-            else:  # row padding differs: copy the visible part of each row
-                _copy_rows(memoryview(source), source.line_size, memoryview(target), target.line_size,
-                           min(source.line_size, target.line_size), target.height)
-    else:
-        copy = av.AudioFrame(format=frame.format.name, layout=frame.layout.name, samples=frame.samples)
-        copy.sample_rate = frame.sample_rate
-        for source, target in zip(frame.planes, copy.planes):
-            size = min(source.buffer_size, target.buffer_size)
-            memoryview(target)[:size] = memoryview(source)[:size]
+    copy: Frame = _copy_video(frame) if isinstance(frame, av.VideoFrame) else _copy_audio(frame)
     copy.pts = frame.pts
     if frame.time_base is not None:
         copy.time_base = frame.time_base
+    return copy
+
+
+def _copy_video(frame: av.VideoFrame) -> av.VideoFrame:
+    copy = av.VideoFrame(frame.width, frame.height, frame.format.name)
+    for source, target in zip(frame.planes, copy.planes):
+        if source.line_size == target.line_size and source.buffer_size == target.buffer_size:
+            target.update(memoryview(source))  # type: ignore[arg-type]  # any buffer will do
+        else:  # row padding differs: copy the visible part of each row
+            _copy_rows(memoryview(source), source.line_size, memoryview(target), target.line_size,
+                       min(source.line_size, target.line_size), target.height)
+    return copy
+
+
+def _copy_audio(frame: av.AudioFrame) -> av.AudioFrame:
+    copy = av.AudioFrame(format=frame.format.name, layout=frame.layout.name, samples=frame.samples)
+    copy.sample_rate = frame.sample_rate
+    for source, target in zip(frame.planes, copy.planes):
+        size = min(source.buffer_size, target.buffer_size)
+        memoryview(target)[:size] = memoryview(source)[:size]
     return copy
 
 
@@ -187,6 +194,8 @@ class FrameFanout:
                     frame = await self.source.recv()
                 except MediaStreamError:
                     return
+                if not isinstance(frame, (av.VideoFrame, av.AudioFrame)):
+                    continue  # an encoded packet: aiortc's remote tracks only give decoded frames
                 self.frames += 1
                 arrived = now_ms()
                 for subscriber in self._subscribers:

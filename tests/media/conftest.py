@@ -3,14 +3,17 @@ only 127.0.0.1."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support import LivedropProcess, host_token, livedrop_env
+from tests.support import LivedropProcess, free_port, host_token, livedrop_env
+from web.media_process import media_key
 
 
 
@@ -53,3 +56,33 @@ def media_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MediaServ
         yield MediaServer(process.url, token, other, process)
     finally:
         process.stop()
+
+
+@dataclass
+class Split:
+    """`livedrop media` with `livedrop serve` in front of it: the media process's /internal/stats
+    (where frames went, where ICE checks went) can be read with the key from SECRET_KEY."""
+
+    web: MediaServer
+    media: LivedropProcess
+
+    def stats(self) -> dict:
+        key = media_key(self.media.env["SECRET_KEY"])
+        response = httpx.get(f"{self.media.url}/internal/stats", headers={"Authorization": f"Bearer {key}"}, timeout=10)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def recordings(self) -> Path:
+        return Path(self.media.env["LIVEDROP_DATA_DIR"]) / "recordings"
+
+
+@contextlib.contextmanager
+def split_processes(env: dict[str, str]) -> Iterator[Split]:
+    token, other = make_hosts(env)
+    port = free_port()
+    media = LivedropProcess(["media", "--port", str(port)], env, port=port).start()
+    try:
+        with LivedropProcess(["serve", "--host", "127.0.0.1"], dict(env, LIVEDROP_MEDIA_URL=media.url)) as web:
+            yield Split(MediaServer(web.url, token, other, web), media)
+    finally:
+        media.stop()

@@ -65,6 +65,7 @@ def test_a_copy_is_its_own() -> None:
     assert source.planes[0].line_size != source.width, "the case that needs row by row copying"
     kind = source.pict_type
     copy = copy_frame(source)
+    assert isinstance(copy, av.VideoFrame)
     assert (copy.width, copy.height, copy.pts, copy.time_base) == (320, 180, 0, RTP_CLOCK)
     for a, b in zip(source.planes, copy.planes):
         for row in range(a.height):
@@ -76,6 +77,7 @@ def test_a_copy_is_its_own() -> None:
     sound.sample_rate, sound.pts, sound.time_base = 48000, 960, fractions.Fraction(1, 48000)
     sound.planes[0].update(bytes(range(256)) * 15)
     heard = copy_frame(sound)
+    assert isinstance(heard, av.AudioFrame)
     assert (heard.samples, heard.sample_rate, heard.pts) == (960, 48000, 960)
     assert bytes(heard.planes[0])[:3840] == bytes(sound.planes[0])[:3840]
     heard.pts = 0
@@ -103,7 +105,7 @@ async def test_encoders_and_a_recorder_on_one_source_never_disturb_each_other(tm
                 frame = await track.recv()
             except MediaStreamError:
                 return sent
-            await loop.run_in_executor(None, encoder.encode, frame, sent % 10 == 0)  # raises on a bad frame
+            await loop.run_in_executor(None, encoder.encode, frame, sent % 10 == 0)  # type: ignore[arg-type]  # raises on a bad frame
             sent += 1
 
     async with asyncio.timeout(30):
@@ -152,7 +154,7 @@ async def _watch(engine: MediaEngine) -> tuple[RTCPeerConnection, asyncio.Future
     pc = RTCPeerConnection(NO_ICE_SERVERS)
     pc.addTransceiver("video", direction="recvonly")
     track: asyncio.Future[MediaStreamTrack] = asyncio.get_running_loop().create_future()
-    pc.on("track", lambda t: track.done() or track.set_result(t))
+    pc.on("track", lambda t: None if track.done() else track.set_result(t))
     await pc.setLocalDescription(await pc.createOffer())
     answer = await engine.play("show", pc.localDescription.sdp)
     await pc.setRemoteDescription(RTCSessionDescription(answer.sdp, "answer"))
@@ -186,7 +188,7 @@ async def test_a_viewer_whose_sender_dies_is_logged_once_and_closed(monkeypatch:
                 await asyncio.wait_for(track.recv(), 10)
             # the server's encoder of one viewer fails from now on (aiortc's sender made it lazily)
             server_viewer = next(iter(engine._streams["show"].viewers.values()))
-            doomed.add(id(server_viewer.pc.getSenders()[0]._RTCRtpSender__encoder))
+            doomed.add(id(server_viewer.pc.getSenders()[0]._RTCRtpSender__encoder))  # type: ignore[attr-defined]
             # the doomed viewer's connection is closed by the server; the other one keeps playing
             ended = await asyncio.wait([asyncio.ensure_future(wait_for_state(pc, {"closed", "failed"}, 15))
                                         for pc, _ in watching], return_when=asyncio.FIRST_COMPLETED)
@@ -232,7 +234,7 @@ async def test_remote_candidates_outside_the_policy_are_never_checked(tmp_path: 
         await engine.close()
         for pc in peers:
             await pc.close()
-    seen = engine.stats()["ice"]
+    seen: dict = engine.stats()["ice"]  # type: ignore[assignment]
     assert set(seen["checked"]) == {"127.0.0.1"}, seen
     assert seen["ignored"]["candidate outside the remote address policy"] >= 2, seen
     assert seen["ignored"]["mDNS name with a remote address list"] >= 1, seen
