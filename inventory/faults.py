@@ -41,10 +41,11 @@ _DATABASE_FAULTS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.PostgresConnectionError,  # class 08: the connection failed or is gone
     asyncpg.exceptions.OperatorInterventionError,  # class 57: starting up, shutting down, crashed
     asyncpg.exceptions.TooManyConnectionsError,
-    # asyncpg raises a refused or reset connect as the OSError itself, unwrapped by SQLAlchemy
-    # (checked with an engine pointed at a closed port); Redis's are wrapped by redis-py above.
-    ConnectionError,
 )
+# asyncpg raises a refused or reset connect as the OSError itself, unwrapped by SQLAlchemy (seen
+# with an engine pointed at a closed port); it counts when it came through the database driver, so
+# that a client's own broken connection is not taken for a database outage.
+_DRIVERS = ("sqlalchemy.", "asyncpg.", "aiosqlite.")
 
 
 def fault_of(exc: BaseException) -> str | None:
@@ -53,11 +54,23 @@ def fault_of(exc: BaseException) -> str | None:
         return REDIS
     if isinstance(exc, _DATABASE_FAULTS):
         return DATABASE
+    if isinstance(exc, ConnectionError) and _raised_in(exc, _DRIVERS):
+        return DATABASE
     if isinstance(exc, sqlalchemy.exc.DBAPIError) and (
         exc.connection_invalidated or isinstance(exc.orig, _DATABASE_FAULTS)
     ):
         return DATABASE
     return None
+
+
+def _raised_in(exc: BaseException, modules: tuple[str, ...]) -> bool:
+    """Whether code of one of ``modules`` is on ``exc``'s way up (its traceback)."""
+    frame = exc.__traceback__
+    while frame is not None:
+        if str(frame.tb_frame.f_globals.get("__name__", "")).startswith(modules):
+            return True
+        frame = frame.tb_next
+    return False
 
 
 Probe = Callable[[], Awaitable[object]]

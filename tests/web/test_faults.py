@@ -85,6 +85,7 @@ async def test_the_faults_are_told_apart_from_bugs(tmp_path: Path) -> None:
     assert fault_of(_sqlite_unreachable(tmp_path)) == DATABASE
     assert fault_of(IntegrityError("INSERT", {}, Exception("UNIQUE constraint failed"))) is None
     assert fault_of(ValueError("a bug")) is None
+    assert fault_of(ConnectionResetError("a client gone")) is None  # not raised by a database driver
 
 
 class ControlledProbe:
