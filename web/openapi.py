@@ -278,8 +278,10 @@ def build_document(version: str) -> dict[str, Any]:
                 for status, text in (op.answers or {200: "OK"}).items()
             },
         }
-        security = {"host": [{"hostToken": []}, {"panelSession": []}], "buyer": [{"buyerToken": []}, {"buyerCookie": []}],
-                     "buyer-or-host": [{"buyerToken": []}, {"buyerCookie": []}, {"hostToken": []}, {"panelSession": []}]}
+        security: dict[str, list[dict[str, list[str]]]] = {
+            "host": [{"hostToken": []}, {"panelSession": []}], "buyer": [{"buyerToken": []}, {"buyerCookie": []}],
+            "buyer-or-host": [{"buyerToken": []}, {"buyerCookie": []}, {"hostToken": []}, {"panelSession": []}],
+        }
         if op.auth in security:
             entry["security"] = security[op.auth]
         params = [
