@@ -6,6 +6,9 @@
 //     MediaSource (iOS Safari).
 // Muted autoplay (what browsers allow without a tap) with a tap-to-unmute button; the still stays
 // until frames play and comes back when the stream ends. No stream yet: ask again every few seconds.
+// A WHEP connection that ends while the stream goes on (the server closes a viewer whose part of
+// the stream failed on its side, or packets stop coming) is replaced by a new one within a second or
+// two: the picture never stays frozen.
 //
 // `position()` says which moment (server-clock ms) the viewer is watching, or null when the video
 // is as good as live (WebRTC) or unknown: the page holds pins and offers back until the video gets
@@ -14,6 +17,10 @@
 const CHECK_EVERY_MS = 4000;
 const FULL_RETRY_MS = 15000;
 const GATHER_WAIT_MS = 1500;
+const RECONNECT_MS = 1000; // after a connection ended: the stream may well still be on
+// No RTP packet for this long on a connection that should carry some: it is dead even if no state
+// says so. Video comes 15-30 times a second and audio 50; 8 s of silence is no hiccup.
+const STALL_MS = 8000;
 const HLS_JS = "/static/vendor/hls/hls.min.js"; // hls.js 1.7.4 (Apache-2.0), vendored from npm
 
 function gathered(pc) {
@@ -103,7 +110,15 @@ export function startVideo({ video, placeholder, unmute, clock, streamUrl = null
     function ended() {
       close();
       showStill();
-      retry(CHECK_EVERY_MS);
+      retry(RECONNECT_MS); // asks whether the stream is still on first: a stream that ended costs a GET
+    }
+
+    function packetsReceived(stats) {
+      let packets = 0;
+      stats.forEach((s) => {
+        if (s.type === "inbound-rtp") packets += s.packetsReceived || 0;
+      });
+      return packets;
     }
 
     async function attempt() {
@@ -139,15 +154,33 @@ export function startVideo({ video, placeholder, unmute, clock, streamUrl = null
         const where = answer.headers.get("Location");
         location = where ? new URL(where, new URL(url, window.location.href)).href : null;
         await peer.setRemoteDescription({ type: "answer", sdp: await answer.text() });
-        if (own) {
-          // The server closes our connection when the host stops; a closed tab or a lost network
-          // may not say so, so the stream's existence is also checked now and then.
-          watch = setInterval(async () => {
-            try {
-              if ((await fetch(url, { cache: "no-store" })).status === 404 && peer === pc) ended();
-            } catch { /* offline for a moment: the connection state decides */ }
-          }, CHECK_EVERY_MS);
+        // The server closes our connection when the host stops, or when our part of the stream
+        // failed on its side. Chromium reports the DTLS close at once, but its connectionState
+        // stays "connected" until ICE consent runs out (about 20 s here): listen to the transport.
+        const transport = peer.getReceivers().map((r) => r.transport).find(Boolean);
+        if (transport) {
+          transport.addEventListener("statechange", () => {
+            if (peer === pc && (transport.state === "closed" || transport.state === "failed")) ended();
+          });
         }
+        // A closed tab or a lost network may not say so at all: the stream's existence (own WHEP)
+        // and the packets coming in are checked now and then.
+        let packets = -1;
+        let since = Date.now();
+        watch = setInterval(async () => {
+          try {
+            if (own && (await fetch(url, { cache: "no-store" })).status === 404 && peer === pc) return ended();
+          } catch { /* offline for a moment: the connection state decides */ }
+          try {
+            const now = packetsReceived(await peer.getStats());
+            if (now !== packets) {
+              packets = now;
+              since = Date.now();
+            } else if (Date.now() - since > STALL_MS && peer === pc) {
+              ended();
+            }
+          } catch { /* closed meanwhile */ }
+        }, CHECK_EVERY_MS);
       } catch {
         close();
         retry(CHECK_EVERY_MS);

@@ -1,6 +1,8 @@
 """Video end to end in Debian's Chromium with a fake camera: the host previews and goes live on
 camera from the control panel (WHIP), a viewer page plays it (WHEP), and "Stop video" ends it.
-Loopback only: the server offers 127.0.0.1 alone, Chromium is allowed to use loopback."""
+Loopback only: the server offers and checks 127.0.0.1 alone (`livedrop media` runs on its own so its
+ICE ledger can be read: every check went to 127.0.0.1), Chromium is allowed to use loopback and
+does not hide its addresses behind mDNS names (announcing those would multicast to the LAN)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import LivedropProcess, host_token, livedrop_env
+from tests.support import LivedropProcess, free_port, host_token, livedrop_env
+from web.media_process import media_key
 
 CHROMIUM = Path("/usr/bin/chromium")
 EMAIL = f"camera-host-{uuid.uuid4().hex[:8]}@example.com"  # unique: the database may be shared
@@ -19,6 +22,7 @@ PASSWORD = "camera tests password"
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", "--allow-loopback-in-peer-connection",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
 ]
 
 pytestmark = [
@@ -30,13 +34,22 @@ expect = sync_api.expect
 
 
 @pytest.fixture(scope="module")
-def video_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LivedropProcess, str]]:
+def video_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LivedropProcess, str, LivedropProcess]]:
     env = livedrop_env(tmp_path_factory.mktemp("video-browser"), LIVEDROP_MEDIA_HOST_ADDRESSES="127.0.0.1",
                        LIVEDROP_MEDIA_REMOTE_ADDRESSES="127.0.0.1",
                        LIVEDROP_MEDIA_URL=None)
     token = host_token(env, EMAIL, PASSWORD)
-    with LivedropProcess(["serve", "--host", "127.0.0.1"], env) as process:
-        yield process, token
+    port = free_port()
+    with LivedropProcess(["media", "--port", str(port)], env, port=port) as media:
+        with LivedropProcess(["serve", "--host", "127.0.0.1"], dict(env, LIVEDROP_MEDIA_URL=media.url)) as process:
+            yield process, token, media
+
+
+def ice_checks(media: LivedropProcess) -> dict[str, int]:
+    """Where the media process sent ICE connectivity checks: address -> count."""
+    key = media_key(media.env["SECRET_KEY"])
+    stats = httpx.get(f"{media.url}/internal/stats", headers={"Authorization": f"Bearer {key}"}, timeout=10).json()
+    return stats["ice"]["checked"]
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +61,7 @@ def camera_browser() -> Iterator["sync_api.Browser"]:
 
 
 def test_host_goes_live_on_camera_and_a_viewer_watches(camera_browser, video_server) -> None:  # type: ignore[no-untyped-def]
-    server, token = video_server
+    server, token, media = video_server
     slug = f"camera-{uuid.uuid4().hex[:6]}"
     with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
         assert http.post("/api/shows", json={"title": "On camera", "slug": slug}).status_code == 201
@@ -105,6 +118,8 @@ def test_host_goes_live_on_camera_and_a_viewer_watches(camera_browser, video_ser
         expect(page.locator("#stream-video")).to_be_hidden()
         assert httpx.get(f"{server.url}/whep/{slug}", timeout=10).status_code == 404
         assert not problems, problems
+        checked = ice_checks(media)
+        assert checked and set(checked) == {"127.0.0.1"}, checked  # the publisher's and the viewer's
     finally:
         host.close()
         viewer.close()
