@@ -6,7 +6,7 @@ session id in a header. Calls carry a key derived from SECRET_KEY, so another lo
 publish into a show. Viewers' and publishers' RTP goes straight to the media process (its ICE
 candidates are in the answers); only the signalling passes through the web process.
 
-    web (WHIP/WHEP, auth, show lookup)  --HTTP on loopback-->  media (aiortc, MediaRelay)
+    web (WHIP/WHEP, auth, show lookup)  --HTTP on loopback-->  media (aiortc, FrameFanout)
 """
 
 from __future__ import annotations
