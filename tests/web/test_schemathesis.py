@@ -351,9 +351,10 @@ async def _world(http: httpx.AsyncClient, app: Starlette, sessions: async_sessio
         ("POST", "/api/buyers"): Planned(happy=({"body": {}},)),
         ("GET", "/api/buyers/me"): Planned(headers=buyer, happy=({},)),
         ("PATCH", "/api/buyers/me"): Planned(headers=buyer, happy=({"body": {"name": "Kim L."}},)),
-        ("POST", "/api/shows/{slug}/holds"): Planned(slug, buyer, ({
-            "body": {"sku": "AR-42", "quantity": 2}, "headers": {"Idempotency-Key": uuid.uuid4().hex},
-        },)),
+        # A new hold, and the same press again (the same key): the same hold, answered from memory.
+        ("POST", "/api/shows/{slug}/holds"): Planned(slug, buyer, tuple(
+            {"body": {"sku": "AR-42", "quantity": 2}, "headers": {"Idempotency-Key": press}} for press in [uuid.uuid4().hex] * 2
+        )),
         ("POST", "/api/holds/{hold_id}/checkout"): Planned(
             {"hold_id": to_check_out}, buyer,
             # The first pays (201); the same call again answers the same order (200).
