@@ -68,6 +68,7 @@ def copy_frame(frame: Frame) -> Frame:
 
 def _copy_video(frame: av.VideoFrame) -> av.VideoFrame:
     copy = av.VideoFrame(frame.width, frame.height, frame.format.name)
+    copy.colorspace, copy.color_range = frame.colorspace, frame.color_range  # how to read the samples
     for source, target in zip(frame.planes, copy.planes):
         if source.line_size == target.line_size and source.buffer_size == target.buffer_size:
             target.update(memoryview(source))  # type: ignore[arg-type]  # any buffer will do
