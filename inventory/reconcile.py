@@ -1,7 +1,9 @@
 """Rebuild Redis stock from SQL: available = loaded - sold (SQL) - holds Redis still has.
 
 Redis is not trusted to be durable. This runs on start, on demand (``livedrop inventory
-reconcile``) and when Redis comes back empty (``StockStore.needs_reconcile()``).
+reconcile``), and whenever a process meets a Redis that is not the server the last full reconcile
+ran against, or that came back empty (``inventory.epochs``). A full reconcile records that server
+(its run id) and a fresh epoch token in SQL and in Redis.
 
 Races with checkouts in flight are handled in reconcile.lua; the Python side only has to read SQL
 *after* setting the fence and read all of a product's paid order lines in one statement, so the
@@ -17,6 +19,7 @@ from collections import defaultdict
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from inventory.epochs import save_epoch, server_run_id
 from inventory.models import Order, OrderLine, Product, Variant
 from inventory.stock import ReconcileInput, StockStore
 
@@ -60,6 +63,9 @@ async def reconcile(
     """Reconcile the given products (None: every product in SQL, then mark Redis reconciled).
     Returns product -> sku -> units available afterwards."""
     everything = product_ids is None
+    # The server is read before the rebuild: if it changes during it, the record names the old
+    # one and the new one is rebuilt again, never trusted unrebuilt.
+    run_id = await server_run_id(stock.redis) if everything else ""
     if product_ids is None:
         async with sessions() as session:
             product_ids = list((await session.execute(select(Product.id).order_by(Product.id))).scalars())
@@ -75,5 +81,9 @@ async def reconcile(
             raise ReconcileFenced(f"reconcile of product {product_id} was fenced {attempts} times in a row")
         result[product_id] = await stock.available(product_id)
     if everything:
-        await stock.mark_reconciled()
+        token = stock.new_epoch_token()
+        # SQL first: a crash between the two writes leaves the tokens unequal, which means one
+        # more rebuild, never a server trusted without one.
+        await save_epoch(sessions, run_id, token, stock.clock())
+        await stock.mark_reconciled(token)
     return result

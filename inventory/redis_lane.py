@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,6 +76,10 @@ class RedisLane:
         self._answered = 0
         self._watchdog: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Called with the server's INFO server text on every new connection, before any call is
+        # written to it; raising refuses the connection (inventory.epochs: a server that is not
+        # the one stock was rebuilt against must not take a hold).
+        self.on_connect: Callable[[str], None] | None = None
 
     @classmethod
     def for_client(cls, redis: aioredis.Redis) -> RedisLane | None:
@@ -247,6 +251,14 @@ class RedisLane:
             try:
                 await asyncio.gather(*(self._submit(hiredis.pack_command(command)) for command in setup))
             except ResponseError:
+                self._lost(None)
+                transport.close()
+                raise
+        if self.on_connect is not None:
+            info = await self._submit(hiredis.pack_command(("INFO", "server")))
+            try:
+                self.on_connect(info)
+            except Exception:
                 self._lost(None)
                 transport.close()
                 raise

@@ -43,6 +43,7 @@ from inventory.errors import (
     RateLimited,
     SoldOut,
     UnknownSku,
+    Unavailable,
 )
 from inventory.redis_lane import RedisLane, resp_items
 from inventory.scripts import SCRIPTS
@@ -203,6 +204,21 @@ class StockStore:
         # the (short) flag is gone.
         self._recent: OrderedDict[tuple[int, str, str], tuple[str, Hold]] = OrderedDict()
         self._sales: dict[tuple[int, int, tuple[int, int] | None], _HoldSale] = {}
+        # Set while Redis is not (yet) known to be the server stock was rebuilt against
+        # (inventory.epochs): a hold there could take a unit that SQL already sold.
+        self.holds_suspended = False
+    def check_lane_connections(self, on_connect: Callable[[str], None]) -> None:
+        """Have the hold lane call ``on_connect`` with INFO server on each connection it opens
+        (inventory.epochs); raising refuses the connection."""
+        if self._lane is not None:
+            self._lane.on_connect = on_connect
+
+    def suspend_holds(self) -> None:
+        self.holds_suspended = True
+
+    def resume_holds(self) -> None:
+        self.holds_suspended = False
+        self._sold_out.clear()  # flags set on the old server say nothing of the new one
 
     # -- holds -----------------------------------------------------------------------------------
 
@@ -220,7 +236,7 @@ class StockStore:
         the same key and body were seen before: the first answer again). ``rate_limit`` is
         (presses allowed, window in ms) per buyer and product, counted in the same script.
         Raises SoldOut, LimitReached, UnknownSku, NotOnSale, IdempotencyConflict,
-        InvalidRequest, RateLimited."""
+        InvalidRequest, RateLimited, Unavailable (Redis is being checked, see inventory.epochs)."""
         result = await self.hold_or_refusal(product_id, sku, quantity, buyer_id, idempotency_key, terms, rate_limit)
         if isinstance(result, InventoryError):
             raise result
@@ -248,6 +264,8 @@ class StockStore:
         known = self.answer_at_hand(product_id, sku, quantity, buyer_id, idempotency_key)
         if known is not None:
             return known
+        if self.holds_suspended:
+            return Unavailable()
         fingerprint = f"{sku}\x1f{quantity}"
         recent_key = (product_id, buyer_id, idempotency_key or "")
         sale = self._sale_arguments(product_id, terms, rate_limit)
@@ -497,8 +515,13 @@ class StockStore:
         """True when Redis has no reconcile mark: it is new or came back empty."""
         return not await self.redis.exists(keys.EPOCH)
 
-    async def mark_reconciled(self) -> None:
-        await self.redis.set(keys.EPOCH, self.clock())
+    @staticmethod
+    def new_epoch_token() -> str:
+        return secrets.token_hex(16)
+
+    async def mark_reconciled(self, token: str | None = None) -> None:
+        """Every product was rebuilt from SQL: leave the epoch token (see inventory.epochs)."""
+        await self.redis.set(keys.EPOCH, token or self.new_epoch_token())
 
     async def begin_reconcile(self, product_id: int) -> str:
         """Set the fence before SQL is read (see reconcile.lua)."""

@@ -3,12 +3,14 @@ routes as ``request.app.state.runtime``. Also the operations the CLI shares with
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
 
 from inventory.checkout import Checkout
+from inventory.epochs import RedisEpochs
 from inventory.models import Order, Product, Variant
 from inventory.payments import TestPaymentProvider
 from inventory.stock import SaleTerms, StockStore
@@ -28,8 +30,13 @@ class Runtime:
         redis = self.services.redis
         self.rate_limiter = RateLimiter(redis)
         self.stock = StockStore(redis)
-        self.payments = TestPaymentProvider(redis)
+        self.payments = TestPaymentProvider(self.services.payments_redis or redis)
         self.checkout = Checkout(self.services.sessions, self.stock, self.payments)
+        self.epochs = RedisEpochs(
+            redis, self.services.sessions, self.stock, self.checkout.reconcile, outages=self.services.outages
+        )
+        self._epoch_watch: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
         from web.live_parts import build_live  # noqa: PLC0415 - it needs this module's Runtime type
 
         self.parts.update(build_live(self))  # hub, show_control, offer_clock, sales, on_sold
@@ -90,26 +97,29 @@ class Runtime:
         """inventory's periodic work: expired holds back to stock, stalled checkouts finished or
         undone, and stock rebuilt from SQL when Redis comes back empty."""
 
-        async def reconcile_if_emptied() -> None:
-            if await self.stock.needs_reconcile():
-                await self.checkout.reconcile()
-
         from web.live_parts import live_jobs  # noqa: PLC0415
 
         return [
             Job("hold-expiry", 1.0, self.checkout.sweep),
-            Job("reconcile-if-redis-emptied", 5.0, reconcile_if_emptied),
+            # Also run by every serving process (start()); here for a worker, which serves nothing.
+            Job("redis-epoch", 1.0, self.epochs.ensure),
             *live_jobs(self.parts),  # offers go live and end on time
         ]
 
     async def start(self) -> None:
         """Start per-process background tasks (stream readers, conflation clocks)."""
-        if await self.stock.needs_reconcile():
-            await self.checkout.reconcile()
+        # Stock is rebuilt from SQL unless Redis is the server it was last rebuilt against; then
+        # every new connection is checked, and the server once a second (inventory.epochs).
+        self.epochs.watch_connections(self.stock)
+        await self.epochs.ensure()
+        self._epoch_watch = asyncio.create_task(self.epochs.run(self._stopping), name="redis-epoch")
         await self.parts["hub"].start()
 
     async def stop(self) -> None:
         """Stop them again, in reverse order."""
+        self._stopping.set()
+        if self._epoch_watch is not None:
+            await self._epoch_watch
         await self.parts["hub"].stop()
         self.stock.close()
 

@@ -13,6 +13,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from inventory.epochs import ConnectionCheck
 from inventory.faults import DATABASE, REDIS, Outages
 from web.database import make_engine, make_sessionmaker, pending_migrations, upgrade
 from web.embedded_redis import EmbeddedRedis
@@ -30,6 +31,7 @@ class Services:
     engine: AsyncEngine
     sessions: async_sessionmaker
     embedded_redis: EmbeddedRedis | None = None
+    payments_redis: aioredis.Redis | None = None  # the test payment provider's own (None: ``redis``)
     # Redis and database outages, logged once each way (inventory.faults); probed with the same
     # calls as /readyz.
     outages: Outages = field(init=False)
@@ -39,6 +41,8 @@ class Services:
 
     async def close(self) -> None:
         await self.outages.close()
+        if self.payments_redis is not None:
+            await self.payments_redis.aclose()
         await self.redis.aclose()
         await self.engine.dispose()
         if self.embedded_redis is not None:
@@ -52,6 +56,8 @@ def make_redis(url: str) -> aioredis.Redis:
         # mistaken for a dead Redis.
         url, decode_responses=True, socket_connect_timeout=5, socket_timeout=15, health_check_interval=30,
         max_connections=512, retry=redis_retry(),
+        # Each new connection is checked against the server stock was rebuilt on (inventory.epochs).
+        redis_connect_func=ConnectionCheck().on_connect,
     )
 
 
@@ -87,6 +93,8 @@ async def open_services(settings: Settings, *, migrate: bool | None = None) -> S
     redis_client = make_redis(redis_url)
     engine = make_engine(settings.database_url)
     services = Services(settings, redis_client, engine, make_sessionmaker(engine), embedded)
+    if settings.payments_redis_url is not None:
+        services.payments_redis = make_redis(settings.payments_redis_url)
     try:
         await check_redis(redis_client, redis_url)
         await check_database(engine, settings.database_url)

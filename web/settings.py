@@ -31,6 +31,9 @@ class Settings:
     database_url: str
     redis_url: str | None  # None: the embedded redis-server in data_dir
     secret_key: str
+    # Where the built-in test payment provider keeps its charges; None: REDIS_URL. A Redis of its
+    # own makes it act like an outside provider that does not forget when the stock Redis does.
+    payments_redis_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
     public_url: str | None = None
@@ -146,6 +149,7 @@ class Settings:
             data_dir=data_dir,
             database_url=database_url,
             redis_url=redis_url,
+            payments_redis_url=_redis_url(env.get("LIVEDROP_PAYMENTS_REDIS_URL"), "LIVEDROP_PAYMENTS_REDIS_URL"),
             secret_key=secret_key,
             host=env.get("LIVEDROP_HOST") or "127.0.0.1",
             port=_int(env, "LIVEDROP_PORT", env.get("PORT") and int_or_error("PORT", env["PORT"]) or 8000, 1, 65535),
@@ -292,12 +296,12 @@ def _database_url(raw: str | None, data_dir: Path) -> str:
     )
 
 
-def _redis_url(raw: str | None) -> str | None:
+def _redis_url(raw: str | None, variable: str = "REDIS_URL") -> str | None:
     if not raw:
         return None
     scheme = urlsplit(raw).scheme
     if scheme not in ("redis", "rediss", "unix"):
-        raise SettingsError(f"REDIS_URL: unsupported scheme {scheme!r}; use redis://host:6379/0")
+        raise SettingsError(f"{variable}: unsupported scheme {scheme!r}; use redis://host:6379/0")
     return raw
 
 

@@ -5,6 +5,11 @@
 -- An order that is in the read (its hold id is in the recent-orders list) is counted by SQL only;
 -- a hold still locked for it is marked sold here, so its late commit is a no-op, and a missing
 -- record is recreated as sold, so a late commit cannot take its units a second time.
+-- Redis that came back behind (an older AOF, a stale replica) may hold units SQL has since sold:
+-- then the holds exceed what SQL leaves (loaded - sold). Those holds reserve units that do not
+-- exist; they are dropped, newest first, unlocked ones only (a locked hold is mid-payment: SQL's
+-- guard refuses its order and checkout forfeits it). Kept, their units would come back to stock
+-- when they expired, and the page would offer a unit that is not there.
 -- The fence: the caller set <prefix>recon = token before reading SQL. If Redis lost it (emptied in
 -- between) or another reconcile replaced it, this answers 'fenced' and the caller starts again.
 -- ARGV: prefix, token, now_ms, retention_ms,
@@ -41,6 +46,7 @@ end
 local buyers, emails, offers = maps[1], maps[2], maps[3]
 
 local held, pending = {}, {}
+local unlocked = {}  -- sku -> {{hid, t, q, b, o}} of 'held' (not locked) holds, for dropping phantoms
 redis.call('ZREMRANGEBYSCORE', P .. 'sold_recent', '-inf', now - keep)
 local function visit(hid)
   local key = P .. 'hold:' .. hid
@@ -68,6 +74,10 @@ local function visit(hid)
   else
     add(held, rec.sku, q)
     if rec.st == 'locked' and rec.em ~= '' then add(emails, rec.em, q) end
+    if rec.st == 'held' then
+      unlocked[rec.sku] = unlocked[rec.sku] or {}
+      table.insert(unlocked[rec.sku], {hid = hid, t = tonumber(rec.t or rec.x or 0), q = q, b = rec.b, o = rec.o})
+    end
   end
   add(buyers, rec.b, q)
   if rec.o ~= nil and rec.o ~= '' then add(offers, rec.o, q) end
@@ -83,6 +93,23 @@ for hid, o in pairs(orders) do
       'x', now, 't', now, 'det', '')
     redis.call('PEXPIRE', key, keep)
     redis.call('ZADD', P .. 'sold_recent', now, hid)
+  end
+end
+
+for _, sku in ipairs(skus) do
+  local excess = (held[sku] or 0) + (pending[sku] or 0) - (loaded[sku] - sold[sku])
+  local list = unlocked[sku]
+  if excess > 0 and list then
+    table.sort(list, function(x, y) return x.t > y.t end)  -- newest first
+    for _, h in ipairs(list) do
+      if excess <= 0 then break end
+      redis.call('DEL', P .. 'hold:' .. h.hid)
+      redis.call('ZREM', P .. 'due', h.hid)
+      add(held, sku, -h.q)
+      add(buyers, h.b, -h.q)
+      if h.o ~= nil and h.o ~= '' then add(offers, h.o, -h.q) end
+      excess = excess - h.q
+    end
   end
 end
 
