@@ -33,7 +33,7 @@ import asyncio
 import contextvars
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -99,7 +99,7 @@ class ConnectionCheck:
             check(run_id_of(await connection.read_response()))
 
 
-class HoldGate:
+class HoldGate(Protocol):
     """What the epoch check needs of the stock store: stop and resume holds (see StockStore)."""
 
     def suspend_holds(self) -> None: ...
