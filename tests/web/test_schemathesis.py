@@ -412,8 +412,9 @@ async def test_schemathesis_finds_no_server_error_and_every_answer_matches_the_d
         print(f"  {label}: {sorted(statuses)}")
     assert not report.failures, f"{len(report.failures)} failures in {report.calls} calls:\n\n" + "\n\n".join(report.failed())
 
-    documented = {f"{method} {path}" for method, path in plans}
-    assert set(report.statuses) == documented, "every documented operation was called"
+    # A new route needs a plan here (real path values, credentials, a request that succeeds).
+    planned = {f"{method} {path}" for method, path in plans}
+    assert set(report.statuses) == planned, f"operations without a plan: {sorted(set(report.statuses) - planned)}"
     never_succeeded = sorted(
         label for label, statuses in report.statuses.items()
         if not any(200 <= s < 300 for s in statuses) and tuple(label.split(" ", 1)) not in NO_SUCCESS_EXPECTED
