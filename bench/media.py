@@ -161,7 +161,9 @@ async def measure(args: argparse.Namespace, web: LivedropProcess, media_pid: int
 
 
 def steadiness(frames: list[tuple[int, int, int]], sent: dict[int, int]) -> dict:
-    """How steadily ``frames`` ((arrival ms, number, painted ms)) followed the source ``sent``."""
+    """How steadily ``frames`` ((arrival ms, number, painted ms)) followed the source ``sent``
+    (a stamp that names no frame the source made, read wrong yet passing its checksum, is dropped)."""
+    frames = [f for f in frames if sent.get(f[1]) == f[2]]
     if not frames:
         return {"frames": 0, "share": 0.0}
     first_ms, last_ms = frames[0][2], frames[-1][2]

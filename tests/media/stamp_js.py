@@ -28,7 +28,7 @@ WATCH_FRAMES = """
       }
       bytes.push(byte);
     }
-    const sum = bytes.slice(0, 9).reduce((a, b) => a + b, 0) % 256;
+    const sum = (bytes.slice(0, 9).reduce((a, b) => a + b, 0) + 0x5a) % 256;  // + STAMP_SALT
     if (sum !== bytes[9]) return null;
     const seq = (bytes[0] << 16) | (bytes[1] << 8) | bytes[2];
     let ms = 0;
