@@ -239,11 +239,13 @@ async def soak_run(args: argparse.Namespace, web_url: str, media: LivedropProces
         result = dict(kind="chromium", **steadiness([tuple(f) for f in got["frames"]], sent))  # type: ignore[misc]
         result["first_frame_s"] = round(got["first"] / 1000, 2) if got["first"] is not None else None
         results.append(result)
-    path = await asyncio.to_thread(finished_recording, recordings, before, 60)
-    numbers = [n for n in await asyncio.to_thread(recorded_numbers, path) if n is not None]
+    numbers: list[int] = []
+    if not args.no_record:
+        path = await asyncio.to_thread(finished_recording, recordings, before, 60)
+        numbers = [n for n in await asyncio.to_thread(recorded_numbers, path) if n is not None]
+        path.unlink()
     frames_in = sum(stats["frames"][slug]["in"].values()) if slug in stats["frames"] else None
     log = media.output()[log_before:]
-    path.unlink()
     return {
         "viewers": viewers,
         "run": run,
@@ -251,7 +253,7 @@ async def soak_run(args: argparse.Namespace, web_url: str, media: LivedropProces
         "viewer_results": results,
         "encoder_deaths": log.count("RTCRtpsender(video) Traceback"),
         "sender_failures": stats["sender_failures"],
-        "recording": {
+        "recording": None if args.no_record else {
             "frames": len(numbers),
             "expected": numbers[-1] - numbers[0] + 1 if numbers else len(sent),
             "missing": (numbers[-1] - numbers[0] + 1 - len(set(numbers))) if numbers else len(sent),
@@ -301,9 +303,9 @@ async def soak(args: argparse.Namespace, web: LivedropProcess, media: LivedropPr
             "longest_wait_ms": max(v.get("longest_wait_ms", 0) for v in results),
             "encoder_deaths": sum(r["encoder_deaths"] for r in mine),
             "sender_failures": max(r["sender_failures"] for r in mine),
-            "recordings_complete": sum(1 for r in mine if r["recording"]["missing"] == 0),
-            "recording_frames_written": sum(r["recording"]["frames"] for r in mine),
-            "recording_frames_expected": sum(r["recording"]["expected"] for r in mine),
+            "recordings_complete": None if args.no_record else sum(1 for r in mine if r["recording"]["missing"] == 0),
+            "recording_frames_written": None if args.no_record else sum(r["recording"]["frames"] for r in mine),
+            "recording_frames_expected": None if args.no_record else sum(r["recording"]["expected"] for r in mine),
             "chromium_latency_p50_ms": sorted(v["latency_ms"]["p50"] for v in chromium) if chromium else None,
             "chromium_latency_p99_ms": sorted(v["latency_ms"]["p99"] for v in chromium) if chromium else None,
             "chromium_first_frame_s": sorted(v["first_frame_s"] for v in chromium) if chromium else None,
@@ -319,7 +321,7 @@ def main_soak(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="livedrop-bench-soak-") as tmp:
         env = livedrop_env(Path(tmp), LIVEDROP_MEDIA_HOST_ADDRESSES="127.0.0.1",
                            LIVEDROP_MEDIA_REMOTE_ADDRESSES="127.0.0.1", LIVEDROP_MEDIA_MAX_VIEWERS="1000",
-                           LIVEDROP_MEDIA_URL=None, LIVEDROP_RECORDINGS_DIR=None)
+                           LIVEDROP_MEDIA_URL=None, LIVEDROP_RECORDINGS_DIR="off" if args.no_record else None)
         token = host_token(env, EMAIL, "bench media password")
         port = free_port()
         media = LivedropProcess(["media", "--port", str(port)], env, port=port).start()
@@ -354,6 +356,7 @@ def main() -> None:
     # decoding (56-66 % of the frames), not the server. The cost per viewer is the other mode's job.
     parser.add_argument("--size", default="320x180", help="--soak: the publisher's picture")
     parser.add_argument("--fps", type=int, default=15, help="--soak: the publisher's frame rate")
+    parser.add_argument("--no-record", action="store_true", help="--soak: LIVEDROP_RECORDINGS_DIR=off (to compare)")
     args = parser.parse_args()
     if args.soak:
         args.viewers = args.viewers or "1,4,9"
