@@ -20,8 +20,17 @@ class DroppingProxy:
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
+    def db(self) -> int:
+        """The database of the Redis behind (CI's second pass uses /9, not 0)."""
+        parts = urlsplit(self.redis_url)
+        if parts.scheme == "unix":
+            query = dict(pair.split("=", 1) for pair in parts.query.split("&") if "=" in pair)
+            return int(query.get("db", 0))
+        return int(parts.path.strip("/") or 0)
+
+    @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"redis://127.0.0.1:{self.port}/{self.db}"
 
     async def __aenter__(self) -> DroppingProxy:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
