@@ -197,8 +197,14 @@ def ascii_digits(raw: str) -> bool:
     return raw.isascii() and raw.isdigit()
 
 
+# Ids are SQL INTEGER columns: PostgreSQL refuses a parameter past 2**31 - 1 with an error (a 500
+# if it got that far), SQLite does not, so the bound is checked here for both.
+MAX_SQL_ID = 2**31 - 1
+
+
 def path_id(raw: str, what: str) -> int:
-    """A numeric id from the path; anything else is simply not found (404), never a 500."""
-    if not ascii_digits(raw) or len(raw) > 15:
+    """A numeric id from the path; anything else (not ASCII digits, or past any SQL id) is simply
+    not found (404), never a 500."""
+    if not ascii_digits(raw) or len(raw) > 15 or int(raw) > MAX_SQL_ID:
         raise ApiError(404, "not_found", f"no such {what}")
     return int(raw)

@@ -88,7 +88,8 @@ async def _drop(tmp_path: Path, stock_url: str, payments: RedisServer, fault: Ca
         LIVEDROP_BUYERS_PER_IP_PER_MINUTE="1000000",
     )
     (tmp_path / "livedrop").mkdir(exist_ok=True)
-    token = host_token(env, "faults@example.com", "a long enough password")
+    # Both tests share one database in CI's second pass (PostgreSQL): a host of their own each.
+    token = host_token(env, f"faults-{uuid.uuid4().hex[:8]}@example.com", "a long enough password")
     tally = Tally()
     with LivedropProcess(["serve"], env) as server:
         limits = httpx.Limits(max_connections=60, max_keepalive_connections=60)

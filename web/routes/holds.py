@@ -58,7 +58,7 @@ class CheckoutIn(BaseModel):
     @classmethod
     def _card(cls, value: str) -> str:
         digits = re.sub(r"[ -]", "", value)
-        if not digits.isdigit() or not 12 <= len(digits) <= 19:
+        if not (digits.isascii() and digits.isdigit()) or not 12 <= len(digits) <= 19:
             raise ValueError("must be 12 to 19 digits")
         return digits
 

@@ -16,12 +16,12 @@ from live.offers import OfferError, OfferSpec
 from live.shows import InvalidSlug, SlugTaken
 from live.streams import MAX_STREAM_URL, InvalidStreamUrl, clean_stream_url
 from web.auth import current_host
-from web.bodies import Timestamp, parse, path_id
+from web.bodies import MAX_SQL_ID, Timestamp, parse, path_id
 from web.errors import ApiError
 from web.openapi import Operation, document
 from web.routes.media import end_show_stream
 
-MAX_ID = 2**53
+MAX_ID = MAX_SQL_ID + 1  # product ids are SQL INTEGER; PostgreSQL errs past 2**31 - 1 (a 500 found by schemathesis)
 STREAM_URL_HELP = (
     "Where viewers play the video instead of livedrop's own WHEP: an absolute http(s) URL of an HLS playlist "
     "(the path ends in .m3u8) or of a WHEP endpoint (anything else). null or \"\" clears it."
