@@ -51,7 +51,9 @@ class BodyLimit:
             await refuse_too_large(send, limit)
             return
         try:
-            if declared is not None and declared >= 0:
+            if declared is not None and declared >= 0 or declared is None and scope.get("http_version") in _FRAMED_BY_HEADERS:
+                # A declared length bounds what the server delivers; an HTTP/1 request with neither
+                # header has no body at all (RFC 9112, 6.3), so every GET passes unwrapped too.
                 await self.app(scope, receive, send)
             else:
                 body = CountedBody(receive, send, limit, chunked=declared == CHUNKED)
@@ -63,6 +65,7 @@ class BodyLimit:
 
 
 CHUNKED = -1
+_FRAMED_BY_HEADERS = ("1.0", "1.1")  # HTTP versions whose body exists only with one of the two headers
 
 
 def declared_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
