@@ -140,3 +140,17 @@ async def test_a_hold_press_is_resent_with_its_idempotency_key_and_not_without(r
         finally:
             stock.close()
             await client.aclose()
+
+
+def test_loading_is_an_outage_not_an_error_reply() -> None:
+    """A restarted Redis answers LOADING while it reads its append-only file. The lane must raise
+    what redis-py raises (BusyLoadingError, a ConnectionError), so the request is answered 503 and
+    retried; as a plain error reply it was a 500 (CI's fault test, right after the restart)."""
+    from inventory.faults import REDIS, fault_of
+    from inventory.redis_lane import _response_error
+
+    loading = _response_error("LOADING Redis is loading the dataset in memory")
+    assert isinstance(loading, RedisConnectionError)
+    assert fault_of(loading) == REDIS
+    assert type(_response_error("ERR wrong number of arguments")) is ResponseError
+    assert isinstance(_response_error("NOSCRIPT No matching script"), NoScriptError)
