@@ -44,6 +44,21 @@ async def test_resume_delivers_exactly_the_missed_events_in_order(cluster: Clust
         assert snapshot["seq"] < seen["seq"]
 
 
+async def join_as_the_page_does(url: str, slug: str, query: str, first: str | None) -> tuple[Viewer, dict]:  # type: ignore[type-arg]
+    """Join and wait for the first frame; a close with 1013 before any frame (too slow to keep up,
+    which a loaded CI machine reading while two publishers hammer pins can be, seen once) is
+    joined again the same way, as the viewer page does. Nothing was received, so nothing is lost."""
+    for attempt in range(3):
+        viewer = await Viewer.join(url, slug, query)
+        try:
+            return viewer, await viewer.next(first, timeout=3)
+        except AssertionError:
+            await viewer.close()
+            if viewer.close_code != 1013 or attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
 async def test_resume_while_events_keep_coming_has_no_gap_and_no_repeat(cluster: Cluster) -> None:
     """Events are published through both processes without pause while the viewer drops and
     resumes several times; every seq arrives exactly once, in order."""
@@ -61,8 +76,8 @@ async def test_resume_while_events_keep_coming_has_no_gap_and_no_repeat(cluster:
 
         publishers = [asyncio.create_task(publish(h)) for h in (host_a, host_b)]
         seqs: list[int] = []
-        viewer = await Viewer.join(cluster.a.url, slug)
-        start = (await viewer.next("snapshot"))["seq"]
+        viewer, snapshot = await join_as_the_page_does(cluster.a.url, slug, "", "snapshot")
+        start = snapshot["seq"]
         try:
             for round_ in range(4):
                 await asyncio.sleep(0.3)
@@ -70,8 +85,7 @@ async def test_resume_while_events_keep_coming_has_no_gap_and_no_repeat(cluster:
                 seqs += [f["seq"] for f in viewer.lasting()]
                 last = seqs[-1] if seqs else start
                 server = cluster.b if round_ % 2 == 0 else cluster.a
-                viewer = await Viewer.join(server.url, slug, f"?after={last}")
-                await viewer.next(timeout=3)
+                viewer, _ = await join_as_the_page_does(server.url, slug, f"?after={last}", None)
             stop.set()
             published = sum(await asyncio.gather(*publishers))
             final = await host_a.get(f"/api/shows/{slug}")
