@@ -5,7 +5,8 @@ Wiring (once per process; the Redis client must use ``decode_responses=True``)::
     stock = StockStore(redis)                         # inventory.stock
     payments = TestPaymentProvider(redis)             # inventory.payments (or a real provider)
     checkout = Checkout(sessions, stock, payments)    # inventory.checkout
-    await checkout.reconcile()                        # on start, and when stock.needs_reconcile()
+    epochs = RedisEpochs(redis, sessions, stock, checkout.reconcile)   # inventory.epochs
+    epochs.watch_connections(stock); await epochs.ensure()   # rebuilds stock unless Redis is the server SQL recorded
 
 Buyer side::
 

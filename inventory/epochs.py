@@ -80,6 +80,13 @@ async def save_epoch(sessions: async_sessionmaker, run_id: str, token: str, at: 
             row.run_id, row.token, row.reconciled_at = run_id, token, at
 
 
+def _recorded_token(saved: RedisEpoch | None, run_id: str, epoch: object) -> str | None:
+    """The token, when SQL's record says stock was rebuilt on this server and left it in it."""
+    if saved is not None and saved.run_id == run_id and epoch is not None and epoch == saved.token:
+        return saved.token
+    return None
+
+
 class ConnectionCheck:
     """``on_connect`` is redis-py's ``redis_connect_func`` for a client whose connections ``RedisEpochs`` checks.
     Given to the client when it is made (``web.services.make_redis``), before any connection
@@ -187,8 +194,9 @@ class RedisEpochs:
         deadline = self.clock() + CLAIM_MS
         while True:
             saved = await saved_epoch(self.sessions)
-            if saved is not None and saved.run_id == run_id and epoch is not None and epoch == saved.token:
-                self._trust(run_id, saved.token)
+            token = _recorded_token(saved, run_id, epoch)
+            if token is not None:
+                self._trust(run_id, token)
                 return
             if await self.redis.set(claim, run_id, nx=True, px=CLAIM_MS):
                 break
@@ -207,8 +215,9 @@ class RedisEpochs:
         finally:
             await self.redis.delete(claim)
         saved, epoch = await saved_epoch(self.sessions), await self.redis.get(keys.EPOCH)
-        if saved is not None and saved.run_id == run_id and epoch == saved.token:
-            self._trust(run_id, saved.token)
+        token = _recorded_token(saved, run_id, epoch)
+        if token is not None:
+            self._trust(run_id, token)
         # else: the server changed again during the rebuild; the next check starts over
 
     def _trust(self, run_id: str, token: str) -> None:
