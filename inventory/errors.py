@@ -1,17 +1,79 @@
-"""Inventory's refusals. Each has a stable ``code`` (the one in CONTRACT.md) and the HTTP status
-the web layer should answer with, so a route can map any of them with one ``except``."""
+"""Refusals: the house's one convention for "no, and here is why", and inventory's own.
+
+A ``Refusal`` has a stable ``code`` (the one in CONTRACT.md), the HTTP status the web layer answers
+with, a message a person can act on, and, where retrying later helps, ``retry_after_s``. Every
+layer's refusals derive from it (``inventory.errors``, ``live.errors``, ``web.errors.ApiError``),
+so one handler (web.errors) renders all of them. The hot path (a buy press) returns refusals as
+values instead of raising them: in a drop most answers are refusals, and raising one costs more
+than answering it. The generic refusals any layer may give (not found, invalid request, invalid
+state, rate limited, unavailable) live here, in the lowest layer, so no layer has a twin of them.
+"""
 
 from __future__ import annotations
 
 
-class InventoryError(Exception):
-    code = "inventory_error"
+class Refusal(Exception):
+    code = "refused"
     status = 409
     default_message = "the request cannot be done"
+    retry_after_s: int | None = None  # set where asking again later can succeed (429, 503)
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or self.default_message)
         self.message = message or self.default_message
+
+
+def retry_after_seconds(ms: float) -> int:
+    """A wait in milliseconds as a Retry-After value: whole seconds, rounded up (rounding down
+    would tell clients to come back before they may), at least 1."""
+    return max(1, -(-int(ms) // 1000))
+
+
+class NotFound(Refusal):
+    code, status, default_message = "not_found", 404, "not found"
+
+
+class InvalidRequest(Refusal):
+    """A valid body that breaks a rule; the message names the field."""
+
+    code, status = "invalid_request", 422
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field = field
+
+
+class InvalidState(Refusal):
+    """The show, offer or order is not in a state that allows this."""
+
+    code, status, default_message = "invalid_state", 409, "not possible in the current state"
+
+
+class RateLimited(Refusal):
+    code, status, default_message = "rate_limited", 429, "too many buy presses; wait a moment and try again"
+
+    def __init__(self, message: str | None = None, retry_after_ms: int = 1000) -> None:
+        super().__init__(message)
+        self.retry_after_ms = retry_after_ms
+        self.retry_after_s = retry_after_seconds(retry_after_ms)
+
+
+class Unavailable(Refusal):
+    """A backing part is not ready to answer (Redis being checked after a restart, the media
+    process down). Retry in a moment."""
+
+    code, status, default_message = "unavailable", 503, "stock is being checked after a Redis restart; retry in a second"
+    retry_after_s = 1
+
+    def __init__(self, message: str | None = None, retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class InventoryError(Refusal):
+    """A refusal of inventory's own (stock, holds, checkout)."""
+
+    code = "inventory_error"
 
 
 class SoldOut(InventoryError):
@@ -26,9 +88,9 @@ class UnknownSku(InventoryError):
     code, status, default_message = "unknown_sku", 404, "no such SKU for this product"
 
 
-class NotOnSale(InventoryError):
+class StockNotLoaded(InventoryError):
     """The product's stock is not in Redis (never loaded, or Redis came back empty and reconcile
-    has not run yet)."""
+    has not run yet): to a buyer, not on sale."""
 
     code, status, default_message = "not_on_sale", 409, "this product is not on sale right now"
 
@@ -37,28 +99,11 @@ class IdempotencyConflict(InventoryError):
     code, status, default_message = "idempotency_conflict", 422, "this Idempotency-Key was used with another body"
 
 
-class RateLimited(InventoryError):
-    code, status, default_message = "rate_limited", 429, "too many buy presses; wait a moment and try again"
-
-    def __init__(self, message: str | None = None, retry_after_ms: int = 1000) -> None:
-        super().__init__(message)
-        self.retry_after_ms = retry_after_ms
-
-
-class InvalidRequest(InventoryError):
-    code, status = "invalid_request", 422
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
 
 
 class HoldExpired(InventoryError):
     code, status, default_message = "hold_expired", 410, "this hold has expired; hold the item again"
 
-
-class NotFound(InventoryError):
-    code, status, default_message = "not_found", 404, "not found"
 
 
 class HoldLocked(InventoryError):
@@ -85,12 +130,6 @@ class SoldOutAfterAll(InventoryError):
         "refunded in full; nothing will be charged",
     )
 
-
-class Unavailable(InventoryError):
-    """Redis is not yet trusted for holds (it is not the server stock was last reconciled against,
-    and the rebuild from SQL is under way). Retry in a moment."""
-
-    code, status, default_message = "unavailable", 503, "stock is being checked after a Redis restart; retry in a second"
 
 
 class Oversold(InventoryError):

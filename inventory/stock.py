@@ -35,13 +35,13 @@ from inventory.errors import (
     HoldLocked,
     IdempotencyConflict,
     InvalidRequest,
-    InventoryError,
     LimitReached,
     NotFound,
-    NotOnSale,
     Oversold,
     RateLimited,
+    Refusal,
     SoldOut,
+    StockNotLoaded,
     UnknownSku,
     Unavailable,
 )
@@ -59,7 +59,7 @@ _ERRORS = {
     "sold_out": SoldOut,
     "limit_reached": LimitReached,
     "unknown_sku": UnknownSku,
-    "not_on_sale": NotOnSale,
+    "not_on_sale": StockNotLoaded,
     "idempotency_conflict": IdempotencyConflict,
     "hold_expired": HoldExpired,
     "not_found": NotFound,
@@ -235,10 +235,10 @@ class StockStore:
         """Hold ``quantity`` units of ``sku`` for ``buyer_id``. Returns the Hold (``replayed`` when
         the same key and body were seen before: the first answer again). ``rate_limit`` is
         (presses allowed, window in ms) per buyer and product, counted in the same script.
-        Raises SoldOut, LimitReached, UnknownSku, NotOnSale, IdempotencyConflict,
+        Raises SoldOut, LimitReached, UnknownSku, StockNotLoaded, IdempotencyConflict,
         InvalidRequest, RateLimited, Unavailable (Redis is being checked, see inventory.epochs)."""
         result = await self.hold_or_refusal(product_id, sku, quantity, buyer_id, idempotency_key, terms, rate_limit)
-        if isinstance(result, InventoryError):
+        if isinstance(result, Refusal):
             raise result
         return result
 
@@ -251,19 +251,26 @@ class StockStore:
         idempotency_key: str | None,
         terms: SaleTerms,
         rate_limit: tuple[int, int] | None = None,
-    ) -> Hold | InventoryError:
-        """``hold``, with the refusal returned instead of raised: the buy button's route, where
-        refusals (sold out, above all) are most answers of a drop and raising one costs more
-        than answering it. Connection trouble is still raised."""
-        if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= MAX_QUANTITY:
-            return InvalidRequest("quantity", f"must be a whole number from 1 to {MAX_QUANTITY}")
-        if not isinstance(sku, str) or not sku or len(sku) > 64:
-            return UnknownSku()
-        if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
-            return InvalidRequest("Idempotency-Key", "must be 1 to 255 characters")
+    ) -> Hold | Refusal:
+        """``hold``, with the refusal returned instead of raised: the answer at hand if there is
+        one, else Redis's. Connection trouble is still raised."""
         known = self.answer_at_hand(product_id, sku, quantity, buyer_id, idempotency_key)
         if known is not None:
             return known
+        return await self.hold_in_redis(product_id, sku, quantity, buyer_id, idempotency_key, terms, rate_limit)
+
+    async def hold_in_redis(
+        self,
+        product_id: int,
+        sku: str,
+        quantity: int,
+        buyer_id: str,
+        idempotency_key: str | None,
+        terms: SaleTerms,
+        rate_limit: tuple[int, int] | None = None,
+    ) -> Hold | Refusal:
+        """The hold script's answer to a press ``answer_at_hand`` had no answer for (it checked
+        the input too: call it first, once per press)."""
         if self.holds_suspended:
             return Unavailable()
         fingerprint = f"{sku}\x1f{quantity}"
@@ -598,12 +605,17 @@ class StockStore:
 
     def answer_at_hand(
         self, product_id: int, sku: str, quantity: int, buyer_id: str, idempotency_key: str | None
-    ) -> Hold | InventoryError | None:
-        """The answer to a hold of a valid press that this process already has, without Redis:
-        while the SKU is flagged sold out, the hold this buyer made earlier under the same
-        Idempotency-Key (or the conflict, if the body differs), else ``sold_out``. None: ask
-        Redis (``hold_or_refusal``). Not a coroutine: in a drop this is most answers, and the
-        buy button's route asks it first."""
+    ) -> Hold | Refusal | None:
+        """The answer to a press that this process has without Redis: the input's refusal if it
+        is malformed; while the SKU is flagged sold out, the hold this buyer made earlier under
+        the same Idempotency-Key (or the conflict, if the body differs), else ``sold_out``.
+        None: ask Redis (``hold_in_redis``). Not a coroutine: in a drop this is most answers."""
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= MAX_QUANTITY:
+            return InvalidRequest("quantity", f"must be a whole number from 1 to {MAX_QUANTITY}")
+        if not isinstance(sku, str) or not sku or len(sku) > 64:
+            return UnknownSku()
+        if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
+            return InvalidRequest("Idempotency-Key", "must be 1 to 255 characters")
         if not self._locally_sold_out(product_id, sku):
             return None
         mine = self._recent.get((product_id, buyer_id, idempotency_key)) if idempotency_key else None

@@ -1,7 +1,8 @@
 """The host's controls, as use cases: change SQL, put stock on sale, publish the lasting event.
 
 Every function takes the acting host and answers ``NotFound`` for a show or product of another
-host, exactly as for one that does not exist (the web layer turns that into 404, never 403).
+host, exactly as for one that does not exist (404, never 403). Refusals are inventory.errors'
+and live.errors' (a code, a status, a message), raised; web renders them.
 """
 
 from __future__ import annotations
@@ -12,19 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inventory.catalog import product_json, product_of
 from inventory.clock import now_ms
+from inventory.errors import InvalidState, NotFound
 from inventory.models import Product
 from live import keys, offers, shows
+from live.broadcasts import Broadcasts
 from live.hub import Hub
 from live.models import Offer, Show
-from live.offers import OfferError, OfferSpec
-
-
-class NotFound(LookupError):
-    pass
-
-
-class StateError(ValueError):
-    """The show or offer is not in a state that allows this."""
+from live.offers import OfferSpec
 
 
 @dataclass(frozen=True)
@@ -40,6 +35,7 @@ class ShowChanges:
 @dataclass
 class ShowControl:
     hub: Hub
+    broadcasts: Broadcasts | None = None  # None: no video to stop when a show ends (tests of live alone)
 
     @property
     def sessions(self):  # type: ignore[no-untyped-def]
@@ -96,10 +92,7 @@ class ShowControl:
         async with self.sessions() as session:
             show = await self._show(session, host_id, slug)
             was = show.status
-            try:
-                shows.start(show)
-            except shows.ShowStateError as exc:
-                raise StateError(str(exc)) from None
+            shows.start(show)  # InvalidState once the show has ended
             pinned = await product_of(session, host_id, show.pinned_product_id) if show.pinned_product_id else None
             await session.commit()
             data = shows.show_json(show)
@@ -122,6 +115,10 @@ class ShowControl:
             await self.publish_offer(show.id, offer)
         if was != show.status:
             await self.hub.publish(show.id, "show", {**data, "show": data})
+        if self.broadcasts is not None:
+            # The show is over, so is its video: the publisher is cut off and the recording
+            # finished (a host who forgets to stop the camera must not keep streaming into it).
+            await self.broadcasts.show_ended(slug)
         return data
 
     # -- pin -----------------------------------------------------------------------------------------
@@ -130,7 +127,7 @@ class ShowControl:
         async with self.sessions() as session:
             show = await self._show(session, host_id, slug)
             if show.status == "ended":
-                raise StateError("this show has ended")
+                raise InvalidState("this show has ended")
             product = await self._product(session, host_id, product_id)
             show.pinned_product_id = product.id
             await session.commit()
@@ -158,7 +155,7 @@ class ShowControl:
         async with self.sessions() as session:
             show = await self._show(session, host_id, slug)
             if show.status == "ended":
-                raise StateError("this show has ended")
+                raise InvalidState("this show has ended")
             product = await self._product(session, host_id, spec.product_id)
             offer = offers.create_offer(session, show.id, spec, now)
             await session.commit()
@@ -218,4 +215,4 @@ class ShowControl:
         return await self.hub.snapshot(slug)
 
 
-__all__ = ["NotFound", "OfferError", "OfferSpec", "ShowChanges", "ShowControl", "StateError"]
+__all__ = ["OfferSpec", "ShowChanges", "ShowControl"]

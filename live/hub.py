@@ -4,7 +4,7 @@ send stock, viewers and reactions, and ``publish`` for lasting events.
     host action -> live.control (SQL) -> Hub.publish -> Redis stream (seq) -> every process's
     StreamReader -> Hub._on_events -> Room.deliver -> each Connection's queue -> the browser
 
-Routes reach it as ``runtime.parts["hub"]``. It knows no HTTP: a WebSocket is anything with
+Routes reach it as ``livedrop(request).hub`` (web.livedrop). It knows no HTTP: a WebSocket is anything with
 ``send_text`` and ``close`` plus an async iterator of the frames it receives.
 """
 
@@ -23,6 +23,7 @@ import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from inventory.clock import now_ms
+from inventory.errors import NotFound, Refusal, UnknownSku
 from inventory.faults import Outages
 from inventory.stock import StockStore
 from live import presence as presence_module
@@ -34,7 +35,8 @@ from live.frames import dumps, encode
 from live.presence import Presence
 from live.reader import StreamReader
 from live.room import Room
-from live.sales import NotOnSale, Sale, sale_in
+from live.errors import NotOnSale
+from live.sales import Sale, sale_in
 from live.session import ViewerSession
 from live.stockfeed import StockFeed
 from live.views import ShowView, ViewCache
@@ -212,11 +214,11 @@ class Hub:
             return cached[2]
         return None
 
-    async def sale_for(self, slug: str, sku: str) -> Sale | NotOnSale:
+    async def sale_for(self, slug: str, sku: str) -> Sale | Refusal:
         """What a hold of ``sku`` in show ``slug`` sells at right now; cached, no SQL per call."""
         view = await self.views.get(slug)
         if view is None:
-            return NotOnSale("unknown_show", "no such show")
+            return NotFound("no such show")
         now = now_ms()
         remembered = self._remembered_sale(slug, sku, view, now)
         if remembered is not None:
@@ -230,8 +232,8 @@ class Hub:
         if sale is not None:
             return sale
         if sku in await self.views.skus_of_host(view.host_id):
-            return NotOnSale("not_on_sale", "this product is neither pinned nor in a live offer")
-        return NotOnSale("unknown_sku", f"no product with the SKU {sku!r} in this show")
+            return NotOnSale()
+        return UnknownSku(f"no product with the SKU {sku!r} in this show")
 
     async def snapshot(self, slug: str) -> dict | None:
         """The public snapshot (GET /api/shows/{slug})."""

@@ -13,17 +13,10 @@ from dataclasses import dataclass
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inventory.errors import InvalidRequest
 from live.models import Offer
 
 MAX_DURATION_S = 7 * 24 * 3600
-
-
-class OfferError(ValueError):
-    """A field that breaks the rules; ``field`` names it."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
 
 
 @dataclass(frozen=True)
@@ -45,18 +38,18 @@ def state_at(starts_at: int, ends_at: int, now: int) -> str:
 
 def create_offer(session: AsyncSession, show_id: int, spec: OfferSpec, now: int) -> Offer:
     if spec.price_cents < 0:
-        raise OfferError("price_cents", "must be 0 or more")
+        raise InvalidRequest("price_cents", "must be 0 or more")
     if not 1 <= spec.duration_s <= MAX_DURATION_S:
-        raise OfferError("duration_s", f"must be between 1 and {MAX_DURATION_S}")
+        raise InvalidRequest("duration_s", f"must be between 1 and {MAX_DURATION_S}")
     if spec.quantity is not None and spec.quantity < 1:
-        raise OfferError("quantity", "must be at least 1")
+        raise InvalidRequest("quantity", "must be at least 1")
     if spec.per_customer_limit < 1:
-        raise OfferError("per_customer_limit", "must be at least 1")
+        raise InvalidRequest("per_customer_limit", "must be at least 1")
     if not 10 <= spec.hold_s <= 3600:
-        raise OfferError("hold_s", "must be between 10 and 3600")
+        raise InvalidRequest("hold_s", "must be between 10 and 3600")
     ends_at = spec.starts_at + spec.duration_s * 1000
     if ends_at <= now:
-        raise OfferError("starts_at", "the offer would already be over")
+        raise InvalidRequest("starts_at", "the offer would already be over")
     offer = Offer(
         show_id=show_id,
         product_id=spec.product_id,

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Literal
 
 from inventory.stock import SaleTerms
+from live.errors import NotOnSale
 from live.views import ShowView
 
 # A pinned product outside any offer sells at list price; these are its terms.
@@ -52,12 +52,6 @@ class Sale:
         )
 
 
-@dataclass(frozen=True)
-class NotOnSale:
-    reason: Literal["unknown_show", "unknown_sku", "not_on_sale"]
-    message: str
-
-
 def sale_in(view: ShowView, sku: str, now: int, pinned_hold_s: int) -> Sale | NotOnSale | None:
     """The sale for ``sku`` in ``view``; None when the SKU is not one of the show's products (the
     caller then tells unknown_sku from not_on_sale with the host's catalog)."""
@@ -70,7 +64,7 @@ def sale_in(view: ShowView, sku: str, now: int, pinned_hold_s: int) -> Sale | No
             PINNED_PER_CUSTOMER_LIMIT, pinned_hold_s,
         )
     if view.status != "live":
-        return NotOnSale("not_on_sale", f"the show is {view.status}, nothing is on sale")
+        return NotOnSale(f"the show is {view.status}, nothing is on sale")
     offer = view.live_offer_for(product.id, now)
     if offer is not None:
         return Sale(
@@ -82,4 +76,4 @@ def sale_in(view: ShowView, sku: str, now: int, pinned_hold_s: int) -> Sale | No
             view.id, view.host_id, product.id, sku, product.price_cents, product.currency, None, None,
             PINNED_PER_CUSTOMER_LIMIT, pinned_hold_s,
         )
-    return NotOnSale("not_on_sale", "this product is neither pinned nor in a live offer")
+    return NotOnSale()

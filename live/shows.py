@@ -10,21 +10,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inventory.clock import now_ms
+from inventory.errors import InvalidRequest, InvalidState
+from live.errors import SlugTaken
 from live.models import Show
 from live.slugs import SLUG_PATTERN, slugify, with_suffix
 from live.streams import stream_kind
-
-
-class SlugTaken(ValueError):
-    pass
-
-
-class InvalidSlug(ValueError):
-    pass
-
-
-class ShowStateError(ValueError):
-    """A change the show's status does not allow (ending a scheduled show twice, pinning in an ended one)."""
 
 
 async def create_show(
@@ -33,7 +23,7 @@ async def create_show(
 ) -> Show:
     if slug is not None:
         if not SLUG_PATTERN.match(slug):
-            raise InvalidSlug("slug: use 1 to 64 of a-z, 0-9 and -")
+            raise InvalidRequest("slug", "use 1 to 64 of a-z, 0-9 and -")
         candidates = [slug]
     else:
         base = slugify(title)
@@ -63,7 +53,7 @@ async def shows_of(session: AsyncSession, host_id: int) -> list[Show]:
 
 def start(show: Show) -> None:
     if show.status == "ended":
-        raise ShowStateError("this show has ended; create a new one")
+        raise InvalidState("this show has ended; create a new one")
     if show.status != "live":
         show.status = "live"
         show.started_at = now_ms()

@@ -9,13 +9,11 @@ from __future__ import annotations
 from typing import Literal
 from urllib.parse import urlsplit
 
+from inventory.errors import InvalidRequest
+
 MAX_STREAM_URL = 2000  # the column's length (live.models.Show.stream_url)
 
 StreamKind = Literal["hls", "whep"]
-
-
-class InvalidStreamUrl(ValueError):
-    pass
 
 
 def clean_stream_url(url: str | None) -> str | None:
@@ -29,19 +27,19 @@ def clean_stream_url(url: str | None) -> str | None:
     if not url:
         return None
     if len(url) > MAX_STREAM_URL:
-        raise InvalidStreamUrl(f"stream_url: at most {MAX_STREAM_URL} characters")
+        raise InvalidRequest("stream_url", f"at most {MAX_STREAM_URL} characters")
     if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
-        raise InvalidStreamUrl("stream_url: no spaces or control characters")
+        raise InvalidRequest("stream_url", "no spaces or control characters")
     try:
         parts = urlsplit(url)
         port = parts.port  # raises on a port that is not a number, or out of range
     except ValueError:
-        raise InvalidStreamUrl("stream_url: not a valid URL") from None
+        raise InvalidRequest("stream_url", "not a valid URL") from None
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise InvalidStreamUrl("stream_url: use an absolute http:// or https:// URL (an HLS playlist or a WHEP endpoint)")
+        raise InvalidRequest("stream_url", "use an absolute http:// or https:// URL (an HLS playlist or a WHEP endpoint)")
     if parts.username is not None or parts.password is not None:
         # Every viewer's page would carry the secret; MediaMTX readers need no credentials here.
-        raise InvalidStreamUrl("stream_url: credentials in the URL would be shown to every viewer")
+        raise InvalidRequest("stream_url", "credentials in the URL would be shown to every viewer")
     del port
     return url
 

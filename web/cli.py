@@ -196,12 +196,11 @@ def inventory() -> None:
 @inventory.command("reconcile")
 def inventory_reconcile() -> None:
     """Rebuild Redis stock from the database."""
-    from web.runtime import reconcile_all
-
+    from web.livedrop import assemble
     async def go() -> int:
         services = await open_services(_settings())
         try:
-            return await reconcile_all(services)
+            return len(await assemble(services).checkout.reconcile())
         finally:
             await services.close()
 

@@ -1,7 +1,9 @@
 """Errors on the wire: ``{"error": {"code", "message"}}`` with a fitting status.
 
 Codes are stable (integrations branch on them); ``ERROR_CODES`` lists every one for the OpenAPI
-document. Raise ``ApiError`` anywhere in a route; the handler renders it.
+document. Every layer refuses the same way (inventory.errors.Refusal: a code, a status, a
+message): inventory's and live's refusals and web's own ``ApiError`` are raised anywhere under a
+route, or returned as values on the hot path, and rendered here by one handler.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import orjson
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+
+from inventory.errors import Refusal
 
 ERROR_CODES: dict[str, str] = {
     "malformed_json": "The body is not valid JSON (400).",
@@ -45,14 +49,18 @@ ERROR_CODES: dict[str, str] = {
 }
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+class ApiError(Refusal):
+    """A refusal of web's own (no token, bad CSRF, a malformed body...), with its status and code
+    given where it is raised. Raised like any Refusal; ``refusal_handler`` renders it."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None,
+                 retry_after_s: int | None = None) -> None:
         assert code in ERROR_CODES, code
         super().__init__(message)
         self.status = status
         self.code = code
-        self.message = message
         self.headers = headers
+        self.retry_after_s = retry_after_s
 
 
 def error_body(code: str, message: str) -> bytes:
@@ -65,9 +73,22 @@ def error_response(status: int, code: str, message: str, headers: dict[str, str]
     return Response(error_body(code, message), status_code=status, headers=headers, media_type="application/json")
 
 
-async def api_error_handler(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ApiError)
-    return error_response(exc.status, exc.code, exc.message, exc.headers)
+def refusal_headers(refusal: Refusal) -> dict[str, str] | None:
+    """Retry-After where asking again later helps (429, 503), and any header of web's own."""
+    headers = dict(getattr(refusal, "headers", None) or {})
+    if refusal.retry_after_s is not None:
+        headers["Retry-After"] = str(refusal.retry_after_s)
+    return headers or None
+
+
+def refusal_response(refusal: Refusal) -> Response:
+    return error_response(refusal.status, refusal.code, refusal.message, refusal_headers(refusal))
+
+
+async def refusal_handler(request: Request, exc: Exception) -> Response:
+    """Every layer's refusals (inventory.errors, live.errors, ApiError): one body, one place."""
+    assert isinstance(exc, Refusal)
+    return refusal_response(exc)
 
 
 _HTTP_CODES = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}

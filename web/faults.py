@@ -23,14 +23,14 @@ from starlette.responses import Response
 from starlette.types import ExceptionHandler
 from starlette.websockets import WebSocket, WebSocketState
 
-from inventory.faults import Outages
 from web.errors import error_response
+from web.livedrop import livedrop
 
 CLOSE_TRY_AGAIN_LATER = 1013  # RFC 6455 registry: "Try Again Later"; the viewer's page reconnects
 
 
 async def dependency_fault(conn: HTTPConnection, exc: Exception) -> Response | None:
-    outages: Outages = conn.app.state.services.outages
+    outages = livedrop(conn).services.outages
     dependency = outages.report(exc, refused=True)
     if dependency is None:
         raise exc  # a bug, not an outage: the 500 handler answers and logs it with its traceback
@@ -45,7 +45,7 @@ async def dependency_fault(conn: HTTPConnection, exc: Exception) -> Response | N
 def unavailable(request: Request, retry_after_s: int) -> Response:
     headers = {"Retry-After": str(retry_after_s)}
     if _wants_page(request):
-        return request.app.state.templates.TemplateResponse(
+        return livedrop(request).templates.TemplateResponse(
             request, "unavailable.html", {"retry_after_s": retry_after_s}, status_code=503, headers=headers
         )
     return error_response(503, "unavailable", f"briefly unavailable; retry in {retry_after_s} s", headers)

@@ -50,7 +50,6 @@ _KINDS: dict[str, type[MediaError]] = {
     "no_session": NoSession,
     "too_many_viewers": TooManyViewers,
 }
-_STATUS = {"bad_offer": 400, "publisher_exists": 409, "no_stream": 404, "no_session": 404, "too_many_viewers": 503}
 SESSION_HEADER = "x-media-session"
 RECORD_FILE_HEADER = "x-record-file"  # record the stream to this file (relative to the recordings folder)
 RECORD_START_HEADER = "x-record-started-at"  # ms since the epoch: time 0 of the recording
@@ -87,7 +86,7 @@ def create_media_app(settings: Settings) -> Starlette:
 
     def refused(exc: MediaError) -> JSONResponse:
         kind = next(k for k, cls in _KINDS.items() if isinstance(exc, cls))
-        return JSONResponse({"kind": kind, "message": str(exc)}, status_code=_STATUS[kind])
+        return JSONResponse({"kind": kind, "message": exc.message}, status_code=exc.status)
 
     async def handle(request: Request) -> Response:
         try:
@@ -175,14 +174,16 @@ class RemoteMedia:
         try:
             response = await self._http.request(method, path, content=sdp, headers=headers)
         except httpx.HTTPError as exc:
-            raise MediaUnavailable(f"the media process does not answer: {exc}") from None
-        if response.status_code in _STATUS.values() and response.headers.get("content-type", "").startswith("application/json"):
+            log.warning("the media process does not answer: %s", exc)
+            raise MediaUnavailable() from None
+        if response.status_code in (400, 404, 409, 503) and response.headers.get("content-type", "").startswith("application/json"):
             body = response.json()
             cls = _KINDS.get(body.get("kind"))
             if cls is not None:
                 raise cls(body.get("message", ""))
         if response.status_code >= 300 and response.status_code != 404:
-            raise MediaUnavailable(f"the media process answered {response.status_code}")
+            log.warning("the media process answered %s", response.status_code)
+            raise MediaUnavailable()
         return response
 
     async def _start(self, role: str, slug: str, sdp: str, headers: dict[str, str] | None = None) -> SessionAnswer:
@@ -215,5 +216,5 @@ class RemoteMedia:
         await self._http.aclose()
 
 
-class MediaUnavailable(Exception):
-    """The media process is down or broken: a 503 for the caller."""
+class MediaUnavailable(MediaError):
+    """The media process is down or broken: 503 unavailable for the caller."""

@@ -14,10 +14,10 @@ from collections.abc import Awaitable, Callable, Generator
 
 import uvicorn
 
-from web.app import background_jobs, create_app
+from web.app import create_app
 from web.http_protocol import ClientDeadlines, deadline_protocol
 from web.jobs import JobRunner
-from web.runtime import Runtime
+from web.livedrop import assemble
 from web.services import Services, open_services
 from web.settings import Settings
 from web.ws_protocol import FanoutWebSocketProtocol
@@ -141,7 +141,7 @@ async def work(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        runner = JobRunner(services.redis, background_jobs(Runtime(services)), is_worker=True, outages=services.outages)
+        runner = JobRunner(services.redis, list(assemble(services).jobs), is_worker=True, outages=services.outages)
         log.info("livedrop worker started")
         await runner.run(stop)
     finally:

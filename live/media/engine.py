@@ -30,6 +30,7 @@ from pathlib import Path
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 
+from live.errors import LiveError
 from live.media import ice
 from live.media.frames import FrameFanout, FrameSubscriber
 from live.media.recording import QUEUE_FRAMES, Recorder
@@ -48,20 +49,23 @@ STALL_S = 10.0
 SENDER_GRACE_S = 0.5
 
 
-class MediaError(Exception):
-    """A refusal the HTTP layer turns into a status."""
+class MediaError(LiveError):
+    """A refusal of the video engine (inventory.errors.Refusal); this one: video is down."""
+
+    code, status, default_message = "unavailable", 503, "video is unavailable right now; retry in a moment"
+    retry_after_s: int | None = 5
 
 
 class BadOffer(MediaError):
-    pass
+    code, status, default_message, retry_after_s = "malformed_sdp", 400, "the SDP offer cannot be used", None
 
 
 class PublisherExists(MediaError):
-    pass
+    code, status, default_message, retry_after_s = "stream_taken", 409, "this show already has a publisher", None
 
 
 class NoStream(MediaError):
-    pass
+    code, status, default_message, retry_after_s = "not_found", 404, "this show has no stream right now", None
 
 
 @dataclass(frozen=True)
@@ -84,11 +88,11 @@ def recording_path(root: Path, file: str) -> Path:
 
 
 class NoSession(MediaError):
-    pass
+    code, status, default_message, retry_after_s = "not_found", 404, "no such session", None
 
 
 class TooManyViewers(MediaError):
-    pass
+    code, status, default_message, retry_after_s = "media_full", 503, "this media process is full", 30
 
 
 @dataclass(frozen=True)
@@ -302,7 +306,7 @@ class MediaEngine:
         if stream is None or stream.ended:
             raise NoStream("this show has no stream right now")
         if self.viewer_count() >= self.config.max_viewers:
-            raise TooManyViewers(f"this media process carries {self.config.max_viewers} viewers and is full")
+            raise TooManyViewers(f"this media process carries {self.config.max_viewers} viewers and is full; try again in a minute")
         pc = RTCPeerConnection(self.config.rtc_configuration())
         viewer = Viewer(session_id=_new_id(), pc=pc)
         try:

@@ -24,7 +24,7 @@ async def test_drop_5000_attempts_2000_buyers_300_units(sessions, checkout, stoc
     async def attempt(buyer: str, sku: str, key: str):  # type: ignore[no-untyped-def]
         try:
             return await stock.hold(pid, sku, 1, buyer, key, terms())
-        except errors.InventoryError as exc:
+        except errors.Refusal as exc:
             return exc.code
 
     started = time.monotonic()

@@ -127,7 +127,7 @@ async def test_load_twice_does_not_double_and_restock_is_absolute(stock, redis):
 
 
 async def test_not_loaded_product_is_not_on_sale(stock):
-    with pytest.raises(errors.NotOnSale):
+    with pytest.raises(errors.StockNotLoaded):
         await stock.hold(12345, "A", 1, "x", "k", terms())
 
 

@@ -137,7 +137,7 @@ async def test_lost_holds_answer_hold_expired_and_the_buyer_can_hold_again(check
     await redis.flushdb()
     try:
         await stock.hold(pid, "SN-40", 1, "b", "k", terms())
-    except errors.NotOnSale:
+    except errors.StockNotLoaded:
         pass
     else:
         raise AssertionError("an empty Redis must not sell")

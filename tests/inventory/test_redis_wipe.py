@@ -66,7 +66,7 @@ async def test_wipe_mid_drop_then_reconcile(private_redis, redis, sessions, cloc
         try:
             order, _ = await checkout.checkout(h.hold_id, h.buyer_id, details(f"{h.buyer_id}@example.com"))
             return order
-        except errors.InventoryError as exc:
+        except errors.Refusal as exc:
             return exc.code
 
     # Before: 12 paid orders, 12 live holds.

@@ -147,7 +147,7 @@ def test_inventory_invariants_hold_under_random_operations(redis_url: str, datab
             async def go() -> None:
                 try:
                     locked = await self.stock.lock(h.hold_id, h.buyer_id, email, {}, self.clock() + self.checkout.lock_ms)
-                except errors.InventoryError:
+                except errors.Refusal:
                     return
                 if step == "lock" or locked.state != "locked":
                     return

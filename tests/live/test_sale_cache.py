@@ -59,7 +59,7 @@ async def test_the_cached_sale_follows_offer_times_and_new_views(redis_url: str,
         # A show event makes a new view: the next answer is worked out from it at once.
         views.view = dataclasses.replace(views.view, pinned_id=None, offers=())
         gone = await hub.sale_for("s", "A")
-        assert not isinstance(gone, Sale) and gone.reason == "not_on_sale"
+        assert not isinstance(gone, Sale) and gone.code == "not_on_sale"
     finally:
         stock.close()
         await redis.aclose()

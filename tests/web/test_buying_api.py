@@ -191,7 +191,7 @@ async def test_receipt_escapes_what_buyers_typed(client: httpx.AsyncClient, host
 async def test_buy_presses_are_rate_limited_per_buyer(client: httpx.AsyncClient, host_token: str) -> None:
     slug, _ = await live_show_with_product(client, host_token, {"S1": 100})
     ana, bo = await new_buyer(client), await new_buyer(client)
-    allowed = client._transport.app.state.settings.holds_per_buyer_per_minute // 6  # type: ignore[attr-defined]
+    allowed = client._transport.app.state.livedrop.settings.holds_per_buyer_per_minute // 6  # type: ignore[attr-defined]
     statuses = [(await hold(client, slug, ana, "S1")).status_code for _ in range(allowed)]
     assert statuses == [201] * allowed
     limited = await hold(client, slug, ana, "S1")

@@ -111,8 +111,8 @@ def _app(faults: dict[str, Exception], outages: Outages) -> Starlette:
         routes=[Route("/api/fail/{name}", fail), Route("/page/{name}", fail), WebSocketRoute("/ws", socket)],
         exception_handlers={500: server_error_handler, **FAULT_HANDLERS},
     )
-    app.state.services = SimpleNamespace(outages=outages)
-    app.state.templates = Jinja2Templates(directory=TEMPLATES)
+    # Only what the fault handlers reach of the process's Livedrop (web.livedrop).
+    app.state.livedrop = SimpleNamespace(services=SimpleNamespace(outages=outages), templates=Jinja2Templates(directory=TEMPLATES))
     return app
 
 
@@ -197,7 +197,7 @@ async def test_the_database_down_under_the_real_app_is_503_and_then_it_works_aga
 ) -> None:
     buyer = await new_buyer(client)
     client.cookies.clear()
-    services = app.state.services
+    services = app.state.livedrop.services
     working = services.engine
     # Every part of the app reaches the database through this one sessionmaker (and /readyz
     # through services.engine): pointing both at a closed port takes the database away.

@@ -21,7 +21,7 @@ async def _record(app, sessions, slug: str) -> None:  # type: ignore[no-untyped-
         show = (await session.execute(select(Show).where(Show.slug == slug))).scalar_one()
         recording = await add_recording(session, show.id, now_ms() - 60_000)
         await session.commit()
-        path = app.state.settings.recordings_dir / recording.file
+        path = app.state.livedrop.settings.recordings_dir / recording.file
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(WEBM_BYTES)
 

@@ -298,7 +298,7 @@ async def _world(http: httpx.AsyncClient, app: Starlette, sessions: async_sessio
         show = (await session.execute(select(Show).where(Show.slug == replayed))).scalar_one()
         recording = await add_recording(session, show.id, now_ms() - 60_000)
         await session.commit()
-    file = app.state.settings.recordings_dir / recording.file
+    file = app.state.livedrop.settings.recordings_dir / recording.file
     file.parent.mkdir(parents=True, exist_ok=True)
     file.write_bytes(b"\x1a\x45\xdf\xa3" + bytes(400))  # never decoded
     await ok(await http.post(f"/api/shows/{replayed}/end", headers=host))
@@ -314,7 +314,7 @@ async def _world(http: httpx.AsyncClient, app: Starlette, sessions: async_sessio
     to_check_out, to_release, bought = await new_hold(), await new_hold(), await new_hold()
     order = await ok(await http.post(f"/api/holds/{bought}/checkout", headers=buyer,
                                      json=checkout_body(email="kim@example.com")), 201)
-    hub = app.state.runtime.parts["hub"]
+    hub = app.state.livedrop.hub
     view = await hub.views.get(live)
     message = await hub.chat.post(view.id, created["buyer_id"], "is EU 42 true to size?")
 

@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from inventory.models import Buyer
 from web.auth import BUYER_COOKIE, create_buyer
+from web.livedrop import livedrop
 from web.bodies import parse
 from web.errors import ApiError
 from web.openapi import Operation, document
@@ -32,7 +33,7 @@ def client_ip(conn: HTTPConnection) -> str:
 
 
 def set_buyer_cookie(response: Response, request: HTTPConnection, token: str) -> None:
-    secure = request.url.scheme == "https" or request.app.state.settings.base_url.startswith("https://")
+    secure = request.url.scheme == "https" or livedrop(request).settings.base_url.startswith("https://")
     response.set_cookie(
         BUYER_COOKIE, token, max_age=365 * 24 * 3600, httponly=True, samesite="lax", secure=secure, path="/"
     )
@@ -40,16 +41,16 @@ def set_buyer_cookie(response: Response, request: HTTPConnection, token: str) ->
 
 async def issue_buyer(request: HTTPConnection, name: str = "") -> tuple[Buyer, str]:
     """Create a buyer, counted against the per-IP limit (phones share carrier IPs: the default is generous)."""
-    app = request.app
-    settings = app.state.settings
-    wait = await app.state.runtime.rate_limiter.retry_after_ms(
+    root = livedrop(request)
+    settings = root.settings
+    wait = await root.rate_limiter.retry_after_ms(
         Limit("buyers", settings.buyers_per_ip_per_minute, 60), client_ip(request)
     )
     if wait is not None:
         raise ApiError(429, "rate_limited", "too many new buyers from this address; try again shortly",
                        headers={"Retry-After": str(max(1, wait // 1000))})
-    buyer = await create_buyer(app.state.services.sessions, name)
-    return buyer, app.state.buyer_tokens.issue(buyer.id)
+    buyer = await create_buyer(root.services.sessions, name)
+    return buyer, root.buyer_tokens.issue(buyer.id)
 
 
 async def create(request: Request) -> JSONResponse:
@@ -61,7 +62,7 @@ async def create(request: Request) -> JSONResponse:
 
 
 def require_buyer(request: HTTPConnection) -> str:
-    buyer_id = request.app.state.buyer_tokens.from_request(request)
+    buyer_id = livedrop(request).buyer_tokens.from_request(request)
     if buyer_id is None:
         raise ApiError(401, "unauthorized", "no buyer token: POST /api/buyers first (or open a show page)")
     return buyer_id
@@ -69,13 +70,15 @@ def require_buyer(request: HTTPConnection) -> str:
 
 async def me(request: Request) -> JSONResponse:
     buyer_id = require_buyer(request)
-    runtime = request.app.state.runtime
-    async with request.app.state.services.sessions() as session:
+    runtime = livedrop(request)
+    async with livedrop(request).services.sessions() as session:
         buyer = await session.get(Buyer, buyer_id)
     if buyer is None:
         raise ApiError(401, "unauthorized", "this buyer no longer exists; POST /api/buyers again")
-    holds = await runtime.live_holds(buyer_id)
-    orders = await runtime.orders_of_buyer(buyer_id)
+    from web.interim_use_cases import live_holds  # noqa: PLC0415 INTERIM
+    from web.routes.orders import order_json  # noqa: PLC0415 INTERIM
+    holds = await live_holds(runtime, buyer_id)
+    orders = [await order_json(None, o) for o in await runtime.checkout.orders_for_buyer(buyer_id)]  # type: ignore[arg-type]
     return JSONResponse({"buyer_id": buyer.id, "name": buyer.name, "holds": holds, "orders": orders})
 
 
@@ -83,7 +86,7 @@ async def rename(request: Request) -> JSONResponse:
     """The display name chat shows (the viewer page's "Change name"); later messages carry it."""
     buyer_id = require_buyer(request)
     body = await parse(request, BuyerNameIn)
-    async with request.app.state.services.sessions() as session:
+    async with livedrop(request).services.sessions() as session:
         buyer = await session.get(Buyer, buyer_id)
         if buyer is None:
             raise ApiError(401, "unauthorized", "this buyer no longer exists; POST /api/buyers again")

@@ -10,6 +10,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from web.openapi import Operation, document
+from web.livedrop import livedrop
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -17,7 +18,7 @@ async def healthz(request: Request) -> JSONResponse:
 
 
 async def readyz(request: Request) -> JSONResponse:
-    services = request.app.state.services
+    services = livedrop(request).services
     checks: dict[str, str] = {}
 
     async def redis_ok() -> None:

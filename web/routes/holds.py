@@ -13,11 +13,12 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from inventory.checkout import CheckoutDetails
-from inventory.errors import InventoryError, RateLimited, Unavailable
+from inventory.errors import Refusal
 from inventory.stock import MAX_QUANTITY
 from web.auth import valid_email
 from web.bodies import parse, receive_json, validate
 from web.errors import ApiError, error_body
+from web.livedrop import Livedrop, livedrop
 from web.openapi import Operation, document
 from web.routes.buyers import require_buyer
 from web.routes.orders import order_json
@@ -84,30 +85,26 @@ def hold_request(data: Any) -> tuple[str, int]:
     return body.sku, body.quantity
 
 
-def inventory_error(exc: InventoryError) -> ApiError:
-    """Inventory's refusals carry their own stable code and status."""
-    return ApiError(exc.status, exc.code, exc.message)
-
-
 class CreateHold:
     """POST /api/shows/{slug}/holds, the buy button: the route a drop hammers.
 
     A plain ASGI app under the same middleware as every route, not a Starlette endpoint: the
     Request object, the response classes and raising a refusal through the exception middleware
     cost more than the hold itself does in Redis. Rare refusals (no token, bad body) still raise
-    ApiError; the answers a drop is made of (201, sold out, limit reached, rate limited) are
-    written here directly.
+    ApiError; the answers a drop is made of (201, and the refusals ``Buying.hold`` returns as
+    values: sold out, limit reached, rate limited...) are written here directly, with the same
+    body and headers the refusal handler would give them.
     """
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        state = scope["app"].state
+        root: Livedrop = scope["app"].state.livedrop
         authorization = raw_key = None
         for name, value in scope["headers"]:  # one pass over the raw headers, no Headers object
             if name == b"authorization":
                 authorization = value
             elif name == b"idempotency-key":
                 raw_key = value
-        buyer_id = state.buyer_tokens.from_scope(scope, authorization)
+        buyer_id = root.buyer_tokens.from_scope(scope, authorization)
         if buyer_id is None:
             raise ApiError(401, "unauthorized", "no buyer token: POST /api/buyers first (or open a show page)")
         key = raw_key.decode("latin-1") if raw_key else ""
@@ -116,24 +113,15 @@ class CreateHold:
         if len(key) > 255:
             raise ApiError(422, "invalid_request", "Idempotency-Key: at most 255 characters")
         sku, quantity = hold_request(await receive_json(receive))
-        runtime = state.runtime
-        slug = scope["path_params"]["slug"]
-        product_id, terms = runtime.cached_sale(slug, sku) or await runtime.sale_for(slug, sku)
-        stock = runtime.stock
-        hold = stock.answer_at_hand(product_id, sku, quantity, buyer_id, key)  # sold out: no Redis, no coroutine
-        if hold is None:
-            # Counted per buyer (phones share carrier IPs) inside the hold script: no extra round
-            # trip. A 10 s window lets a person press a few times a second, not a script a
-            # thousand times.
-            rate_limit = (max(1, state.settings.holds_per_buyer_per_minute // 6), 10_000)
-            hold = await stock.hold_or_refusal(product_id, sku, quantity, buyer_id, key, terms, rate_limit)
-        if isinstance(hold, RateLimited):
-            retry_after = str(max(1, -(-hold.retry_after_ms // 1000))).encode()
-            await send_json(send, 429, error_body("rate_limited", hold.message), ((b"retry-after", retry_after),))
-        elif isinstance(hold, Unavailable):  # Redis is being checked after a restart: a second or so
-            await send_json(send, 503, refusal_body(hold.code, hold.message), ((b"retry-after", b"1"),))
-        elif isinstance(hold, InventoryError):
-            await send_json(send, hold.status, refusal_body(hold.code, hold.message))
+        # Counted per buyer (phones share carrier IPs) inside the hold script: no extra round
+        # trip. A 10 s window lets a person press a few times a second, not a script a thousand
+        # times.
+        rate_limit = (max(1, root.settings.holds_per_buyer_per_minute // 6), 10_000)
+        hold = await root.buying.hold(scope["path_params"]["slug"], sku, quantity, buyer_id, key, rate_limit)
+        if isinstance(hold, Refusal):
+            retry_after = hold.retry_after_s
+            headers = () if retry_after is None else ((b"retry-after", str(retry_after).encode()),)
+            await send_json(send, hold.status, refusal_body(hold.code, hold.message), headers)
         else:
             await send_json(send, 201, orjson.dumps(hold.to_json()))
 
@@ -164,10 +152,8 @@ async def send_json(send: Send, status: int, body: bytes, headers: tuple[tuple[b
 async def release_hold(request: Request) -> Response:
     buyer_id = require_buyer(request)
     try:
-        await request.app.state.runtime.stock.release(request.path_params["hold_id"], buyer_id)
-    except InventoryError as exc:
-        raise inventory_error(exc) from None
-    except ValueError:
+        await livedrop(request).stock.release(request.path_params["hold_id"], buyer_id)
+    except ValueError:  # a hold id of the wrong shape
         raise ApiError(404, "not_found", "no such hold") from None
     return Response(status_code=204)
 
@@ -175,7 +161,6 @@ async def release_hold(request: Request) -> Response:
 async def checkout(request: Request) -> JSONResponse:
     buyer_id = require_buyer(request)
     body = await parse(request, CheckoutIn)
-    runtime = request.app.state.runtime
     details = CheckoutDetails(
         email=body.email,
         name=body.name,
@@ -184,13 +169,9 @@ async def checkout(request: Request) -> JSONResponse:
         phone=body.phone,
     )
     try:
-        order, created = await runtime.checkout.checkout(request.path_params["hold_id"], buyer_id, details)
-    except InventoryError as exc:
-        raise inventory_error(exc) from None
+        order, created = await livedrop(request).buying.checkout(request.path_params["hold_id"], buyer_id, details)
     except ValueError:  # a hold id of the wrong shape
         raise ApiError(404, "not_found", "no such hold") from None
-    if created:
-        await runtime.sold(order)
     return JSONResponse(await order_json(request, order), status_code=201 if created else 200)
 
 

@@ -11,6 +11,7 @@ from starlette.websockets import WebSocket
 
 from live.connection import CLOSE_POLICY, SEND_FRAME
 from web.bodies import ascii_digits
+from web.livedrop import livedrop
 from web.settings import Settings
 
 
@@ -51,14 +52,14 @@ async def _frames(websocket: WebSocket) -> AsyncIterator[str | bytes]:
 
 
 async def show_socket(websocket: WebSocket) -> None:
-    app = websocket.app
+    root = livedrop(websocket)
     # Accept first, so every refusal reaches the client as a close code it can act on.
     await websocket.accept()
-    if not origin_allowed(websocket, app.state.settings):
+    if not origin_allowed(websocket, root.settings):
         await websocket.close(CLOSE_POLICY, "origin not allowed")
         return
-    buyer_id = app.state.buyer_tokens.from_request(websocket)
-    hub = app.state.runtime.parts["hub"]
+    buyer_id = root.buyer_tokens.from_request(websocket)
+    hub = root.hub
     # Under `livedrop serve` the server writes each frame, framed once per process, straight to
     # every viewer (web.ws_protocol); under any other ASGI server frames go through send_text.
     send_frame = websocket.scope.get("extensions", {}).get(SEND_FRAME)

@@ -52,6 +52,7 @@ from live.models import Show
 from live.shows import show_by_slug
 from live.slugs import SLUG_PATTERN
 from web.auth import host_for_token
+from web.livedrop import livedrop
 from web.bodies import parse
 from web.errors import ApiError
 from web.openapi import Operation, document
@@ -191,18 +192,18 @@ def _refused(status: int, code: str, message: str) -> ApiError:
 async def _find(request: Request, slug: str | None) -> Show | None:
     if slug is None:
         return None
-    async with request.app.state.services.sessions() as session:
+    async with livedrop(request).services.sessions() as session:
         return await show_by_slug(session, slug)
 
 
 async def _host_id_of(request: Request, token: str) -> int | None:
-    async with request.app.state.services.sessions() as session:
+    async with livedrop(request).services.sessions() as session:
         host = await host_for_token(session, token)
     return host.id if host is not None else None
 
 
 async def media_auth(request: Request) -> Response:
-    if not caller_trusted(request, request.app.state.settings):
+    if not caller_trusted(request, livedrop(request).settings):
         _warn_now_and_then("refused", "POST /api/media/auth from %s refused: not in LIVEDROP_MEDIA_AUTH_ADDRESSES "
                            "and without the right LIVEDROP_MEDIA_AUTH_SECRET", caller_key(request))
         raise _refused(403, "hook_forbidden", "this address may not call the media authorization hook: list it in "
@@ -228,8 +229,8 @@ async def media_auth(request: Request) -> Response:
 async def _publish(request: Request, body: MediaAuthIn, slug: str | None, token: str | None) -> Response:
     if token is None:
         raise _refused(401, "unauthorized", "publishing needs a host API token (Bearer token, ?token=, or password)")
-    limiter = request.app.state.runtime.rate_limiter
-    redis = request.app.state.services.redis
+    limiter = livedrop(request).rate_limiter
+    redis = livedrop(request).services.redis
     # Keyed by the caller first (see the module's docstring): a trusted caller's reported ip is
     # believed, but only within that caller's own budget.
     caller = caller_key(request)

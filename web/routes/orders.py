@@ -14,6 +14,7 @@ from starlette.routing import Route
 from inventory.models import Order
 from live.shows import show_by_slug
 from web.auth import bearer_token, current_host
+from web.livedrop import livedrop
 from web.errors import ApiError
 from web.openapi import Operation, document
 
@@ -49,18 +50,18 @@ async def order_json(request: Request, order: Order) -> dict[str, Any]:
 
 async def get_order(request: Request) -> JSONResponse:
     """A buyer sees its own orders; a host sees the orders of its shows; anyone else gets 404."""
-    app = request.app
+    root = livedrop(request)
     order_id = request.path_params["order_id"]
-    async with app.state.services.sessions() as session:
+    async with root.services.sessions() as session:
         order = await session.get(Order, order_id) if len(order_id) <= 32 else None
     if order is None or order.status == "pending":  # pending: its payment is not known yet
         raise ApiError(404, "not_found", "no such order")
-    buyer_id = app.state.buyer_tokens.from_request(request)
+    buyer_id = root.buyer_tokens.from_request(request)
     if buyer_id is not None and buyer_id == order.buyer_id:
         return JSONResponse(await order_json(request, order))
     if bearer_token(request) is not None or request.session.get("host_id") is not None:
         try:
-            host = await current_host(request, app.state.services.sessions, request.method)
+            host = await current_host(request, root.services.sessions, request.method)
         except ApiError:
             host = None
         if host is not None and host.id == order.host_id:
@@ -81,9 +82,9 @@ def _csv_safe(value: Any) -> Any:
 
 
 async def show_orders(request: Request) -> Response:
-    app = request.app
-    host = await current_host(request, app.state.services.sessions, request.method)
-    async with app.state.services.sessions() as session:
+    root = livedrop(request)
+    host = await current_host(request, root.services.sessions, request.method)
+    async with root.services.sessions() as session:
         show = await show_by_slug(session, request.path_params["slug"])
         if show is None or show.host_id != host.id:
             raise ApiError(404, "not_found", "no such show")
@@ -116,9 +117,9 @@ async def show_orders(request: Request) -> Response:
 
 async def receipt_page(request: Request) -> HTMLResponse:
     order_id = request.path_params["order_id"]
-    async with request.app.state.services.sessions() as session:
+    async with livedrop(request).services.sessions() as session:
         order = await session.get(Order, order_id) if len(order_id) <= 32 else None
-    templates = request.app.state.templates
+    templates = livedrop(request).templates
     if order is None or order.status == "pending":
         return templates.TemplateResponse(request, "receipt_missing.html", {}, status_code=404)
     return templates.TemplateResponse(request, "receipt.html", {"order": order})

@@ -29,6 +29,7 @@ from live.models import Offer, ShowEvent
 from live.recordings import ReplayAudience
 from live.shows import show_by_slug
 from web.auth import CSRF_HEADER, csrf_ok, csrf_token, current_host, hash_password, host_by_email, verify_password
+from web.livedrop import livedrop
 from web.errors import ApiError
 from web.openapi import Operation, document
 from web.ratelimit import Limit
@@ -52,7 +53,7 @@ def _unknown_email_hash() -> str:
 
 
 def _templates(request: Request):  # type: ignore[no-untyped-def]
-    return request.app.state.templates
+    return livedrop(request).templates
 
 
 def _client_ip(request: Request) -> str:
@@ -87,7 +88,7 @@ async def login(request: Request) -> Response:
     if not csrf_ok(request, str(form.get("csrf") or "")):
         # Most often a login page left open past a restart, or cookies switched off.
         return _login_form(request, error="Your sign-in form expired. Please try again.", email=email, status=403)
-    limiter = request.app.state.runtime.rate_limiter
+    limiter = livedrop(request).rate_limiter
     subject = hashlib.sha256(f"{_client_ip(request)}|{email.lower()}".encode()).hexdigest()[:32]
     wait = await limiter.retry_after_ms(LOGIN_LIMIT, subject)
     if wait is None:
@@ -100,7 +101,7 @@ async def login(request: Request) -> Response:
         )
         response.headers["Retry-After"] = str(max(1, -(-wait // 1000)))
         return response
-    async with request.app.state.services.sessions() as session:
+    async with livedrop(request).services.sessions() as session:
         host: Host | None = await host_by_email(session, email) if email else None
     ok = verify_password(host.password_hash if host else _unknown_email_hash(), password)
     if host is None or not ok:
@@ -131,12 +132,12 @@ async def _page_host(request: Request) -> Host | None:
     host_id = request.session.get("host_id")
     if host_id is None:
         return None
-    async with request.app.state.services.sessions() as session:
+    async with livedrop(request).services.sessions() as session:
         return await session.get(Host, host_id)
 
 
 def _public_base(request: Request) -> str:
-    public_url = request.app.state.settings.public_url
+    public_url = livedrop(request).settings.public_url
     return public_url.rstrip("/") if public_url else str(request.base_url).rstrip("/")
 
 
@@ -160,7 +161,7 @@ async def show_page(request: Request) -> Response:
     host = await _page_host(request)
     if host is None:
         return RedirectResponse("/host/login", status_code=303)
-    async with request.app.state.services.sessions() as session:
+    async with livedrop(request).services.sessions() as session:
         show = await show_by_slug(session, request.path_params["slug"])
     if show is None or show.host_id != host.id:
         return _templates(request).TemplateResponse(request, "panel/missing.html", {}, status_code=404)
@@ -337,7 +338,7 @@ def _problems_response(errors: list[dict[str, Any]]) -> JSONResponse:
 
 
 async def import_products(request: Request) -> Response:
-    services = request.app.state.services
+    services = livedrop(request).services
     host = await current_host(request, services.sessions, request.method)
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
@@ -413,11 +414,11 @@ def bucket_ms_for(span_ms: int) -> int:
 
 
 async def show_stats(request: Request) -> JSONResponse:
-    app = request.app
-    host = await current_host(request, app.state.services.sessions, request.method)
-    runtime = app.state.runtime
+    root = livedrop(request)
+    host = await current_host(request, root.services.sessions, request.method)
+    runtime = root
     now = now_ms()
-    async with app.state.services.sessions() as session:
+    async with root.services.sessions() as session:
         show = await show_by_slug(session, request.path_params["slug"])
         if show is None or show.host_id != host.id:
             raise ApiError(404, "not_found", "no such show")
@@ -474,9 +475,9 @@ async def show_stats(request: Request) -> JSONResponse:
             )
         ]
 
-    viewers, _ = await runtime.parts["hub"].presence.totals(show.id)
-    replay_viewers = await ReplayAudience(app.state.services.redis).count(show.id)  # apart from live ones
-    peak = int(await app.state.services.redis.eval(_PEAK, 1, peak_key(show.id), viewers, PEAK_TTL_MS))
+    viewers, _ = await runtime.hub.presence.totals(show.id)
+    replay_viewers = await ReplayAudience(root.services.redis).count(show.id)  # apart from live ones
+    peak = int(await root.services.redis.eval(_PEAK, 1, peak_key(show.id), viewers, PEAK_TTL_MS))
     sizes: list[dict[str, Any]] = []
     held_total = 0
     for product in products:

@@ -22,6 +22,7 @@ from inventory.catalog import (
 )
 from inventory.models import Variant
 from web.auth import current_host
+from web.livedrop import livedrop
 from web.bodies import parse, path_id
 from web.errors import ApiError
 from web.openapi import Operation, document
@@ -104,7 +105,7 @@ class ProductPatch(BaseModel):
 
 
 async def create(request: Request) -> JSONResponse:
-    services = request.app.state.services
+    services = livedrop(request).services
     host = await current_host(request, services.sessions, request.method)
     body = await parse(request, ProductIn)
     async with services.sessions() as session:
@@ -117,14 +118,14 @@ async def create(request: Request) -> JSONResponse:
 
 
 async def list_products(request: Request) -> JSONResponse:
-    services = request.app.state.services
+    services = livedrop(request).services
     host = await current_host(request, services.sessions, request.method)
     async with services.sessions() as session:
         return JSONResponse({"products": [product_json(p) for p in await products_of(session, host.id)]})
 
 
 async def update(request: Request) -> JSONResponse:
-    services = request.app.state.services
+    services = livedrop(request).services
     host = await current_host(request, services.sessions, request.method)
     product_id = path_id(request.path_params["product_id"], "product")
     body = await parse(request, ProductPatch)
@@ -167,7 +168,7 @@ async def update(request: Request) -> JSONResponse:
         await session.refresh(product, ["variants"])
         result = product_json(product)
     if restocked:
-        await request.app.state.runtime.restocked(product_id, restocked)
+        await __import__("web.interim_use_cases").interim_use_cases.restocked(livedrop(request), product_id, restocked)
     return JSONResponse(result)
 
 

@@ -27,6 +27,7 @@ from inventory.models import Product
 from live.recordings import ReplayAudience, replay_product_ids, replay_recording, timeline
 from live.shows import show_by_slug, show_json
 from web.bodies import parse
+from web.livedrop import livedrop
 from web.errors import ApiError
 from web.openapi import Operation, document
 
@@ -42,7 +43,7 @@ class PresenceIn(BaseModel):
 def _file(request: Request, relative: str) -> Path | None:
     """The recording on disk, if this process can read it (the recordings folder is shared by
     every web process and `livedrop media`; see docs/operations.md)."""
-    root = request.app.state.settings.recordings_dir
+    root = livedrop(request).settings.recordings_dir
     if root is None or not re.fullmatch(r"[A-Za-z0-9_/-]+\.webm", relative) or ".." in relative:
         return None
     path = root / relative
@@ -51,8 +52,8 @@ def _file(request: Request, relative: str) -> Path | None:
 
 async def replay_of(request: Request, slug: str) -> dict[str, Any] | None:
     """Everything a replay page needs, or None when the show has no replay."""
-    app = request.app
-    async with app.state.services.sessions() as session:
+    root = livedrop(request)
+    async with root.services.sessions() as session:
         show = await show_by_slug(session, slug)
         if show is None:
             return None
@@ -67,7 +68,7 @@ async def replay_of(request: Request, slug: str) -> dict[str, Any] | None:
         product_list = [product_json(p) for p in products]
         show_data = show_json(show)
         show_id = show.id
-    hub = app.state.runtime.parts["hub"]
+    hub = root.hub
     for product in product_list:  # what the replay sells must be in Redis (it may have come back empty)
         await hub.ensure_loaded(product["id"])
     stock: dict[str, int] = {}
@@ -100,7 +101,7 @@ async def replay_json(request: Request) -> JSONResponse:
 
 async def recording_file(request: Request) -> Response:
     slug = request.path_params["slug"]
-    async with request.app.state.services.sessions() as session:
+    async with livedrop(request).services.sessions() as session:
         show = await show_by_slug(session, slug)
         recording = await replay_recording(session, show) if show is not None else None
     path = _file(request, recording.file) if recording is not None else None
@@ -114,12 +115,12 @@ async def recording_file(request: Request) -> Response:
 async def presence(request: Request) -> JSONResponse:
     slug = request.path_params["slug"]
     body = await parse(request, PresenceIn)
-    view = await request.app.state.runtime.parts["hub"].views.get(slug)
+    view = await livedrop(request).hub.views.get(slug)
     if view is None or not view.recorded:
         raise ApiError(404, "not_found", NO_REPLAY)
-    audience = ReplayAudience(request.app.state.services.redis)
+    audience = ReplayAudience(livedrop(request).services.redis)
     count = await audience.heartbeat(view.id, body.viewer_id)
-    hub = request.app.state.runtime.parts["hub"]
+    hub = livedrop(request).hub
     stock: dict[str, int] = {}
     for counts in (await hub.stock.available_many(view.replay_product_ids)).values():
         stock.update(counts)

@@ -1,5 +1,7 @@
 """Host routes for shows (create, list, start, end, pin, offers, moderation) and the public
-snapshot. The work is done by ``live.control``; this module reads bodies and maps refusals."""
+snapshot. The work is done by ``live.control`` (ShowControl); this module reads bodies, calls it
+and answers. Its refusals (not_found, invalid_state, invalid_request, slug_taken) are raised as
+they are and rendered by web.errors."""
 
 from __future__ import annotations
 
@@ -11,15 +13,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from inventory.clock import now_ms
-from live.control import NotFound, ShowChanges, ShowControl, StateError
-from live.offers import OfferError, OfferSpec
-from live.shows import InvalidSlug, SlugTaken
-from live.streams import MAX_STREAM_URL, InvalidStreamUrl, clean_stream_url
+from live.control import ShowChanges, ShowControl
+from live.offers import OfferSpec
+from live.streams import MAX_STREAM_URL, clean_stream_url
 from web.auth import current_host
 from web.bodies import MAX_SQL_ID, Timestamp, parse, path_id
 from web.errors import ApiError
+from web.livedrop import livedrop
 from web.openapi import Operation, document
-from web.routes.media import end_show_stream
 
 MAX_ID = MAX_SQL_ID + 1  # product ids are SQL INTEGER; PostgreSQL errs past 2**31 - 1 (a 500 found by schemathesis)
 STREAM_URL_HELP = (
@@ -66,43 +67,19 @@ class MuteIn(BaseModel):
 
 
 def _control(request: Request) -> ShowControl:
-    return request.app.state.runtime.parts["show_control"]
+    return livedrop(request).shows
 
 
 async def _host_id(request: Request) -> int:
-    host = await current_host(request, request.app.state.services.sessions, request.method)
+    host = await current_host(request, livedrop(request).services.sessions, request.method)
     return host.id
-
-
-async def _run(call: Any) -> Any:
-    """Runs a control call, turning its refusals into API errors."""
-    try:
-        return await call
-    except NotFound as exc:
-        raise ApiError(404, "not_found", str(exc)) from None
-    except StateError as exc:
-        raise ApiError(409, "invalid_state", str(exc)) from None
-    except OfferError as exc:
-        raise ApiError(422, "invalid_request", str(exc)) from None
-
-
-def _stream_url(raw: str | None) -> str | None:
-    try:
-        return clean_stream_url(raw)
-    except InvalidStreamUrl as exc:
-        raise ApiError(422, "invalid_request", str(exc)) from None
 
 
 async def create_show(request: Request) -> JSONResponse:
     host_id = await _host_id(request)
     body = await parse(request, ShowIn)
-    stream_url = _stream_url(body.stream_url)
-    try:
-        show = await _control(request).create(host_id, body.title, body.slug, body.scheduled_at, stream_url)
-    except SlugTaken as exc:
-        raise ApiError(409, "slug_taken", str(exc)) from None
-    except InvalidSlug as exc:
-        raise ApiError(422, "invalid_request", str(exc)) from None
+    stream_url = clean_stream_url(body.stream_url)
+    show = await _control(request).create(host_id, body.title, body.slug, body.scheduled_at, stream_url)
     return JSONResponse(show, status_code=201)
 
 
@@ -113,10 +90,10 @@ async def update_show(request: Request) -> JSONResponse:
         raise ApiError(422, "invalid_request", "title: a show needs a title (leave the field out to keep it)")
     changes = ShowChanges(
         title=body.title,
-        stream_url=_stream_url(body.stream_url),
+        stream_url=clean_stream_url(body.stream_url),
         set_stream_url="stream_url" in body.model_fields_set,
     )
-    return JSONResponse(await _run(_control(request).update(host_id, request.path_params["slug"], changes)))
+    return JSONResponse(await _control(request).update(host_id, request.path_params["slug"], changes))
 
 
 async def list_shows(request: Request) -> JSONResponse:
@@ -126,27 +103,23 @@ async def list_shows(request: Request) -> JSONResponse:
 
 async def start_show(request: Request) -> JSONResponse:
     host_id = await _host_id(request)
-    return JSONResponse(await _run(_control(request).start(host_id, request.path_params["slug"])))
+    return JSONResponse(await _control(request).start(host_id, request.path_params["slug"]))
 
 
 async def end_show(request: Request) -> JSONResponse:
     host_id = await _host_id(request)
-    show = await _run(_control(request).end(host_id, request.path_params["slug"]))
-    # The show is over, so is its video: the publisher is cut off and the recording finished
-    # (a host who forgets to stop the camera must not keep streaming into an ended show).
-    await end_show_stream(request.app, request.path_params["slug"])
-    return JSONResponse(show)
+    return JSONResponse(await _control(request).end(host_id, request.path_params["slug"]))
 
 
 async def pin(request: Request) -> JSONResponse:
     host_id = await _host_id(request)
     body = await parse(request, PinIn)
-    return JSONResponse(await _run(_control(request).pin(host_id, request.path_params["slug"], body.product_id)))
+    return JSONResponse(await _control(request).pin(host_id, request.path_params["slug"], body.product_id))
 
 
 async def unpin(request: Request) -> Response:
     host_id = await _host_id(request)
-    await _run(_control(request).unpin(host_id, request.path_params["slug"]))
+    await _control(request).unpin(host_id, request.path_params["slug"])
     return Response(status_code=204)
 
 
@@ -162,28 +135,28 @@ async def create_offer(request: Request) -> JSONResponse:
         per_customer_limit=body.per_customer_limit,
         hold_s=body.hold_s,
     )
-    offer = await _run(_control(request).create_offer(host_id, request.path_params["slug"], spec))
+    offer = await _control(request).create_offer(host_id, request.path_params["slug"], spec)
     return JSONResponse(offer, status_code=201)
 
 
 async def cancel_offer(request: Request) -> Response:
     host_id = await _host_id(request)
     offer_id = path_id(request.path_params["offer_id"], "offer")
-    await _run(_control(request).cancel_offer(host_id, request.path_params["slug"], offer_id))
+    await _control(request).cancel_offer(host_id, request.path_params["slug"], offer_id)
     return Response(status_code=204)
 
 
 async def delete_chat(request: Request) -> Response:
     host_id = await _host_id(request)
     message_id = path_id(request.path_params["message_id"], "message")
-    await _run(_control(request).delete_chat(host_id, request.path_params["slug"], message_id))
+    await _control(request).delete_chat(host_id, request.path_params["slug"], message_id)
     return Response(status_code=204)
 
 
 async def mute(request: Request) -> Response:
     host_id = await _host_id(request)
     body = await parse(request, MuteIn)
-    await _run(_control(request).mute(host_id, request.path_params["slug"], body.buyer_id))
+    await _control(request).mute(host_id, request.path_params["slug"], body.buyer_id)
     return Response(status_code=204)
 
 

@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from web.errors import ApiError
+from web.livedrop import livedrop
 from web.routes.buyers import issue_buyer, set_buyer_cookie
 from web.routes.replay import replay_of
 
@@ -40,14 +41,14 @@ def price_text(cents: int, currency: str) -> str:
 
 def _base_url(request: Request) -> str:
     """Absolute URLs for link previews: the configured public URL, else the one the request used."""
-    settings = request.app.state.settings
+    settings = livedrop(request).settings
     if settings.public_url:
         return settings.public_url.rstrip("/") + "/"
     return str(request.base_url)
 
 
 async def _snapshot(request: Request) -> dict[str, Any] | None:
-    snapshot = await request.app.state.runtime.parts["show_control"].public_show(request.path_params["slug"])
+    snapshot = await livedrop(request).shows.public_show(request.path_params["slug"])
     if snapshot is not None:
         snapshot.pop("type", None)
         snapshot.pop("ts", None)
@@ -77,13 +78,13 @@ def _share_tags(request: Request, snapshot: dict[str, Any]) -> dict[str, str]:
 
 
 async def viewer_page(request: Request) -> Response:
-    templates = request.app.state.templates
+    templates = livedrop(request).templates
     snapshot = await _snapshot(request)
     if snapshot is None:
         return templates.TemplateResponse(request, "viewer_missing.html", {}, status_code=404,
                                            headers={"Cache-Control": "no-store"})
-    app = request.app
-    buyer_id = app.state.buyer_tokens.from_request(request)
+    root = livedrop(request)
+    buyer_id = root.buyer_tokens.from_request(request)
     new_token: str | None = None
     if buyer_id is None:
         # First visit: a buyer now, so the buy button needs nothing else. When that fails (the
@@ -95,7 +96,7 @@ async def viewer_page(request: Request) -> Response:
         except ApiError as exc:
             log.info("viewer page without a new buyer: %s", exc.code)
         except Exception as exc:
-            if app.state.services.outages.report(exc, refused=False) is None:  # an outage is logged once
+            if root.services.outages.report(exc, refused=False) is None:  # an outage is logged once
                 log.exception("viewer page: could not create a buyer")
     if snapshot["show"]["status"] == "ended":
         # After the show: its shoppable replay, when it was recorded (else the ended page as before).

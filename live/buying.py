@@ -1,0 +1,54 @@
+"""A buy press and a checkout, as live sees them: the show decides what sells and at what terms,
+inventory holds the unit. The drop's hot path goes through here once per press.
+
+    press -> Buying.hold -> Hub.cached_sale (or Hub.sale_for) -> StockStore.answer_at_hand
+          (or StockStore.hold_in_redis) -> Hold or a Refusal value
+
+Each trick of the hot path sits behind one seam in its own layer and is used once per press: the
+sale cache in the hub (``cached_sale`` answers without a coroutine while the show's view and its
+offers are unchanged), the local sold-out answer and the input checks in ``answer_at_hand``, the
+hiredis lane inside ``hold_in_redis``. Refusals come back as values (a drop is mostly refusals;
+raising each costs more than answering it); web renders them with the same body as raised ones.
+"""
+
+from __future__ import annotations
+
+from inventory.checkout import Checkout, CheckoutDetails
+from inventory.errors import Refusal
+from inventory.models import Order
+from inventory.stock import Hold, StockStore
+from live.hub import Hub
+
+TICKER_NAME_CHARS = 20  # the purchase ticker shows first names only, this long at most
+
+
+class Buying:
+    def __init__(self, hub: Hub, stock: StockStore, checkout: Checkout) -> None:
+        self.hub = hub
+        self.stock = stock
+        self.checkout_desk = checkout
+
+    async def hold(
+        self, slug: str, sku: str, quantity: int, buyer_id: str, idempotency_key: str, rate_limit: tuple[int, int]
+    ) -> Hold | Refusal:
+        """Hold ``quantity`` of ``sku`` in show ``slug`` for ``buyer_id``: the hold, or why not
+        (404 not_found / unknown_sku, 409 not_on_sale / sold_out / limit_reached, 429, 503...)."""
+        sale = self.hub.cached_sale(slug, sku) or await self.hub.sale_for(slug, sku)
+        if isinstance(sale, Refusal):
+            return sale
+        answer = self.stock.answer_at_hand(sale.product_id, sku, quantity, buyer_id, idempotency_key)
+        if answer is None:
+            answer = await self.stock.hold_in_redis(
+                sale.product_id, sku, quantity, buyer_id, idempotency_key, sale.terms, rate_limit
+            )
+        return answer
+
+    async def checkout(self, hold_id: str, buyer_id: str, details: CheckoutDetails) -> tuple[Order, bool]:
+        """Pay for a hold (inventory.checkout); a new paid order is told to the show's viewers
+        (the purchase ticker). Returns the order and whether this call made it."""
+        order, created = await self.checkout_desk.checkout(hold_id, buyer_id, details)
+        if created and order.show_id is not None:
+            first_name = (order.name or "").split(" ")[0][:TICKER_NAME_CHARS] or None
+            for line in order.lines:
+                await self.hub.record_sale(order.show_id, line.sku, line.quantity, first_name)
+        return order, created

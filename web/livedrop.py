@@ -1,0 +1,167 @@
+"""The composition root: one ``Livedrop`` per process, built by ``assemble`` in dependency order
+(connections -> inventory -> live -> web's own parts -> jobs), reached by routes through
+``livedrop(request)``. Everything a route needs is a typed field here; nothing is looked up by
+name, set lazily on ``app.state`` or imported late to dodge a cycle.
+
+    services (Redis, SQL)            web.services
+      -> stock, payments, checkout, epochs         inventory
+      -> hub, shows, offer clock, buying, broadcasts  live
+      -> rate limiter, buyer tokens, templates      web
+      -> jobs (run by whichever process holds the lease, web.jobs)
+
+``create_app`` (web.app) assembles it in the app's lifespan; the worker and the CLI assemble it
+from their own connections (``livedrop worker``, ``livedrop inventory reconcile``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from starlette.requests import HTTPConnection
+from starlette.templating import Jinja2Templates
+
+from inventory.checkout import Checkout
+from inventory.epochs import RedisEpochs
+from inventory.payments import TestPaymentProvider
+from inventory.stock import StockStore
+from live.broadcasts import Broadcasts
+from live.buying import Buying
+from live.chat import ChatRules
+from live.clock import OfferClock
+from live.control import ShowControl
+from live.hub import Hub, HubConfig
+from live.media.runner import MediaBackend, ThreadedMedia
+from web.auth import BuyerTokens
+from web.jobs import Job
+from web.media_process import RemoteMedia
+from web.money import format_money
+from web.ratelimit import RateLimiter
+from web.services import Services
+from web.settings import Settings
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+OFFER_CLOCK_EVERY_S = 0.2  # offers start and end within this of their times (sales go by the times themselves)
+HOLD_EXPIRY_EVERY_S = 1.0
+REDIS_EPOCH_EVERY_S = 1.0
+
+
+@dataclass(frozen=True)
+class Livedrop:
+    settings: Settings
+    services: Services
+    # inventory
+    stock: StockStore
+    payments: TestPaymentProvider
+    checkout: Checkout
+    epochs: RedisEpochs
+    # live
+    hub: Hub
+    shows: ShowControl
+    offer_clock: OfferClock
+    buying: Buying
+    broadcasts: Broadcasts
+    # web
+    rate_limiter: RateLimiter
+    buyer_tokens: BuyerTokens
+    templates: Jinja2Templates
+    # Every periodic job of a deployment; run by exactly one process at a time (web.jobs).
+    jobs: tuple[Job, ...]
+    _running: "_Running" = field(default_factory=lambda: _Running())
+
+    async def start(self) -> None:
+        """Start this process's own background tasks (the Redis epoch watch, the hub's stream
+        reader and clocks). Stock is rebuilt from SQL unless Redis is the server it was last
+        rebuilt against; then every new connection is checked, and the server once a second
+        (inventory.epochs)."""
+        self.epochs.watch_connections(self.stock)
+        await self.epochs.ensure()
+        self._running.epoch_watch = asyncio.create_task(self.epochs.run(self._running.stopping), name="redis-epoch")
+        await self.hub.start()
+
+    async def stop(self) -> None:
+        """Stop them again, in reverse order."""
+        self._running.stopping.set()
+        if self._running.epoch_watch is not None:
+            await self._running.epoch_watch
+        await self.broadcasts.close()
+        await self.hub.stop()
+        self.stock.close()
+
+
+@dataclass
+class _Running:
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    epoch_watch: asyncio.Task[None] | None = None
+
+
+def assemble(services: Services) -> Livedrop:
+    """Every part of a livedrop process, built from its connections in dependency order."""
+    settings = services.settings
+    redis, sessions = services.redis, services.sessions
+    # inventory
+    stock = StockStore(redis)
+    payments = TestPaymentProvider(services.payments_redis or redis)
+    checkout = Checkout(sessions, stock, payments)
+    epochs = RedisEpochs(redis, sessions, stock, checkout.reconcile, outages=services.outages)
+    # live
+    hub_config = HubConfig(
+        queue_frames=settings.ws_queue_frames,
+        queue_bytes=settings.ws_queue_bytes,
+        send_timeout_s=settings.ws_send_timeout_s,
+        chat=ChatRules(settings.chat_max_length, settings.chat_messages_per_buyer_per_10s),
+        hold_s=settings.hold_seconds,
+    )
+    hub = Hub(redis, sessions, stock, hub_config, checkout.ensure_loaded, services.outages)
+    broadcasts = Broadcasts(
+        redis, sessions, media_backend_factory(settings),
+        remote=settings.media_url is not None, record=settings.recordings_dir is not None,
+    )
+    shows = ShowControl(hub, broadcasts)
+    offer_clock = OfferClock(shows)
+    # web
+    templates = Jinja2Templates(directory=TEMPLATES_DIR)
+    templates.env.filters["money"] = format_money
+    jobs = (
+        Job("hold-expiry", HOLD_EXPIRY_EVERY_S, checkout.sweep),  # expired holds back to stock, stalled checkouts settled
+        # Also run by every serving process (Livedrop.start); here for a worker, which serves nothing.
+        Job("redis-epoch", REDIS_EPOCH_EVERY_S, epochs.ensure),
+        Job("offer-clock", OFFER_CLOCK_EVERY_S, offer_clock.tick),  # offers go live and end on time
+    )
+    return Livedrop(
+        settings=settings,
+        services=services,
+        stock=stock,
+        payments=payments,
+        checkout=checkout,
+        epochs=epochs,
+        hub=hub,
+        shows=shows,
+        offer_clock=offer_clock,
+        buying=Buying(hub, stock, checkout),
+        broadcasts=broadcasts,
+        rate_limiter=RateLimiter(redis),
+        buyer_tokens=BuyerTokens(settings.secret_key),
+        templates=templates,
+        jobs=jobs,
+    )
+
+
+def media_backend_factory(settings: Settings) -> Callable[[Callable[[str, str], Awaitable[None]]], MediaBackend]:
+    """The video backend ``Broadcasts`` makes on first use: `livedrop media` over loopback when
+    LIVEDROP_MEDIA_URL is set, else the engine on a thread of this process."""
+
+    def make(on_end: Callable[[str, str], Awaitable[None]]) -> MediaBackend:
+        if settings.media_url:
+            return RemoteMedia(settings.media_url, settings.secret_key)
+        return ThreadedMedia(settings.media_config(), on_end=on_end)
+
+    return make
+
+
+def livedrop(conn: HTTPConnection) -> Livedrop:
+    """The process's Livedrop, from any request or WebSocket: the one way routes reach it."""
+    root: Livedrop = conn.app.state.livedrop
+    return root
