@@ -11,8 +11,11 @@ import resource
 import signal
 import socket
 from collections.abc import Awaitable, Callable, Generator
+from typing import Any
 
 import uvicorn
+
+from live.connection import SEND_FRAME
 
 from web.app import create_app
 from web.http_protocol import ClientDeadlines, deadline_protocol
@@ -20,6 +23,7 @@ from web.jobs import JobRunner
 from web.livedrop import assemble
 from web.services import Services, open_services
 from web.settings import Settings
+from web.uvicorn_seams import missing_names
 from web.ws_protocol import FanoutWebSocketProtocol
 
 log = logging.getLogger("livedrop")
@@ -69,12 +73,12 @@ class _Server(uvicorn.Server):
     cleanup (stopping the embedded redis-server) runs; we exit normally instead. Once a second it
     closes the connections whose request is late (web.http_protocol)."""
 
-    def __init__(self, config: uvicorn.Config, deadlines: ClientDeadlines) -> None:
+    def __init__(self, config: uvicorn.Config, deadlines: ClientDeadlines | None) -> None:
         super().__init__(config)
-        self.deadlines = deadlines
+        self.deadlines = deadlines  # None: uvicorn's own HTTP protocol, which keeps none
 
     async def on_tick(self, counter: int) -> bool:
-        if counter % 10 == 0:  # uvicorn ticks every 0.1 s
+        if counter % 10 == 0 and self.deadlines is not None:  # uvicorn ticks every 0.1 s
             self.deadlines.sweep()
         return await super().on_tick(counter)
 
@@ -101,29 +105,43 @@ async def serve(
             await before_start(services)
         app = create_app(settings, services)
         deadlines = ClientDeadlines(settings.header_timeout_s, settings.body_timeout_s, settings.keep_alive_s)
-        config = uvicorn.Config(
-            app,
-            host=settings.host,
-            port=settings.port,
-            http=deadline_protocol(deadlines),  # httptools, closing requests that do not arrive in time
-            timeout_keep_alive=settings.keep_alive_s,
-            ws=FanoutWebSocketProtocol,  # websockets-sansio, plus frames written once per room
-            ws_per_message_deflate=False,  # deflate costs 60-120 KiB per connection; live frames are small
-            ws_max_size=4096,
-            lifespan="on",
-            log_level="info",
-            access_log=False,
-            proxy_headers=True,
-            timeout_graceful_shutdown=5,
-            backlog=4096,
-        )
-        server = _Server(config, deadlines)
+        missing = missing_names()
+        if missing:
+            log.warning("uvicorn %s lacks names livedrop's protocols use (%s): running uvicorn's own protocols "
+                        "instead (frames sent per viewer, no request deadlines)", uvicorn.__version__, ", ".join(missing))
+        else:
+            log.info("WebSocket fan-out: frames framed once per room (%s offered to the hub)", SEND_FRAME)
+        config = uvicorn_config(settings, app, deadlines, own_protocols=not missing)
+        server = _Server(config, deadlines if not missing else None)
         started = (tune_garbage_collector,) if after_start is None else (tune_garbage_collector, after_start)
         watcher = asyncio.create_task(_call_when_started(server, *started))
         await server.serve(sockets=[listening_socket(config, settings.socket_send_buffer)])
         watcher.cancel()
     finally:
         await services.close()
+
+
+def uvicorn_config(settings: Settings, app: Any, deadlines: ClientDeadlines, *, own_protocols: bool = True) -> uvicorn.Config:
+    """How `livedrop serve` runs uvicorn. ``own_protocols``: livedrop's protocol subclasses
+    (web.uvicorn_seams checks that they fit this uvicorn); else uvicorn's own."""
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        # httptools, closing requests that do not arrive in time (web.http_protocol)
+        http=deadline_protocol(deadlines) if own_protocols else "httptools",
+        timeout_keep_alive=settings.keep_alive_s,
+        # websockets-sansio, plus frames written once per room (web.ws_protocol)
+        ws=FanoutWebSocketProtocol if own_protocols else "websockets-sansio",
+        ws_per_message_deflate=False,  # deflate costs 60-120 KiB per connection; live frames are small
+        ws_max_size=4096,
+        lifespan="on",
+        log_level="info",
+        access_log=False,
+        proxy_headers=True,
+        timeout_graceful_shutdown=5,
+        backlog=4096,
+    )
 
 
 async def _call_when_started(server: uvicorn.Server, *callbacks: Callable[[], None]) -> None:

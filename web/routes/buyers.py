@@ -14,7 +14,7 @@ from web.auth import BUYER_COOKIE, create_buyer
 from web.livedrop import livedrop
 from web.bodies import parse
 from web.errors import ApiError
-from web.openapi import Operation, document
+from web.openapi import api, json_content, Operation
 from web.ratelimit import Limit
 
 
@@ -96,17 +96,14 @@ async def rename(request: Request) -> JSONResponse:
 
 
 routes = [
-    Route("/api/buyers", create, methods=["POST"]),
-    Route("/api/buyers/me", me, methods=["GET"]),
-    Route("/api/buyers/me", rename, methods=["PATCH"]),
-]
-
-document(
-    Operation("POST", "/api/buyers", "Create a buyer (no sign-up); also sets the livedrop_buyer cookie.", body=BuyerIn,
-              answers={201: "{\"buyer_id\", \"name\", \"token\"}"}, errors=("malformed_json", "invalid_request", "rate_limited")),
-    Operation("GET", "/api/buyers/me", "The buyer, its live holds (with expires_at) and its orders.", "buyer",
-              answers={200: "{\"buyer_id\", \"name\", \"holds\", \"orders\"}"}, errors=("unauthorized",)),
-    Operation("PATCH", "/api/buyers/me", "Change the buyer's display name (shown with its chat messages).", "buyer",
+    api(create, Operation("POST", "/api/buyers", "Create a buyer (no sign-up); also sets the livedrop_buyer cookie.", body=BuyerIn,
+              answers={201: "{\"buyer_id\", \"name\", \"token\"}"}, errors=("malformed_json", "invalid_request", "rate_limited"),
+              responses={201: {"content": json_content("NewBuyer")}})),
+    api(me, Operation("GET", "/api/buyers/me", "The buyer, its live holds (with expires_at) and its orders.", "buyer",
+              answers={200: "{\"buyer_id\", \"name\", \"holds\", \"orders\"}"}, errors=("unauthorized",),
+              responses={200: {"content": json_content("Me")}})),
+    api(rename, Operation("PATCH", "/api/buyers/me", "Change the buyer's display name (shown with its chat messages).", "buyer",
               body=BuyerNameIn, answers={200: "{\"buyer_id\", \"name\"}"},
-              errors=("malformed_json", "invalid_request", "unauthorized")),
-)
+              errors=("malformed_json", "invalid_request", "unauthorized"),
+              responses={200: {"content": json_content("BuyerName")}})),
+]

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from web.openapi import Operation, document
+from web.openapi import api, json_content, Operation
 from web.livedrop import livedrop
 
 
@@ -42,9 +42,9 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ready" if ready else "unavailable", "checks": checks}, status_code=200 if ready else 503)
 
 
-routes = [Route("/healthz", healthz), Route("/readyz", readyz)]
-
-document(
-    Operation("GET", "/healthz", "The process is up.", answers={200: "{\"status\": \"ok\"}"}),
-    Operation("GET", "/readyz", "Redis and the database answer.", answers={200: "ready", 503: "a service does not answer"}),
-)
+routes = [
+    api(healthz, Operation("GET", "/healthz", "The process is up.", answers={200: "{\"status\": \"ok\"}"},
+              responses={200: {"content": json_content("Health")}})),
+    api(readyz, Operation("GET", "/readyz", "Redis and the database answer.", answers={200: "ready", 503: "a service does not answer"},
+              responses={200: {"content": json_content("Readiness")}, 503: {"content": json_content("Readiness")}})),
+]

@@ -19,7 +19,7 @@ from web.auth import valid_email
 from web.bodies import parse, receive_json, validate
 from web.errors import ApiError, error_body
 from web.livedrop import Livedrop, livedrop
-from web.openapi import Operation, document
+from web.openapi import api, json_content, Operation
 from web.routes.buyers import require_buyer
 from web.routes.orders import order_json
 
@@ -176,22 +176,18 @@ async def checkout(request: Request) -> JSONResponse:
 
 
 routes = [
-    Route("/api/shows/{slug}/holds", CreateHold(), methods=["POST"]),
-    Route("/api/holds/{hold_id}", release_hold, methods=["DELETE"]),
-    Route("/api/holds/{hold_id}/checkout", checkout, methods=["POST"]),
-]
-
-document(
-    Operation("POST", "/api/shows/{slug}/holds", "Hold units of a SKU on sale in a live show (the buy button).", "buyer",
+    api(CreateHold(), Operation("POST", "/api/shows/{slug}/holds", "Hold units of a SKU on sale in a live show (the buy button).", "buyer",
               HoldIn, headers=("Idempotency-Key",),
               answers={201: "{hold_id, sku, quantity, price_cents, currency, offer_id, expires_at, remaining}"},
               errors=("sold_out", "limit_reached", "not_on_sale", "unknown_sku", "idempotency_key_required",
                       "idempotency_conflict", "rate_limited", "unavailable", "malformed_json", "invalid_request",
-                      "unauthorized", "not_found")),
-    Operation("DELETE", "/api/holds/{hold_id}", "Let a hold go; its units are back in stock.", "buyer",
-              answers={204: "Released."}, errors=("not_found", "hold_locked", "unauthorized")),
-    Operation("POST", "/api/holds/{hold_id}/checkout", "Pay for a hold. The same call again returns the same order.", "buyer",
+                      "unauthorized", "not_found"),
+              responses={201: {"content": json_content("Hold")}})),
+    api(release_hold, Operation("DELETE", "/api/holds/{hold_id}", "Let a hold go; its units are back in stock.", "buyer",
+              answers={204: "Released."}, errors=("not_found", "hold_locked", "unauthorized"))),
+    api(checkout, Operation("POST", "/api/holds/{hold_id}/checkout", "Pay for a hold. The same call again returns the same order.", "buyer",
               CheckoutIn, answers={201: "The order (status paid).", 200: "The same order again (a retry)."},
               errors=("hold_expired", "payment_declined", "sold_out_after_all", "limit_reached", "hold_locked", "not_found",
-                      "unavailable", "malformed_json", "invalid_request", "unauthorized")),
-)
+                      "unavailable", "malformed_json", "invalid_request", "unauthorized"),
+              responses={201: {"content": json_content("Order")}, 200: {"content": json_content("Order")}})),
+]

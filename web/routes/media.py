@@ -18,7 +18,7 @@ from live.shows import show_by_slug
 from web.auth import current_host
 from web.errors import ApiError
 from web.livedrop import livedrop
-from web.openapi import Operation, document
+from web.openapi import api, json_content, Operation, schema_ref, SDP_ANSWER, SDP_OFFER
 
 
 async def _offer(request: Request) -> str:
@@ -83,29 +83,28 @@ async def whep_stop(request: Request) -> Response:
 
 
 routes = [
-    Route("/whip/{slug}", whip_publish, methods=["POST"]),
-    Route("/whip/{slug}/{session}", whip_stop, methods=["DELETE"]),
-    Route("/whep/{slug}", whep_play, methods=["POST"]),
-    Route("/whep/{slug}", whep_status, methods=["GET"]),
-    Route("/whep/{slug}/{session}", whep_stop, methods=["DELETE"]),
-]
-
-document(
-    Operation("POST", "/whip/{slug}", "Publish the show's video (WHIP, RFC 9725): an SDP offer in, the complete answer "
+    api(whip_publish, Operation("POST", "/whip/{slug}", "Publish the show's video (WHIP, RFC 9725): an SDP offer in, the complete answer "
               "(every server candidate, no trickle ICE) out, with the session's Location to DELETE when done. The "
               "stream is recorded for the show's replay (LIVEDROP_RECORDINGS_DIR); 409 invalid_state once the show "
               "has ended. OBS: see docs/operations.md.", auth="host",
               answers={201: "The SDP answer (application/sdp); Location: /whip/{slug}/{session}"},
               errors=("unauthorized", "csrf_failed", "not_found", "invalid_state", "stream_taken", "malformed_sdp",
-                      "unsupported_media_type", "payload_too_large", "unavailable")),
-    Operation("DELETE", "/whip/{slug}/{session}", "Stop publishing: the stream ends and every viewer's connection "
-              "closes.", auth="host", answers={200: "The stream ended"}, errors=("unauthorized", "not_found")),
-    Operation("POST", "/whep/{slug}", "Play the show's video (WHEP): an SDP offer (receive-only) in, the complete "
+                      "unsupported_media_type", "payload_too_large", "unavailable"),
+              responses={201: SDP_ANSWER}, request_body=SDP_OFFER)),
+    api(whip_stop, Operation("DELETE", "/whip/{slug}/{session}", "Stop publishing: the stream ends and every viewer's connection "
+              "closes.", auth="host", answers={200: "The stream ended"}, errors=("unauthorized", "not_found"),
+              bodiless=(200,))),
+    api(whep_play, Operation("POST", "/whep/{slug}", "Play the show's video (WHEP): an SDP offer (receive-only) in, the complete "
               "answer out, with the session's Location (unguessable: the only key to it).",
               answers={201: "The SDP answer (application/sdp); Location: /whep/{slug}/{session}"},
-              errors=("not_found", "malformed_sdp", "unsupported_media_type", "media_full", "unavailable")),
-    Operation("GET", "/whep/{slug}", "Whether the show has a stream to play right now.",
-              answers={200: "{\"stream\": true}", 404: "No stream (yet, or any more)"}, errors=("not_found",)),
-    Operation("DELETE", "/whep/{slug}/{session}", "Stop playing (only this viewer).",
-              answers={200: "Stopped"}, errors=("not_found",)),
-)
+              errors=("not_found", "malformed_sdp", "unsupported_media_type", "media_full", "unavailable"),
+              responses={201: SDP_ANSWER}, request_body=SDP_OFFER)),
+    api(whep_status, Operation("GET", "/whep/{slug}", "Whether the show has a stream to play right now.",
+              answers={200: "{\"stream\": true}", 404: "No stream (yet, or any more)"}, errors=("not_found",),
+              responses={
+        200: {"content": json_content("StreamStatus")},
+        404: {"content": {"application/json": {"schema": {"anyOf": [schema_ref("StreamStatus"), schema_ref("Error")]}}}},
+    })),
+    api(whep_stop, Operation("DELETE", "/whep/{slug}/{session}", "Stop playing (only this viewer).",
+              answers={200: "Stopped"}, errors=("not_found",), bodiless=(200,))),
+]

@@ -55,7 +55,7 @@ from web.auth import host_for_token
 from web.livedrop import livedrop
 from web.bodies import parse
 from web.errors import ApiError
-from web.openapi import Operation, document
+from web.openapi import api, Operation
 from web.ratelimit import Limit
 from web.settings import Settings
 
@@ -263,10 +263,8 @@ def _rate_limited(wait_ms: int, why: str) -> ApiError:
     return ApiError(429, "rate_limited", f"{why}; wait and retry", headers={"Retry-After": str(max(1, -(-wait_ms // 1000)))})
 
 
-routes = [Route("/api/media/auth", media_auth, methods=["POST"])]
-
-document(
-    Operation("POST", "/api/media/auth", "MediaMTX's HTTP authorization (authMethod: http, authHTTPAddress). publish "
+routes = [
+    api(media_auth, Operation("POST", "/api/media/auth", "MediaMTX's HTTP authorization (authMethod: http, authHTTPAddress). publish "
               "to path <slug> needs an API token of the show's host (as token, password, or ?token= / ?jwt= / ?pass= in "
               "query); read needs a live show; playback a live or ended show; api, metrics and pprof are refused. Any 2xx "
               "lets the client in. Only callers in LIVEDROP_MEDIA_AUTH_ADDRESSES (loopback by default), or with "
@@ -275,5 +273,5 @@ document(
               "caller.", body=MediaAuthIn,
               answers={204: "Allowed."},
               errors=("hook_forbidden", "malformed_json", "invalid_request", "unauthorized", "not_found",
-                      "invalid_state", "action_refused", "rate_limited")),
-)
+                      "invalid_state", "action_refused", "rate_limited"))),
+]

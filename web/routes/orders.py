@@ -16,7 +16,7 @@ from live.shows import show_by_slug
 from web.auth import bearer_token, current_host
 from web.livedrop import livedrop
 from web.errors import ApiError
-from web.openapi import Operation, document
+from web.openapi import api, json_content, Operation, TEXT
 
 
 async def order_json(request: Request, order: Order) -> dict[str, Any]:
@@ -126,14 +126,16 @@ async def receipt_page(request: Request) -> HTMLResponse:
 
 
 routes = [
-    Route("/api/orders/{order_id}", get_order, methods=["GET"]),
-    Route("/api/shows/{slug}/orders", show_orders, methods=["GET"]),
+    api(get_order, Operation("GET", "/api/orders/{order_id}", "An order: the buyer's own, or one of the host's shows.", "buyer-or-host",
+              answers={200: "The order."}, errors=("not_found",),
+              responses={200: {"content": json_content("Order")}})),
+    api(show_orders, Operation("GET", "/api/shows/{slug}/orders", "The show's orders; ?format=csv for a download.", "host",
+              answers={200: "{\"orders\": [...]} or text/csv"}, errors=("not_found", "unauthorized"),
+              responses={
+        200: {"content": {**json_content("OrderList"), "text/csv": {"schema": TEXT}}},
+    }, query=[
+        {"name": "format", "in": "query", "required": False, "schema": {"type": "string", "enum": ["csv"]},
+         "description": "csv: a download (text/csv), one row per order line"},
+    ])),
     Route("/orders/{order_id}", receipt_page, methods=["GET"]),
 ]
-
-document(
-    Operation("GET", "/api/orders/{order_id}", "An order: the buyer's own, or one of the host's shows.", "buyer-or-host",
-              answers={200: "The order."}, errors=("not_found",)),
-    Operation("GET", "/api/shows/{slug}/orders", "The show's orders; ?format=csv for a download.", "host",
-              answers={200: "{\"orders\": [...]} or text/csv"}, errors=("not_found", "unauthorized")),
-)

@@ -31,7 +31,7 @@ from live.shows import show_by_slug
 from web.auth import CSRF_HEADER, csrf_ok, csrf_token, current_host, hash_password, host_by_email, verify_password
 from web.livedrop import livedrop
 from web.errors import ApiError
-from web.openapi import Operation, document
+from web.openapi import api, json_content, object_schema, Operation, TEXT
 from web.ratelimit import Limit
 from web.routes.products import MAX_STOCK, ProductIn
 
@@ -521,12 +521,7 @@ routes = [
     Route("/host/logout", logout, methods=["POST"]),
     Route("/host", panel_page, methods=["GET"]),
     Route("/host/shows/{slug}", show_page, methods=["GET"]),
-    Route("/api/products/import", import_products, methods=["POST"]),
-    Route("/api/shows/{slug}/stats", show_stats, methods=["GET"]),
-]
-
-document(
-    Operation(
+    api(import_products, Operation(
         "POST", "/api/products/import",
         "Import products from CSV (text/csv body, or multipart with the field 'file'). Columns: title, sku, size, "
         "stock, price (or price_cents), currency, image_url, description; one line per size, lines with the same "
@@ -534,12 +529,15 @@ document(
         "error.errors: [{line, field, message}] (the header is line 1).",
         "host", answers={201: "{\"products\": [...], \"created\": n}"},
         errors=("invalid_request", "payload_too_large", "unauthorized", "csrf_failed"),
-    ),
-    Operation(
+              responses={201: {"content": json_content("ProductImport")}}, request_body={"required": True, "content": {
+        "text/csv": {"schema": TEXT},
+        "multipart/form-data": {"schema": object_schema({"file": {"type": "string", "contentMediaType": "text/csv"}})},
+    }})),
+    api(show_stats, Operation(
         "GET", "/api/shows/{slug}/stats",
         "Live figures of a show for its host: viewers now and peak, replay viewers now (counted apart), units held right now, units sold, orders, "
         "buyers, revenue per currency, conversion (buyers / peak viewers), per-size stock and sell-through "
         "(units sold through any show / units loaded), and sales over time in buckets.",
         "host", answers={200: "The figures."}, errors=("not_found", "unauthorized"),
-    ),
-)
+              responses={200: {"content": json_content("ShowStats")}})),
+]

@@ -25,7 +25,7 @@ from web.auth import current_host
 from web.livedrop import livedrop
 from web.bodies import parse, path_id
 from web.errors import ApiError
-from web.openapi import Operation, document
+from web.openapi import api, json_content, Operation
 
 SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 MAX_STOCK = 1_000_000
@@ -173,16 +173,13 @@ async def update(request: Request) -> JSONResponse:
 
 
 routes = [
-    Route("/api/products", create, methods=["POST"]),
-    Route("/api/products", list_products, methods=["GET"]),
-    Route("/api/products/{product_id}", update, methods=["PATCH"]),
-]
-
-document(
-    Operation("POST", "/api/products", "Create a product with its variants (sizes).", "host", ProductIn,
-              answers={201: "The product, with id and variants."}, errors=("malformed_json", "invalid_request", "sku_taken", "unauthorized")),
-    Operation("GET", "/api/products", "The host's products.", "host", answers={200: "{\"products\": [...]}"}, errors=("unauthorized",)),
-    Operation("PATCH", "/api/products/{product_id}", "Edit a product; a variant's stock may be raised (restock, live); new SKUs add variants.",
+    api(create, Operation("POST", "/api/products", "Create a product with its variants (sizes).", "host", ProductIn,
+              answers={201: "The product, with id and variants."}, errors=("malformed_json", "invalid_request", "sku_taken", "unauthorized"),
+              responses={201: {"content": json_content("Product")}})),
+    api(list_products, Operation("GET", "/api/products", "The host's products.", "host", answers={200: "{\"products\": [...]}"}, errors=("unauthorized",),
+              responses={200: {"content": json_content("ProductList")}})),
+    api(update, Operation("PATCH", "/api/products/{product_id}", "Edit a product; a variant's stock may be raised (restock, live); new SKUs add variants.",
               "host", ProductPatch, answers={200: "The product."},
-              errors=("malformed_json", "invalid_request", "sku_taken", "not_found", "unauthorized")),
-)
+              errors=("malformed_json", "invalid_request", "sku_taken", "not_found", "unauthorized"),
+              responses={200: {"content": json_content("Product")}})),
+]

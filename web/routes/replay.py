@@ -29,7 +29,7 @@ from live.shows import show_by_slug, show_json
 from web.bodies import parse
 from web.livedrop import livedrop
 from web.errors import ApiError
-from web.openapi import Operation, document
+from web.openapi import api, json_content, Operation
 
 VIEWER_ID = r"^[A-Za-z0-9_-]{8,64}$"
 NO_REPLAY = "this show has no replay: it is not over, or it was not recorded"
@@ -129,25 +129,20 @@ async def presence(request: Request) -> JSONResponse:
 
 
 routes = [
-    Route("/api/shows/{slug}/replay", replay_json, methods=["GET"]),
-    Route("/api/shows/{slug}/replay/presence", presence, methods=["POST"]),
-    Route("/s/{slug}/recording.webm", recording_file, methods=["GET"]),
-]
-
-document(
-    Operation(
+    api(replay_json, Operation(
         "GET", "/api/shows/{slug}/replay",
         "The replay of an ended, recorded show: {show, server_time, recording: {url, started_at, ended_at, "
         "duration_ms}, events: [pin/unpin/offer events as on the WebSocket, each with media_ms: its offset into "
         "the recording], products: [what the replay sells, at list price], stock: {SKU: units}}. Events from "
         "before the recording started have media_ms 0 (the state the video opens on).",
         answers={200: "The replay."}, errors=("not_found",),
-    ),
-    Operation(
+              responses={200: {"content": json_content("Replay")}})),
+    api(presence, Operation(
         "POST", "/api/shows/{slug}/replay/presence",
         "A replay page's heartbeat (every 20 s, with a random id of its own, 8 to 64 of A-Z a-z 0-9 _ -): counts "
         "replay viewers apart from live ones and answers {replay_viewers, stock, server_time}.",
         body=PresenceIn, answers={200: "Replay viewers now and the stock of what the replay sells."},
         errors=("malformed_json", "invalid_request", "not_found"),
-    ),
-)
+              responses={200: {"content": json_content("ReplayPresence")}})),
+    Route("/s/{slug}/recording.webm", recording_file, methods=["GET"]),
+]

@@ -20,7 +20,7 @@ from web.auth import current_host
 from web.bodies import MAX_SQL_ID, Timestamp, parse, path_id
 from web.errors import ApiError
 from web.livedrop import livedrop
-from web.openapi import Operation, document
+from web.openapi import api, json_content, Operation
 
 MAX_ID = MAX_SQL_ID + 1  # product ids are SQL INTEGER; PostgreSQL errs past 2**31 - 1 (a 500 found by schemathesis)
 STREAM_URL_HELP = (
@@ -169,47 +169,40 @@ async def public_snapshot(request: Request) -> JSONResponse:
     return JSONResponse(snapshot, headers={"Cache-Control": "no-store"})
 
 
-routes = [
-    Route("/api/shows", create_show, methods=["POST"]),
-    Route("/api/shows", list_shows, methods=["GET"]),
-    Route("/api/shows/{slug}", public_snapshot, methods=["GET"]),
-    Route("/api/shows/{slug}", update_show, methods=["PATCH"]),
-    Route("/api/shows/{slug}/start", start_show, methods=["POST"]),
-    Route("/api/shows/{slug}/end", end_show, methods=["POST"]),
-    Route("/api/shows/{slug}/pin", pin, methods=["PUT"]),
-    Route("/api/shows/{slug}/pin", unpin, methods=["DELETE"]),
-    Route("/api/shows/{slug}/offers", create_offer, methods=["POST"]),
-    Route("/api/shows/{slug}/offers/{offer_id}", cancel_offer, methods=["DELETE"]),
-    Route("/api/shows/{slug}/chat/{message_id}", delete_chat, methods=["DELETE"]),
-    Route("/api/shows/{slug}/mutes", mute, methods=["POST"]),
-]
-
 _HOST = ("unauthorized", "csrf_failed")
-document(
-    Operation("POST", "/api/shows", "Create a show (status scheduled); the slug defaults to the slugified title.", "host", ShowIn,
-              answers={201: "The show."}, errors=("malformed_json", "invalid_request", "slug_taken", *_HOST)),
-    Operation("GET", "/api/shows", "The host's shows.", "host", answers={200: "{\"shows\": [...]}"}, errors=_HOST),
-    Operation("PATCH", "/api/shows/{slug}", "Rename the show or set its stream_url (an external HLS playlist or WHEP "
+routes = [
+    api(create_show, Operation("POST", "/api/shows", "Create a show (status scheduled); the slug defaults to the slugified title.", "host", ShowIn,
+              answers={201: "The show."}, errors=("malformed_json", "invalid_request", "slug_taken", *_HOST),
+              responses={201: {"content": json_content("Show")}})),
+    api(list_shows, Operation("GET", "/api/shows", "The host's shows.", "host", answers={200: "{\"shows\": [...]}"}, errors=_HOST,
+              responses={200: {"content": json_content("ShowList")}})),
+    api(public_snapshot, Operation("GET", "/api/shows/{slug}", "The public snapshot of a show (what a viewer sees on join).",
+              answers={200: "The snapshot."}, errors=("not_found",),
+              responses={200: {"content": json_content("Snapshot")}})),
+    api(update_show, Operation("PATCH", "/api/shows/{slug}", "Rename the show or set its stream_url (an external HLS playlist or WHEP "
               "endpoint viewers play instead of livedrop's own WHEP; null clears it). Open viewer pages switch at once "
               "(a show event).", "host", ShowPatch, answers={200: "The show."},
-              errors=("malformed_json", "invalid_request", "not_found", *_HOST)),
-    Operation("GET", "/api/shows/{slug}", "The public snapshot of a show (what a viewer sees on join).",
-              answers={200: "The snapshot."}, errors=("not_found",)),
-    Operation("POST", "/api/shows/{slug}/start", "Go live.", "host", answers={200: "The show, status live."},
-              errors=("not_found", "invalid_state", *_HOST)),
-    Operation("POST", "/api/shows/{slug}/end", "End the show (and its offers, its video and its recording).", "host", answers={200: "The show, status ended."},
-              errors=("not_found", *_HOST)),
-    Operation("PUT", "/api/shows/{slug}/pin", "Pin a product: on sale at list price while the show is live.", "host", PinIn,
+              errors=("malformed_json", "invalid_request", "not_found", *_HOST),
+              responses={200: {"content": json_content("Show")}})),
+    api(start_show, Operation("POST", "/api/shows/{slug}/start", "Go live.", "host", answers={200: "The show, status live."},
+              errors=("not_found", "invalid_state", *_HOST),
+              responses={200: {"content": json_content("Show")}})),
+    api(end_show, Operation("POST", "/api/shows/{slug}/end", "End the show (and its offers, its video and its recording).", "host", answers={200: "The show, status ended."},
+              errors=("not_found", *_HOST),
+              responses={200: {"content": json_content("Show")}})),
+    api(pin, Operation("PUT", "/api/shows/{slug}/pin", "Pin a product: on sale at list price while the show is live.", "host", PinIn,
               answers={200: "The pinned product, with offer_id."},
-              errors=("malformed_json", "invalid_request", "not_found", "invalid_state", *_HOST)),
-    Operation("DELETE", "/api/shows/{slug}/pin", "Unpin.", "host", answers={204: "Unpinned."}, errors=("not_found", *_HOST)),
-    Operation("POST", "/api/shows/{slug}/offers", "A countdown offer with absolute start and end times and a unit cap.", "host",
+              errors=("malformed_json", "invalid_request", "not_found", "invalid_state", *_HOST),
+              responses={200: {"content": json_content("PinnedProduct")}})),
+    api(unpin, Operation("DELETE", "/api/shows/{slug}/pin", "Unpin.", "host", answers={204: "Unpinned."}, errors=("not_found", *_HOST))),
+    api(create_offer, Operation("POST", "/api/shows/{slug}/offers", "A countdown offer with absolute start and end times and a unit cap.", "host",
               OfferIn, answers={201: "The offer."},
-              errors=("malformed_json", "invalid_request", "not_found", "invalid_state", *_HOST)),
-    Operation("DELETE", "/api/shows/{slug}/offers/{offer_id}", "End an offer now.", "host", answers={204: "Ended."},
-              errors=("not_found", *_HOST)),
-    Operation("DELETE", "/api/shows/{slug}/chat/{message_id}", "Delete a chat message from every screen.", "host",
-              answers={204: "Deleted."}, errors=("not_found", *_HOST)),
-    Operation("POST", "/api/shows/{slug}/mutes", "Mute a buyer's chat in this show.", "host", MuteIn,
-              answers={204: "Muted."}, errors=("malformed_json", "invalid_request", "not_found", *_HOST)),
-)
+              errors=("malformed_json", "invalid_request", "not_found", "invalid_state", *_HOST),
+              responses={201: {"content": json_content("Offer")}})),
+    api(cancel_offer, Operation("DELETE", "/api/shows/{slug}/offers/{offer_id}", "End an offer now.", "host", answers={204: "Ended."},
+              errors=("not_found", *_HOST))),
+    api(delete_chat, Operation("DELETE", "/api/shows/{slug}/chat/{message_id}", "Delete a chat message from every screen.", "host",
+              answers={204: "Deleted."}, errors=("not_found", *_HOST))),
+    api(mute, Operation("POST", "/api/shows/{slug}/mutes", "Mute a buyer's chat in this show.", "host", MuteIn,
+              answers={204: "Muted."}, errors=("malformed_json", "invalid_request", "not_found", *_HOST))),
+]
