@@ -151,10 +151,7 @@ async def send_json(send: Send, status: int, body: bytes, headers: tuple[tuple[b
 
 async def release_hold(request: Request) -> Response:
     buyer_id = require_buyer(request)
-    try:
-        await livedrop(request).stock.release(request.path_params["hold_id"], buyer_id)
-    except ValueError:  # a hold id of the wrong shape
-        raise ApiError(404, "not_found", "no such hold") from None
+    await livedrop(request).stock.release(request.path_params["hold_id"], buyer_id)  # 404 for an id of the wrong shape too
     return Response(status_code=204)
 
 
@@ -168,10 +165,7 @@ async def checkout(request: Request) -> JSONResponse:
         shipping=body.shipping.model_dump(exclude_none=True),
         phone=body.phone,
     )
-    try:
-        order, created = await livedrop(request).buying.checkout(request.path_params["hold_id"], buyer_id, details)
-    except ValueError:  # a hold id of the wrong shape
-        raise ApiError(404, "not_found", "no such hold") from None
+    order, created = await livedrop(request).buying.checkout(request.path_params["hold_id"], buyer_id, details)
     return JSONResponse(await order_json(request, order), status_code=201 if created else 200)
 
 
