@@ -48,6 +48,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from inventory.errors import RateLimited
 from live.models import Show
 from live.shows import show_by_slug
 from live.slugs import SLUG_PATTERN
@@ -259,8 +260,8 @@ async def _publish(request: Request, body: MediaAuthIn, slug: str | None, token:
     raise _refused(404, "not_found", "no such show of yours at this path")
 
 
-def _rate_limited(wait_ms: int, why: str) -> ApiError:
-    return ApiError(429, "rate_limited", f"{why}; wait and retry", headers={"Retry-After": str(max(1, -(-wait_ms // 1000)))})
+def _rate_limited(wait_ms: int, why: str) -> RateLimited:
+    return RateLimited(f"{why}; wait and retry", retry_after_ms=wait_ms)
 
 
 routes = [
