@@ -12,7 +12,7 @@ from typing import TypeVar
 import click
 
 from web.embedded_redis import EmbeddedRedisError
-from web.services import ServiceUnreachable, open_services
+from web.services import ServiceUnreachable, Services, open_services
 from web.settings import Settings, SettingsError
 
 T = TypeVar("T")
@@ -96,7 +96,7 @@ def demo(host: str | None, port: int | None) -> None:
     settings = _settings(host, port)
     login: dict[str, str] = {}
 
-    async def seed(services) -> None:  # type: ignore[no-untyped-def]
+    async def seed(services: Services) -> None:
         login.update(await seed_demo(services))
 
     _run(run_server(settings, before_start=seed, after_start=lambda: print_welcome(settings, login)))

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from starlette.requests import HTTPConnection
 from starlette.templating import Jinja2Templates
+from starlette.types import Scope
 
 from inventory.checkout import Checkout
 from inventory.epochs import RedisEpochs
@@ -161,7 +162,9 @@ def media_backend_factory(settings: Settings) -> Callable[[Callable[[str, str], 
     return make
 
 
-def livedrop(conn: HTTPConnection) -> Livedrop:
-    """The process's Livedrop, from any request or WebSocket: the one way routes reach it."""
-    root: Livedrop = conn.app.state.livedrop
+def livedrop(conn: HTTPConnection | Scope) -> Livedrop:
+    """The process's Livedrop, from any request or WebSocket (or the raw ASGI scope of the buy
+    button's route): the one way routes reach it."""
+    app = conn["app"] if type(conn) is dict else conn.app  # type: ignore[union-attr]
+    root: Livedrop = app.state.livedrop
     return root

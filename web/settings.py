@@ -11,8 +11,11 @@ import os
 import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Mapping, TypeAlias
+from typing import TYPE_CHECKING, Mapping, TypeAlias
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:  # a type only: importing the engine loads aiortc, which only media processes need
+    from live.media.engine import MediaConfig
 
 
 class SettingsError(ValueError):
@@ -78,7 +81,7 @@ class Settings:
         host = "localhost" if self.host in ("127.0.0.1", "0.0.0.0", "::") else self.host
         return f"http://{host}:{self.port}"
 
-    def media_config(self):  # type: ignore[no-untyped-def]
+    def media_config(self) -> MediaConfig:
         from live.media.engine import MediaConfig  # noqa: PLC0415 - aiortc loads only where media runs
 
         return MediaConfig(

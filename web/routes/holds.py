@@ -18,7 +18,7 @@ from inventory.stock import MAX_QUANTITY
 from web.auth import valid_email
 from web.bodies import parse, receive_json, validate
 from web.errors import ApiError, error_body
-from web.livedrop import Livedrop, livedrop
+from web.livedrop import livedrop
 from web.openapi import api, json_content, Operation
 from web.routes.buyers import require_buyer
 from web.routes.orders import order_json
@@ -97,7 +97,7 @@ class CreateHold:
     """
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        root: Livedrop = scope["app"].state.livedrop
+        root = livedrop(scope)
         authorization = raw_key = None
         for name, value in scope["headers"]:  # one pass over the raw headers, no Headers object
             if name == b"authorization":

@@ -20,6 +20,7 @@ from sqlalchemy import distinct, func, select
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
+from starlette.templating import Jinja2Templates
 
 from inventory.catalog import SkuTaken, create_product, product_json, taken_skus
 from inventory.clock import now_ms
@@ -52,7 +53,7 @@ def _unknown_email_hash() -> str:
     return _dummy_hash
 
 
-def _templates(request: Request):  # type: ignore[no-untyped-def]
+def _templates(request: Request) -> Jinja2Templates:
     return livedrop(request).templates
 
 
