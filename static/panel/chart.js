@@ -1,7 +1,7 @@
 // The sales chart: units per time bucket as bars, cumulative units as a line. Plain SVG.
 
-import { clear, svg } from "./dom.js";
 import { formatClockTime } from "../common/format.js";
+import { clear, svg } from "./dom.js";
 
 const W = 600;
 const H = 140;
