@@ -8,7 +8,7 @@ import { formatMoney, ServerClock } from "./common/format.js";
 import { Buying } from "./viewer/buying.js";
 import { Card } from "./viewer/card.js";
 import { byId, makeAnnouncer, setText, show } from "./viewer/dom.js";
-import { ShowState } from "./viewer/state.js";
+import { ShowState } from "./common/show_state.js";
 import { Timeline } from "./replay/timeline.js";
 
 const HEARTBEAT_MS = 20_000; // the server forgets a replay viewer after 45 s without one

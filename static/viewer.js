@@ -9,7 +9,7 @@ import { Card } from "./viewer/card.js";
 import { byId, makeAnnouncer, setText, show } from "./viewer/dom.js";
 import { Social } from "./viewer/social.js";
 import { startVideo } from "./viewer/video.js";
-import { ShowState } from "./viewer/state.js";
+import { ShowState } from "./common/show_state.js";
 import { MediaSync } from "./viewer/sync.js";
 
 const TICK_MS = 250;
@@ -114,7 +114,7 @@ function renderShowText() {
 function render(parts) {
   const all = parts.includes("all");
   if (all || parts.includes("show")) renderShow();
-  if (all || parts.includes("card") || parts.includes("stock") || parts.includes("show")) {
+  if (all || ["show", "pinned", "offers", "stock"].some((part) => parts.includes(part))) { // what the card shows
     viewer.buying.render();
     viewer.card.render();
   }

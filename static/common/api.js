@@ -1,6 +1,7 @@
 // Calls to livedrop's HTTP API. Every refusal arrives as {"error": {"code", "message"}} and is
 // thrown as an ApiError, so callers branch on a stable `code`, never on a status or a sentence.
-// Shared by the viewer page and the host panel.
+// Shared by the viewer page (buyer cookie), the replay page and the host panel (session cookie
+// plus CSRF header: sessionApi below).
 
 export class ApiError extends Error {
   /**
@@ -8,31 +9,37 @@ export class ApiError extends Error {
    * @param {string} code stable error code ("sold_out", "network", ...)
    * @param {string} message the server's sentence (for logs; pages write their own)
    * @param {number|null} retryAfter seconds from a Retry-After header, if any
+   * @param {unknown} body the whole parsed answer (null when none): some refusals carry details,
+   *   such as the per-line problems of a CSV import in body.error.errors
    */
-  constructor(status, code, message, retryAfter = null) {
+  constructor(status, code, message, retryAfter = null, body = null) {
     super(message);
     this.name = "ApiError";
     this.status = status;
     this.code = code;
     this.retryAfter = retryAfter;
+    this.body = body;
   }
 }
 
 /**
  * fetch() for the JSON API. Resolves to the parsed body (null for 204), throws ApiError.
  * @param {string} path
- * @param {{method?: string, body?: unknown, headers?: Record<string,string>, signal?: AbortSignal}} [options]
+ * @param {{method?: string, body?: unknown, headers?: Record<string,string>, signal?: AbortSignal,
+ *          contentType?: string, cache?: RequestCache}} [options]
+ *   body is sent as JSON, unless contentType is given: then it is sent as it is (a CSV file's text).
  */
-export async function api(path, { method = "GET", body, headers = {}, signal } = {}) {
+export async function api(path, { method = "GET", body, headers = {}, signal, contentType, cache } = {}) {
   const init = {
     method,
     credentials: "same-origin",
     headers: { Accept: "application/json", ...headers },
     signal,
   };
+  if (cache) init.cache = cache;
   if (body !== undefined) {
-    init.headers["Content-Type"] = "application/json";
-    init.body = JSON.stringify(body);
+    init.headers["Content-Type"] = contentType || "application/json";
+    init.body = contentType ? body : JSON.stringify(body);
   }
   let response;
   try {
@@ -59,9 +66,35 @@ export async function api(path, { method = "GET", body, headers = {}, signal } =
       typeof error.code === "string" ? error.code : `http_${response.status}`,
       typeof error.message === "string" ? error.message : response.statusText,
       Number.isFinite(retry) ? retry : null,
+      data,
     );
   }
   return data;
+}
+
+/** The CSRF token a signed-in page carries in <meta name="csrf-token"> ("" when it has none). */
+export function csrfToken() {
+  return document.querySelector('meta[name="csrf-token"]')?.content || "";
+}
+
+/**
+ * api() for a page signed in with the session cookie (the host panel). The cookie alone does not
+ * authorise a change: every call also carries the page's CSRF token in X-CSRF-Token. Answers are
+ * never taken from the HTTP cache (the panel shows the books as they are now), and a 401 means the
+ * session is over, so the page goes to `signInPath` (the call still throws, for the caller's finally).
+ * @param {string} signInPath
+ * @returns {typeof api}
+ */
+export function sessionApi(signInPath) {
+  const csrf = csrfToken(); // read once: the page's token does not change while it is open
+  return async (path, options = {}) => {
+    try {
+      return await api(path, { ...options, cache: "no-store", headers: { "X-CSRF-Token": csrf, ...(options.headers || {}) } });
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) window.location.assign(signInPath);
+      throw err;
+    }
+  };
 }
 
 /** A fresh idempotency key (one per buy press; the same one for retries of that press). */

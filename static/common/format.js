@@ -1,6 +1,7 @@
 // Money, countdowns, dates and the server clock. Every time on the wire is integer milliseconds
 // since the epoch in the server's clock; ServerClock maps it onto this device's clock so every
-// screen shows the same second. Shared by the viewer page and the host panel.
+// screen shows the same second. Shared by the viewer page and the host panel (which also parses the
+// prices a host types: parseMoney, moneyInput).
 
 const moneyFormats = new Map();
 
@@ -18,11 +19,55 @@ function moneyFormat(currency, locale) {
   return format;
 }
 
-/** Integer minor units in `currency` ("USD", "JPY"...) as the browser's locale writes them. */
+/** Integer minor units in `currency` ("USD", "JPY"...) as the browser's locale writes them.
+ * A missing amount is 0 and a missing currency USD (the panel's revenue before the first sale). */
 export function formatMoney(cents, currency, locale = undefined) {
-  const format = moneyFormat(currency, locale);
+  const format = moneyFormat((currency || "USD").toUpperCase(), locale);
   const digits = format.resolvedOptions().maximumFractionDigits ?? 2;
-  return format.format(cents / 10 ** digits);
+  return format.format(Number(cents || 0) / 10 ** digits);
+}
+
+const digitsCache = new Map();
+
+/** How many minor-unit digits a currency has (2 for USD, 0 for JPY): prices are typed in major units. */
+export function currencyDigits(currency) {
+  const code = (currency || "USD").toUpperCase();
+  if (!digitsCache.has(code)) {
+    let digits = 2;
+    try {
+      digits = new Intl.NumberFormat("en", { style: "currency", currency: code }).resolvedOptions().maximumFractionDigits;
+    } catch {
+      digits = 2;
+    }
+    digitsCache.set(code, digits);
+  }
+  return digitsCache.get(code);
+}
+
+/** A price typed by a person, "129.00" (or "129,00"), as minor units: 12900 for USD; null when it is not a price. */
+export function parseMoney(text, currency) {
+  const digits = currencyDigits(currency);
+  const match = String(text).trim().replace(",", ".").match(/^(\d{1,9})(?:\.(\d+))?$/);
+  if (!match || (match[2] && match[2].length > digits)) return null;
+  const fraction = (match[2] || "").padEnd(digits, "0");
+  return Number(match[1]) * 10 ** digits + (digits ? Number(fraction) : 0);
+}
+
+/** Minor units as an input field shows them for editing: 12900 -> "129.00" (no symbol, no grouping). */
+export function moneyInput(cents, currency) {
+  const digits = currencyDigits(currency);
+  return (Number(cents || 0) / 10 ** digits).toFixed(digits);
+}
+
+/** A share (0..1) as "20%", "2.5%" under 10%, and "–" when there is nothing to divide by (null). */
+export function formatPercent(share) {
+  if (share === null || share === undefined) return "–";
+  return `${(share * 100).toFixed(share >= 0.1 || share === 0 ? 0 : 1)}%`;
+}
+
+/** "1 buyer", "3 buyers". */
+export function plural(n, one, many) {
+  return `${n} ${n === 1 ? one : many}`;
 }
 
 /** "4:59", "12:03", "1:02:03" for a duration in ms (rounded up: 0:01 until it is really over). */
@@ -48,9 +93,19 @@ export function spokenDuration(ms) {
   return parts.join(" ") || "0 seconds";
 }
 
-/** A date and time in the browser's locale and time zone. */
+/** A date and time in the browser's locale and time zone: "Friday, December 4, 2026 at 8:00 PM". */
 export function formatDateTime(ms, locale = undefined) {
   return new Intl.DateTimeFormat(locale, { dateStyle: "full", timeStyle: "short" }).format(new Date(ms));
+}
+
+/** The same, short enough for a list row: "Dec 4, 2026, 8:00 PM". */
+export function formatShortDateTime(ms) {
+  return new Date(ms).toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+}
+
+/** A time of day to the second, for logs and lists of events: "20:01:09". */
+export function formatClockTime(ms) {
+  return new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
 }
 
 /** "in 3 hours", "in 5 minutes", "tomorrow"... */

@@ -1,9 +1,10 @@
 // Video from the control panel: a camera preview first, then "Go live on camera" publishes it over
 // WHIP (POST /whip/{slug} with the session cookie and the CSRF header); "Stop video" DELETEs the
-// session's Location, which ends the stream for every viewer.
+// session's Location, which ends the stream for every viewer. WHIP speaks SDP, not JSON, so these
+// calls use fetch() itself rather than common/api.js; only the CSRF token is shared.
 
-const csrf = document.querySelector('meta[name="csrf-token"]')?.content || "";
-const box = document.querySelector("#camera-panel");
+import { csrfToken } from "../common/api.js";
+
 const GATHER_WAIT_MS = 2000;
 
 function gathered(pc) {
@@ -14,7 +15,10 @@ function gathered(pc) {
   });
 }
 
-if (box) {
+/** Wires the camera box (#camera-panel) of the show screen. */
+export function startCamera(box) {
+  if (!box) return;
+  const csrf = csrfToken();
   const slug = box.dataset.slug;
   const preview = box.querySelector("#camera-preview");
   const startButton = box.querySelector("#camera-start");

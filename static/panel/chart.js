@@ -1,7 +1,7 @@
 // The sales chart: units per time bucket as bars, cumulative units as a line. Plain SVG.
 
+import { formatClockTime } from "../common/format.js";
 import { clear, svg } from "./dom.js";
-import { clock } from "./format.js";
 
 const W = 600;
 const H = 140;
@@ -41,8 +41,8 @@ export function drawSales(el, series) {
   }
   path.push(`L ${x(end)} ${PAD.top}`);
   el.append(svg("path", { class: "line", d: path.join(" ") }));
-  el.append(svg("text", { x: PAD.left + 2, y: H - 4 }, clock(start)));
-  el.append(svg("text", { x: W - PAD.right - 2, y: H - 4, "text-anchor": "end" }, clock(end)));
+  el.append(svg("text", { x: PAD.left + 2, y: H - 4 }, formatClockTime(start)));
+  el.append(svg("text", { x: W - PAD.right - 2, y: H - 4, "text-anchor": "end" }, formatClockTime(end)));
   el.append(svg("text", { x: W - PAD.right - 2, y: PAD.top + 2, "text-anchor": "end", "dominant-baseline": "hanging", class: "total" },
     `${total} sold`));
 }

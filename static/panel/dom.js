@@ -53,3 +53,12 @@ export function typing(event) {
   const t = event.target;
   return t instanceof HTMLElement && (t.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(t.tagName));
 }
+
+/** Re-rendering a list must not throw away the keyboard focus of a host tabbing through it: the
+ * focused element's data-focus-key is found again in the new list. */
+export function keepingFocus(container, render) {
+  const active = document.activeElement;
+  const key = active && container.contains(active) ? active.dataset.focusKey : null;
+  render();
+  if (key) container.querySelector(`[data-focus-key="${CSS.escape(key)}"]`)?.focus();
+}

@@ -1,5 +1,7 @@
 // The embed snippet a host pastes into their own site: an <iframe> of the viewer page.
 
+import { flash } from "./dom.js";
+
 function attr(text) {
   return String(text).replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 }
@@ -22,4 +24,13 @@ export async function copyText(text, field) {
     }
     return false;
   }
+}
+
+/** The show screen's embed box: the snippet in a read-only field, and a button that copies it. */
+export function wireEmbedBox({ field, button, base, show }) {
+  field.value = embedSnippet(base, show);
+  button.addEventListener("click", async () => {
+    const copied = await copyText(field.value, field);
+    flash(copied ? "Embed snippet copied." : "Press Ctrl+C to copy the selected snippet.", "ok", 2500);
+  });
 }

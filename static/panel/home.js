@@ -1,21 +1,19 @@
 // The panel's home: shows (create, go live, end, viewer link, embed snippet) and products
 // (create, edit, restock, CSV import). Every change goes through the HTTP API.
 
-import { api, ApiFailure } from "./api.js";
+import { ApiError, sessionApi } from "../common/api.js";
+import { formatMoney, formatShortDateTime, moneyInput, parseMoney } from "../common/format.js";
 import { $, clear, flash, h } from "./dom.js";
-import { dateTime, money, moneyInput, parseMoney } from "./format.js";
 import { embedSnippet, copyText } from "./embed.js";
+import { problem } from "./feedback.js";
 
+const api = sessionApi("/host/login");
 const publicBase = document.querySelector("[data-public-base]").dataset.publicBase;
-
-function message(err) {
-  return err instanceof ApiFailure ? err.message : String(err);
-}
 
 // -- shows ---------------------------------------------------------------------------------------
 
 async function loadShows() {
-  const { shows } = await api("GET", "/api/shows");
+  const { shows } = await api("/api/shows");
   const list = clear($("#show-list"));
   if (!shows.length) list.append(h("li", { class: "muted" }, "No shows yet: create the first one above."));
   for (const show of shows) list.append(showItem(show));
@@ -24,19 +22,19 @@ async function loadShows() {
 function showItem(show) {
   const viewerUrl = `${publicBase}/s/${encodeURIComponent(show.slug)}`;
   const snippet = embedSnippet(publicBase, show);
-  const when = show.status === "live" ? `live since ${dateTime(show.started_at)}`
-    : show.status === "ended" ? `ended ${dateTime(show.ended_at)}`
-    : show.scheduled_at ? `scheduled for ${dateTime(show.scheduled_at)}` : "not scheduled";
+  const when = show.status === "live" ? `live since ${formatShortDateTime(show.started_at)}`
+    : show.status === "ended" ? `ended ${formatShortDateTime(show.ended_at)}`
+    : show.scheduled_at ? `scheduled for ${formatShortDateTime(show.scheduled_at)}` : "not scheduled";
   const snippetId = `embed-${show.slug}`;
   const act = async (button, verb) => {
     if (verb === "end" && !window.confirm(`End “${show.title}”? Viewers can no longer buy.`)) return;
     button.disabled = true;
     try {
-      await api("POST", `/api/shows/${encodeURIComponent(show.slug)}/${verb}`);
+      await api(`/api/shows/${encodeURIComponent(show.slug)}/${verb}`, { method: "POST" });
       flash(verb === "start" ? `“${show.title}” is live.` : `“${show.title}” has ended.`, "ok");
       await loadShows();
     } catch (err) {
-      flash(message(err));
+      flash(problem(err));
       button.disabled = false;
     }
   };
@@ -69,12 +67,12 @@ $("#show-form").addEventListener("submit", async (event) => {
   const button = form.querySelector("button[type=submit]");
   button.disabled = true;
   try {
-    const show = await api("POST", "/api/shows", body);
+    const show = await api("/api/shows", { method: "POST", body });
     form.reset();
     flash(`Show “${show.title}” created (/${show.slug}).`, "ok");
     await loadShows();
   } catch (err) {
-    error.textContent = message(err);
+    error.textContent = problem(err);
   } finally {
     button.disabled = false;
   }
@@ -132,13 +130,13 @@ $("#product-form").addEventListener("submit", async (event) => {
   const button = form.querySelector("button[type=submit]");
   button.disabled = true;
   try {
-    const product = await api("POST", "/api/products", body);
+    const product = await api("/api/products", { method: "POST", body });
     form.reset();
     clear($("#size-rows")).append(sizeRow());
     flash(`Product “${product.title}” created.`, "ok");
     await loadProducts();
   } catch (err) {
-    error.textContent = message(err);
+    error.textContent = problem(err);
   } finally {
     button.disabled = false;
   }
@@ -156,19 +154,19 @@ $("#csv-form").addEventListener("submit", async (event) => {
   const button = form.querySelector("button[type=submit]");
   button.disabled = true;
   try {
-    const answer = await api("POST", "/api/products/import", await file.text(), { contentType: "text/csv; charset=utf-8" });
+    const answer = await api("/api/products/import", { method: "POST", body: await file.text(), contentType: "text/csv; charset=utf-8" });
     result.append(h("p", { class: "alert alert-ok" }, `Imported ${answer.created} product${answer.created === 1 ? "" : "s"}.`));
     form.reset();
     await loadProducts();
   } catch (err) {
-    const problems = err instanceof ApiFailure ? err.body?.error?.errors : null;
+    const problems = err instanceof ApiError ? err.body?.error?.errors : null;
     if (problems && problems.length) {
       result.append(
         h("p", { class: "alert alert-error" }, `Nothing was imported: ${problems.length} problem${problems.length === 1 ? "" : "s"} to fix.`),
         h("ul", { class: "csv-errors", id: "csv-errors" },
           problems.map((p) => h("li", { dataset: { line: p.line, field: p.field } }, `Line ${p.line} · ${p.field}: ${p.message}`))));
     } else {
-      result.append(h("p", { class: "alert alert-error" }, message(err)));
+      result.append(h("p", { class: "alert alert-error" }, problem(err)));
     }
   } finally {
     button.disabled = false;
@@ -176,7 +174,7 @@ $("#csv-form").addEventListener("submit", async (event) => {
 });
 
 async function loadProducts() {
-  const { products } = await api("GET", "/api/products");
+  const { products } = await api("/api/products");
   const list = clear($("#product-list"));
   if (!products.length) list.append(h("li", { class: "muted" }, "No products yet."));
   for (const product of products) list.append(productItem(product));
@@ -192,7 +190,7 @@ function productItem(product) {
       p.image_url ? h("img", { class: "thumb", src: p.image_url, alt: "" }) : h("div", { class: "thumb", "aria-hidden": "true" }),
       h("div", {},
         h("h3", {}, p.title),
-        h("div", { class: "muted small" }, `${money(p.price_cents, p.currency)} · ${total} units loaded`),
+        h("div", { class: "muted small" }, `${formatMoney(p.price_cents, p.currency)} · ${total} units loaded`),
         h("div", { class: "chips" }, p.variants.map((v) => h("span", { class: "chip" }, `${v.label} · ${v.sku} · ${v.stock}`)))),
       editButton);
     editButton.addEventListener("click", () => {
@@ -271,14 +269,14 @@ function editForm(p, render) {
     }
     body.variants = variants;
     try {
-      const saved = await api("PATCH", `/api/products/${p.id}`, body);
+      const saved = await api(`/api/products/${p.id}`, { method: "PATCH", body });
       flash(`Saved “${saved.title}”.`, "ok");
       render(saved);
     } catch (err) {
-      error.textContent = message(err);
+      error.textContent = problem(err);
     }
   });
   return form;
 }
 
-Promise.all([loadShows(), loadProducts()]).catch((err) => flash(message(err)));
+Promise.all([loadShows(), loadProducts()]).catch((err) => flash(problem(err)));

@@ -1,11 +1,14 @@
 """The host control panel in a real browser (Debian's Chromium through Playwright) against a real
 livedrop server on loopback: sign in, products by form and by CSV, a show started, pinned and put
-on offer, a sale by a viewer that the figures, the chart and the CSV show within two seconds; and
-the show screen at 1440x900 without anything overflowing (screenshots in artifacts/)."""
+on offer, a sale by a viewer that the figures, the chart and the CSV show within two seconds; the
+show screen at 1440x900 without anything overflowing (screenshots in artifacts/); and its live
+socket resuming like the viewer's (a silent connection noticed by its ping, a closed one back when
+the browser is online, both with ?after=)."""
 
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -304,4 +307,94 @@ def test_the_panel_fits_1440x900(panel_page: "sync_api.Page", panel_server: Live
     expect(message).to_contain_text("muted")
     page.locator("#chat li[data-message-id]").get_by_role("button", name="Delete message from Lou").click()
     expect(page.locator("#chat li[data-message-id]")).to_have_count(0)
+    assert page.problems == []  # type: ignore[attr-defined]
+
+
+# -- the show screen's live socket: the viewer's resume ----------------------------------------------
+
+
+class _Link:
+    """One routed WebSocket of the page, forwarding frames both ways until it is made silent."""
+
+    def __init__(self, ws: "sync_api.WebSocketRoute") -> None:
+        self.ws = ws
+        self.silent = False
+        server = ws.connect_to_server()
+        ws.on_message(lambda message: None if self.silent else server.send(message))
+        server.on_message(lambda message: None if self.silent else ws.send(message))
+
+
+def test_the_show_screen_resumes_like_the_viewer(panel_page: "sync_api.Page", panel_server: LivedropProcess) -> None:
+    """The show screen's socket is common/live.js, as the viewer page's is. A connection that goes
+    silent without closing (the network dropped it; the browser cannot tell) is noticed by its
+    unanswered ping, and the next one resumes with ?after=<last seq>: what the show did meanwhile
+    appears. A socket that closed while the browser was offline comes back the moment it is online,
+    not at the end of a backoff. The page's timers run on Playwright's clock, so the test waits no
+    15 s for a ping; with timers paused, only the online event can bring the socket back."""
+    server, page = panel_server, panel_page
+    product = _api(server, "POST", "/api/products", {
+        "title": "Resume Runner", "price_cents": 12900, "currency": "USD",
+        "variants": [{"sku": f"RES-{uuid.uuid4().hex[:6]}", "label": "EU 42", "stock": 5}]})
+    slug = _api(server, "POST", "/api/shows", {"title": "Resume check"})["slug"]  # type: ignore[index]
+    _api(server, "POST", f"/api/shows/{slug}/start")
+
+    urls: list[str] = []
+    links: list[_Link] = []
+    refuse = {"on": False}
+
+    def route(ws: "sync_api.WebSocketRoute") -> None:
+        urls.append(ws.url)
+        if refuse["on"]:
+            ws.close(code=4000, reason="test: network down")
+            return
+        links.append(_Link(ws))
+
+    sign_in(page)
+    page.clock.install()
+    page.route_web_socket(_re(r".*/ws/shows/.*"), route)
+    page.goto(f"/host/shows/{slug}")
+    expect(page.locator("#conn-state")).to_have_text("connected")
+    expect(page.locator("#chat .empty")).to_have_text("No messages yet.")  # drawn from the snapshot: it has arrived
+    expect(page.locator("#lineup > li", has_text="Resume Runner")).to_have_count(1)
+    expect(page.locator("#lineup > li.pinned")).to_have_count(0)
+    seq = _api(server, "GET", f"/api/shows/{slug}")["seq"]  # type: ignore[index]
+    assert len(urls) == 1 and "after=" not in urls[0], urls  # a new page starts from a snapshot
+
+    # Silence: nothing passes either way, and nothing closes.
+    links[-1].silent = True
+    _api(server, "PUT", f"/api/shows/{slug}/pin", {"product_id": product["id"]})  # type: ignore[index]
+    _api(server, "POST", f"/api/shows/{slug}/offers", {"product_id": product["id"], "price_cents": 9900, "duration_s": 600})  # type: ignore[index]
+    _chat(server, slug, "Anyone there?")
+    page.wait_for_timeout(500)
+    expect(page.locator("#lineup > li.pinned")).to_have_count(0)
+    expect(page.locator("#conn-state")).to_have_text("connected")  # the browser cannot tell
+
+    page.clock.fast_forward(15_000)  # the next ping goes out, and nothing answers it
+    page.clock.fast_forward(10_000)  # no pong in time: that connection is dead
+    expect(page.locator("#lineup > li.pinned")).to_contain_text("Resume Runner")
+    expect(page.locator("#offers li[data-state='live']")).to_contain_text("$99.00")
+    expect(page.locator("#chat li[data-message-id]")).to_contain_text("Anyone there?")
+    expect(page.locator("#conn-state")).to_have_text("connected")
+    assert len(urls) == 2 and re.search(rf"after={seq}(&|$)", urls[1]), (seq, urls)
+
+    # Offline: the socket closes, and while timers are paused no backoff can bring it back.
+    seq = _api(server, "GET", f"/api/shows/{slug}")["seq"]  # type: ignore[index]
+    page.clock.pause_at(page.evaluate("Date.now()") + 1000)
+    refuse["on"] = True
+    page.context.set_offline(True)
+    links[-1].ws.close(code=1001, reason="test: the network went away")
+    expect(page.locator("#conn-state")).to_have_text("reconnecting…")
+    _api(server, "DELETE", f"/api/shows/{slug}/pin")
+    _chat(server, slug, "Back yet?")
+    refuse["on"] = False
+    page.wait_for_timeout(1000)
+    expect(page.locator("#conn-state")).to_have_text("reconnecting…")
+    assert len(urls) == 2, urls
+
+    page.context.set_offline(False)  # the browser's "online" event: reconnect now
+    expect(page.locator("#conn-state")).to_have_text("connected")
+    expect(page.locator("#lineup > li.pinned")).to_have_count(0)
+    expect(page.locator("#chat li[data-message-id]").last).to_contain_text("Back yet?")
+    assert len(urls) == 3 and re.search(rf"after={seq}(&|$)", urls[2]), (seq, urls)
+    page.clock.resume()
     assert page.problems == []  # type: ignore[attr-defined]

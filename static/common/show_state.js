@@ -1,26 +1,44 @@
-// The show as this page knows it: the snapshot, kept current by the live frames.
-// No DOM here; `apply` says what changed so the page redraws only that.
+// The show as a page knows it: the snapshot, kept current by the live frames. The one reducer of
+// show frames: the viewer page, the replay page and the host panel all keep their show here, so a
+// frame means the same thing on every screen. No DOM here; `apply` names the parts that changed so
+// a page redraws only those.
+//
+// Lasting frames carry their whole new state (the whole product, the whole offer), so applying one
+// twice is harmless. That is why the panel also passes its own changes through `apply` (the answer
+// to its pin or its offer) as soon as the server accepts them: the frame that follows changes nothing.
 
 const CHAT_KEEP = 100;
 
 export class ShowState {
-  constructor(snapshot) {
-    this.load(snapshot);
+  /**
+   * @param {object|null} snapshot the show's snapshot (GET /api/shows/{slug}, or a page's embedded
+   *   one); null when it is to come as the socket's first frame (the panel): `show` is null until then
+   * @param {{chatKeep?: number}} [options] how many chat messages to keep (the newest)
+   */
+  constructor(snapshot = null, { chatKeep = CHAT_KEEP } = {}) {
+    this.chatKeep = chatKeep;
+    this.load(snapshot || { seq: null, show: null });
   }
 
   load(snapshot) {
     this.seq = snapshot.seq ?? 0;
-    this.show = { ...snapshot.show };
+    this.show = snapshot.show ? { ...snapshot.show } : null;
     this.pinned = snapshot.pinned ? { ...snapshot.pinned } : null;
+    // Every offer heard of, ended ones too (the panel shows an ended offer for a while); the
+    // questions below (liveOffer, upcomingOffer, productIds) skip the ended ones.
     this.offers = new Map();
     for (const offer of snapshot.offers || []) this.offers.set(offer.id, { ...offer });
     this.stock = { ...(snapshot.stock || {}) };
     this.viewers = snapshot.viewers ?? 0;
     this.reactions = { ...(snapshot.reactions || {}) };
-    this.chat = (snapshot.chat || []).slice(-CHAT_KEEP);
+    this.chat = (snapshot.chat || []).slice(-this.chatKeep);
   }
 
-  /** Applies one frame; returns the names of the parts that changed. */
+  /**
+   * Applies one frame; returns the names of the parts that changed: "all" (a snapshot), "show",
+   * "pinned", "offers", "stock", "viewers", "reactions", "chat"; none for frames that are not state
+   * ("sold", "pong", "error": the page handles those itself).
+   */
   apply(frame) {
     switch (frame.type) {
       case "snapshot":
@@ -28,20 +46,19 @@ export class ShowState {
         return ["all"];
       case "show":
         this.show = { ...this.show, ...(frame.show || pick(frame, ["slug", "title", "status", "scheduled_at", "started_at", "ended_at"])) };
-        return ["show", "card"];
+        return ["show"];
       case "pin":
         this.pinned = { ...frame.product };
         Object.assign(this.stock, frame.stock || {});
-        return ["card"];
+        return ["pinned"];
       case "unpin":
         if (this.pinned && (frame.product_id === undefined || this.pinned.id === frame.product_id)) this.pinned = null;
-        return ["card"];
+        return ["pinned"];
       case "offer": {
         const offer = pick(frame, ["id", "product_id", "title", "price_cents", "currency", "starts_at", "ends_at",
           "quantity", "remaining", "per_customer_limit", "hold_s", "state"]);
-        if (offer.state === "ended") this.offers.delete(offer.id);
-        else this.offers.set(offer.id, offer);
-        return ["card"];
+        this.offers.set(offer.id, offer);
+        return ["offers"];
       }
       case "stock":
         Object.assign(this.stock, frame.stock || {});
@@ -59,7 +76,7 @@ export class ShowState {
       case "chat":
         if (!this.chat.some((m) => m.id === frame.id)) {
           this.chat.push(pick(frame, ["id", "buyer_id", "name", "text", "ts"]));
-          if (this.chat.length > CHAT_KEEP) this.chat.splice(0, this.chat.length - CHAT_KEEP);
+          if (this.chat.length > this.chatKeep) this.chat.splice(0, this.chat.length - this.chatKeep);
         }
         return ["chat"];
       case "chat_deleted":
@@ -106,10 +123,11 @@ export class ShowState {
     return Number.isInteger(n) ? n : null;
   }
 
+  /** The products on sale in this show: the pinned one and those of offers not ended. */
   productIds() {
     const ids = new Set();
     if (this.pinned) ids.add(this.pinned.id);
-    for (const offer of this.offers.values()) ids.add(offer.product_id);
+    for (const offer of this.offers.values()) if (offer.state !== "ended") ids.add(offer.product_id);
     return ids;
   }
 }
