@@ -65,7 +65,7 @@ def create_app(settings: Settings, services: Services | None = None, *, run_jobs
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         owned = services is None
         svc = services if services is not None else await open_services(settings)
-        root: Livedrop = assemble(svc)
+        root: Livedrop = assemble(settings, svc)
         app.state.livedrop = root
         await root.start()
         stop = asyncio.Event()

@@ -198,9 +198,10 @@ def inventory_reconcile() -> None:
     """Rebuild Redis stock from the database."""
     from web.livedrop import assemble
     async def go() -> int:
-        services = await open_services(_settings())
+        settings = _settings()
+        services = await open_services(settings)
         try:
-            return len(await assemble(services).checkout.reconcile())
+            return len(await assemble(settings, services).checkout.reconcile())
         finally:
             await services.close()
 

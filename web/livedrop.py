@@ -98,9 +98,10 @@ class _Running:
     epoch_watch: asyncio.Task[None] | None = None
 
 
-def assemble(services: Services) -> Livedrop:
-    """Every part of a livedrop process, built from its connections in dependency order."""
-    settings = services.settings
+def assemble(settings: Settings, services: Services) -> Livedrop:
+    """Every part of a livedrop process, built from its settings and connections in dependency
+    order. ``settings`` is the process's (the app's may differ from the ones its connections were
+    opened with: tests override limits)."""
     redis, sessions = services.redis, services.sessions
     # inventory
     stock = StockStore(redis)

@@ -159,7 +159,7 @@ async def work(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        runner = JobRunner(services.redis, list(assemble(services).jobs), is_worker=True, outages=services.outages)
+        runner = JobRunner(services.redis, list(assemble(settings, services).jobs), is_worker=True, outages=services.outages)
         log.info("livedrop worker started")
         await runner.run(stop)
     finally:
