@@ -5,16 +5,15 @@ from __future__ import annotations
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.requests import HTTPConnection, Request
-from starlette.responses import JSONResponse, Response
+from starlette.requests import Request
+from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from inventory.models import Buyer
-from web.auth import BUYER_COOKIE, create_buyer
 from web.bodies import parse
+from web.buyer_identity import issue_buyer, require_buyer, set_buyer_cookie
 from web.errors import ApiError
 from web.openapi import Operation, document
-from web.ratelimit import Limit
 
 
 class BuyerIn(BaseModel):
@@ -27,44 +26,12 @@ class BuyerNameIn(BaseModel):
     name: Annotated[str, Field(min_length=1, max_length=40)]
 
 
-def client_ip(conn: HTTPConnection) -> str:
-    return conn.client.host if conn.client else "unknown"
-
-
-def set_buyer_cookie(response: Response, request: HTTPConnection, token: str) -> None:
-    secure = request.url.scheme == "https" or request.app.state.settings.base_url.startswith("https://")
-    response.set_cookie(
-        BUYER_COOKIE, token, max_age=365 * 24 * 3600, httponly=True, samesite="lax", secure=secure, path="/"
-    )
-
-
-async def issue_buyer(request: HTTPConnection, name: str = "") -> tuple[Buyer, str]:
-    """Create a buyer, counted against the per-IP limit (phones share carrier IPs: the default is generous)."""
-    app = request.app
-    settings = app.state.settings
-    wait = await app.state.runtime.rate_limiter.retry_after_ms(
-        Limit("buyers", settings.buyers_per_ip_per_minute, 60), client_ip(request)
-    )
-    if wait is not None:
-        raise ApiError(429, "rate_limited", "too many new buyers from this address; try again shortly",
-                       headers={"Retry-After": str(max(1, wait // 1000))})
-    buyer = await create_buyer(app.state.services.sessions, name)
-    return buyer, app.state.buyer_tokens.issue(buyer.id)
-
-
 async def create(request: Request) -> JSONResponse:
     body = await parse(request, BuyerIn)
     buyer, token = await issue_buyer(request, body.name)
     response = JSONResponse({"buyer_id": buyer.id, "name": buyer.name, "token": token}, status_code=201)
     set_buyer_cookie(response, request, token)
     return response
-
-
-def require_buyer(request: HTTPConnection) -> str:
-    buyer_id = request.app.state.buyer_tokens.from_request(request)
-    if buyer_id is None:
-        raise ApiError(401, "unauthorized", "no buyer token: POST /api/buyers first (or open a show page)")
-    return buyer_id
 
 
 async def me(request: Request) -> JSONResponse:

@@ -14,13 +14,14 @@ from starlette.types import Receive, Scope, Send
 
 from inventory.checkout import CheckoutDetails
 from inventory.errors import InventoryError, RateLimited, Unavailable
+from inventory.orders import order_json
 from inventory.stock import MAX_QUANTITY
 from web.auth import valid_email
 from web.bodies import parse, receive_json, validate
+from web.buyer_identity import require_buyer
 from web.errors import ApiError, error_body
+from web.links import receipt_url
 from web.openapi import Operation, document
-from web.routes.buyers import require_buyer
-from web.routes.orders import order_json
 
 
 class HoldIn(BaseModel):
@@ -191,7 +192,7 @@ async def checkout(request: Request) -> JSONResponse:
         raise ApiError(404, "not_found", "no such hold") from None
     if created:
         await runtime.sold(order)
-    return JSONResponse(await order_json(request, order), status_code=201 if created else 200)
+    return JSONResponse(order_json(order, receipt_url(order.id)), status_code=201 if created else 200)
 
 
 routes = [

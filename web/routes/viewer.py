@@ -16,9 +16,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from live.replay import Replays
+from web.buyer_identity import issue_buyer, set_buyer_cookie
 from web.errors import ApiError
-from web.routes.buyers import issue_buyer, set_buyer_cookie
-from web.routes.replay import replay_of
+from web.links import recording_url
 
 log = logging.getLogger("livedrop.viewer")
 
@@ -99,9 +100,10 @@ async def viewer_page(request: Request) -> Response:
                 log.exception("viewer page: could not create a buyer")
     if snapshot["show"]["status"] == "ended":
         # After the show: its shoppable replay, when it was recorded (else the ended page as before).
-        replay = await replay_of(request, snapshot["show"]["slug"])
+        hub = app.state.runtime.parts["hub"]
+        replays = Replays(app.state.services.sessions, hub.stock, hub.ensure_loaded, app.state.settings.recordings_dir, recording_url)
+        replay = await replays.of(snapshot["show"]["slug"])
         if replay is not None:
-            replay.pop("show_id")
             response = templates.TemplateResponse(
                 request, "replay.html",
                 {"page": {"replay": replay, "buyer_id": buyer_id}, "show": replay["show"], "share": _share_tags(request, snapshot)},
