@@ -37,7 +37,7 @@ def by_model(spec: ProductSpec) -> list[tuple[Any, ...]]:
     try:
         ProductIn.model_validate(body)
     except ValidationError as exc:
-        found = []
+        found: list[tuple[Any, ...]] = []
         for error in exc.errors():
             loc, message = error["loc"], error["msg"].removeprefix("Value error, ")
             if loc == ():  # the model's own check: unique SKUs

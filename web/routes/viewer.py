@@ -101,7 +101,9 @@ async def viewer_page(request: Request) -> Response:
     if snapshot["show"]["status"] == "ended":
         # After the show: its shoppable replay, when it was recorded (else the ended page as before).
         hub = app.state.runtime.parts["hub"]
-        replays = Replays(app.state.services.sessions, hub.stock, hub.ensure_loaded, app.state.settings.recordings_dir, recording_url)
+        replays = Replays(
+            app.state.services.sessions, hub.stock, hub.ensure_loaded, app.state.settings.recordings_dir, recording_url
+        )
         replay = await replays.of(snapshot["show"]["slug"])
         if replay is not None:
             response = templates.TemplateResponse(
