@@ -1,8 +1,11 @@
 """The replay use case (live.replay) without HTTP: when a show has a replay, what it holds, and
-which recording files are ever opened. tests/web/test_replay.py checks the routes around it."""
+which recording files are ever opened. tests/web/test_replay.py checks the routes around it.
+Redis and the database may be the servers' of this folder (see conftest.py): each test makes a
+host, show and product of its own."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -21,8 +24,8 @@ from live.replay import Replays, recording_path
 
 
 @pytest.fixture
-async def stock(redis: aioredis.Redis) -> AsyncIterator[StockStore]:
-    store = StockStore(redis)
+async def stock(shared_redis: aioredis.Redis) -> AsyncIterator[StockStore]:
+    store = StockStore(shared_redis)
     yield store
     store.close()
 
@@ -30,7 +33,7 @@ async def stock(redis: aioredis.Redis) -> AsyncIterator[StockStore]:
 async def ended_show(sessions: async_sessionmaker, *, recorded: bool) -> tuple[str, int, str | None]:
     """An ended show that pinned a product. Returns (slug, product id, recording file or None)."""
     async with sessions() as session:
-        host = Host(email="ana@example.com", name="Ana", password_hash="x")
+        host = Host(email=f"replay-{secrets.token_hex(4)}@example.com", name="Ana", password_hash="x")
         session.add(host)
         await session.flush()
         product = Product(host_id=host.id, title="Aurora", price_cents=12_000, currency="EUR",
@@ -52,11 +55,11 @@ def replays(sessions: async_sessionmaker, redis: aioredis.Redis, stock: StockSto
 
 
 async def test_a_recorded_show_has_a_replay_once_its_file_is_readable(
-    sessions: async_sessionmaker, redis: aioredis.Redis, stock: StockStore, tmp_path: Path
+    shared_sessions: async_sessionmaker, shared_redis: aioredis.Redis, stock: StockStore, tmp_path: Path
 ) -> None:
-    slug, product_id, file = await ended_show(sessions, recorded=True)
+    slug, product_id, file = await ended_show(shared_sessions, recorded=True)
     assert file is not None
-    use_case = replays(sessions, redis, stock, tmp_path)
+    use_case = replays(shared_sessions, shared_redis, stock, tmp_path)
     assert await use_case.of(slug) is None and await use_case.file_of(slug) is None  # no file on disk (yet)
     (tmp_path / file).parent.mkdir(parents=True)
     (tmp_path / file).write_bytes(b"webm")
@@ -69,14 +72,14 @@ async def test_a_recorded_show_has_a_replay_once_its_file_is_readable(
     assert replay["stock"] == {"AUR-41": 3}  # loaded into Redis from SQL to be sold again
     assert "show_id" not in replay and replay["show"]["slug"] == slug
     assert await use_case.file_of(slug) == tmp_path / file
-    assert await replays(sessions, redis, stock, None).of(slug) is None  # no recordings folder here
+    assert await replays(shared_sessions, shared_redis, stock, None).of(slug) is None  # no recordings folder here
 
 
 async def test_a_show_without_a_recording_has_no_replay(
-    sessions: async_sessionmaker, redis: aioredis.Redis, stock: StockStore, tmp_path: Path
+    shared_sessions: async_sessionmaker, shared_redis: aioredis.Redis, stock: StockStore, tmp_path: Path
 ) -> None:
-    slug, _, _ = await ended_show(sessions, recorded=False)
-    use_case = replays(sessions, redis, stock, tmp_path)
+    slug, _, _ = await ended_show(shared_sessions, recorded=False)
+    use_case = replays(shared_sessions, shared_redis, stock, tmp_path)
     assert await use_case.of(slug) is None and await use_case.file_of(slug) is None
     assert await use_case.of("no-such-show") is None
 
