@@ -17,6 +17,13 @@ Buyer side::
     order, created = await checkout.checkout(hold_id, buyer_id, CheckoutDetails(...))  # 201 / 200
     await checkout.orders_for_buyer(buyer_id); await checkout.live_holds_for_buyer(buyer_id)
     await checkout.get_order(order_id); await checkout.get_hold(hold_id)
+    order_json(order, receipt_url); await held_items(sessions, stock, buyer_id)   # inventory.orders: what a buyer is shown
+
+Catalog (a host's products; SQL, then Redis)::
+
+    await create_product(session, host_id, ProductSpec(...))          # inventory.catalog; spec_problems(spec) are its rules
+    await edit_product(session, host_id, product_id, ProductChanges(...), stock)   # commits; grown stock holdable at once
+    await import_products_csv(session, host_id, raw_bytes)            # inventory.csv_import: all or nothing, problems by line
 
 Host / hub side::
 

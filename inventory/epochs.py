@@ -37,7 +37,6 @@ from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from inventory import keys

@@ -11,6 +11,7 @@ publish script (seq + stream) stays atomic in Redis Cluster too.
     ld:{s<id>}:stream_start string  when the show's current video stream (and recording) started (ms);
                                     absent while it has none. Events are stamped against it (media_ms)
     ld:{s<id>}:replay_viewers zset  replay viewer id -> when its last heartbeat expires (ms)
+    ld:{s<id>}:peak_viewers string  the most live viewers the show's figures have seen (live.report)
     ld:offers:due           zset    offer id -> when the offer clock must look at it (ms)
 """
 
@@ -57,6 +58,10 @@ def stream_start(show_id: int) -> str:
 
 def replay_viewers(show_id: int) -> str:
     return prefix(show_id) + "replay_viewers"
+
+
+def peak_viewers(show_id: int) -> str:
+    return prefix(show_id) + "peak_viewers"
 
 
 def show_of_events_key(key: str) -> int:

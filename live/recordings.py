@@ -3,7 +3,7 @@
     WHIP accepted (web)  -> StreamClock.start: ld:{s<id>}:stream_start = now, and a Recording row
     every lasting event   -> live.events stamps media_ms = ts - stream_start (one Lua call)
     publisher leaves / show ends -> the media engine finishes the file; StreamClock.stop; ended_at
-    after the show        -> replay_of: the recording and a timeline of pins and offers by media_ms
+    after the show        -> live.replay: the recording and a timeline of pins and offers by media_ms
 
 Knows no HTTP and no media engine: the web layer wires the engine's start and end to these calls.
 """

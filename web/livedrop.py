@@ -5,7 +5,7 @@ name, set lazily on ``app.state`` or imported late to dodge a cycle.
 
     services (Redis, SQL)            web.services
       -> stock, payments, checkout, epochs         inventory
-      -> hub, shows, offer clock, buying, broadcasts  live
+      -> hub, shows, offer clock, buying, broadcasts, replays, report  live
       -> rate limiter, buyer tokens, templates      web
       -> jobs (run by whichever process holds the lease, web.jobs)
 
@@ -35,8 +35,11 @@ from live.clock import OfferClock
 from live.control import ShowControl
 from live.hub import Hub, HubConfig
 from live.media.runner import MediaBackend, ThreadedMedia
+from live.replay import Replays
+from live.report import ShowReport
 from web.auth import BuyerTokens
 from web.jobs import Job
+from web.links import recording_url
 from web.media_process import RemoteMedia
 from web.money import format_money
 from web.ratelimit import RateLimiter
@@ -64,6 +67,8 @@ class Livedrop:
     offer_clock: OfferClock
     buying: Buying
     broadcasts: Broadcasts
+    replays: Replays
+    report: ShowReport
     # web
     rate_limiter: RateLimiter
     buyer_tokens: BuyerTokens
@@ -144,6 +149,8 @@ def assemble(settings: Settings, services: Services) -> Livedrop:
         offer_clock=offer_clock,
         buying=Buying(hub, stock, checkout),
         broadcasts=broadcasts,
+        replays=Replays(sessions, stock, hub.ensure_loaded, settings.recordings_dir, recording_url),
+        report=ShowReport(sessions, redis, stock, hub.presence),
         rate_limiter=RateLimiter(redis),
         buyer_tokens=BuyerTokens(settings.secret_key),
         templates=templates,

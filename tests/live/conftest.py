@@ -2,21 +2,31 @@
 
 Each test makes its own show (a unique slug), so tests do not see each other's events. The
 servers run with a small send queue and send timeout, so the slow-client test stalls quickly.
+
+Tests of live's use cases in this process (test_report, test_replay_use_case) use
+``shared_redis`` and ``shared_sessions`` instead of tests/conftest.py's ``redis`` and
+``sessions``: with REDIS_URL and DATABASE_URL set, the servers use the same Redis and database,
+and those fixtures empty both before each test. These never empty anything; tests make their own
+hosts, shows and products.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 import redis
+import redis.asyncio as aioredis
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from web.database import make_engine, make_sessionmaker
 from web.embedded_redis import EmbeddedRedis
+from web.services import make_redis
 from tests.support import LivedropProcess, host_token, livedrop_env
 
 SERVER_ENV = {
@@ -41,6 +51,22 @@ class Cluster:
         return httpx.AsyncClient(
             base_url=(server or self.a).url, headers={"Authorization": f"Bearer {token or self.token}"}, timeout=10
         )
+
+
+@pytest.fixture
+async def shared_redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    """The test run's Redis, as it is (no FLUSHDB: the servers of ``cluster`` may be using it)."""
+    client = make_redis(redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def shared_sessions(database_url: str) -> AsyncIterator[async_sessionmaker]:
+    """The test run's database, as it is (no emptied tables: the servers may be using it)."""
+    engine = make_engine(database_url)
+    yield make_sessionmaker(engine)
+    await engine.dispose()
 
 
 @pytest.fixture(scope="package")

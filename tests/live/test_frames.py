@@ -3,7 +3,6 @@ rest, and none of it touches the other viewers."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 from websockets.asyncio.client import connect

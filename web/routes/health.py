@@ -7,10 +7,9 @@ import asyncio
 from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
 
-from web.openapi import api, json_content, Operation
 from web.livedrop import livedrop
+from web.openapi import Operation, api, json_content
 
 
 async def healthz(request: Request) -> JSONResponse:

@@ -9,19 +9,19 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from inventory.checkout import CheckoutDetails
 from inventory.errors import Refusal
+from inventory.orders import order_json
 from inventory.stock import MAX_QUANTITY
 from web.auth import valid_email
 from web.bodies import parse, receive_json, validate
+from web.buyer_identity import require_buyer
 from web.errors import ApiError, error_body
+from web.links import receipt_url
 from web.livedrop import livedrop
-from web.openapi import api, json_content, Operation
-from web.routes.buyers import require_buyer
-from web.routes.orders import order_json
+from web.openapi import Operation, api, json_content
 
 
 class HoldIn(BaseModel):
@@ -166,7 +166,7 @@ async def checkout(request: Request) -> JSONResponse:
         phone=body.phone,
     )
     order, created = await livedrop(request).buying.checkout(request.path_params["hold_id"], buyer_id, details)
-    return JSONResponse(await order_json(request, order), status_code=201 if created else 200)
+    return JSONResponse(order_json(order, receipt_url(order.id)), status_code=201 if created else 200)
 
 
 routes = [

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from live.media.engine import MAX_SDP_BYTES
 from live.models import Show
@@ -18,7 +17,7 @@ from live.shows import show_by_slug
 from web.auth import current_host
 from web.errors import ApiError
 from web.livedrop import livedrop
-from web.openapi import api, json_content, Operation, schema_ref, SDP_ANSWER, SDP_OFFER
+from web.openapi import SDP_ANSWER, SDP_OFFER, Operation, api, json_content, schema_ref
 
 
 async def _offer(request: Request) -> str:

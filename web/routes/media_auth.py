@@ -46,17 +46,16 @@ from urllib.parse import parse_qs
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from inventory.errors import RateLimited
 from live.models import Show
 from live.shows import show_by_slug
 from live.slugs import SLUG_PATTERN
 from web.auth import host_for_token
-from web.livedrop import livedrop
 from web.bodies import parse
 from web.errors import ApiError
-from web.openapi import api, Operation
+from web.livedrop import livedrop
+from web.openapi import Operation, api
 from web.ratelimit import Limit
 from web.settings import Settings
 

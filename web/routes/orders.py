@@ -12,40 +12,13 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from inventory.models import Order
+from inventory.orders import order_json
 from live.shows import show_by_slug
 from web.auth import bearer_token, current_host
-from web.livedrop import livedrop
 from web.errors import ApiError
-from web.openapi import api, json_content, Operation, TEXT
-
-
-async def order_json(request: Request, order: Order) -> dict[str, Any]:
-    return {
-        "order_id": order.id,
-        "number": order.number,
-        "status": order.status,
-        "total_cents": order.total_cents,
-        "currency": order.currency,
-        "lines": [
-            {
-                "sku": line.sku,
-                "title": line.title,
-                "label": line.label,
-                "quantity": line.quantity,
-                "unit_price_cents": line.unit_price_cents,
-                "offer_id": line.offer_id,
-            }
-            for line in order.lines
-        ],
-        "name": order.name,
-        "email": order.email,
-        "phone": order.phone,
-        "shipping": order.shipping,
-        "hold_id": order.hold_id,
-        "buyer_id": order.buyer_id,
-        "created_at": order.created_at,
-        "receipt_url": f"/orders/{order.id}",
-    }
+from web.links import receipt_url
+from web.livedrop import livedrop
+from web.openapi import TEXT, Operation, api, json_content
 
 
 async def get_order(request: Request) -> JSONResponse:
@@ -58,14 +31,14 @@ async def get_order(request: Request) -> JSONResponse:
         raise ApiError(404, "not_found", "no such order")
     buyer_id = root.buyer_tokens.from_request(request)
     if buyer_id is not None and buyer_id == order.buyer_id:
-        return JSONResponse(await order_json(request, order))
+        return JSONResponse(order_json(order, receipt_url(order.id)))
     if bearer_token(request) is not None or request.session.get("host_id") is not None:
         try:
             host = await current_host(request, root.services.sessions, request.method)
         except ApiError:
             host = None
         if host is not None and host.id == order.host_id:
-            return JSONResponse(await order_json(request, order))
+            return JSONResponse(order_json(order, receipt_url(order.id)))
     raise ApiError(404, "not_found", "no such order")
 
 
@@ -112,7 +85,7 @@ async def show_orders(request: Request) -> Response:
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{show.slug}-orders.csv"'},
         )
-    return JSONResponse({"orders": [await order_json(request, order) for order in orders]})
+    return JSONResponse({"orders": [order_json(order, receipt_url(order.id)) for order in orders]})
 
 
 async def receipt_page(request: Request) -> HTMLResponse:

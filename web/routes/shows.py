@@ -5,12 +5,11 @@ they are and rendered by web.errors."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from inventory.clock import now_ms
 from live.control import ShowChanges, ShowControl
@@ -20,7 +19,7 @@ from web.auth import current_host
 from web.bodies import MAX_SQL_ID, Timestamp, parse, path_id
 from web.errors import ApiError
 from web.livedrop import livedrop
-from web.openapi import api, json_content, Operation
+from web.openapi import Operation, api, json_content
 
 MAX_ID = MAX_SQL_ID + 1  # product ids are SQL INTEGER; PostgreSQL errs past 2**31 - 1 (a 500 found by schemathesis)
 STREAM_URL_HELP = (

@@ -16,10 +16,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from web.buyer_identity import issue_buyer, set_buyer_cookie
 from web.errors import ApiError
 from web.livedrop import livedrop
-from web.routes.buyers import issue_buyer, set_buyer_cookie
-from web.routes.replay import replay_of
 
 log = logging.getLogger("livedrop.viewer")
 
@@ -100,9 +99,8 @@ async def viewer_page(request: Request) -> Response:
                 log.exception("viewer page: could not create a buyer")
     if snapshot["show"]["status"] == "ended":
         # After the show: its shoppable replay, when it was recorded (else the ended page as before).
-        replay = await replay_of(request, snapshot["show"]["slug"])
+        replay = await root.replays.of(snapshot["show"]["slug"])
         if replay is not None:
-            replay.pop("show_id")
             response = templates.TemplateResponse(
                 request, "replay.html",
                 {"page": {"replay": replay, "buyer_id": buyer_id}, "show": replay["show"], "share": _share_tags(request, snapshot)},
