@@ -28,8 +28,7 @@ from web.faults import FAULT_HANDLERS
 from web.jobs import JobRunner
 from web.livedrop import Livedrop, assemble
 from web.openapi import openapi_json
-from web.routes import buyers, health, holds, orders, products
-from web.routes import live_ws, media, media_auth, panel, replay, shows, viewer
+from web.routes import buyers, health, holds, live_ws, media, media_auth, orders, panel, products, replay, shows, viewer
 from web.services import Services, open_services
 from web.settings import Settings
 

@@ -7,9 +7,11 @@ from __future__ import annotations
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
+from inventory.errors import RateLimited
 from inventory.models import Buyer
 from web.auth import BUYER_COOKIE, create_buyer
 from web.errors import ApiError
+from web.livedrop import livedrop
 from web.ratelimit import Limit
 
 COOKIE_MAX_AGE_S = 365 * 24 * 3600  # a returning viewer is the same buyer (its holds, orders, chat name)
@@ -21,14 +23,14 @@ def client_ip(conn: HTTPConnection) -> str:
 
 def require_buyer(request: HTTPConnection) -> str:
     """The caller's buyer id, or 401: no valid buyer token."""
-    buyer_id = request.app.state.buyer_tokens.from_request(request)
+    buyer_id = livedrop(request).buyer_tokens.from_request(request)
     if buyer_id is None:
         raise ApiError(401, "unauthorized", "no buyer token: POST /api/buyers first (or open a show page)")
     return buyer_id
 
 
 def set_buyer_cookie(response: Response, request: HTTPConnection, token: str) -> None:
-    secure = request.url.scheme == "https" or request.app.state.settings.base_url.startswith("https://")
+    secure = request.url.scheme == "https" or livedrop(request).settings.base_url.startswith("https://")
     response.set_cookie(
         BUYER_COOKIE, token, max_age=COOKIE_MAX_AGE_S, httponly=True, samesite="lax", secure=secure, path="/"
     )
@@ -36,13 +38,11 @@ def set_buyer_cookie(response: Response, request: HTTPConnection, token: str) ->
 
 async def issue_buyer(request: HTTPConnection, name: str = "") -> tuple[Buyer, str]:
     """Create a buyer, counted against the per-IP limit (phones share carrier IPs: the default is generous)."""
-    app = request.app
-    settings = app.state.settings
-    wait = await app.state.runtime.rate_limiter.retry_after_ms(
-        Limit("buyers", settings.buyers_per_ip_per_minute, 60), client_ip(request)
+    root = livedrop(request)
+    wait = await root.rate_limiter.retry_after_ms(
+        Limit("buyers", root.settings.buyers_per_ip_per_minute, 60), client_ip(request)
     )
     if wait is not None:
-        raise ApiError(429, "rate_limited", "too many new buyers from this address; try again shortly",
-                       headers={"Retry-After": str(max(1, wait // 1000))})
-    buyer = await create_buyer(app.state.services.sessions, name)
-    return buyer, app.state.buyer_tokens.issue(buyer.id)
+        raise RateLimited("too many new buyers from this address; try again shortly", retry_after_ms=wait)
+    buyer = await create_buyer(root.services.sessions, name)
+    return buyer, root.buyer_tokens.issue(buyer.id)

@@ -12,7 +12,7 @@ from typing import TypeVar
 import click
 
 from web.embedded_redis import EmbeddedRedisError
-from web.services import ServiceUnreachable, Services, open_services
+from web.services import Services, ServiceUnreachable, open_services
 from web.settings import Settings, SettingsError
 
 T = TypeVar("T")

@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config

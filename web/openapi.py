@@ -28,7 +28,6 @@ from starlette.routing import BaseRoute, Route
 
 from web.errors import ERROR_CODES
 
-
 JsonSchema = dict[str, Any]
 
 

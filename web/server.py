@@ -16,7 +16,6 @@ from typing import Any
 import uvicorn
 
 from live.connection import SEND_FRAME
-
 from web.app import create_app
 from web.http_protocol import ClientDeadlines, deadline_protocol
 from web.jobs import JobRunner

@@ -23,6 +23,7 @@ from inventory.csv_import import (
     CsvTooLarge,
     import_products_csv,
 )
+from inventory.errors import retry_after_seconds
 from inventory.models import Host
 from live.shows import show_by_slug
 from web.auth import (
@@ -103,7 +104,7 @@ async def login(request: Request) -> Response:
             request, error=f"Too many sign-in attempts. Try again in {minutes} minute{'s' if minutes > 1 else ''}.",
             email=email, status=429,
         )
-        response.headers["Retry-After"] = str(max(1, -(-wait // 1000)))
+        response.headers["Retry-After"] = str(retry_after_seconds(wait))
         return response
     async with livedrop(request).services.sessions() as session:
         host: Host | None = await host_by_email(session, email) if email else None

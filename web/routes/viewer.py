@@ -16,8 +16,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from inventory.errors import Refusal
 from web.buyer_identity import issue_buyer, set_buyer_cookie
-from web.errors import ApiError
 from web.livedrop import livedrop
 
 log = logging.getLogger("livedrop.viewer")
@@ -92,7 +92,7 @@ async def viewer_page(request: Request) -> Response:
         try:
             buyer, new_token = await issue_buyer(request)
             buyer_id = buyer.id
-        except ApiError as exc:
+        except Refusal as exc:  # the per-IP limit of new buyers
             log.info("viewer page without a new buyer: %s", exc.code)
         except Exception as exc:
             if root.services.outages.report(exc, refused=False) is None:  # an outage is logged once
