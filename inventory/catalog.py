@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inventory.errors import InvalidRequest, NotFound
+from inventory.errors import InvalidRequest, InventoryError, NotFound
 from inventory.models import Product, Variant
 
 if TYPE_CHECKING:
@@ -36,7 +36,9 @@ MAX_VARIANTS = 50
 IMAGE_URL_RULE = "must be an http(s) URL or a /static/ path"
 
 
-class SkuTaken(ValueError):
+class SkuTaken(InventoryError):
+    code, status = "sku_taken", 409
+
     def __init__(self, sku: str) -> None:
         super().__init__(f"the SKU {sku!r} is already used by another of your products")
         self.sku = sku

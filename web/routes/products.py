@@ -19,7 +19,6 @@ from inventory.catalog import (
     SKU_PATTERN,
     ProductChanges,
     ProductSpec,
-    SkuTaken,
     VariantChange,
     VariantSpec,
     create_product,
@@ -28,10 +27,8 @@ from inventory.catalog import (
     product_json,
     products_of,
 )
-from inventory.errors import InventoryError
 from web.auth import current_host
 from web.bodies import parse, path_id
-from web.errors import ApiError
 from web.livedrop import livedrop
 from web.openapi import Operation, api, json_content
 
@@ -123,10 +120,7 @@ async def create(request: Request) -> JSONResponse:
     host = await current_host(request, services.sessions, request.method)
     body = await parse(request, ProductIn)
     async with services.sessions() as session:
-        try:
-            product = await create_product(session, host.id, body.spec())
-        except SkuTaken as exc:
-            raise ApiError(409, "sku_taken", str(exc)) from None
+        product = await create_product(session, host.id, body.spec())  # 409 sku_taken
         await session.commit()
         return JSONResponse(product_json(product), status_code=201)
 
@@ -144,12 +138,8 @@ async def update(request: Request) -> JSONResponse:
     product_id = path_id(request.path_params["product_id"], "product")
     body = await parse(request, ProductPatch)
     async with services.sessions() as session:
-        try:
-            product = await edit_product(session, host.id, product_id, body.changes(), livedrop(request).stock)
-        except SkuTaken as exc:
-            raise ApiError(409, "sku_taken", str(exc)) from None
-        except InventoryError as exc:  # not_found, invalid_request (stock can only be raised)
-            raise ApiError(exc.status, exc.code, exc.message) from None
+        # Refusals: 404 not_found, 422 invalid_request (stock can only be raised), 409 sku_taken.
+        product = await edit_product(session, host.id, product_id, body.changes(), livedrop(request).stock)
         return JSONResponse(product_json(product))
 
 
