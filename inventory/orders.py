@@ -6,6 +6,8 @@ Knows no URLs: the caller says where an order's receipt is (web.links.receipt_ur
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any
 
 from sqlalchemy import select
@@ -64,3 +66,52 @@ async def held_items(sessions: async_sessionmaker, stock: StockStore, buyer_id: 
         items.append(hold.to_json() | {"state": hold.state, "product_id": hold.product_id, "title": title, "label": label})
     return items
 
+
+
+ORDER_ID_MAX = 32  # order ids are shorter; a longer one is not looked up
+
+
+async def shown_order(sessions: async_sessionmaker, order_id: str) -> Order | None:
+    """The order as anyone may be shown it (its buyer, its host, its receipt page): None when
+    there is no such order or it is pending (its payment is not known yet)."""
+    if len(order_id) > ORDER_ID_MAX:
+        return None
+    async with sessions() as session:
+        order = await session.get(Order, order_id)
+    return None if order is None or order.status == "pending" else order
+
+
+async def orders_of_show(sessions: async_sessionmaker, show_id: int) -> list[Order]:
+    """A show's orders, oldest first, but pending ones (payment not known yet)."""
+    async with sessions() as session:
+        return list((await session.execute(
+            select(Order).where(Order.show_id == show_id, Order.status != "pending").order_by(Order.created_at, Order.id)
+        )).scalars())
+
+
+CSV_COLUMNS = ["number", "order_id", "created_at", "status", "name", "email", "phone", "sku", "title", "label",
+               "quantity", "unit_price_cents", "total_cents", "currency", "offer_id", "line1", "line2", "city",
+               "postal_code", "region", "country"]
+
+
+def orders_csv(orders: list[Order]) -> str:
+    """One row per order line, for a spreadsheet (the host's download)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    for order in orders:
+        ship = order.shipping or {}
+        for line in order.lines:
+            row = [order.number, order.id, order.created_at, order.status, order.name, order.email, order.phone or "",
+                   line.sku, line.title, line.label, line.quantity, line.unit_price_cents, order.total_cents,
+                   order.currency, line.offer_id or "", ship.get("line1", ""), ship.get("line2", ""),
+                   ship.get("city", ""), ship.get("postal_code", ""), ship.get("region", ""), ship.get("country", "")]
+            writer.writerow([_csv_safe(v) for v in row])
+    return buffer.getvalue()
+
+
+def _csv_safe(value: Any) -> Any:
+    """Spreadsheets run cells that start with = + - @ as formulas; a buyer's name must not."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inventory.clock import now_ms
 from inventory.models import Order, OrderLine, Product
+from inventory.orders import orders_of_show
 from inventory.stock import StockStore
 from live import keys
 from live.models import Offer, Show, ShowEvent
@@ -95,6 +96,14 @@ class ShowReport:
         self.presence = presence
         self.peak = PeakViewers(redis)
         self.replay_audience = ReplayAudience(redis)
+
+    async def orders(self, host_id: int, slug: str) -> tuple[Show, list[Order]] | None:
+        """The show and its orders (oldest first, none pending); None when the host has no such show."""
+        async with self.sessions() as session:
+            show = await show_by_slug(session, slug)
+        if show is None or show.host_id != host_id:
+            return None
+        return show, await orders_of_show(self.sessions, show.id)
 
     async def figures(self, host_id: int, slug: str) -> dict[str, Any] | None:
         """The show's figures as the API answers them; None when the host has no such show."""
