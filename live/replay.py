@@ -22,8 +22,9 @@ from inventory.catalog import product_json
 from inventory.clock import now_ms
 from inventory.models import Product
 from inventory.stock import StockStore
-from live.recordings import replay_product_ids, replay_recording, timeline
+from live.recordings import ReplayAudience, replay_product_ids, replay_recording, timeline
 from live.shows import show_by_slug, show_json
+from live.views import ViewCache
 
 # What live.recordings.recording_file writes; anything else in SQL is not opened.
 _RECORDING_FILE = r"[A-Za-z0-9_/-]+\.webm"
@@ -97,3 +98,24 @@ class Replays:
             "products": product_list,
             "stock": stock,
         }
+
+
+class ReplayPresence:
+    """Who is watching a replay (a heartbeat per viewer page every few seconds), answered with what
+    the page refreshes: the replay's audience and the stock of what it sells."""
+
+    def __init__(self, views: ViewCache, audience: ReplayAudience, stock: StockStore) -> None:
+        self.views = views
+        self.audience = audience
+        self.stock = stock
+
+    async def heartbeat(self, slug: str, viewer_id: str) -> dict[str, Any] | None:
+        """None when the show has no replay (not over, or not recorded)."""
+        view = await self.views.get(slug)
+        if view is None or not view.recorded:
+            return None
+        count = await self.audience.heartbeat(view.id, viewer_id)
+        stock: dict[str, int] = {}
+        for counts in (await self.stock.available_many(view.replay_product_ids)).values():
+            stock.update(counts)
+        return {"replay_viewers": count, "stock": stock, "server_time": now_ms()}

@@ -35,7 +35,8 @@ from live.clock import OfferClock
 from live.control import ShowControl
 from live.hub import Hub, HubConfig
 from live.media.runner import MediaBackend, ThreadedMedia
-from live.replay import Replays
+from live.recordings import ReplayAudience
+from live.replay import ReplayPresence, Replays
 from live.report import ShowReport
 from web.auth import BuyerTokens
 from web.jobs import Job
@@ -68,6 +69,7 @@ class Livedrop:
     buying: Buying
     broadcasts: Broadcasts
     replays: Replays
+    replay_presence: ReplayPresence
     report: ShowReport
     # web
     rate_limiter: RateLimiter
@@ -150,6 +152,7 @@ def assemble(settings: Settings, services: Services) -> Livedrop:
         buying=Buying(hub, stock, checkout),
         broadcasts=broadcasts,
         replays=Replays(sessions, stock, hub.ensure_loaded, settings.recordings_dir, recording_url),
+        replay_presence=ReplayPresence(hub.views, ReplayAudience(redis), stock),
         report=ShowReport(sessions, redis, stock, hub.presence),
         rate_limiter=RateLimiter(redis),
         buyer_tokens=BuyerTokens(settings.secret_key),

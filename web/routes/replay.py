@@ -19,8 +19,6 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from inventory.clock import now_ms
-from live.recordings import ReplayAudience
 from web.bodies import parse
 from web.errors import ApiError
 from web.livedrop import livedrop
@@ -52,19 +50,11 @@ async def recording_file(request: Request) -> Response:
 
 
 async def presence(request: Request) -> JSONResponse:
-    slug = request.path_params["slug"]
     body = await parse(request, PresenceIn)
-    view = await livedrop(request).hub.views.get(slug)
-    if view is None or not view.recorded:
+    answer = await livedrop(request).replay_presence.heartbeat(request.path_params["slug"], body.viewer_id)
+    if answer is None:
         raise ApiError(404, "not_found", NO_REPLAY)
-    audience = ReplayAudience(livedrop(request).services.redis)
-    count = await audience.heartbeat(view.id, body.viewer_id)
-    hub = livedrop(request).hub
-    stock: dict[str, int] = {}
-    for counts in (await hub.stock.available_many(view.replay_product_ids)).values():
-        stock.update(counts)
-    return JSONResponse({"replay_viewers": count, "stock": stock, "server_time": now_ms()},
-                        headers={"Cache-Control": "no-store"})
+    return JSONResponse(answer, headers={"Cache-Control": "no-store"})
 
 
 routes = [
