@@ -108,7 +108,7 @@ class Chat:
                 .values(deleted_at=now_ms())
             )
             await session.commit()
-            return result.rowcount == 1  # type: ignore[attr-defined]
+            return result.rowcount == 1
 
     async def mute(self, show_id: int, buyer_id: str) -> None:
         async with self.sessions() as session:

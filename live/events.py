@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from inventory import redis_replies
 from inventory.clock import now_ms
 from live import keys
 from live.frames import dumps
@@ -118,7 +119,7 @@ class EventLog:
             return []
         if after > current:
             return None
-        entries = await self.redis.xrange(keys.events(show_id), min=f"{after + 1}-0", max="+")
+        entries = await redis_replies.xrange(self.redis, keys.events(show_id), f"{after + 1}-0")
         events = [Event(entry_seq(entry_id), fields["t"], fields["f"]) for entry_id, fields in entries]
         if not events or events[0].seq != after + 1:
             return None

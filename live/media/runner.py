@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol, TypeVar
 
 from live.media.engine import MediaConfig, MediaEngine, RecordingRequest, SessionAnswer
@@ -36,7 +36,7 @@ class ThreadedMedia:
 
     CALL_TIMEOUT_S = 20.0
 
-    def __init__(self, config: MediaConfig, on_end: Callable[[str, str], Awaitable[None]] | None = None) -> None:
+    def __init__(self, config: MediaConfig, on_end: Callable[[str, str], Coroutine[Any, Any, None]] | None = None) -> None:
         """``on_end(slug, session_id)`` runs on the caller's loop when a stream ends by itself
         (the publisher's connection failed) as well as when it was ended."""
         restrict_host_addresses(config.host_addresses)
