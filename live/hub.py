@@ -138,11 +138,6 @@ class Hub:
             self.views.invalidate(show_id)  # this process answers from the new state at once
         return await self.log.append(show_id, type_, fields)
 
-    def stock_changed(self, product_id: int) -> None:
-        """Stock of a product moved. Nothing to do: inventory bumps the product's version counter
-        in the same Lua call, and the stock clock polls those counters (about 5 Hz), which is
-        what keeps this correct across processes. Kept so callers need not know that."""
-
     async def record_sale(self, show_id: int, sku: str, quantity: int, name: str | None = None) -> None:
         """A paid order: feeds the purchase ticker (``sold`` frames, rate-bounded) on every process."""
         await self.presence.record_sale(show_id, sku, quantity, name)
@@ -368,9 +363,6 @@ class Hub:
         self.reader.unfollow(room.show_id)
         with contextlib.suppress(Exception):
             await self.presence.leave(room.show_id)
-
-    def connection_count(self) -> int:
-        return sum(len(r) for r in self.rooms.values())
 
 
 def _apply_chat(tail: list[dict], event: Event) -> None:
