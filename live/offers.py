@@ -1,7 +1,7 @@
 """Countdown offers in SQL: a price for a product between two absolute times, with a unit cap.
 
 An offer's state follows the clock: ``scheduled`` before ``starts_at``, ``live`` until ``ends_at``,
-then ``ended`` (or ended early by the host, or with its show). The offer clock (``live.clock``)
+then ``ended`` (or ended early by the host, or with its show). The offer clock (``live.offer_clock``)
 moves the stored state and publishes each change; whether a hold may use the offer is decided by
 the times themselves (``live.sales``), so a sale never depends on how late the clock ticks.
 """

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from inventory.models import Order
 from inventory.stock import SaleTerms
 from live.chat import ChatRules
-from live.clock import OfferClock
+from live.offer_clock import OfferClock
 from live.control import ShowControl
 from live.hub import Hub, HubConfig
 from live.sales import NotOnSale
