@@ -65,11 +65,11 @@ class Socket(Protocol):
 class Connection:
     __slots__ = (
         "socket", "limit", "send_timeout", "queue", "last_seq", "joining", "closed", "close_code",
-        "_wake", "_writer", "_closer", "_on_close", "buyer_id", "buyer_name", "muted", "strikes", "backlog",
+        "_wake", "_writer", "_closer", "_on_close", "backlog",
         "send_frame", "byte_limit", "allowance", "__weakref__",
     )
 
-    def __init__(self, socket: Socket, limit: int, send_timeout: float, buyer_id: str | None = None, *,
+    def __init__(self, socket: Socket, limit: int, send_timeout: float, *,
                  send_frame: SendFrame | None = None, byte_limit: int = 256 * 1024) -> None:
         self.socket = socket
         self.send_frame = send_frame
@@ -88,10 +88,6 @@ class Connection:
         self._writer: asyncio.Task[None] | None = None
         self._closer: asyncio.Task[None] | None = None
         self._on_close: Callable[[Connection], None] | None = None
-        self.buyer_id = buyer_id
-        self.buyer_name: str | None = None
-        self.muted = False
-        self.strikes: deque[float] = deque()  # times of recent rule breaks
         # Frames of the first burst (a resume may replay up to the 1,000 kept events) still in the
         # queue: they do not count against the bound, which is for falling behind the live room.
         self.backlog = 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -75,7 +76,7 @@ class EventLog:
         self._append = redis.register_script(_APPEND)
         self._floors: dict[int, int] = {}  # show id -> last seq in SQL when first seen (Redis-loss guard)
 
-    async def append(self, show_id: int, type_: str, fields: dict[str, Any]) -> Event:
+    async def append(self, show_id: int, type_: str, fields: Mapping[str, Any]) -> Event:
         """Appends a lasting event; its media_ms comes from the show's stream start in Redis
         (``live.recordings.StreamClock``), so it is null while the show has no video."""
         ts = now_ms()
@@ -93,11 +94,11 @@ class EventLog:
         await self._record(show_id, seq, type_, fields, ts, media_ms)
         return Event(seq, type_, frame if isinstance(frame, str) else frame.decode())
 
-    async def _record(self, show_id: int, seq: int, type_: str, fields: dict[str, Any], ts: int, media_ms: int | None) -> None:
+    async def _record(self, show_id: int, seq: int, type_: str, fields: Mapping[str, Any], ts: int, media_ms: int | None) -> None:
         # After the XADD, so viewers never wait for SQL; a failure here loses replay, not delivery.
         try:
             async with self.sessions() as session:
-                session.add(ShowEvent(show_id=show_id, seq=seq, type=type_, payload=fields, ts=ts, media_ms=media_ms))
+                session.add(ShowEvent(show_id=show_id, seq=seq, type=type_, payload=dict(fields), ts=ts, media_ms=media_ms))
                 await session.commit()
         except IntegrityError:
             log.error("show %s: seq %s is already in the event log (Redis lost its counter?)", show_id, seq)

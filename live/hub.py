@@ -30,13 +30,13 @@ from live import stockfeed as stockfeed_module
 from live.chat import Chat, ChatRules
 from live.connection import CLOSE_GOING_AWAY, CLOSE_UNKNOWN_SHOW, Connection, SendFrame, Socket
 from live.events import Event, EventLog
-from live.frames import dumps, encode
+from live.frames import ChatMessageJson, EventFields, Snapshot, dumps, stock_frame, viewers_frame
 from live.presence import Presence
 from live.reader import StreamReader
 from live.room import Room
 from live.sales import NotOnSale, Sale, sale_in
-from live.session import ViewerSession
 from live.stockfeed import StockFeed
+from live.viewer_input import ViewerInput
 from live.views import ShowView, ViewCache
 
 log = logging.getLogger("livedrop.hub")
@@ -83,7 +83,7 @@ class Hub:
         self.stockfeed = StockFeed(stock, lambda room: self.views.get(room.slug))
         self.rooms: dict[int, Room] = {}
         self._room_locks: dict[int, asyncio.Lock] = {}
-        self._chat_tails: dict[int, list[dict]] = {}  # show id -> last messages, kept by events
+        self._chat_tails: dict[int, list[ChatMessageJson]] = {}  # show id -> last messages, kept by events
         self._tasks: list[asyncio.Task[None]] = []
         # (slug, sku) -> (the view it was worked out from, valid until (ms), the sale): a drop asks
         # the same question thousands of times a second; the answer changes only with the view
@@ -131,7 +131,7 @@ class Hub:
 
     # -- publishing ----------------------------------------------------------------------------------
 
-    async def publish(self, show_id: int, type_: str, fields: dict[str, Any]) -> Event:
+    async def publish(self, show_id: int, type_: str, fields: EventFields) -> Event:
         """A lasting event (``show``, ``pin``, ``unpin``, ``offer``, ``chat``, ``chat_deleted``):
         gets the show's next seq and reaches every viewer on every process. Write SQL first."""
         if type_ in VIEW_TYPES:
@@ -228,7 +228,7 @@ class Hub:
             return NotOnSale("not_on_sale", "this product is neither pinned nor in a live offer")
         return NotOnSale("unknown_sku", f"no product with the SKU {sku!r} in this show")
 
-    async def snapshot(self, slug: str) -> dict | None:
+    async def snapshot(self, slug: str) -> Snapshot | None:
         """The public snapshot (GET /api/shows/{slug})."""
         view = await self.views.get(slug)
         if view is None:
@@ -237,7 +237,7 @@ class Hub:
         seq = room.delivered if room is not None else await self.log.current_seq(view.id)
         return await self._snapshot(view, room, seq)
 
-    async def _snapshot(self, view: ShowView, room: Room | None, seq: int) -> dict:
+    async def _snapshot(self, view: ShowView, room: Room | None, seq: int) -> Snapshot:
         stock_by_product = await self.stock.available_many(view.products) if view.products else {}
         stock: dict[str, int] = {}
         for counts in stock_by_product.values():
@@ -289,7 +289,7 @@ class Hub:
             await socket.close(CLOSE_UNKNOWN_SHOW, "no such show")
             return
         room = await self._room(view)
-        conn = Connection(socket, self.config.queue_frames, self.config.send_timeout_s, buyer_id,
+        conn = Connection(socket, self.config.queue_frames, self.config.send_timeout_s,
                           send_frame=send_frame, byte_limit=self.config.queue_bytes)
         delivered = room.add(conn)
         # Read again now that we are in the room: a change delivered before we joined must be in
@@ -301,11 +301,11 @@ class Hub:
         try:
             first, last = await self._first_frames(view, room, after, delivered)
             conn.start(first, last, on_close=room.discard)
-            session = ViewerSession(conn, view.id, self.chat, self.presence.react, self._publish_chat)
+            incoming = ViewerInput(conn, view.id, buyer_id, self.chat, self.presence.react, self._publish_chat)
             async for raw in frames:
                 if conn.closed:
                     break
-                await session.handle(raw)
+                await incoming.handle(raw)
         finally:
             room.discard(conn)
             await conn.wait_closed()
@@ -319,13 +319,13 @@ class Hub:
                 last = missed[-1].seq if missed else after
                 state = await self._snapshot(view, room, last)
                 frames = [e.frame for e in missed]
-                frames.append(encode("stock", stock=state["stock"]))
-                frames.append(encode("viewers", viewers=state["viewers"]))
+                frames.append(stock_frame(state["stock"]))
+                frames.append(viewers_frame(state["viewers"]))
                 return frames, last
         snapshot = await self._snapshot(view, room, delivered)
         return [dumps(snapshot)], delivered
 
-    async def _publish_chat(self, show_id: int, fields: dict) -> None:
+    async def _publish_chat(self, show_id: int, fields: ChatMessageJson) -> None:
         await self.publish(show_id, "chat", fields)
 
     async def _room(self, view: ShowView) -> Room:
@@ -365,11 +365,11 @@ class Hub:
             await self.presence.leave(room.show_id)
 
 
-def _apply_chat(tail: list[dict], event: Event) -> None:
+def _apply_chat(tail: list[ChatMessageJson], event: Event) -> None:
     data = json.loads(event.frame)
     if event.type == "chat":
         if all(m["id"] != data["id"] for m in tail):
-            tail.append({k: data[k] for k in ("id", "buyer_id", "name", "text", "ts")})
+            tail.append({"id": data["id"], "buyer_id": data["buyer_id"], "name": data["name"], "text": data["text"], "ts": data["ts"]})
             del tail[:-50]
     else:
         tail[:] = [m for m in tail if m["id"] != data["id"]]

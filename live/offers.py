@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from live.frames import OfferJson
 from live.models import Offer
 
 MAX_DURATION_S = 7 * 24 * 3600
@@ -131,7 +132,7 @@ async def end_all(session: AsyncSession, show_id: int, now: int) -> list[Offer]:
     return ended
 
 
-def offer_json(offer: Offer, remaining: int | None, currency: str | None = None, title: str | None = None) -> dict:
+def offer_json(offer: Offer, remaining: int | None, currency: str | None = None, title: str | None = None) -> OfferJson:
     return {
         "id": offer.id,
         "product_id": offer.product_id,

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from inventory.catalog import product_json
 from inventory.models import Product, Variant
 from live import offers as offer_rules
+from live.frames import OfferJson, ShowJson
 from live.models import Offer, Show
 from live.recordings import has_recording, replay_product_ids
 from live.shows import show_by_slug, show_json
@@ -65,7 +66,7 @@ class ShowView:
     host_id: int
     slug: str
     status: str
-    show: dict  # show_json
+    show: ShowJson
     pinned_id: int | None
     offers: tuple[OfferView, ...]  # scheduled and live
     products: dict[int, ProductView]  # the pinned product and every open offer's product (+ replay's)
@@ -81,7 +82,7 @@ class ShowView:
         live = [o for o in self.offers if o.product_id == product_id and o.live_at(now)]
         return min(live, key=lambda o: o.price_cents) if live else None  # two at once: the buyer gets the better price
 
-    def offer_json(self, offer: OfferView, remaining: int | None) -> dict:
+    def offer_json(self, offer: OfferView, remaining: int | None) -> OfferJson:
         product = self.products.get(offer.product_id)
         return offer_rules.offer_json(
             offer,  # type: ignore[arg-type]  # same fields as the Offer row
