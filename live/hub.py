@@ -369,7 +369,9 @@ def _apply_chat(tail: list[ChatMessageJson], event: Event) -> None:
     data = json.loads(event.frame)
     if event.type == "chat":
         if all(m["id"] != data["id"] for m in tail):
-            tail.append({"id": data["id"], "buyer_id": data["buyer_id"], "name": data["name"], "text": data["text"], "ts": data["ts"]})
+            tail.append(
+                {"id": data["id"], "buyer_id": data["buyer_id"], "name": data["name"], "text": data["text"], "ts": data["ts"]}
+            )
             del tail[:-50]
     else:
         tail[:] = [m for m in tail if m["id"] != data["id"]]
