@@ -102,8 +102,9 @@ class Connection:
                 return
         elif self.joining:
             return  # state frames sent before the snapshot would be older than it
-        if self.send_frame is not None and not self.joining:
-            self._write_now(text_frame(frame) if wire is None else wire, seq)
+        send_frame = self.send_frame
+        if send_frame is not None and not self.joining:
+            self._write_now(send_frame, text_frame(frame) if wire is None else wire, seq)
             return
         if len(self.queue) - self.backlog >= self.limit:
             log.info("closing a viewer %d frames behind (1013)", len(self.queue) - self.backlog)
@@ -114,8 +115,8 @@ class Connection:
         if wake is not None and not wake.done():
             wake.set_result(None)
 
-    def _write_now(self, wire: bytes, seq: int | None, bounded: bool = True) -> int:
-        unsent = self.send_frame(wire)  # type: ignore[misc]
+    def _write_now(self, send_frame: SendFrame, wire: bytes, seq: int | None, bounded: bool = True) -> int:
+        unsent = send_frame(wire)
         if unsent < 0:  # closing or gone: the receive side notices and cleans up
             self.closed = True
             return unsent
@@ -138,12 +139,13 @@ class Connection:
         self.queue.clear()
         self.joining = False
         self._on_close = on_close
-        if self.send_frame is not None:
+        send_frame = self.send_frame
+        if send_frame is not None:
             unsent = 0
             for frame in (*first, *waiting):
                 if self.closed:
                     return
-                unsent = self._write_now(text_frame(frame), seq_of(frame), bounded=False)
+                unsent = self._write_now(send_frame, text_frame(frame), seq_of(frame), bounded=False)
             self.allowance = max(0, unsent)  # whatever of the burst is still unsent may stay
             return
         self.queue.extend(first)

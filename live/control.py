@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inventory.catalog import product_json, product_of
 from inventory.clock import now_ms
@@ -44,7 +44,7 @@ class ShowControl:
     hub: Hub
 
     @property
-    def sessions(self):  # type: ignore[no-untyped-def]
+    def sessions(self) -> async_sessionmaker[AsyncSession]:
         return self.hub.sessions
 
     async def _show(self, session: AsyncSession, host_id: int, slug: str) -> Show:

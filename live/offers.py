@@ -9,6 +9,7 @@ the times themselves (``live.sales``), so a sale never depends on how late the c
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -132,7 +133,32 @@ async def end_all(session: AsyncSession, show_id: int, now: int) -> list[Offer]:
     return ended
 
 
-def offer_json(offer: Offer, remaining: int | None, currency: str | None = None, title: str | None = None) -> OfferJson:
+class OfferFields(Protocol):
+    """What ``offer_json`` reads: an Offer row, or its cached copy (``live.views.OfferView``)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def product_id(self) -> int: ...
+    @property
+    def price_cents(self) -> int: ...
+    @property
+    def starts_at(self) -> int: ...
+    @property
+    def ends_at(self) -> int: ...
+    @property
+    def quantity(self) -> int | None: ...
+    @property
+    def per_customer_limit(self) -> int: ...
+    @property
+    def hold_s(self) -> int: ...
+    @property
+    def state(self) -> str: ...
+
+
+def offer_json(
+    offer: OfferFields, remaining: int | None, currency: str | None = None, title: str | None = None
+) -> OfferJson:
     return {
         "id": offer.id,
         "product_id": offer.product_id,

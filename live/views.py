@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inventory.catalog import product_json
 from inventory.models import Product, Variant
@@ -85,7 +85,7 @@ class ShowView:
     def offer_json(self, offer: OfferView, remaining: int | None) -> OfferJson:
         product = self.products.get(offer.product_id)
         return offer_rules.offer_json(
-            offer,  # type: ignore[arg-type]  # same fields as the Offer row
+            offer,
             remaining,
             product.currency if product else None,
             product.title if product else None,
@@ -118,7 +118,7 @@ async def load_view(sessions: async_sessionmaker, slug: str) -> ShowView | None:
         return await _view_of(session, show)
 
 
-async def _view_of(session, show: Show) -> ShowView:  # type: ignore[no-untyped-def]
+async def _view_of(session: AsyncSession, show: Show) -> ShowView:
     open_offers = await offer_rules.open_offers(session, show.id)
     product_ids = {o.product_id for o in open_offers}
     if show.pinned_product_id is not None:
