@@ -8,8 +8,8 @@ last ``keep`` events (MAXLEN ~) for resume; SQL keeps all of them for replay aft
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
