@@ -11,13 +11,18 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
 from live.media.engine import MediaConfig, MediaEngine, RecordingRequest, SessionAnswer
 from live.media.ice import restrict_host_addresses, restrict_remote_addresses
 
 T = TypeVar("T")
+
+
+async def _awaited(awaitable: Awaitable[T]) -> T:
+    """Any awaitable as a coroutine, which is what ``run_coroutine_threadsafe`` takes."""
+    return await awaitable
 
 
 class MediaBackend(Protocol):
@@ -36,7 +41,7 @@ class ThreadedMedia:
 
     CALL_TIMEOUT_S = 20.0
 
-    def __init__(self, config: MediaConfig, on_end: Callable[[str, str], Coroutine[Any, Any, None]] | None = None) -> None:
+    def __init__(self, config: MediaConfig, on_end: Callable[[str, str], Awaitable[None]] | None = None) -> None:
         """``on_end(slug, session_id)`` runs on the caller's loop when a stream ends by itself
         (the publisher's connection failed) as well as when it was ended."""
         restrict_host_addresses(config.host_addresses)
@@ -46,7 +51,7 @@ class ThreadedMedia:
 
         def ended(slug: str, session_id: str) -> None:
             if on_end is not None and home is not None and not home.is_closed():
-                asyncio.run_coroutine_threadsafe(on_end(slug, session_id), home)
+                asyncio.run_coroutine_threadsafe(_awaited(on_end(slug, session_id)), home)
 
         self._engine = MediaEngine(config, on_end=ended)
         self._thread = threading.Thread(target=self._loop.run_forever, name="livedrop-media", daemon=True)
