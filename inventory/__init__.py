@@ -51,9 +51,10 @@ counts as sold.
 
 Redis keys: every key of a product shares the hash tag ``{p<id>}`` (``ld:{p<id>}:avail``,
 ``:held``, ``:sold``, ``:loaded``, ``:buyers``, ``:emails``, ``:offers``, ``:offer_used``,
-``:hold:<hold id>``, ``:due``, ``:sold_recent``, ``:idem:<buyer>:<key>``, ``:ver``); the buyer's
-hold index is ``ld:{b<buyer>}:holds``; see ``inventory.keys`` for the full layout. Hold ids are
-``<product id>.<random>``.
+``:hold:<hold id>``, ``:due``, ``:sold_recent``, ``:idem:<buyer>:<key>``, ``:ver``), and so does
+the buyer's index of their holds, one per product (``ld:{p<id>}:bh:<buyer>``; the buyer's holds
+across products are read from every product on sale); see ``inventory.keys`` for the full layout.
+Hold ids are ``<product id>.<random>``.
 
 Lua scripts (``inventory/lua``, EVALSHA, reloaded on NOSCRIPT, Redis 6.2): hold, release, lock,
 unlock, commit, abandon, sweep, load, restock, reconcile, and charge (the test provider).

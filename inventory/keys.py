@@ -21,6 +21,7 @@ so a script can touch all of them atomically in Redis Cluster too.
     ld:products                  set     product ids loaded into Redis (the sweeper's list)
     ld:epoch                     string  set by reconcile; missing means Redis came back empty
     ld:{charges}:c:<key>         hash    the test payment provider's charges
+    ld:{charges}:ids             hash    charge id -> its charge's key (refunds)
 """
 
 from __future__ import annotations

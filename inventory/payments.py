@@ -13,7 +13,7 @@ from typing import Protocol
 
 import redis.asyncio as aioredis
 
-from inventory import keys
+from inventory import keys, redis_replies
 from inventory.clock import now_ms
 from inventory.scripts import SCRIPTS
 
@@ -78,17 +78,17 @@ class TestPaymentProvider:
         return _charge(flat, created=bool(created))
 
     async def find_charge(self, idempotency_key: str) -> Charge | None:
-        flat = await self.redis.hgetall(keys.charge(idempotency_key))
+        flat = await redis_replies.hgetall(self.redis, keys.charge(idempotency_key))
         return _charge(flat) if flat else None
 
     async def refund(self, charge_id: str) -> Charge | None:
-        key = await self.redis.hget(keys.CHARGE_IDS, charge_id)
+        key = await redis_replies.hget(self.redis, keys.CHARGE_IDS, charge_id)
         if key is None:
             return None
         # HSET of one field is atomic; refunding twice is harmless.
         if await self.redis.hget(key, "status") == "paid":
             await self.redis.hset(key, "status", "refunded")
-        flat = await self.redis.hgetall(key)
+        flat = await redis_replies.hgetall(self.redis, key)
         return _charge(flat) if flat else None
 
 

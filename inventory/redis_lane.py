@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -30,11 +31,17 @@ from redis.exceptions import BusyLoadingError, NoScriptError, RedisError, Respon
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 
+def pack(*args: Any) -> bytes:
+    """One command as RESP. (hiredis's stub declares ``pack_command``'s argument a tuple of one
+    item; it takes any number.)"""
+    return hiredis.pack_command(args)
+
+
 def resp_items(args: Sequence[Any]) -> bytes:
     """``args`` as RESP bulk strings without the array header, so that parts packed at different
     times (a script's fixed arguments once, each call's own ones per call) can be joined under
     one header: ``b"*%d\\r\\n" % count + part + part``."""
-    packed = hiredis.pack_command(tuple(args))
+    packed = pack(*args)
     return packed[packed.index(b"\r\n") + 2 :]
 
 
@@ -87,20 +94,20 @@ class RedisLane:
         socket connection (TLS, or a client built some other way)."""
         pool = redis.connection_pool
         kwargs = pool.connection_kwargs
-        common = {
-            "username": kwargs.get("username"),
-            "password": kwargs.get("password"),
-            "db": int(kwargs.get("db") or 0),
-            "timeout_s": float(kwargs.get("socket_timeout") or 15.0),
-        }
+        common = LaneAddress(
+            username=kwargs.get("username"),
+            password=kwargs.get("password"),
+            db=int(kwargs.get("db") or 0),
+            timeout_s=float(kwargs.get("socket_timeout") or 15.0),
+        )
         if pool.connection_class is UnixDomainSocketConnection:
-            return cls(LaneAddress(path=kwargs["path"], **common))
+            return cls(dataclasses.replace(common, path=kwargs["path"]))
         if pool.connection_class is Connection:
-            return cls(LaneAddress(host=kwargs.get("host", "localhost"), port=int(kwargs.get("port", 6379)), **common))
+            return cls(dataclasses.replace(common, host=kwargs.get("host", "localhost"), port=int(kwargs.get("port", 6379))))
         return None
 
     async def call(self, *args: Any) -> Any:
-        return await self.send(hiredis.pack_command(args))
+        return await self.send(pack(*args))
 
     async def send(self, command: bytes, *, idempotent: bool = False) -> Any:
         """``call`` for a command already packed (RESP), e.g. from ``resp_items`` parts.
@@ -237,11 +244,13 @@ class RedisLane:
             if address.path is not None:
                 connecting = loop.create_unix_connection(lambda: _LaneProtocol(self), address.path)
             else:
+                # for_client gives a TCP address both; None would mean "any" to create_connection
+                assert address.host is not None and address.port is not None, "a lane address needs a path, or a host and a port"
                 connecting = loop.create_connection(lambda: _LaneProtocol(self), address.host, address.port)
             transport, _ = await asyncio.wait_for(connecting, timeout=min(5.0, address.timeout_s))
         except (OSError, asyncio.TimeoutError) as exc:
             raise RedisConnectionError(f"cannot connect to Redis: {exc}") from exc
-        self._transport = transport  # type: ignore[assignment]
+        self._transport = transport
         setup: list[tuple[Any, ...]] = []
         if address.password is not None:
             setup.append(("AUTH", address.username, address.password) if address.username else ("AUTH", address.password))
@@ -249,13 +258,13 @@ class RedisLane:
             setup.append(("SELECT", address.db))
         if setup:
             try:
-                await asyncio.gather(*(self._submit(hiredis.pack_command(command)) for command in setup))
+                await asyncio.gather(*(self._submit(pack(*command)) for command in setup))
             except RedisError:  # a refused AUTH, or LOADING from a Redis still reading its file
                 self._lost(None)
                 transport.close()
                 raise
         if self.on_connect is not None:
-            info = await self._submit(hiredis.pack_command(("INFO", "server")))
+            info = await self._submit(pack("INFO", "server"))
             try:
                 self.on_connect(info)
             except Exception:

@@ -28,7 +28,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
-from inventory import keys
+from inventory import keys, redis_replies
 from inventory.clock import now_ms
 from inventory.errors import (
     HoldExpired,
@@ -327,7 +327,7 @@ class StockStore:
             product_id = keys.product_of_hold(hold_id)
         except ValueError:
             return None
-        rec = await self.redis.hgetall(keys.hold(product_id, hold_id))
+        rec = await redis_replies.hgetall(self.redis, keys.hold(product_id, hold_id))
         return Hold.from_record(hold_id, rec) if rec else None
 
     async def live_holds_for_buyer(self, buyer_id: str) -> list[Hold]:
@@ -467,7 +467,7 @@ class StockStore:
 
     async def available(self, product_id: int) -> dict[str, int]:
         """sku -> units available to hold right now."""
-        raw = await self.redis.hgetall(keys.prefix(product_id) + "avail")
+        raw = await redis_replies.hgetall(self.redis, keys.prefix(product_id) + "avail")
         return {sku: int(v) for sku, v in raw.items()}
 
     async def available_many(self, product_ids: Iterable[int]) -> dict[int, dict[str, int]]:

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from inventory.clock import now_ms
 from inventory.models import Buyer
 from live import keys
+from live.frames import ChatMessageJson
 from live.models import ChatMessage, Mute
 
 WINDOW_MS = 10_000
@@ -36,7 +37,18 @@ class ChatRules:
     per_buyer_per_10s: int = 5
 
 
-def message_json(message: ChatMessage) -> dict:
+@dataclass
+class ChatSeat:
+    """One viewer connection's place in a show's chat: the buyer it speaks as (None: it may watch,
+    not chat) and whether the host has muted that buyer in this show, as last seen (mutes are never
+    lifted, so once seen there is no need to ask SQL again)."""
+
+    show_id: int
+    buyer_id: str | None
+    muted: bool = False
+
+
+def message_json(message: ChatMessage) -> ChatMessageJson:
     return {"id": message.id, "buyer_id": message.buyer_id, "name": message.name, "text": message.text, "ts": message.ts}
 
 
@@ -51,6 +63,23 @@ class Chat:
         self.redis = redis
         self.sessions = sessions
         self.rules = rules
+
+    async def say(self, seat: ChatSeat, text: object) -> ChatMessage:
+        """A message from ``seat``: checked, within the rate, not muted, stored. Raises ChatRefused
+        (``not_signed_in``, ``muted``, ``malformed_frame``, ``chat_too_long``, ``rate_limited``).
+        The caller publishes it."""
+        if seat.buyer_id is None:
+            raise ChatRefused("not_signed_in", "chat needs a buyer: POST /api/buyers, then the cookie or ?token=")
+        if seat.muted:
+            raise ChatRefused("muted", "the host has muted you in this show")
+        try:
+            clean = self.check_text(text)
+            await self.within_rate(seat.show_id, seat.buyer_id)
+            return await self.post(seat.show_id, seat.buyer_id, clean)
+        except ChatRefused as refused:
+            if refused.code == "muted":
+                seat.muted = True
+            raise
 
     def check_text(self, text: object) -> str:
         if not isinstance(text, str) or not text.strip():
@@ -83,7 +112,7 @@ class Chat:
             await session.commit()
             return message
 
-    async def recent(self, show_id: int) -> list[dict]:
+    async def recent(self, show_id: int) -> list[ChatMessageJson]:
         async with self.sessions() as session:
             query = (
                 select(ChatMessage)
@@ -108,7 +137,7 @@ class Chat:
                 .values(deleted_at=now_ms())
             )
             await session.commit()
-            return result.rowcount == 1  # type: ignore[attr-defined]
+            return result.rowcount == 1
 
     async def mute(self, show_id: int, buyer_id: str) -> None:
         async with self.sessions() as session:

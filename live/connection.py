@@ -65,11 +65,11 @@ class Socket(Protocol):
 class Connection:
     __slots__ = (
         "socket", "limit", "send_timeout", "queue", "last_seq", "joining", "closed", "close_code",
-        "_wake", "_writer", "_closer", "_on_close", "buyer_id", "buyer_name", "muted", "strikes", "backlog",
+        "_wake", "_writer", "_closer", "_on_close", "backlog",
         "send_frame", "byte_limit", "allowance", "__weakref__",
     )
 
-    def __init__(self, socket: Socket, limit: int, send_timeout: float, buyer_id: str | None = None, *,
+    def __init__(self, socket: Socket, limit: int, send_timeout: float, *,
                  send_frame: SendFrame | None = None, byte_limit: int = 256 * 1024) -> None:
         self.socket = socket
         self.send_frame = send_frame
@@ -88,10 +88,6 @@ class Connection:
         self._writer: asyncio.Task[None] | None = None
         self._closer: asyncio.Task[None] | None = None
         self._on_close: Callable[[Connection], None] | None = None
-        self.buyer_id = buyer_id
-        self.buyer_name: str | None = None
-        self.muted = False
-        self.strikes: deque[float] = deque()  # times of recent rule breaks
         # Frames of the first burst (a resume may replay up to the 1,000 kept events) still in the
         # queue: they do not count against the bound, which is for falling behind the live room.
         self.backlog = 0
@@ -106,8 +102,9 @@ class Connection:
                 return
         elif self.joining:
             return  # state frames sent before the snapshot would be older than it
-        if self.send_frame is not None and not self.joining:
-            self._write_now(text_frame(frame) if wire is None else wire, seq)
+        send_frame = self.send_frame
+        if send_frame is not None and not self.joining:
+            self._write_now(send_frame, text_frame(frame) if wire is None else wire, seq)
             return
         if len(self.queue) - self.backlog >= self.limit:
             log.info("closing a viewer %d frames behind (1013)", len(self.queue) - self.backlog)
@@ -118,8 +115,8 @@ class Connection:
         if wake is not None and not wake.done():
             wake.set_result(None)
 
-    def _write_now(self, wire: bytes, seq: int | None, bounded: bool = True) -> int:
-        unsent = self.send_frame(wire)  # type: ignore[misc]
+    def _write_now(self, send_frame: SendFrame, wire: bytes, seq: int | None, bounded: bool = True) -> int:
+        unsent = send_frame(wire)
         if unsent < 0:  # closing or gone: the receive side notices and cleans up
             self.closed = True
             return unsent
@@ -142,12 +139,13 @@ class Connection:
         self.queue.clear()
         self.joining = False
         self._on_close = on_close
-        if self.send_frame is not None:
+        send_frame = self.send_frame
+        if send_frame is not None:
             unsent = 0
             for frame in (*first, *waiting):
                 if self.closed:
                     return
-                unsent = self._write_now(text_frame(frame), seq_of(frame), bounded=False)
+                unsent = self._write_now(send_frame, text_frame(frame), seq_of(frame), bounded=False)
             self.allowance = max(0, unsent)  # whatever of the burst is still unsent may stay
             return
         self.queue.extend(first)

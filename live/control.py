@@ -8,8 +8,9 @@ and live.errors' (a code, a status, a message), raised; web renders them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inventory.catalog import product_json, product_of
 from inventory.clock import now_ms
@@ -17,6 +18,7 @@ from inventory.errors import InvalidState, NotFound
 from inventory.models import Product
 from live import keys, offers, shows
 from live.broadcasts import Broadcasts
+from live.frames import OfferJson, ShowJson
 from live.hub import Hub
 from live.models import Offer, Show
 from live.offers import OfferSpec
@@ -38,7 +40,7 @@ class ShowControl:
     broadcasts: Broadcasts | None = None  # None: no video to stop when a show ends (tests of live alone)
 
     @property
-    def sessions(self):  # type: ignore[no-untyped-def]
+    def sessions(self) -> async_sessionmaker[AsyncSession]:
         return self.hub.sessions
 
     async def _show(self, session: AsyncSession, host_id: int, slug: str) -> Show:
@@ -62,13 +64,13 @@ class ShowControl:
 
     async def create(
         self, host_id: int, title: str, slug: str | None, scheduled_at: int | None, stream_url: str | None = None
-    ) -> dict:
+    ) -> ShowJson:
         async with self.sessions() as session:
             show = await shows.create_show(session, host_id, title, slug, scheduled_at, stream_url)
             await session.commit()
             return shows.show_json(show)
 
-    async def update(self, host_id: int, slug: str, changes: ShowChanges) -> dict:
+    async def update(self, host_id: int, slug: str, changes: ShowChanges) -> ShowJson:
         """Renames the show or changes (or clears) its stream URL. A change reaches every viewer as a
         ``show`` event, so open pages switch to the new stream without a reload."""
         async with self.sessions() as session:
@@ -84,11 +86,11 @@ class ShowControl:
             await self.hub.publish(show.id, "show", {**data, "show": data})
         return data
 
-    async def list(self, host_id: int) -> list[dict]:
+    async def list(self, host_id: int) -> list[ShowJson]:
         async with self.sessions() as session:
             return [shows.show_json(s) for s in await shows.shows_of(session, host_id)]
 
-    async def start(self, host_id: int, slug: str) -> dict:
+    async def start(self, host_id: int, slug: str) -> ShowJson:
         async with self.sessions() as session:
             show = await self._show(session, host_id, slug)
             was = show.status
@@ -102,7 +104,7 @@ class ShowControl:
             await self.hub.publish(show.id, "show", {**data, "show": data})
         return data
 
-    async def end(self, host_id: int, slug: str) -> dict:
+    async def end(self, host_id: int, slug: str) -> ShowJson:
         now = now_ms()
         async with self.sessions() as session:
             show = await self._show(session, host_id, slug)
@@ -123,7 +125,7 @@ class ShowControl:
 
     # -- pin -----------------------------------------------------------------------------------------
 
-    async def pin(self, host_id: int, slug: str, product_id: int) -> dict:
+    async def pin(self, host_id: int, slug: str, product_id: int) -> dict[str, Any]:
         async with self.sessions() as session:
             show = await self._show(session, host_id, slug)
             if show.status == "ended":
@@ -150,7 +152,7 @@ class ShowControl:
 
     # -- offers ----------------------------------------------------------------------------------------
 
-    async def create_offer(self, host_id: int, slug: str, spec: OfferSpec) -> dict:
+    async def create_offer(self, host_id: int, slug: str, spec: OfferSpec) -> OfferJson:
         now = now_ms()
         async with self.sessions() as session:
             show = await self._show(session, host_id, slug)
@@ -178,7 +180,7 @@ class ShowControl:
         if changed:
             await self.publish_offer(show.id, offer)
 
-    async def publish_offer(self, show_id: int, offer: Offer, product: Product | None = None) -> dict:
+    async def publish_offer(self, show_id: int, offer: Offer, product: Product | None = None) -> OfferJson:
         if product is None:
             async with self.sessions() as session:
                 product = await session.get(Product, offer.product_id)
@@ -211,8 +213,10 @@ class ShowControl:
             show = await self._show(session, host_id, slug)
         await self.hub.chat.mute(show.id, buyer_id)
 
-    async def public_show(self, slug: str) -> dict | None:
-        return await self.hub.snapshot(slug)
+    async def public_show(self, slug: str) -> dict[str, Any] | None:
+        """The show's snapshot as a plain dict (GET /api/shows/{slug} leaves out its type and ts)."""
+        snapshot = await self.hub.snapshot(slug)
+        return None if snapshot is None else dict(snapshot)
 
 
 __all__ = ["OfferSpec", "ShowChanges", "ShowControl"]

@@ -8,6 +8,7 @@ last ``keep`` events (MAXLEN ~) for resume; SQL keeps all of them for replay aft
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from inventory import redis_replies
 from inventory.clock import now_ms
 from live import keys
 from live.frames import dumps
@@ -74,7 +76,7 @@ class EventLog:
         self._append = redis.register_script(_APPEND)
         self._floors: dict[int, int] = {}  # show id -> last seq in SQL when first seen (Redis-loss guard)
 
-    async def append(self, show_id: int, type_: str, fields: dict[str, Any]) -> Event:
+    async def append(self, show_id: int, type_: str, fields: Mapping[str, Any]) -> Event:
         """Appends a lasting event; its media_ms comes from the show's stream start in Redis
         (``live.recordings.StreamClock``), so it is null while the show has no video."""
         ts = now_ms()
@@ -92,11 +94,11 @@ class EventLog:
         await self._record(show_id, seq, type_, fields, ts, media_ms)
         return Event(seq, type_, frame if isinstance(frame, str) else frame.decode())
 
-    async def _record(self, show_id: int, seq: int, type_: str, fields: dict[str, Any], ts: int, media_ms: int | None) -> None:
+    async def _record(self, show_id: int, seq: int, type_: str, fields: Mapping[str, Any], ts: int, media_ms: int | None) -> None:
         # After the XADD, so viewers never wait for SQL; a failure here loses replay, not delivery.
         try:
             async with self.sessions() as session:
-                session.add(ShowEvent(show_id=show_id, seq=seq, type=type_, payload=fields, ts=ts, media_ms=media_ms))
+                session.add(ShowEvent(show_id=show_id, seq=seq, type=type_, payload=dict(fields), ts=ts, media_ms=media_ms))
                 await session.commit()
         except IntegrityError:
             log.error("show %s: seq %s is already in the event log (Redis lost its counter?)", show_id, seq)
@@ -118,7 +120,7 @@ class EventLog:
             return []
         if after > current:
             return None
-        entries = await self.redis.xrange(keys.events(show_id), min=f"{after + 1}-0", max="+")
+        entries = await redis_replies.xrange(self.redis, keys.events(show_id), f"{after + 1}-0")
         events = [Event(entry_seq(entry_id), fields["t"], fields["f"]) for entry_id, fields in entries]
         if not events or events[0].seq != after + 1:
             return None

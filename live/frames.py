@@ -1,12 +1,14 @@
 """Frames on the wire: JSON text, every one with ``type`` and ``ts`` (server time, ms).
 
-A frame is encoded once per process and the same ``str`` goes to every connection.
+A frame is encoded once per process and the same ``str`` goes to every connection. The shapes
+below are the ones docs/protocol.md describes; the TypedDicts only name them for the type checker
+(at run time they are plain dicts, encoded as before).
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal, NotRequired, TypedDict
 
 from inventory.clock import now_ms
 
@@ -14,18 +16,178 @@ from inventory.clock import now_ms
 LASTING_TYPES = frozenset({"show", "pin", "unpin", "offer", "chat", "chat_deleted"})
 
 
+# -- the objects frames carry ------------------------------------------------------------------
+
+
+class ShowJson(TypedDict):
+    """A show as viewers (and the HTTP API) see it: ``live.shows.show_json``."""
+
+    slug: str
+    title: str
+    status: str  # scheduled | live | ended
+    scheduled_at: int | None
+    started_at: int | None
+    ended_at: int | None
+    stream_url: str | None  # None: livedrop's own WHEP
+    stream_kind: str | None  # hls | whep | None
+
+
+class OfferJson(TypedDict):
+    """An offer: ``live.offers.offer_json``; the ``offer`` event's fields, and the snapshot's offers."""
+
+    id: int
+    product_id: int
+    title: str | None
+    price_cents: int
+    currency: str | None
+    starts_at: int
+    ends_at: int
+    quantity: int | None  # None: every unit
+    remaining: int | None
+    per_customer_limit: int
+    hold_s: int
+    state: str  # scheduled | live | ended
+
+
+class ChatMessageJson(TypedDict):
+    """A chat message: ``live.chat.message_json``; the ``chat`` event's fields, and the snapshot's chat."""
+
+    id: int
+    buyer_id: str
+    name: str
+    text: str
+    ts: int
+
+
+class SoldJson(TypedDict):
+    """One sale in the purchase ticker (kept in Redis by ``live.presence``; a ``sold`` frame's fields)."""
+
+    sku: str
+    quantity: int
+    name: NotRequired[str]  # the buyer's first name, when known
+
+
+# -- lasting events: the fields Hub.publish is given (the stream adds seq, media_ms, type, ts) ----
+
+
+class ShowEventFields(ShowJson):
+    show: ShowJson  # the same object again
+
+
+class PinEventFields(TypedDict):
+    product_id: int
+    product: dict[str, Any]  # inventory.catalog.product_json, plus "offer_id" (its live offer or None)
+    stock: dict[str, int]  # sku -> units available at pin time
+
+
+class UnpinEventFields(TypedDict):
+    product_id: int
+
+
+class ChatDeletedEventFields(TypedDict):
+    id: int
+
+
+EventFields = ShowEventFields | PinEventFields | UnpinEventFields | OfferJson | ChatMessageJson | ChatDeletedEventFields
+
+
+# -- the snapshot ------------------------------------------------------------------------------
+
+
+class Snapshot(TypedDict):
+    """The first frame of a new connection; GET /api/shows/{slug} without ``type`` and ``ts``."""
+
+    type: Literal["snapshot"]
+    ts: int
+    seq: int  # the last lasting event it includes
+    server_time: int
+    show: ShowJson
+    pinned: dict[str, Any] | None  # the product with its variants and "offer_id"
+    offers: list[OfferJson]  # scheduled and live
+    stock: dict[str, int]  # sku -> units available
+    viewers: int
+    reactions: dict[str, int]  # emoji -> total
+    chat: list[ChatMessageJson]  # the last 50 messages
+
+
+# -- state frames (no seq) ---------------------------------------------------------------------
+
+
+class StockFrame(TypedDict):
+    type: Literal["stock"]
+    ts: int
+    stock: dict[str, int]  # sku -> units available, for the products whose stock moved
+    offers: NotRequired[dict[str, int | None]]  # offer id -> units left at its price (capped offers)
+
+
+class ViewersFrame(TypedDict):
+    type: Literal["viewers"]
+    ts: int
+    viewers: int
+
+
+class ReactionsFrame(TypedDict):
+    type: Literal["reactions"]
+    ts: int
+    reactions: dict[str, int]
+
+
+class SoldFrame(SoldJson):
+    type: Literal["sold"]
+    ts: int
+
+
+class PongFrame(TypedDict):
+    type: Literal["pong"]
+    ts: int
+
+
+class ErrorFrame(TypedDict):
+    type: Literal["error"]
+    ts: int
+    code: str
+    message: str
+
+
 def dumps(value: Any) -> str:
     # Compact separators: a frame goes to thousands of sockets, every byte counts that often.
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-def encode(type_: str, **fields: Any) -> str:
-    """A state frame (no seq), stamped with the server time now."""
-    return dumps({"type": type_, "ts": now_ms(), **fields})
+# One function per state frame, each stamped with the server time now.
 
 
-def error(code: str, message: str) -> str:
-    return encode("error", code=code, message=message)
+def stock_frame(counts: dict[str, int], offers: dict[str, int | None] | None = None) -> str:
+    """``offers`` only when some offer has a cap (an empty one is left out)."""
+    frame: StockFrame = {"type": "stock", "ts": now_ms(), "stock": counts}
+    if offers:
+        frame["offers"] = offers
+    return dumps(frame)
+
+
+def viewers_frame(count: int) -> str:
+    frame: ViewersFrame = {"type": "viewers", "ts": now_ms(), "viewers": count}
+    return dumps(frame)
+
+
+def reactions_frame(totals: dict[str, int]) -> str:
+    frame: ReactionsFrame = {"type": "reactions", "ts": now_ms(), "reactions": totals}
+    return dumps(frame)
+
+
+def sold_frame(sale: SoldJson) -> str:
+    frame: SoldFrame = {"type": "sold", "ts": now_ms(), **sale}
+    return dumps(frame)
+
+
+def pong_frame() -> str:
+    frame: PongFrame = {"type": "pong", "ts": now_ms()}
+    return dumps(frame)
+
+
+def error_frame(code: str, message: str) -> str:
+    frame: ErrorFrame = {"type": "error", "ts": now_ms(), "code": code, "message": message}
+    return dumps(frame)
 
 
 def seq_of(frame: str) -> int | None:

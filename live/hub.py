@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import random
 import logging
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -30,15 +30,15 @@ from live import presence as presence_module
 from live import stockfeed as stockfeed_module
 from live.chat import Chat, ChatRules
 from live.connection import CLOSE_GOING_AWAY, CLOSE_UNKNOWN_SHOW, Connection, SendFrame, Socket
+from live.errors import NotOnSale
 from live.events import Event, EventLog
-from live.frames import dumps, encode
+from live.frames import ChatMessageJson, EventFields, Snapshot, dumps, stock_frame, viewers_frame
 from live.presence import Presence
 from live.reader import StreamReader
 from live.room import Room
-from live.errors import NotOnSale
 from live.sales import Sale, sale_in
-from live.session import ViewerSession
 from live.stockfeed import StockFeed
+from live.viewer_input import ViewerInput
 from live.views import ShowView, ViewCache
 
 log = logging.getLogger("livedrop.hub")
@@ -85,7 +85,7 @@ class Hub:
         self.stockfeed = StockFeed(stock, lambda room: self.views.get(room.slug))
         self.rooms: dict[int, Room] = {}
         self._room_locks: dict[int, asyncio.Lock] = {}
-        self._chat_tails: dict[int, list[dict]] = {}  # show id -> last messages, kept by events
+        self._chat_tails: dict[int, list[ChatMessageJson]] = {}  # show id -> last messages, kept by events
         self._tasks: list[asyncio.Task[None]] = []
         # (slug, sku) -> (the view it was worked out from, valid until (ms), the sale): a drop asks
         # the same question thousands of times a second; the answer changes only with the view
@@ -133,17 +133,12 @@ class Hub:
 
     # -- publishing ----------------------------------------------------------------------------------
 
-    async def publish(self, show_id: int, type_: str, fields: dict[str, Any]) -> Event:
+    async def publish(self, show_id: int, type_: str, fields: EventFields) -> Event:
         """A lasting event (``show``, ``pin``, ``unpin``, ``offer``, ``chat``, ``chat_deleted``):
         gets the show's next seq and reaches every viewer on every process. Write SQL first."""
         if type_ in VIEW_TYPES:
             self.views.invalidate(show_id)  # this process answers from the new state at once
         return await self.log.append(show_id, type_, fields)
-
-    def stock_changed(self, product_id: int) -> None:
-        """Stock of a product moved. Nothing to do: inventory bumps the product's version counter
-        in the same Lua call, and the stock clock polls those counters (about 5 Hz), which is
-        what keeps this correct across processes. Kept so callers need not know that."""
 
     async def record_sale(self, show_id: int, sku: str, quantity: int, name: str | None = None) -> None:
         """A paid order: feeds the purchase ticker (``sold`` frames, rate-bounded) on every process."""
@@ -235,7 +230,7 @@ class Hub:
             return NotOnSale()
         return UnknownSku(f"no product with the SKU {sku!r} in this show")
 
-    async def snapshot(self, slug: str) -> dict | None:
+    async def snapshot(self, slug: str) -> Snapshot | None:
         """The public snapshot (GET /api/shows/{slug})."""
         view = await self.views.get(slug)
         if view is None:
@@ -244,7 +239,7 @@ class Hub:
         seq = room.delivered if room is not None else await self.log.current_seq(view.id)
         return await self._snapshot(view, room, seq)
 
-    async def _snapshot(self, view: ShowView, room: Room | None, seq: int) -> dict:
+    async def _snapshot(self, view: ShowView, room: Room | None, seq: int) -> Snapshot:
         stock_by_product = await self.stock.available_many(view.products) if view.products else {}
         stock: dict[str, int] = {}
         for counts in stock_by_product.values():
@@ -296,7 +291,7 @@ class Hub:
             await socket.close(CLOSE_UNKNOWN_SHOW, "no such show")
             return
         room = await self._room(view)
-        conn = Connection(socket, self.config.queue_frames, self.config.send_timeout_s, buyer_id,
+        conn = Connection(socket, self.config.queue_frames, self.config.send_timeout_s,
                           send_frame=send_frame, byte_limit=self.config.queue_bytes)
         delivered = room.add(conn)
         # Read again now that we are in the room: a change delivered before we joined must be in
@@ -308,11 +303,11 @@ class Hub:
         try:
             first, last = await self._first_frames(view, room, after, delivered)
             conn.start(first, last, on_close=room.discard)
-            session = ViewerSession(conn, view.id, self.chat, self.presence.react, self._publish_chat)
+            incoming = ViewerInput(conn, view.id, buyer_id, self.chat, self.presence.react, self._publish_chat)
             async for raw in frames:
                 if conn.closed:
                     break
-                await session.handle(raw)
+                await incoming.handle(raw)
         finally:
             room.discard(conn)
             await conn.wait_closed()
@@ -326,13 +321,13 @@ class Hub:
                 last = missed[-1].seq if missed else after
                 state = await self._snapshot(view, room, last)
                 frames = [e.frame for e in missed]
-                frames.append(encode("stock", stock=state["stock"]))
-                frames.append(encode("viewers", viewers=state["viewers"]))
+                frames.append(stock_frame(state["stock"]))
+                frames.append(viewers_frame(state["viewers"]))
                 return frames, last
         snapshot = await self._snapshot(view, room, delivered)
         return [dumps(snapshot)], delivered
 
-    async def _publish_chat(self, show_id: int, fields: dict) -> None:
+    async def _publish_chat(self, show_id: int, fields: ChatMessageJson) -> None:
         await self.publish(show_id, "chat", fields)
 
     async def _room(self, view: ShowView) -> Room:
@@ -371,15 +366,14 @@ class Hub:
         with contextlib.suppress(Exception):
             await self.presence.leave(room.show_id)
 
-    def connection_count(self) -> int:
-        return sum(len(r) for r in self.rooms.values())
 
-
-def _apply_chat(tail: list[dict], event: Event) -> None:
+def _apply_chat(tail: list[ChatMessageJson], event: Event) -> None:
     data = json.loads(event.frame)
     if event.type == "chat":
         if all(m["id"] != data["id"] for m in tail):
-            tail.append({k: data[k] for k in ("id", "buyer_id", "name", "text", "ts")})
+            tail.append(
+                {"id": data["id"], "buyer_id": data["buyer_id"], "name": data["name"], "text": data["text"], "ts": data["ts"]}
+            )
             del tail[:-50]
     else:
         tail[:] = [m for m in tail if m["id"] != data["id"]]

@@ -1,7 +1,7 @@
 """Countdown offers in SQL: a price for a product between two absolute times, with a unit cap.
 
 An offer's state follows the clock: ``scheduled`` before ``starts_at``, ``live`` until ``ends_at``,
-then ``ended`` (or ended early by the host, or with its show). The offer clock (``live.clock``)
+then ``ended`` (or ended early by the host, or with its show). The offer clock (``live.offer_clock``)
 moves the stored state and publishes each change; whether a hold may use the offer is decided by
 the times themselves (``live.sales``), so a sale never depends on how late the clock ticks.
 """
@@ -9,11 +9,13 @@ the times themselves (``live.sales``), so a sale never depends on how late the c
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inventory.errors import InvalidRequest
+from live.frames import OfferJson
 from live.models import Offer
 
 MAX_DURATION_S = 7 * 24 * 3600
@@ -124,7 +126,32 @@ async def end_all(session: AsyncSession, show_id: int, now: int) -> list[Offer]:
     return ended
 
 
-def offer_json(offer: Offer, remaining: int | None, currency: str | None = None, title: str | None = None) -> dict:
+class OfferFields(Protocol):
+    """What ``offer_json`` reads: an Offer row, or its cached copy (``live.views.OfferView``)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def product_id(self) -> int: ...
+    @property
+    def price_cents(self) -> int: ...
+    @property
+    def starts_at(self) -> int: ...
+    @property
+    def ends_at(self) -> int: ...
+    @property
+    def quantity(self) -> int | None: ...
+    @property
+    def per_customer_limit(self) -> int: ...
+    @property
+    def hold_s(self) -> int: ...
+    @property
+    def state(self) -> str: ...
+
+
+def offer_json(
+    offer: OfferFields, remaining: int | None, currency: str | None = None, title: str | None = None
+) -> OfferJson:
     return {
         "id": offer.id,
         "product_id": offer.product_id,

@@ -14,12 +14,13 @@ import logging
 import secrets
 from collections import Counter
 from collections.abc import Iterable
+from typing import TypeGuard
 
 import redis.asyncio as aioredis
 
 from inventory.clock import now_ms
 from live import keys
-from live.frames import encode
+from live.frames import SoldJson, reactions_frame, sold_frame, viewers_frame
 from live.room import Room
 
 log = logging.getLogger("livedrop.presence")
@@ -44,7 +45,7 @@ class Presence:
         self._reactions.setdefault(show_id, Counter())[emoji] += 1
 
     async def record_sale(self, show_id: int, sku: str, quantity: int, name: str | None = None) -> None:
-        entry = {"sku": sku, "quantity": int(quantity)}
+        entry: SoldJson = {"sku": sku, "quantity": int(quantity)}
         if name:
             entry["name"] = name[:40]
         pipe = self.redis.pipeline(transaction=False)
@@ -93,10 +94,10 @@ class Presence:
             sold_count = int(next(results) or 0)
             if viewers != room.viewers:
                 room.viewers = viewers
-                room.deliver(encode("viewers", viewers=viewers))
+                room.deliver(viewers_frame(viewers))
             if reactions != room.reactions:
                 room.reactions = reactions
-                room.deliver(encode("reactions", reactions=reactions))
+                room.deliver(reactions_frame(reactions))
             seen = self._sold_seen.get(room.show_id)
             self._sold_seen[room.show_id] = sold_count
             if seen is not None and sold_count > seen:
@@ -108,7 +109,7 @@ class Presence:
             await pipe.execute()
         for room, n in sold_due:
             for raw in await self.redis.lrange(keys.sold(room.show_id), -n, -1):
-                room.deliver(encode("sold", **json.loads(raw)))
+                room.deliver(sold_frame(json.loads(raw)))
 
     async def leave(self, show_id: int) -> None:
         """No viewers of this show here any more: stop counting for it."""
@@ -130,6 +131,6 @@ class Presence:
         return viewers, {k: int(v) for k, v in reactions.items()}
 
 
-def allowed_reaction(emoji: object) -> bool:
+def allowed_reaction(emoji: object) -> TypeGuard[str]:
     return isinstance(emoji, str) and emoji in REACTIONS
 

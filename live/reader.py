@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import redis.asyncio as aioredis
 
+from inventory import redis_replies
 from inventory.faults import Outages
 from live import keys
 from live.events import Event, entry_seq
@@ -100,8 +101,8 @@ class StreamReader:
     async def _read_once(self) -> None:
         streams = {keys.events(show_id): position for show_id, position in self._positions.items()}
         streams[self.wake_key] = self._wake_position
-        answer = await self.redis.xread(streams, count=COUNT, block=BLOCK_MS)
-        for key, entries in answer or []:
+        answer = await redis_replies.xread(self.redis, streams, count=COUNT, block=BLOCK_MS)
+        for key, entries in answer:
             if key == self.wake_key:
                 self._wake_position = entries[-1][0]
                 continue

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inventory.clock import now_ms
 from inventory.errors import InvalidRequest, InvalidState
 from live.errors import SlugTaken
+from live.frames import ShowJson
 from live.models import Show
 from live.slugs import SLUG_PATTERN, slugify, with_suffix
 from live.streams import stream_kind
@@ -67,7 +68,7 @@ def end(show: Show) -> None:
             show.started_at = show.ended_at
 
 
-def show_json(show: Show) -> dict:
+def show_json(show: Show) -> ShowJson:
     return {
         "slug": show.slug,
         "title": show.title,

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 
 from inventory.stock import StockStore
-from live.frames import encode
+from live.frames import stock_frame
 from live.room import Room
 from live.views import ShowView
 
@@ -60,8 +60,7 @@ class StockFeed:
                 if offer.product_id in mine and offer.quantity is not None and offer.id not in offers_left:
                     offers_left[offer.id] = await self.stock.offer_remaining(offer.product_id, offer.id)
             remaining = {str(o.id): offers_left[o.id] for o in view.offers if o.id in offers_left}
-            frame = encode("stock", stock=stock, **({"offers": remaining} if remaining else {}))
-            room.deliver(frame)
+            room.deliver(stock_frame(stock, remaining))
             self._sent[room.show_id] = set(view.products)
         self._versions.update({pid: versions.get(pid, 0) for pid in changed})
 

@@ -15,11 +15,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inventory.catalog import product_json
 from inventory.models import Product, Variant
 from live import offers as offer_rules
+from live.frames import OfferJson, ShowJson
 from live.models import Offer, Show
 from live.recordings import has_recording, replay_product_ids
 from live.shows import show_by_slug, show_json
@@ -65,7 +66,7 @@ class ShowView:
     host_id: int
     slug: str
     status: str
-    show: dict  # show_json
+    show: ShowJson
     pinned_id: int | None
     offers: tuple[OfferView, ...]  # scheduled and live
     products: dict[int, ProductView]  # the pinned product and every open offer's product (+ replay's)
@@ -81,10 +82,10 @@ class ShowView:
         live = [o for o in self.offers if o.product_id == product_id and o.live_at(now)]
         return min(live, key=lambda o: o.price_cents) if live else None  # two at once: the buyer gets the better price
 
-    def offer_json(self, offer: OfferView, remaining: int | None) -> dict:
+    def offer_json(self, offer: OfferView, remaining: int | None) -> OfferJson:
         product = self.products.get(offer.product_id)
         return offer_rules.offer_json(
-            offer,  # type: ignore[arg-type]  # same fields as the Offer row
+            offer,
             remaining,
             product.currency if product else None,
             product.title if product else None,
@@ -117,7 +118,7 @@ async def load_view(sessions: async_sessionmaker, slug: str) -> ShowView | None:
         return await _view_of(session, show)
 
 
-async def _view_of(session, show: Show) -> ShowView:  # type: ignore[no-untyped-def]
+async def _view_of(session: AsyncSession, show: Show) -> ShowView:
     open_offers = await offer_rules.open_offers(session, show.id)
     product_ids = {o.product_id for o in open_offers}
     if show.pinned_product_id is not None:

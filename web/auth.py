@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import HTTPConnection
 from starlette.types import Scope
 
+from inventory.checkout import normalize_email
 from inventory.clock import now_ms
 from inventory.models import Buyer, Host
 from web.errors import ApiError
@@ -47,10 +48,6 @@ def verify_password(password_hash: str, password: str) -> bool:
         return _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
-
-
-def normalize_email(email: str) -> str:
-    return email.strip().lower()
 
 
 def valid_email(email: str) -> bool:

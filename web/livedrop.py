@@ -31,7 +31,7 @@ from inventory.stock import StockStore
 from live.broadcasts import Broadcasts
 from live.buying import Buying
 from live.chat import ChatRules
-from live.clock import OfferClock
+from live.offer_clock import OfferClock
 from live.control import ShowControl
 from live.hub import Hub, HubConfig
 from live.media.runner import MediaBackend, ThreadedMedia

@@ -20,6 +20,11 @@ from live.media.ice import restrict_host_addresses, restrict_remote_addresses
 T = TypeVar("T")
 
 
+async def _awaited(awaitable: Awaitable[T]) -> T:
+    """Any awaitable as a coroutine, which is what ``run_coroutine_threadsafe`` takes."""
+    return await awaitable
+
+
 class MediaBackend(Protocol):
     async def publish(self, slug: str, sdp: str, record: RecordingRequest | None = None) -> SessionAnswer: ...
     async def unpublish(self, slug: str, session_id: str) -> None: ...
@@ -46,7 +51,7 @@ class ThreadedMedia:
 
         def ended(slug: str, session_id: str) -> None:
             if on_end is not None and home is not None and not home.is_closed():
-                asyncio.run_coroutine_threadsafe(on_end(slug, session_id), home)
+                asyncio.run_coroutine_threadsafe(_awaited(on_end(slug, session_id)), home)
 
         self._engine = MediaEngine(config, on_end=ended)
         self._thread = threading.Thread(target=self._loop.run_forever, name="livedrop-media", daemon=True)

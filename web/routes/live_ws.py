@@ -1,4 +1,4 @@
-"""``/ws/shows/{slug}[?after=N]``: a viewer's live connection. The protocol is ``live.session``
+"""``/ws/shows/{slug}[?after=N]``: a viewer's live connection. The protocol is ``live.viewer_input``
 and ``live.hub`` (see docs/protocol.md); this module checks the upgrade and adapts Starlette."""
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 
+from inventory import redis_replies
 from inventory.clock import now_ms
 from inventory.models import Product
 from live import keys, offers
@@ -27,7 +28,7 @@ class OfferClock:
         """Moves every due offer to its state now and publishes it; returns how many moved."""
         redis = self.control.hub.redis
         now = now_ms()
-        due_ids = [int(i) for i in await redis.zrangebyscore(keys.OFFERS_DUE, "-inf", now)]
+        due_ids = [int(i) for i in await redis_replies.zrangebyscore(redis, keys.OFFERS_DUE, "-inf", now)]
         sweep = time.monotonic() - self._swept_at >= SQL_SWEEP_EVERY_S
         if not due_ids and not sweep:
             return 0

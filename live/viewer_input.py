@@ -1,17 +1,23 @@
 """What a viewer may send, and what it gets back: chat, reactions, ping. Every rule break is
 answered with an ``error`` frame and the connection stays open; a connection that keeps breaking
-rules (or sends a frame over 4 KiB) is closed."""
+rules (or sends a frame over 4 KiB) is closed.
+
+``ViewerInput`` is one connection's receiving side and what it remembers between frames: its seat
+in the show's chat (``live.chat.ChatSeat``), its reactions this second and its recent rule breaks.
+The sending side, ``live.connection.Connection``, is only the transport.
+"""
 
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 
 import orjson
 
-from live.chat import Chat, ChatRefused
+from live.chat import Chat, ChatRefused, ChatSeat, message_json
 from live.connection import CLOSE_POLICY, CLOSE_TOO_BIG, Connection
-from live.frames import encode, error
+from live.frames import ChatMessageJson, error_frame, pong_frame
 from live.presence import REACTIONS, allowed_reaction
 
 MAX_FRAME_BYTES = 4096
@@ -20,21 +26,24 @@ STRIKE_WINDOW_S = 10.0
 REACTIONS_PER_S = 10  # beyond this, reactions are silently not counted (no error: they are cheap)
 
 
-class ViewerSession:
+class ViewerInput:
     def __init__(
         self,
         conn: Connection,
         show_id: int,
+        buyer_id: str | None,
         chat: Chat,
         react: Callable[[int, str], None],
-        publish_chat: Callable[[int, dict], Awaitable[object]],
+        publish_chat: Callable[[int, ChatMessageJson], Awaitable[object]],
     ) -> None:
         self.conn = conn
         self.show_id = show_id
         self.chat = chat
+        self.seat = ChatSeat(show_id, buyer_id)
         self.react = react
         self.publish_chat = publish_chat
         self._react_window = (0.0, 0)
+        self._strikes: deque[float] = deque()  # times of recent rule breaks
 
     async def handle(self, raw: str | bytes) -> None:
         conn = self.conn
@@ -56,7 +65,7 @@ class ViewerSession:
             return self._refuse("malformed_frame", 'a frame is a JSON object with a "type"')
         kind = data["type"]
         if kind == "ping":
-            conn.push(encode("pong"))
+            conn.push(pong_frame())
         elif kind == "react":
             self._on_react(data.get("emoji"))
         elif kind == "chat":
@@ -73,32 +82,22 @@ class ViewerSession:
             start, count = second, 0
         self._react_window = (start, count + 1)
         if count < REACTIONS_PER_S:
-            self.react(self.show_id, emoji)  # type: ignore[arg-type]
+            self.react(self.show_id, emoji)
 
     async def _on_chat(self, text: object) -> None:
-        conn = self.conn
-        if conn.buyer_id is None:
-            return self._refuse("not_signed_in", "chat needs a buyer: POST /api/buyers, then the cookie or ?token=")
-        if conn.muted:
-            return self._refuse("muted", "the host has muted you in this show")
         try:
-            clean = self.chat.check_text(text)
-            await self.chat.within_rate(self.show_id, conn.buyer_id)
-            message = await self.chat.post(self.show_id, conn.buyer_id, clean)
+            message = await self.chat.say(self.seat, text)
         except ChatRefused as refused:
-            if refused.code == "muted":
-                conn.muted = True  # mutes are not lifted; no need to ask SQL again
             return self._refuse(refused.code, refused.message)
-        await self.publish_chat(self.show_id, {
-            "id": message.id, "buyer_id": message.buyer_id, "name": message.name, "text": message.text, "ts": message.ts,
-        })
+        await self.publish_chat(self.show_id, message_json(message))
 
     def _refuse(self, code: str, message: str) -> None:
         conn = self.conn
-        conn.push(error(code, message))
+        conn.push(error_frame(code, message))
         now = time.monotonic()
-        conn.strikes.append(now)
-        while conn.strikes and now - conn.strikes[0] > STRIKE_WINDOW_S:
-            conn.strikes.popleft()
-        if len(conn.strikes) > STRIKES:
+        strikes = self._strikes
+        strikes.append(now)
+        while strikes and now - strikes[0] > STRIKE_WINDOW_S:
+            strikes.popleft()
+        if len(strikes) > STRIKES:
             conn.close(CLOSE_POLICY, "too many bad frames")
