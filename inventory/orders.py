@@ -8,16 +8,53 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from inventory.models import Order, Product, Variant
-from inventory.stock import StockStore
+from inventory.stock import HoldJson, StockStore
 
 
-def order_json(order: Order, receipt_url: str) -> dict[str, Any]:
+class OrderLineJson(TypedDict):
+    sku: str
+    title: str
+    label: str
+    quantity: int
+    unit_price_cents: int
+    offer_id: int | None
+
+
+class OrderJson(TypedDict):
+    """An order on the wire (checkout answers it; GET /api/orders/{id}, a buyer's page, a show's orders)."""
+
+    order_id: str
+    number: str
+    status: str
+    total_cents: int
+    currency: str
+    lines: list[OrderLineJson]
+    name: str
+    email: str
+    phone: str | None
+    shipping: dict[str, Any] | None
+    hold_id: str | None
+    buyer_id: str | None
+    created_at: int
+    receipt_url: str
+
+
+class HeldItemJson(HoldJson):
+    """A live hold as a buyer's page lists it: what it reserves, named, and whether it is in checkout."""
+
+    state: str
+    product_id: int
+    title: str
+    label: str
+
+
+def order_json(order: Order, receipt_url: str) -> OrderJson:
     return {
         "order_id": order.id,
         "number": order.number,
@@ -46,7 +83,7 @@ def order_json(order: Order, receipt_url: str) -> dict[str, Any]:
     }
 
 
-async def held_items(sessions: async_sessionmaker, stock: StockStore, buyer_id: str) -> list[dict[str, Any]]:
+async def held_items(sessions: async_sessionmaker, stock: StockStore, buyer_id: str) -> list[HeldItemJson]:
     """The buyer's live holds (soonest to expire first), each with the product's title and the
     size's label, so a page reloaded after the product was unpinned can still say what is
     reserved. A product deleted since shows as its SKU with no title."""
@@ -60,10 +97,10 @@ async def held_items(sessions: async_sessionmaker, stock: StockStore, buyer_id: 
             .where(Variant.product_id.in_({hold.product_id for hold in holds}))
         )
         names = {(r.product_id, r.sku): (r.title, r.label) for r in rows}
-    items = []
+    items: list[HeldItemJson] = []
     for hold in holds:
         title, label = names.get((hold.product_id, hold.sku), ("", hold.sku))
-        items.append(hold.to_json() | {"state": hold.state, "product_id": hold.product_id, "title": title, "label": label})
+        items.append(HeldItemJson(**hold.to_json(), state=hold.state, product_id=hold.product_id, title=title, label=label))
     return items
 
 

@@ -23,7 +23,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypedDict
 
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
@@ -65,6 +65,19 @@ _ERRORS = {
     "not_found": NotFound,
     "hold_locked": HoldLocked,
 }
+
+
+class HoldJson(TypedDict):
+    """A hold on the wire (POST /api/shows/{slug}/holds answers it)."""
+
+    hold_id: str
+    sku: str
+    quantity: int
+    price_cents: int
+    currency: str
+    offer_id: int | None
+    expires_at: int
+    remaining: int | None
 
 
 @dataclass(frozen=True)
@@ -109,7 +122,7 @@ class Hold:
     def total_cents(self) -> int:
         return self.unit_price_cents * self.quantity
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> HoldJson:
         """The hold as the HTTP API returns it (CONTRACT.md, POST /api/shows/{slug}/holds)."""
         return {
             "hold_id": self.hold_id,
