@@ -250,27 +250,12 @@ class StockStore:
         (presses allowed, window in ms) per buyer and product, counted in the same script.
         Raises SoldOut, LimitReached, UnknownSku, StockNotLoaded, IdempotencyConflict,
         InvalidRequest, RateLimited, Unavailable (Redis is being checked, see inventory.epochs)."""
-        result = await self.hold_or_refusal(product_id, sku, quantity, buyer_id, idempotency_key, terms, rate_limit)
+        result = self.answer_at_hand(product_id, sku, quantity, buyer_id, idempotency_key)
+        if result is None:
+            result = await self.hold_in_redis(product_id, sku, quantity, buyer_id, idempotency_key, terms, rate_limit)
         if isinstance(result, Refusal):
             raise result
         return result
-
-    async def hold_or_refusal(
-        self,
-        product_id: int,
-        sku: str,
-        quantity: int,
-        buyer_id: str,
-        idempotency_key: str | None,
-        terms: SaleTerms,
-        rate_limit: tuple[int, int] | None = None,
-    ) -> Hold | Refusal:
-        """``hold``, with the refusal returned instead of raised: the answer at hand if there is
-        one, else Redis's. Connection trouble is still raised."""
-        known = self.answer_at_hand(product_id, sku, quantity, buyer_id, idempotency_key)
-        if known is not None:
-            return known
-        return await self.hold_in_redis(product_id, sku, quantity, buyer_id, idempotency_key, terms, rate_limit)
 
     async def hold_in_redis(
         self,
