@@ -23,7 +23,7 @@ import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from inventory.clock import now_ms
-from live.media.engine import MediaError, RecordingRequest, SessionAnswer
+from live.media.engine import MediaError, NoSession, RecordingRequest, SessionAnswer
 from live.media.runner import MediaBackend
 from live.models import Show
 from live.recordings import StreamClock, add_recording, finish_recording, recording_file
@@ -56,6 +56,10 @@ class Broadcasts:
         self._record = record
         self._backend: MediaBackend | None = None
         self._status: dict[str, tuple[float, bool]] = {}  # slug -> (valid until, has a stream)
+        # Bumped whenever this process starts or ends a show's stream: an answer the backend gave
+        # while that happened is not remembered (a viewer page asking GET /whep/{slug} as the
+        # stream ended could otherwise keep "live" in the cache for STATUS_CACHE_S after it).
+        self._changes = 0
         self._publishing: dict[str, tuple[int, int]] = {}  # publishing session id -> (show id, stream start)
 
     def backend(self) -> MediaBackend:
@@ -77,15 +81,27 @@ class Broadcasts:
         record = RecordingRequest(recording_file(show.id, started_at), started_at) if self._record else None
         answer = await _answered(self.backend().publish(show.slug, offer, record))
         self._publishing[answer.session_id] = (show.id, started_at)
+        self._changed(show.slug)
         await self._started(show.id, started_at, record is not None)
-        self._status.pop(show.slug, None)
         return answer
 
     async def unpublish(self, show: Show, session_id: str) -> None:
-        await _answered(self.backend().unpublish(show.slug, session_id))
+        self._changed(show.slug)
+        try:
+            await _answered(self.backend().unpublish(show.slug, session_id))
+        except NoSession:
+            known = self._publishing.pop(session_id, None)
+            if known is None:
+                raise
+            # The stream had already ended by itself (the publisher's connection closed before
+            # its DELETE came, as a browser's does when the host stops): in `livedrop media`
+            # nobody told this process, so its end is recorded now, and the host is answered OK.
+            await self._ended(known[0], known[1])
+            return
+        finally:
+            self._changed(show.slug)
         known = self._publishing.pop(session_id, None)
         await self._ended(show.id, known[1] if known else None)  # another process accepted it: whichever runs
-        self._status.pop(show.slug, None)
 
     async def show_ended(self, slug: str) -> None:
         """The show ended: its video stops (and its recording is finished) whoever publishes it.
@@ -95,20 +111,26 @@ class Broadcasts:
         if show is None:
             return
         if self._remote or self._backend is not None:
+            self._changed(slug)
             try:
                 await _answered(self.backend().end_stream(slug))
             except MediaError as exc:  # the show is over either way; a replay may lack its last seconds
                 log.warning("show %s ended but its stream could not be stopped: %s", slug, exc.message)
-            self._status.pop(slug, None)
+            self._changed(slug)
         await self._ended(show.id, None)
 
     async def _ended_by_itself(self, slug: str, session_id: str) -> None:
         # The engine ended a stream (its publisher's connection failed, or it was ended): stop
         # stamping events against it. Only in-process: `livedrop media` cannot call back, so there
         # the WHIP DELETE or the show's end does it (docs/operations.md).
+        self._changed(slug)
         known = self._publishing.pop(session_id, None)
         if known is not None:
             await self._ended(known[0], known[1])
+
+    def _changed(self, slug: str) -> None:
+        self._changes += 1
+        self._status.pop(slug, None)
 
     async def _started(self, show_id: int, started_at: int, recorded: bool) -> None:
         """A publisher was accepted: events are stamped against ``started_at`` from now on."""
@@ -139,10 +161,12 @@ class Broadcasts:
         known = self._status.get(slug)
         if known is not None and known[0] > now:
             return known[1]
+        changes = self._changes
         live = await _answered(self.backend().has_stream(slug))
-        if len(self._status) > STATUS_CACHED:
-            self._status.clear()
-        self._status[slug] = (now + STATUS_CACHE_S, live)
+        if changes == self._changes:  # no stream started or ended meanwhile: the answer holds
+            if len(self._status) > STATUS_CACHED:
+                self._status.clear()
+            self._status[slug] = (now + STATUS_CACHE_S, live)
         return live
 
 

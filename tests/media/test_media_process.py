@@ -67,3 +67,48 @@ async def test_h264_publisher_without_candidates_through_media_process(split_ser
         finally:
             await viewer.close()
             await publisher.close()
+
+
+async def test_a_stream_that_ended_before_its_delete_is_stopped_all_the_same(split_server) -> None:  # type: ignore[no-untyped-def]
+    """A browser host closes its connection first and DELETEs after (static/panel/camera.js): the
+    media process has ended the stream by itself by then and cannot tell the web process. The
+    DELETE is still the end of that stream: answered 200, the show has no stream any more, and
+    its recording is finished (seen once as a 404 and a "live" answer cached after the stop)."""
+    from sqlalchemy import select
+
+    from live.models import Recording, Show
+    from web.database import make_engine
+    from web.settings import Settings
+
+    server, _media = split_server
+    slug = server.new_show()
+    auth = {"Authorization": f"Bearer {server.token}"}
+    async with asyncio.timeout(60), httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+        publisher = Publisher(http, slug)
+        viewer = Viewer(http, slug)
+        try:
+            assert (await publisher.start(auth)).status_code == 201
+            await wait_for_state(publisher.pc, {"connected"}, 20)
+            assert (await viewer.start()).status_code == 201
+            await viewer.frames(3, 30)
+            assert (await http.get(f"/whep/{slug}")).status_code == 200  # "live", now remembered for a moment
+
+            await publisher.close()  # the connection goes first...
+            assert await viewer.ended(20)  # ...and the media process ends the stream by itself
+            assert publisher.location is not None
+            stopped = await http.delete(publisher.location, headers=auth)  # then the host's DELETE
+            assert stopped.status_code == 200, stopped.text
+            assert (await http.get(f"/whep/{slug}")).status_code == 404
+        finally:
+            await viewer.close()
+            await publisher.close()
+
+    engine = make_engine(Settings.from_env(server.process.env, create_data_dir=False).database_url)
+    try:
+        async with engine.connect() as conn:
+            ended = (await conn.execute(
+                select(Recording.ended_at).join(Show, Show.id == Recording.show_id).where(Show.slug == slug)
+            )).scalars().all()
+    finally:
+        await engine.dispose()
+    assert ended and all(at is not None for at in ended), ended
