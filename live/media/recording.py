@@ -123,6 +123,13 @@ class Recorder:
             frame.pts, frame.time_base = pts, MS
             self._last_pts[kind] = pts
         else:
+            if self.frames == 0 and "video" in self._streams:
+                # Audio before the first picture is left out: muxing its packet would write the
+                # file's header, which opens the video encoder before its size is known, and every
+                # video frame after would fail ("Cannot change width after codec is open"): a
+                # browser's microphone starts before its camera, and such recordings had no video.
+                # The file starts on the first picture anyway.
+                return
             # Audio timestamps count samples, gap-free (the encoder's FIFO insists): the first frame
             # sits at its wall-clock offset, the rest follow it sample by sample.
             rate = frame.sample_rate

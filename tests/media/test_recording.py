@@ -194,3 +194,37 @@ def test_recordings_dir_setting(tmp_path: Path) -> None:
     blocker.write_text("not a folder")
     with pytest.raises(SettingsError, match="LIVEDROP_RECORDINGS_DIR"):
         Settings.from_env({**base, "LIVEDROP_RECORDINGS_DIR": str(blocker / "sub")})
+
+
+def test_audio_before_the_first_picture_does_not_cost_the_video(tmp_path: Path) -> None:
+    """A browser's microphone starts before its camera: its first audio frames arrive before any
+    picture. The recording must still have video (it had none: the audio's first packet wrote the
+    header and opened the video encoder before its size was known)."""
+    import av
+
+    from live.media.recording import Recorder
+
+    class Track:  # what Recorder.add reads of a subscription
+        def __init__(self, kind: str) -> None:
+            self.kind, self.dropped = kind, 0
+
+    path = tmp_path / "show.webm"
+    recorder = Recorder(path, started_at=1_000)
+    recorder.add(Track("video"))  # type: ignore[arg-type]
+    recorder.add(Track("audio"))  # type: ignore[arg-type]
+    for n in range(5):  # 100 ms of sound first
+        sound = av.AudioFrame(format="s16", layout="stereo", samples=960)
+        sound.sample_rate = 48_000
+        for plane in sound.planes:
+            plane.update(bytes(plane.buffer_size))
+        recorder._write("audio", sound, 1_000 + 20 * n)
+    for n in range(30):  # then a second of pictures (and sound beside them)
+        picture = av.VideoFrame(320, 240, "yuv420p")
+        for plane in picture.planes:
+            plane.update(bytes(plane.buffer_size))
+        recorder._write("video", picture, 1_100 + 33 * n)
+    recorder._finish()
+    assert recorder.frames == 30
+    with av.open(str(path)) as container:
+        video = [frame for frame in container.decode(video=0)]
+    assert len(video) >= 25 and video[0].width == 320
