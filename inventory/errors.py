@@ -17,6 +17,7 @@ class Refusal(Exception):
     status = 409
     default_message = "the request cannot be done"
     retry_after_s: int | None = None  # set where asking again later can succeed (429, 503)
+    details: dict[str, int] | None = None  # more fields of the error object (insufficient_stock: units_left)
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or self.default_message)
@@ -78,6 +79,18 @@ class InventoryError(Refusal):
 
 class SoldOut(InventoryError):
     code, status, default_message = "sold_out", 409, "sold out"
+
+
+class InsufficientStock(InventoryError):
+    """A press for more units than are left, while some are: its own answer, which changes
+    nothing anyone else is told (``sold_out`` is only for nothing left)."""
+
+    code, status = "insufficient_stock", 409
+
+    def __init__(self, units_left: int) -> None:
+        super().__init__(f"only {units_left} left of this size: ask for {units_left} or fewer")
+        self.units_left = units_left
+        self.details = {"units_left": units_left}
 
 
 class LimitReached(InventoryError):

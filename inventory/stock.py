@@ -34,6 +34,7 @@ from inventory.errors import (
     HoldExpired,
     HoldLocked,
     IdempotencyConflict,
+    InsufficientStock,
     InvalidRequest,
     LimitReached,
     NotFound,
@@ -282,6 +283,8 @@ class StockStore:
                 self._sold_out[(product_id, sku)] = (time.monotonic() + self.sold_out_ttl, int(reply[2]))
             if code == "rate_limited":
                 return RateLimited(retry_after_ms=max(1, int(reply[2])))
+            if code == "insufficient_stock":
+                return InsufficientStock(int(reply[2]))
             return _ERRORS[code]()
         if reply[0] == 1:  # a new hold: the script answers only the units left
             result = Hold(hold_id, product_id, buyer_id, sku, quantity, terms.unit_price_cents, terms.currency,
@@ -453,15 +456,17 @@ class StockStore:
         await self.redis.hset(keys.prefix(product_id) + "offers", str(int(offer_id)), -1 if quantity is None else int(quantity))
 
     async def offer_remaining(self, product_id: int, offer_id: int) -> int | None:
-        """Units left at the offer price (held and sold ones count as used); None: no cap."""
+        """Units that can really be sold at the offer price: what is left of its cap (held and
+        sold ones count as used) or of the product's stock, whichever is lower. None: no cap."""
         p = keys.prefix(product_id)
         pipe = self.redis.pipeline(transaction=False)
         pipe.hget(p + "offers", str(int(offer_id)))
         pipe.hget(p + "offer_used", str(int(offer_id)))
-        cap, used = await pipe.execute()
+        pipe.hvals(p + "avail")
+        cap, used, available = await pipe.execute()
         if cap is None or int(cap) < 0:
             return None
-        return max(0, int(cap) - int(used or 0))
+        return max(0, min(int(cap) - int(used or 0), sum(int(units) for units in available)))
 
     async def available(self, product_id: int) -> dict[str, int]:
         """sku -> units available to hold right now."""

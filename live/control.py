@@ -159,6 +159,7 @@ class ShowControl:
             if show.status == "ended":
                 raise InvalidState("this show has ended")
             product = await self._product(session, host_id, spec.product_id)
+            await offers.check_fits(session, show.id, spec, product.price_cents, now)
             offer = offers.create_offer(session, show.id, spec, now)
             await session.commit()
         await self._on_sale(product)

@@ -21,3 +21,17 @@ class NotOnSale(LiveError):
 
 class SlugTaken(LiveError):
     code, status, default_message = "slug_taken", 409, "that show slug is taken"
+
+
+class OfferAboveList(LiveError):
+    """Priced above the product's list price: the page would strike through the list price and
+    show a "deal" that costs more."""
+
+    code, status = "offer_above_list", 422
+
+
+class OfferOverlaps(LiveError):
+    """Another offer on the same product in this show runs at some of the same time: a buyer
+    could not tell which price a press gets."""
+
+    code, status = "offer_overlaps", 409

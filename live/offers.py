@@ -15,6 +15,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inventory.errors import InvalidRequest
+from live.errors import OfferAboveList, OfferOverlaps
 from live.frames import OfferJson
 from live.models import Offer
 
@@ -66,6 +67,28 @@ def create_offer(session: AsyncSession, show_id: int, spec: OfferSpec, now: int)
     )
     session.add(offer)
     return offer
+
+
+async def check_fits(session: AsyncSession, show_id: int, spec: OfferSpec, list_price_cents: int, now: int) -> None:
+    """Refuses an offer that would lie: priced above the list price (422 offer_above_list), or
+    running at the same time as another offer on the same product in this show (409
+    offer_overlaps; an ended one, or one whose time is up, does not count)."""
+    if spec.price_cents > list_price_cents:
+        raise OfferAboveList(
+            f"price_cents: {spec.price_cents} is above the product's list price ({list_price_cents}); "
+            "an offer must not cost more than the list price it is shown against"
+        )
+    ends_at = spec.starts_at + spec.duration_s * 1000
+    clash = (await session.execute(
+        select(Offer.id).where(
+            Offer.show_id == show_id, Offer.product_id == spec.product_id, Offer.state != "ended",
+            Offer.ends_at > now, Offer.starts_at < ends_at, Offer.ends_at > spec.starts_at,
+        ).limit(1)
+    )).scalar_one_or_none()
+    if clash is not None:
+        raise OfferOverlaps(
+            f"offer {clash} on this product runs at the same time; end it first (DELETE its offer) or pick other times"
+        )
 
 
 async def open_offers(session: AsyncSession, show_id: int) -> list[Offer]:

@@ -28,6 +28,9 @@ ERROR_CODES: dict[str, str] = {
     "invalid_state": "The show or offer is not in a state that allows this (409).",
     "sold_out": "No units of that SKU are left (409).",
     "limit_reached": "The per-customer limit is reached (409).",
+    "insufficient_stock": "Fewer units are left than the hold asks for; the error carries units_left (409).",
+    "offer_above_list": "An offer's price is above the product's list price: it would be shown as a deal it is not (422).",
+    "offer_overlaps": "Another offer on the same product runs at the same time (409).",
     "not_on_sale": "The product is neither pinned nor in a live offer of a live show (409).",
     "unknown_sku": "No variant with that SKU in this show (404).",
     "idempotency_key_required": "The Idempotency-Key header is missing (400).",
@@ -63,10 +66,11 @@ class ApiError(Refusal):
         self.retry_after_s = retry_after_s
 
 
-def error_body(code: str, message: str) -> bytes:
-    """The body of every error answer; the hold route writes it itself (see web.routes.holds)."""
+def error_body(code: str, message: str, details: dict[str, int] | None = None) -> bytes:
+    """The body of every error answer; the hold route writes it itself (see web.routes.holds).
+    ``details`` are more fields of the error object beside code and message (units_left)."""
     assert code in ERROR_CODES, code
-    return orjson.dumps({"error": {"code": code, "message": message}})
+    return orjson.dumps({"error": {"code": code, "message": message, **(details or {})}})
 
 
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -82,7 +86,8 @@ def refusal_headers(refusal: Refusal) -> dict[str, str] | None:
 
 
 def refusal_response(refusal: Refusal) -> Response:
-    return error_response(refusal.status, refusal.code, refusal.message, refusal_headers(refusal))
+    return Response(error_body(refusal.code, refusal.message, refusal.details), status_code=refusal.status,
+                    headers=refusal_headers(refusal), media_type="application/json")
 
 
 async def refusal_handler(request: Request, exc: Exception) -> Response:

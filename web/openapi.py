@@ -222,6 +222,8 @@ def build_document(version: str, routes: Iterable[BaseRoute]) -> dict[str, Any]:
                     "properties": {
                         "code": {"type": "string", "enum": sorted(ERROR_CODES)},
                         "message": {"type": "string"},
+                        "units_left": {"type": "integer", "minimum": 0,
+                                       "description": "insufficient_stock: how many units could be held"},
                     },
                 }
             },

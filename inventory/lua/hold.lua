@@ -5,7 +5,10 @@
 --       rate_allowed (0 = no limit), rate_window_ms, buyer_index_ttl_ms;
 --       then the press: hold_id, buyer, sku, qty, now_ms, fingerprint, idempotency_key|''
 -- Returns {1, units left} (new), {2, hold fields...} (replay of the same key) or
---         {0, code[, version, reason]} ({0, 'rate_limited', ms until the window resets}).
+--         {0, code[, version, reason]} ({0, 'rate_limited', ms until the window resets};
+--         {0, 'insufficient_stock', units that could be held}).
+-- 'sold_out' means nothing is left for anyone (so the caller may answer others sold out without
+-- asking); a press for more than is left, while some is, is 'insufficient_stock': its own answer.
 local price, cur, oid = ARGV[2], ARGV[3], ARGV[4]
 local limit, hold_ms = tonumber(ARGV[6]), tonumber(ARGV[7])
 local show, host = ARGV[8], ARGV[9]
@@ -46,7 +49,8 @@ if not a then
   return {0, 'unknown_sku'}
 end
 a = tonumber(a)
-if a < q then return {0, 'sold_out', redis.call('GET', KEYS[1]) or '0', 'stock'} end
+if a <= 0 then return {0, 'sold_out', redis.call('GET', KEYS[1]) or '0', 'stock'} end
+if a < q then return {0, 'insufficient_stock', a} end
 
 -- Units per buyer per product, across sizes, held and bought.
 local bu = tonumber(redis.call('HGET', P .. 'buyers', buyer) or '0')
@@ -62,7 +66,8 @@ if oid ~= '' then
   cap = tonumber(cap)
   if cap >= 0 then
     local used = tonumber(redis.call('HGET', P .. 'offer_used', oid) or '0')
-    if used + q > cap then return {0, 'sold_out', redis.call('GET', KEYS[1]) or '0', 'offer'} end
+    if used >= cap then return {0, 'sold_out', redis.call('GET', KEYS[1]) or '0', 'offer'} end
+    if used + q > cap then return {0, 'insufficient_stock', math.min(cap - used, a)} end
   end
   redis.call('HINCRBY', P .. 'offer_used', oid, q)
 end

@@ -107,6 +107,13 @@ export class Buying {
           : `Sorry, ${label} just sold out. Pick another size.` });
         break;
       }
+      case "insufficient_stock": { // more asked for than is left (others are not told sold out)
+        const left = err.body?.error?.units_left;
+        card.setNotice({ text: Number.isInteger(left) && left > 0
+          ? `Only ${left} of ${label} left: ask for ${left} or fewer.`
+          : `Not that many of ${label} left. Try fewer.` });
+        break;
+      }
       case "limit_reached":
         this._limitReached();
         break;

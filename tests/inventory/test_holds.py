@@ -51,7 +51,7 @@ async def test_same_key_same_body_replays_other_body_conflicts(stock, product):
         ("SN-41", 10_000, errors.InvalidRequest),
         ("SN-41", True, errors.InvalidRequest),
         ("SN-41", 2, errors.LimitReached),  # limit 1
-        ("SN-40", 3, errors.SoldOut),  # only 2 units
+        ("SN-40", 3, errors.InsufficientStock),  # only 2 units: its own answer, not sold out
     ],
 )
 async def test_bad_input_is_refused_and_changes_nothing(stock, product, sku, qty, error):
@@ -60,7 +60,7 @@ async def test_bad_input_is_refused_and_changes_nothing(stock, product, sku, qty
     version = (await stock.versions([pid]))[pid]
     with pytest.raises(error) as caught:
         await stock.hold(pid, sku, qty, "buyer-a", "k1", terms())
-    assert caught.value.code in {"unknown_sku", "invalid_request", "limit_reached", "sold_out"}
+    assert caught.value.code in {"unknown_sku", "invalid_request", "limit_reached", "insufficient_stock"}
     assert await stock.counts(pid) == before
     assert (await stock.versions([pid]))[pid] == version
     # The key was not used up by the refusal.

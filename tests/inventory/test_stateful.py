@@ -87,7 +87,8 @@ def test_inventory_invariants_hold_under_random_operations(redis_url: str, datab
             key = "same" if reuse_key else f"k{next(keys_used)}"
             try:
                 h = self.run(self.stock.hold(self.pid, sku, qty, buyer, key, terms(limit=self.limit)))
-            except (errors.SoldOut, errors.LimitReached, errors.UnknownSku, errors.InvalidRequest, errors.IdempotencyConflict):
+            except (errors.SoldOut, errors.InsufficientStock, errors.LimitReached, errors.UnknownSku, errors.InvalidRequest,
+                    errors.IdempotencyConflict):
                 return
             if not h.replayed:
                 self.holds.append(h)

@@ -67,8 +67,10 @@ async def test_a_cancelled_offer_ends_now_and_the_show_end_ends_its_offers(clust
             await viewer.next("snapshot")
             first = (await host.post(f"/api/shows/{slug}/offers", json={
                 "product_id": product_id, "price_cents": 5000, "duration_s": 600})).json()
+            # Offers on one product may not overlap (409 offer_overlaps): the second comes after the first.
             second = (await host.post(f"/api/shows/{slug}/offers", json={
-                "product_id": product_id, "price_cents": 6000, "duration_s": 600})).json()
+                "product_id": product_id, "price_cents": 6000, "duration_s": 600,
+                "starts_at": first["ends_at"]})).json()
             assert first["state"] == "live"
             started = time.time() * 1000
             assert (await host.delete(f"/api/shows/{slug}/offers/{first['id']}")).status_code == 204

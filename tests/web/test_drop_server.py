@@ -28,7 +28,7 @@ async def test_drop_of_300_units_to_2000_buyers(tmp_path: Path) -> None:
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
         async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=60) as http:
             slug, _ = await live_show_with_product(
-                http, token, SIZES, offer={"price_cents": 19900, "duration_s": 600, "per_customer_limit": 1}
+                http, token, SIZES, offer={"price_cents": 9900, "duration_s": 600, "per_customer_limit": 1}
             )
             http.cookies.clear()
 
@@ -94,4 +94,4 @@ async def test_drop_of_300_units_to_2000_buyers(tmp_path: Path) -> None:
             orders = (await http.get(f"/api/shows/{slug}/orders", headers=auth(token))).json()["orders"]
             assert len(orders) == 300
             assert Counter(o["lines"][0]["sku"] for o in orders) == Counter(SIZES), "nothing sold twice"
-            assert all(o["total_cents"] == 19900 for o in orders)
+            assert all(o["total_cents"] == 9900 for o in orders)

@@ -287,7 +287,18 @@ async def _world(http: httpx.AsyncClient, app: Starlette, sessions: async_sessio
     await ok(await http.put(f"/api/shows/{live}/pin", headers=host, json={"product_id": product["id"]}))
     offer = {"product_id": product["id"], "price_cents": 9900, "duration_s": 3600, "per_customer_limit": 1000}
     await ok(await http.post(f"/api/shows/{live}/offers", headers=host, json=offer), 201)
-    doomed_offer = (await ok(await http.post(f"/api/shows/{live}/offers", headers=host, json=offer), 201))["id"]
+    # Offers on one product may not overlap (409 offer_overlaps): the one the DELETE ends is another product's.
+    other = await ok(await http.post("/api/products", headers=host, json={
+        "title": "Aurora Trail", "price_cents": 14900, "currency": "USD",
+        "variants": [{"sku": "AT-41", "label": "EU 41", "stock": 50}],
+    }), 201)
+    doomed_offer = (await ok(await http.post(f"/api/shows/{live}/offers", headers=host,
+                                             json={**offer, "product_id": other["id"]}), 201))["id"]
+    # And the planned POST offers a third product, so its first call is a 201 (repeats overlap: 409).
+    fresh = await ok(await http.post("/api/products", headers=host, json={
+        "title": "Aurora Road", "price_cents": 11900, "currency": "USD",
+        "variants": [{"sku": "AD-41", "label": "EU 41", "stock": 50}],
+    }), 201)
     scheduled = (await ok(await http.post("/api/shows", headers=host, json={"title": "Next week"}), 201))["slug"]
 
     # An ended, recorded show: what the replay routes serve (as test_replay records one).
@@ -340,7 +351,7 @@ async def _world(http: httpx.AsyncClient, app: Starlette, sessions: async_sessio
         ("POST", "/api/shows/{slug}/end"): Planned({"slug": scheduled}, host, ({},)),
         ("PUT", "/api/shows/{slug}/pin"): Planned(slug, host, ({"body": {"product_id": product["id"]}},)),
         ("DELETE", "/api/shows/{slug}/pin"): Planned(slug, host, ({},)),
-        ("POST", "/api/shows/{slug}/offers"): Planned(slug, host, ({"body": offer},)),
+        ("POST", "/api/shows/{slug}/offers"): Planned(slug, host, ({"body": {**offer, "product_id": fresh["id"]}},)),
         ("DELETE", "/api/shows/{slug}/offers/{offer_id}"): Planned({**slug, "offer_id": str(doomed_offer)}, host, ({},)),
         ("DELETE", "/api/shows/{slug}/chat/{message_id}"): Planned({**slug, "message_id": str(message.id)}, host, ({},)),
         ("POST", "/api/shows/{slug}/mutes"): Planned(slug, host, ({"body": {"buyer_id": created["buyer_id"]}},)),

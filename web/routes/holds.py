@@ -121,7 +121,7 @@ class CreateHold:
         if isinstance(hold, Refusal):
             retry_after = hold.retry_after_s
             headers = () if retry_after is None else ((b"retry-after", str(retry_after).encode()),)
-            await send_json(send, hold.status, refusal_body(hold.code, hold.message), headers)
+            await send_json(send, hold.status, refusal_body(hold), headers)
         else:
             await send_json(send, 201, orjson.dumps(hold.to_json()))
 
@@ -129,14 +129,16 @@ class CreateHold:
 _REFUSAL_BODIES: dict[tuple[str, str], bytes] = {}
 
 
-def refusal_body(code: str, message: str) -> bytes:
+def refusal_body(refusal: Refusal) -> bytes:
     """error_body, remembered: a drop answers "sold out" thousands of times a second in the same
-    words. Refusal messages come from a small fixed set; the bound is a guard, not a cache policy."""
-    body = _REFUSAL_BODIES.get((code, message))
+    words. Refusal messages come from a small fixed set (one with details says them in its
+    message too); the bound is a guard, not a cache policy."""
+    key = (refusal.code, refusal.message)
+    body = _REFUSAL_BODIES.get(key)
     if body is None:
-        body = error_body(code, message)
+        body = error_body(refusal.code, refusal.message, refusal.details)
         if len(_REFUSAL_BODIES) < 256:
-            _REFUSAL_BODIES[(code, message)] = body
+            _REFUSAL_BODIES[key] = body
     return body
 
 
@@ -173,7 +175,7 @@ routes = [
     api(CreateHold(), Operation("POST", "/api/shows/{slug}/holds", "Hold units of a SKU on sale in a live show (the buy button).", "buyer",
               HoldIn, headers=("Idempotency-Key",),
               answers={201: "{hold_id, sku, quantity, price_cents, currency, offer_id, expires_at, remaining}"},
-              errors=("sold_out", "limit_reached", "not_on_sale", "unknown_sku", "idempotency_key_required",
+              errors=("sold_out", "insufficient_stock", "limit_reached", "not_on_sale", "unknown_sku", "idempotency_key_required",
                       "idempotency_conflict", "rate_limited", "unavailable", "malformed_json", "invalid_request",
                       "unauthorized", "not_found"),
               responses={201: {"content": json_content("Hold")}})),

@@ -196,7 +196,7 @@ routes = [
     api(unpin, Operation("DELETE", "/api/shows/{slug}/pin", "Unpin.", "host", answers={204: "Unpinned."}, errors=("not_found", *_HOST))),
     api(create_offer, Operation("POST", "/api/shows/{slug}/offers", "A countdown offer with absolute start and end times and a unit cap.", "host",
               OfferIn, answers={201: "The offer."},
-              errors=("malformed_json", "invalid_request", "not_found", "invalid_state", *_HOST),
+              errors=("malformed_json", "invalid_request", "offer_above_list", "offer_overlaps", "not_found", "invalid_state", *_HOST),
               responses={201: {"content": json_content("Offer")}})),
     api(cancel_offer, Operation("DELETE", "/api/shows/{slug}/offers/{offer_id}", "End an offer now.", "host", answers={204: "Ended."},
               errors=("not_found", *_HOST))),
