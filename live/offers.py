@@ -32,6 +32,10 @@ class OfferSpec:
     per_customer_limit: int = 1
     hold_s: int = 300
 
+    @property
+    def ends_at(self) -> int:
+        return self.starts_at + self.duration_s * 1000
+
 
 def state_at(starts_at: int, ends_at: int, now: int) -> str:
     if now < starts_at:
@@ -50,7 +54,7 @@ def create_offer(session: AsyncSession, show_id: int, spec: OfferSpec, now: int)
         raise InvalidRequest("per_customer_limit", "must be at least 1")
     if not 10 <= spec.hold_s <= 3600:
         raise InvalidRequest("hold_s", "must be between 10 and 3600")
-    ends_at = spec.starts_at + spec.duration_s * 1000
+    ends_at = spec.ends_at
     if ends_at <= now:
         raise InvalidRequest("starts_at", "the offer would already be over")
     offer = Offer(
@@ -78,11 +82,10 @@ async def check_fits(session: AsyncSession, show_id: int, spec: OfferSpec, list_
             f"price_cents: {spec.price_cents} is above the product's list price ({list_price_cents}); "
             "an offer must not cost more than the list price it is shown against"
         )
-    ends_at = spec.starts_at + spec.duration_s * 1000
     clash = (await session.execute(
         select(Offer.id).where(
             Offer.show_id == show_id, Offer.product_id == spec.product_id, Offer.state != "ended",
-            Offer.ends_at > now, Offer.starts_at < ends_at, Offer.ends_at > spec.starts_at,
+            Offer.ends_at > now, Offer.starts_at < spec.ends_at, Offer.ends_at > spec.starts_at,
         ).limit(1)
     )).scalar_one_or_none()
     if clash is not None:

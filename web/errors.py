@@ -73,8 +73,9 @@ def error_body(code: str, message: str, details: dict[str, int] | None = None) -
     return orjson.dumps({"error": {"code": code, "message": message, **(details or {})}})
 
 
-def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
-    return Response(error_body(code, message), status_code=status, headers=headers, media_type="application/json")
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None,
+                   details: dict[str, int] | None = None) -> Response:
+    return Response(error_body(code, message, details), status_code=status, headers=headers, media_type="application/json")
 
 
 def refusal_headers(refusal: Refusal) -> dict[str, str] | None:
@@ -86,8 +87,7 @@ def refusal_headers(refusal: Refusal) -> dict[str, str] | None:
 
 
 def refusal_response(refusal: Refusal) -> Response:
-    return Response(error_body(refusal.code, refusal.message, refusal.details), status_code=refusal.status,
-                    headers=refusal_headers(refusal), media_type="application/json")
+    return error_response(refusal.status, refusal.code, refusal.message, refusal_headers(refusal), refusal.details)
 
 
 async def refusal_handler(request: Request, exc: Exception) -> Response:

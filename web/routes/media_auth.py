@@ -229,8 +229,8 @@ async def media_auth(request: Request) -> Response:
 async def _publish(request: Request, body: MediaAuthIn, slug: str | None, token: str | None) -> Response:
     if token is None:
         raise _refused(401, "unauthorized", "publishing needs a host API token (Bearer token, ?token=, or password)")
-    limiter = livedrop(request).rate_limiter
-    redis = livedrop(request).services.redis
+    root = livedrop(request)
+    limiter, redis = root.rate_limiter, root.services.redis
     # Keyed by the caller first (see the module's docstring): a trusted caller's reported ip is
     # believed, but only within that caller's own budget.
     caller = caller_key(request)

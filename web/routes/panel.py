@@ -93,7 +93,8 @@ async def login(request: Request) -> Response:
     if not csrf_ok(request, str(form.get("csrf") or "")):
         # Most often a login page left open past a restart, or cookies switched off.
         return _login_form(request, error="Your sign-in form expired. Please try again.", email=email, status=403)
-    limiter = livedrop(request).rate_limiter
+    root = livedrop(request)
+    limiter = root.rate_limiter
     subject = hashlib.sha256(f"{_client_ip(request)}|{email.lower()}".encode()).hexdigest()[:32]
     wait = await limiter.retry_after_ms(LOGIN_LIMIT, subject)
     if wait is None:
@@ -106,7 +107,7 @@ async def login(request: Request) -> Response:
         )
         response.headers["Retry-After"] = str(retry_after_seconds(wait))
         return response
-    async with livedrop(request).services.sessions() as session:
+    async with root.services.sessions() as session:
         host: Host | None = await host_by_email(session, email) if email else None
     ok = verify_password(host.password_hash if host else _unknown_email_hash(), password)
     if host is None or not ok:

@@ -133,13 +133,13 @@ async def list_products(request: Request) -> JSONResponse:
 
 
 async def update(request: Request) -> JSONResponse:
-    services = livedrop(request).services
-    host = await current_host(request, services.sessions, request.method)
+    root = livedrop(request)
+    host = await current_host(request, root.services.sessions, request.method)
     product_id = path_id(request.path_params["product_id"], "product")
     body = await parse(request, ProductPatch)
-    async with services.sessions() as session:
+    async with root.services.sessions() as session:
         # Refusals: 404 not_found, 422 invalid_request (stock can only be raised), 409 sku_taken.
-        product = await edit_product(session, host.id, product_id, body.changes(), livedrop(request).stock)
+        product = await edit_product(session, host.id, product_id, body.changes(), root.stock)
         return JSONResponse(product_json(product))
 
 

@@ -77,12 +77,12 @@ def _share_tags(request: Request, snapshot: dict[str, Any]) -> dict[str, str]:
 
 
 async def viewer_page(request: Request) -> Response:
-    templates = livedrop(request).templates
+    root = livedrop(request)
+    templates = root.templates
     snapshot = await _snapshot(request)
     if snapshot is None:
         return templates.TemplateResponse(request, "viewer_missing.html", {}, status_code=404,
                                            headers={"Cache-Control": "no-store"})
-    root = livedrop(request)
     buyer_id = root.buyer_tokens.from_request(request)
     new_token: str | None = None
     if buyer_id is None:
