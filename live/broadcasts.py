@@ -90,14 +90,11 @@ class Broadcasts:
         try:
             await _answered(self.backend().unpublish(show.slug, session_id))
         except NoSession:
-            known = self._publishing.pop(session_id, None)
-            if known is None:
+            # Unless the stream had already ended by itself (the publisher's connection closed
+            # before its DELETE came, as a browser's does when the host stops): in `livedrop media`
+            # nobody told this process, so its end is recorded below, and the host is answered OK.
+            if self._publishing.get(session_id, (None,))[0] != show.id:
                 raise
-            # The stream had already ended by itself (the publisher's connection closed before
-            # its DELETE came, as a browser's does when the host stops): in `livedrop media`
-            # nobody told this process, so its end is recorded now, and the host is answered OK.
-            await self._ended(known[0], known[1])
-            return
         finally:
             self._changed(show.slug)
         known = self._publishing.pop(session_id, None)
