@@ -14,33 +14,45 @@ raising each costs more than answering it); web renders them with the same body 
 from __future__ import annotations
 
 from inventory.checkout import Checkout, CheckoutDetails
+from inventory.clock import now_ms
 from inventory.errors import Refusal
 from inventory.models import Order
 from inventory.stock import Hold, StockStore
 from live.hub import Hub
+from live.passes import Pass, PassBook
 
 TICKER_NAME_CHARS = 20  # the purchase ticker shows first names only, this long at most
 
 
 class Buying:
-    def __init__(self, hub: Hub, stock: StockStore, checkout: Checkout) -> None:
+    def __init__(self, hub: Hub, stock: StockStore, checkout: Checkout, passes: PassBook) -> None:
         self.hub = hub
         self.stock = stock
         self.checkout_desk = checkout
+        self.passes = passes
 
     async def hold(
-        self, slug: str, sku: str, quantity: int, buyer_id: str, idempotency_key: str, rate_limit: tuple[int, int]
+        self, slug: str, sku: str, quantity: int, buyer_id: str, idempotency_key: str, rate_limit: tuple[int, int],
+        pass_token: str | None = None,
     ) -> Hold | Refusal:
         """Hold ``quantity`` of ``sku`` in show ``slug`` for ``buyer_id``: the hold, or why not
-        (404 not_found / unknown_sku, 409 not_on_sale / sold_out / limit_reached, 429, 503...)."""
+        (404 not_found / unknown_sku, 409 not_on_sale / sold_out / limit_reached, 403 no_pass /
+        pass_expired / pass_not_yours on a queue offer, 429, 503...)."""
         sale = self.hub.cached_sale(slug, sku) or await self.hub.sale_for(slug, sku)
         if isinstance(sale, Refusal):
             return sale
+        admitted: Pass | Refusal | None = None
+        if sale.queue:  # a waiting room's offer: its pass first, one HMAC and no Redis (live.passes)
+            admitted = self.passes.check(pass_token, sale.offer_id or 0, buyer_id, now_ms())
+            if isinstance(admitted, Refusal):
+                return admitted
         answer = self.stock.answer_at_hand(sale.product_id, sku, quantity, buyer_id, idempotency_key)
         if answer is None:
             answer = await self.stock.hold_in_redis(
                 sale.product_id, sku, quantity, buyer_id, idempotency_key, sale.terms, rate_limit
             )
+        if isinstance(admitted, Pass) and isinstance(answer, Hold):
+            self.hub.waiting_room.note_used(admitted.offer_id, buyer_id, admitted.rank)
         return answer
 
     async def checkout(self, hold_id: str, buyer_id: str, details: CheckoutDetails) -> tuple[Order, bool]:

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inventory.catalog import product_json, product_of
 from inventory.clock import now_ms
-from inventory.errors import InvalidState, NotFound
+from inventory.errors import InvalidRequest, InvalidState, NotFound
 from inventory.models import Product
 from live import keys, offers, shows
 from live.broadcasts import Broadcasts
@@ -160,14 +160,45 @@ class ShowControl:
                 raise InvalidState("this show has ended")
             product = await self._product(session, host_id, spec.product_id)
             await offers.check_fits(session, show.id, spec, product.price_cents, now)
-            offer = offers.create_offer(session, show.id, spec, now)
+            units = sum((await self._on_sale(product)).values())
+            offer = offers.create_offer(session, show.id, spec, now, units)
             await session.commit()
-        await self._on_sale(product)
         await self.hub.stock.open_offer(product.id, offer.id, offer.quantity)
+        if offer.mode == "queue" and offer.admit_per_minute is not None:
+            await self.hub.waiting_room.set_rate(offer.id, offer.admit_per_minute)
+            await self.hub.redis.zadd(keys.QUEUE_OFFERS, {str(offer.id): offer.ends_at})
         # The offer clock looks at it when it starts (or, already live, when it ends).
         due = offer.starts_at if offer.state == "scheduled" else offer.ends_at
         await self.hub.redis.zadd(keys.OFFERS_DUE, {str(offer.id): due})
         return await self.publish_offer(show.id, offer, product)
+
+    async def host_offer(self, host_id: int, slug: str, offer_id: int) -> Offer:
+        """One offer of the host's show; NotFound for anyone else's."""
+        async with self.sessions() as session:
+            show = await self._show(session, host_id, slug)
+            offer = await session.get(Offer, offer_id)
+            if offer is None or offer.show_id != show.id:
+                raise NotFound("no such offer")
+            return offer
+
+    async def set_admission_rate(self, host_id: int, slug: str, offer_id: int, admit_per_minute: int) -> OfferJson:
+        """Change how fast a queue offer's line is let in, also while it runs (the clock reads the
+        rate from Redis every tick; SQL keeps it for the offer's JSON and a Redis that forgot)."""
+        if not 1 <= admit_per_minute <= offers.MAX_ADMIT_PER_MINUTE:
+            raise InvalidRequest("admit_per_minute", f"must be between 1 and {offers.MAX_ADMIT_PER_MINUTE}")
+        async with self.sessions() as session:
+            show = await self._show(session, host_id, slug)
+            offer = await session.get(Offer, offer_id)
+            if offer is None or offer.show_id != show.id:
+                raise NotFound("no such offer")
+            if offer.mode != "queue":
+                raise InvalidRequest("admit_per_minute", "only a queue offer admits buyers at a rate")
+            if offer.state == "ended":
+                raise InvalidState("this offer has ended")
+            offer.admit_per_minute = admit_per_minute
+            await session.commit()
+        await self.hub.waiting_room.set_rate(offer.id, admit_per_minute)
+        return await self.publish_offer(show.id, offer)
 
     async def cancel_offer(self, host_id: int, slug: str, offer_id: int) -> None:
         async with self.sessions() as session:

@@ -47,6 +47,10 @@ class OfferJson(TypedDict):
     per_customer_limit: int
     hold_s: int
     state: str  # scheduled | live | ended
+    mode: str  # open | queue (| draw)
+    admit_per_minute: int | None  # queue offers: places let in per minute
+    commitment: str | None  # queue offers: hex sha256 of the seed, from the start
+    seed: str | None  # queue offers: the shuffle's seed, hex, from starts_at (live.queue_order)
 
 
 class ChatMessageJson(TypedDict):
@@ -162,6 +166,24 @@ def stock_frame(counts: dict[str, int], offers: dict[str, int | None] | None = N
     frame: StockFrame = {"type": "stock", "ts": now_ms(), "stock": counts}
     if offers:
         frame["offers"] = offers
+    return dumps(frame)
+
+
+class QueueLineJson(TypedDict):
+    offer_id: int
+    admitted_upto: int  # places 1..admitted_upto are let in
+    length: int  # everyone who joined
+    ranked: bool  # the line was shuffled (from starts_at): places are known
+
+
+class QueueFrame(TypedDict):
+    type: Literal["queue"]
+    ts: int
+    queues: list[QueueLineJson]  # one per open queue offer of the show
+
+
+def queue_frame(lines: list[QueueLineJson]) -> str:
+    frame: QueueFrame = {"type": "queue", "ts": now_ms(), "queues": lines}
     return dumps(frame)
 
 

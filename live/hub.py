@@ -27,19 +27,23 @@ from inventory.errors import NotFound, Refusal, UnknownSku
 from inventory.faults import Outages
 from inventory.stock import StockStore
 from live import presence as presence_module
+from live import queuefeed as queuefeed_module
 from live import stockfeed as stockfeed_module
 from live.chat import Chat, ChatRules
 from live.connection import CLOSE_GOING_AWAY, CLOSE_UNKNOWN_SHOW, Connection, SendFrame, Socket
 from live.errors import NotOnSale
 from live.events import Event, EventLog
 from live.frames import ChatMessageJson, EventFields, Snapshot, dumps, stock_frame, viewers_frame
+from live.passes import PASS_S
 from live.presence import Presence
+from live.queuefeed import QueueFeed
 from live.reader import StreamReader
 from live.room import Room
 from live.sales import Sale, sale_in
 from live.stockfeed import StockFeed
 from live.viewer_input import ViewerInput
 from live.views import ShowView, ViewCache
+from live.waiting_room import WaitingRoom
 
 log = logging.getLogger("livedrop.hub")
 
@@ -53,6 +57,7 @@ class HubConfig:
     send_timeout_s: float = 5.0
     chat: ChatRules = ChatRules()
     hold_s: int = 300  # hold time of a pinned product outside offers
+    queue_pass_s: int = PASS_S  # how long a waiting room's pass is good after admission
 
 
 class Hub:
@@ -83,6 +88,8 @@ class Hub:
         self.chat = Chat(redis, sessions, config.chat)
         self.presence = Presence(redis)
         self.stockfeed = StockFeed(stock, lambda room: self.views.get(room.slug))
+        self.waiting_room = WaitingRoom(redis, config.queue_pass_s)
+        self.queuefeed = QueueFeed(self.waiting_room, lambda room: self.views.get(room.slug))
         self.rooms: dict[int, Room] = {}
         self._room_locks: dict[int, asyncio.Lock] = {}
         self._chat_tails: dict[int, list[ChatMessageJson]] = {}  # show id -> last messages, kept by events
@@ -99,6 +106,7 @@ class Hub:
         self._tasks = [
             asyncio.create_task(self._every(presence_module.TICK_S, self._presence_tick), name="hub-presence"),
             asyncio.create_task(self._every(stockfeed_module.TICK_S, self._stock_tick), name="hub-stock"),
+            asyncio.create_task(self._every(queuefeed_module.TICK_S, self._queue_tick), name="hub-queue"),
         ]
 
     async def stop(self) -> None:
@@ -130,6 +138,11 @@ class Hub:
     async def _stock_tick(self) -> None:
         if self.rooms:
             await self.stockfeed.tick(list(self.rooms.values()))
+
+    async def _queue_tick(self) -> None:
+        await self.waiting_room.flush_used()
+        if self.rooms:
+            await self.queuefeed.tick(list(self.rooms.values()))
 
     # -- publishing ----------------------------------------------------------------------------------
 

@@ -13,11 +13,24 @@ publish script (seq + stream) stays atomic in Redis Cluster too.
     ld:{s<id>}:replay_viewers zset  replay viewer id -> when its last heartbeat expires (ms)
     ld:{s<id>}:peak_viewers string  the most live viewers the show's figures have seen (live.report)
     ld:offers:due           zset    offer id -> when the offer clock must look at it (ms)
+    ld:offers:queues        zset    queue offer id -> its ends_at: the lines the admission clock raises
+
+A queue offer's waiting room (live.waiting_room) shares the hash tag {q<offer id>}:
+
+    ld:{q<id>}:entries      list    "<entry id> <buyer id> <joined at ms>", in arrival order
+    ld:{q<id>}:buyers       hash    buyer id -> "<entry id> <arrival n> <joined at ms>"
+    ld:{q<id>}:ranks        hash    buyer id -> rank (entries that joined before starts_at; written then)
+    ld:{q<id>}:state        hash    pre (how many were ranked), admitted_upto, carry, raised_at, rate
+    ld:{q<id>}:admitted     zset    "<upto>:<at ms>" scored by upto: when each place was admitted
+    ld:{q<id>}:admitted_at  zset    "<upto>" scored by when it was admitted
+    ld:{q<id>}:used         zset    buyer id -> rank: passes that got a hold
+    ld:{q<id>}:ip:<address> string  joins from one address in the current window
 """
 
 from __future__ import annotations
 
 OFFERS_DUE = "ld:offers:due"
+QUEUE_OFFERS = "ld:offers:queues"
 
 
 def prefix(show_id: int) -> str:
@@ -67,3 +80,8 @@ def peak_viewers(show_id: int) -> str:
 def show_of_events_key(key: str) -> int:
     """The show id in an events key (the reader gets keys back from XREAD)."""
     return int(key.split("{s", 1)[1].split("}", 1)[0])
+
+
+def queue(offer_id: int, part: str) -> str:
+    """One key of offer ``offer_id``'s waiting room (see above for ``part``)."""
+    return f"ld:{{q{int(offer_id)}}}:{part}"

@@ -43,6 +43,13 @@ class Offer(Base):
     hold_s: Mapped[int] = mapped_column(Integer, default=300)
     state: Mapped[str] = mapped_column(String(16), default="scheduled")  # scheduled | live | ended
     created_at: Mapped[int] = mapped_column(BigInteger, default=now_ms)
+    # open: first come, first served; queue: a randomized waiting room (live.waiting_room).
+    mode: Mapped[str] = mapped_column(String(8), default="open", server_default="open")
+    admit_per_minute: Mapped[int | None] = mapped_column(Integer, nullable=True)  # queue offers
+    # The waiting room's shuffle: 32 random bytes (hex) kept secret until starts_at, and their
+    # SHA-256 published from the start (live.queue_order).
+    seed: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    commitment: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class ChatMessage(Base):

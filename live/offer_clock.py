@@ -15,17 +15,25 @@ from inventory.clock import now_ms
 from inventory.models import Product
 from live import keys, offers
 from live.control import ShowControl
+from live.queues import Queues
 
 SQL_SWEEP_EVERY_S = 5.0
 
 
 class OfferClock:
-    def __init__(self, control: ShowControl) -> None:
+    def __init__(self, control: ShowControl, queues: Queues) -> None:
         self.control = control
+        self.queues = queues
         self._swept_at = 0.0
 
     async def tick(self) -> int:
-        """Moves every due offer to its state now and publishes it; returns how many moved."""
+        """Moves every due offer to its state now and publishes it, then moves the waiting rooms
+        along (live.queues); returns how many offers moved."""
+        moved = await self._move_offers()
+        await self.queues.tick(now_ms())
+        return moved
+
+    async def _move_offers(self) -> int:
         redis = self.control.hub.redis
         now = now_ms()
         due_ids = [int(i) for i in await redis_replies.zrangebyscore(redis, keys.OFFERS_DUE, "-inf", now)]

@@ -18,8 +18,11 @@ from inventory.errors import InvalidRequest
 from live.errors import OfferAboveList, OfferOverlaps
 from live.frames import OfferJson
 from live.models import Offer
+from live.queue_order import commitment_of, new_seed
 
 MAX_DURATION_S = 7 * 24 * 3600
+MODES = ("open", "queue", "draw")
+MAX_ADMIT_PER_MINUTE = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,8 @@ class OfferSpec:
     quantity: int | None = None
     per_customer_limit: int = 1
     hold_s: int = 300
+    mode: str = "open"
+    admit_per_minute: int | None = None  # queue offers; None: default_admit_per_minute
 
     @property
     def ends_at(self) -> int:
@@ -43,7 +48,14 @@ def state_at(starts_at: int, ends_at: int, now: int) -> str:
     return "live" if now < ends_at else "ended"
 
 
-def create_offer(session: AsyncSession, show_id: int, spec: OfferSpec, now: int) -> Offer:
+def default_admit_per_minute(units: int) -> int:
+    """Twice the units a minute: a drop of 300 pairs lets in 600 people a minute (the open-pass
+    bound in live.waiting_room keeps it from running ahead of the stock), a tiny one 60."""
+    return max(60, min(MAX_ADMIT_PER_MINUTE, 2 * units))
+
+
+def create_offer(session: AsyncSession, show_id: int, spec: OfferSpec, now: int, units: int = 0) -> Offer:
+    """``units``: what the offer can sell (its cap or the product's stock), for the default rate."""
     if spec.price_cents < 0:
         raise InvalidRequest("price_cents", "must be 0 or more")
     if not 1 <= spec.duration_s <= MAX_DURATION_S:
@@ -54,9 +66,26 @@ def create_offer(session: AsyncSession, show_id: int, spec: OfferSpec, now: int)
         raise InvalidRequest("per_customer_limit", "must be at least 1")
     if not 10 <= spec.hold_s <= 3600:
         raise InvalidRequest("hold_s", "must be between 10 and 3600")
+    if spec.mode not in MODES:
+        raise InvalidRequest("mode", "must be open, queue or draw")
+    if spec.mode == "draw":
+        raise InvalidRequest("mode", "draw offers are not available yet; use open or queue")
+    if spec.admit_per_minute is not None:
+        if spec.mode != "queue":
+            raise InvalidRequest("admit_per_minute", "only a queue offer admits buyers at a rate")
+        if not 1 <= spec.admit_per_minute <= MAX_ADMIT_PER_MINUTE:
+            raise InvalidRequest("admit_per_minute", f"must be between 1 and {MAX_ADMIT_PER_MINUTE}")
     ends_at = spec.ends_at
     if ends_at <= now:
         raise InvalidRequest("starts_at", "the offer would already be over")
+    seed = commitment = None
+    admit_per_minute = None
+    if spec.mode == "queue":
+        if spec.starts_at <= now:
+            raise InvalidRequest("starts_at", "a queue offer needs time for people to join: start it in the future")
+        raw = new_seed()
+        seed, commitment = raw.hex(), commitment_of(raw)
+        admit_per_minute = spec.admit_per_minute or default_admit_per_minute(spec.quantity or units)
     offer = Offer(
         show_id=show_id,
         product_id=spec.product_id,
@@ -68,6 +97,10 @@ def create_offer(session: AsyncSession, show_id: int, spec: OfferSpec, now: int)
         hold_s=spec.hold_s,
         state=state_at(spec.starts_at, ends_at, now),
         created_at=now,
+        mode=spec.mode,
+        admit_per_minute=admit_per_minute,
+        seed=seed,
+        commitment=commitment,
     )
     session.add(offer)
     return offer
@@ -173,6 +206,14 @@ class OfferFields(Protocol):
     def hold_s(self) -> int: ...
     @property
     def state(self) -> str: ...
+    @property
+    def mode(self) -> str: ...
+    @property
+    def admit_per_minute(self) -> int | None: ...
+    @property
+    def seed(self) -> str | None: ...
+    @property
+    def commitment(self) -> str | None: ...
 
 
 def offer_json(
@@ -191,4 +232,9 @@ def offer_json(
         "per_customer_limit": offer.per_customer_limit,
         "hold_s": offer.hold_s,
         "state": offer.state,
+        "mode": offer.mode,
+        "admit_per_minute": offer.admit_per_minute,
+        "commitment": offer.commitment,
+        # Secret until the line is closed at starts_at: whoever knew it could pick a good entry.
+        "seed": offer.seed if offer.state != "scheduled" else None,
     }

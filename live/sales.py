@@ -35,6 +35,7 @@ class Sale:
     offer_quantity: int | None  # units at the offer price across sizes; None: every unit
     per_customer_limit: int
     hold_s: int
+    queue: bool = False  # a queue offer's price: only with a pass from its waiting room
 
     @cached_property
     def terms(self) -> SaleTerms:
@@ -69,8 +70,12 @@ def sale_in(view: ShowView, sku: str, now: int, pinned_hold_s: int) -> Sale | No
     if offer is not None:
         return Sale(
             view.id, view.host_id, product.id, sku, offer.price_cents, product.currency, offer.id, offer.quantity,
-            offer.per_customer_limit, offer.hold_s,
+            offer.per_customer_limit, offer.hold_s, offer.mode == "queue",
         )
+    if any(o.product_id == product.id and o.mode == "queue" and now < o.ends_at for o in view.offers):
+        # Its units wait for the waiting room: pinned at list price before the drop starts, a
+        # script would buy them there first.
+        return NotOnSale("this product drops through a waiting room: join the line and buy with your pass when admitted")
     if product.id == view.pinned_id:
         return Sale(
             view.id, view.host_id, product.id, sku, product.price_cents, product.currency, None, None,

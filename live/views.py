@@ -55,6 +55,10 @@ class OfferView:
     per_customer_limit: int
     hold_s: int
     state: str
+    mode: str = "open"
+    admit_per_minute: int | None = None
+    seed: str | None = None
+    commitment: str | None = None
 
     def live_at(self, now: int) -> bool:
         return self.state != "ended" and self.starts_at <= now < self.ends_at
@@ -106,7 +110,8 @@ def product_view(product: Product) -> ProductView:
 def offer_view(offer: Offer) -> OfferView:
     return OfferView(
         offer.id, offer.product_id, offer.price_cents, offer.starts_at, offer.ends_at, offer.quantity,
-        offer.per_customer_limit, offer.hold_s, offer.state,
+        offer.per_customer_limit, offer.hold_s, offer.state, offer.mode, offer.admit_per_minute, offer.seed,
+        offer.commitment,
     )
 
 

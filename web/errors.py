@@ -48,6 +48,14 @@ ERROR_CODES: dict[str, str] = {
     "media_full": "This media process carries as many viewers as it can; retry later (503).",
     "action_refused": "MediaMTX asked about an action livedrop never allows (api, metrics, pprof) (403).",
     "hook_forbidden": "The MediaMTX hook was called from an address not trusted and without the shared secret (403).",
+    "no_pass": "A hold on a queue offer without a valid pass of this buyer: join the line and hold with the pass from .../queue/me (403).",
+    "pass_expired": "The waiting room's pass ran out unused (2 minutes after admission); the place went to the next in line (403).",
+    "pass_not_yours": "The pass was given to another buyer (403).",
+    "not_a_queue": "The offer has no waiting room (it sells first come) (409).",
+    "queue_closed": "The offer has ended; its line is closed (409).",
+    "not_in_queue": "The buyer has not joined this offer's line (404).",
+    "pow_required": "The waiting room asks for proof of work: solve GET .../queue/challenge and send it as pow (403).",
+    "pow_invalid": "The proof of work is wrong, expired, or for another buyer or offer: fetch a new challenge (403).",
     "internal_error": "Something failed on our side (500).",
 }
 

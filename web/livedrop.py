@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 from pathlib import Path
 
 from starlette.requests import HTTPConnection
@@ -32,6 +33,8 @@ from live.broadcasts import Broadcasts
 from live.buying import Buying
 from live.chat import ChatRules
 from live.offer_clock import OfferClock
+from live.passes import PassBook
+from live.queues import Queues
 from live.control import ShowControl
 from live.hub import Hub, HubConfig
 from live.media.runner import MediaBackend, ThreadedMedia
@@ -46,6 +49,10 @@ from web.money import format_money
 from web.ratelimit import RateLimiter
 from web.services import Services
 from web.settings import Settings
+
+class QueuePowCheck(Protocol):
+    def verify(self, payload: str | None, buyer_id: str, offer_id: int) -> None: ...
+
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 OFFER_CLOCK_EVERY_S = 0.2  # offers start and end within this of their times (sales go by the times themselves)
@@ -66,6 +73,7 @@ class Livedrop:
     hub: Hub
     shows: ShowControl
     offer_clock: OfferClock
+    queues: Queues
     buying: Buying
     broadcasts: Broadcasts
     replays: Replays
@@ -75,6 +83,7 @@ class Livedrop:
     rate_limiter: RateLimiter
     buyer_tokens: BuyerTokens
     templates: Jinja2Templates
+    queue_pow: "QueuePowCheck | None"  # proof of work for joining a waiting room; None: off (LIVEDROP_QUEUE_POW=0)
     # Every periodic job of a deployment; run by exactly one process at a time (web.jobs).
     jobs: tuple[Job, ...]
     _running: "_Running" = field(default_factory=lambda: _Running())
@@ -122,6 +131,7 @@ def assemble(settings: Settings, services: Services) -> Livedrop:
         send_timeout_s=settings.ws_send_timeout_s,
         chat=ChatRules(settings.chat_max_length, settings.chat_messages_per_buyer_per_10s),
         hold_s=settings.hold_seconds,
+        queue_pass_s=settings.queue_pass_seconds,
     )
     hub = Hub(redis, sessions, stock, hub_config, checkout.ensure_loaded, services.outages)
     broadcasts = Broadcasts(
@@ -129,7 +139,9 @@ def assemble(settings: Settings, services: Services) -> Livedrop:
         remote=settings.media_url is not None, record=settings.recordings_dir is not None,
     )
     shows = ShowControl(hub, broadcasts)
-    offer_clock = OfferClock(shows)
+    passes = PassBook(settings.secret_key)
+    queues = Queues(shows, passes)
+    offer_clock = OfferClock(shows, queues)
     # web
     templates = Jinja2Templates(directory=TEMPLATES_DIR)
     templates.env.filters["money"] = format_money
@@ -149,7 +161,8 @@ def assemble(settings: Settings, services: Services) -> Livedrop:
         hub=hub,
         shows=shows,
         offer_clock=offer_clock,
-        buying=Buying(hub, stock, checkout),
+        queues=queues,
+        buying=Buying(hub, stock, checkout, passes),
         broadcasts=broadcasts,
         replays=Replays(sessions, stock, hub.ensure_loaded, settings.recordings_dir, recording_url),
         replay_presence=ReplayPresence(hub.views, ReplayAudience(redis), stock),
@@ -157,6 +170,7 @@ def assemble(settings: Settings, services: Services) -> Livedrop:
         rate_limiter=RateLimiter(redis),
         buyer_tokens=BuyerTokens(settings.secret_key),
         templates=templates,
+        queue_pow=None,
         jobs=jobs,
     )
 

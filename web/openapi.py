@@ -78,6 +78,7 @@ _COUNT: JsonSchema = {"type": "integer", "minimum": 0}
 _ID: JsonSchema = {"type": "integer", "minimum": 1}
 TEXT: JsonSchema = {"type": "string"}
 _CURRENCY: JsonSchema = {"type": "string", "pattern": "^[A-Z]{3}$"}
+_HEX64: JsonSchema = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
 _STOCK: JsonSchema = {"type": "object", "additionalProperties": _COUNT, "description": "SKU -> units available"}
 
 
@@ -125,7 +126,26 @@ RESPONSE_SCHEMAS: dict[str, JsonSchema] = {
         "id": _ID, "product_id": _ID, "price_cents": _COUNT, "starts_at": _MS, "ends_at": _MS,
         "quantity": _or_null(_ID), "remaining": _or_null(_COUNT), "per_customer_limit": _ID, "hold_s": _ID,
         "state": _SHOW_STATUS,
-    }, {"title": _or_null(TEXT), "currency": _or_null(_CURRENCY)}),
+    }, {
+        "title": _or_null(TEXT), "currency": _or_null(_CURRENCY),
+        "mode": {"type": "string", "enum": ["open", "queue", "draw"]}, "admit_per_minute": _or_null(_ID),
+        "commitment": _or_null(_HEX64), "seed": _or_null(_HEX64),
+    }),
+    "QueueEntry": object_schema({"entry_id": TEXT, "offer_id": _ID, "joined_at": _MS, "late": {"type": "boolean"}}),
+    "QueuePlace": object_schema({
+        "entry_id": TEXT, "offer_id": _ID, "joined_at": _MS, "rank": _or_null(_ID), "ahead": _or_null(_COUNT),
+        "admitted": {"type": "boolean"}, "admitted_upto": _COUNT, "length": _COUNT, "pass": _or_null(TEXT),
+        "pass_expires_at": _or_null(_MS), "expired": {"type": "boolean"}, "eta_s": _or_null(_COUNT),
+    }),
+    "QueueAudit": object_schema({
+        "offer_id": _ID, "algorithm": TEXT, "commitment": _or_null(_HEX64), "seed": _or_null(_HEX64), "starts_at": _MS,
+        "entries": _array(object_schema({"entry_id": TEXT, "joined_at": _MS, "rank": _or_null(_ID)})),
+        "admissions": _array(object_schema({"admitted_upto": _ID, "at": _MS})),
+    }),
+    "QueueFigures": object_schema({
+        "offer_id": _ID, "length": _COUNT, "ranked": {"type": "boolean"}, "admitted_upto": _COUNT, "passes_used": _COUNT,
+        "sold": _COUNT, "admit_per_minute": _or_null(_ID), "state": _SHOW_STATUS,
+    }),
     "ChatMessage": object_schema({"id": _ID, "buyer_id": TEXT, "name": TEXT, "text": TEXT, "ts": _MS}),
     "Snapshot": object_schema({
         "seq": _COUNT, "server_time": _MS, "show": schema_ref("Show"), "pinned": _or_null(schema_ref("PinnedProduct")),

@@ -42,7 +42,8 @@ class Settings:
     public_url: str | None = None
     hold_seconds: int = 300
     holds_per_buyer_per_minute: int = 60
-    buyers_per_ip_per_minute: int = 120
+    buyers_per_ip_per_minute: int = 120  # also waiting-room entries per address
+    queue_pass_seconds: int = 120  # a waiting room's pass is good this long after admission
     chat_messages_per_buyer_per_10s: int = 5
     chat_max_length: int = 280
     allowed_origins: tuple[str, ...] = ()
@@ -160,6 +161,7 @@ class Settings:
             hold_seconds=_int(env, "LIVEDROP_HOLD_SECONDS", 300, 10, 86400),
             holds_per_buyer_per_minute=_int(env, "LIVEDROP_HOLDS_PER_BUYER_PER_MINUTE", 60, 1, 1_000_000),
             buyers_per_ip_per_minute=_int(env, "LIVEDROP_BUYERS_PER_IP_PER_MINUTE", 120, 1, 1_000_000),
+            queue_pass_seconds=_int(env, "LIVEDROP_QUEUE_PASS_S", 120, 5, 3600),
             chat_messages_per_buyer_per_10s=_int(env, "LIVEDROP_CHAT_PER_BUYER_PER_10S", 5, 1, 10_000),
             chat_max_length=_int(env, "LIVEDROP_CHAT_MAX_LENGTH", 280, 1, 2000),
             allowed_origins=origins,

@@ -25,8 +25,16 @@ quantities = st.one_of(
     st.text(max_size=3),
     st.none(),
 )
+passes = st.one_of(
+    st.text(max_size=10),
+    st.sampled_from(["1.ab.2.3.sig", " p", "p ", "", "x" * 160, "x" * 161]),
+    st.none(),
+    st.integers(),
+)
 bodies = st.one_of(
     st.fixed_dictionaries({"sku": skus}),
+    st.fixed_dictionaries({"sku": skus, "pass": passes}),
+    st.fixed_dictionaries({"sku": skus, "quantity": quantities, "pass": passes}),
     st.fixed_dictionaries({"sku": skus, "quantity": quantities}),
     st.fixed_dictionaries({"sku": skus, "quantity": quantities, "extra": st.integers()}),
     st.fixed_dictionaries({"quantity": quantities}),
@@ -37,15 +45,15 @@ bodies = st.one_of(
 )
 
 
-def by_model(data: Any) -> tuple[str, int] | str:
+def by_model(data: Any) -> tuple[str, int, str | None] | str:
     try:
         body = validate(HoldIn, data)
     except ApiError as exc:
         return f"{exc.status} {exc.code}: {exc.message}"
-    return body.sku, body.quantity
+    return body.sku, body.quantity, body.pass_
 
 
-def by_route(data: Any) -> tuple[str, int] | str:
+def by_route(data: Any) -> tuple[str, int, str | None] | str:
     try:
         return hold_request(data)
     except ApiError as exc:
@@ -61,16 +69,20 @@ def by_route(data: Any) -> tuple[str, int] | str:
 @example({"sku": " BIG-1 ", "quantity": 2})
 @example({"sku": "BIG-1", "quantity": MAX_QUANTITY + 1})
 @example({"sku": "BIG-1", "quantity": 0})
+@example({"sku": "BIG-1", "pass": "7.abc.1.99.sig"})
+@example({"sku": "BIG-1", "pass": None})
+@example({"sku": "BIG-1", "pass": " 7.abc "})
 def test_the_quick_check_and_the_model_agree(data: Any) -> None:
     assert by_route(data) == by_model(data)
 
 
 @pytest.mark.parametrize(("data", "expected"), [
-    ({"sku": "BIG-1"}, ("BIG-1", 1)),
-    ({"sku": "BIG-1", "quantity": 3}, ("BIG-1", 3)),
-    ({"sku": "  BIG-1 "}, ("BIG-1", 1)),
+    ({"sku": "BIG-1"}, ("BIG-1", 1, None)),
+    ({"sku": "BIG-1", "quantity": 3}, ("BIG-1", 3, None)),
+    ({"sku": "  BIG-1 "}, ("BIG-1", 1, None)),
+    ({"sku": "BIG-1", "pass": "7.abc.1.99.sig"}, ("BIG-1", 1, "7.abc.1.99.sig")),
 ])
-def test_accepted_bodies(data: dict[str, Any], expected: tuple[str, int]) -> None:
+def test_accepted_bodies(data: dict[str, Any], expected: tuple[str, int, str | None]) -> None:
     assert hold_request(data) == expected
 
 

@@ -15,6 +15,7 @@ from inventory.checkout import CheckoutDetails
 from inventory.errors import Refusal
 from inventory.orders import order_json
 from inventory.stock import MAX_QUANTITY
+from live.passes import MAX_PASS_CHARS
 from web.auth import valid_email
 from web.bodies import parse, receive_json, validate
 from web.buyer_identity import require_buyer
@@ -28,6 +29,8 @@ class HoldIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     sku: Annotated[str, Field(min_length=1, max_length=64)]
     quantity: Annotated[int, Field(ge=1, le=MAX_QUANTITY, strict=True)] = 1
+    pass_: str | None = Field(None, min_length=1, max_length=MAX_PASS_CHARS, alias="pass", description=(
+        "A queue offer's pass, from GET /api/shows/{slug}/offers/{id}/queue/me once admitted"))
 
 
 class ShippingIn(BaseModel):
@@ -71,18 +74,20 @@ class CheckoutIn(BaseModel):
         return value or None
 
 
-def hold_request(data: Any) -> tuple[str, int]:
-    """A buy press's body as (sku, quantity). The shape nearly every press has, a stripped SKU
-    and an in-range whole quantity, is checked here in a few comparisons; anything else goes
-    through HoldIn, which is the rule and words the error (tests/web/test_hold_body.py checks
-    that both agree)."""
-    if type(data) is dict and "sku" in data and len(data) == 1 + ("quantity" in data):
-        sku, quantity = data["sku"], data.get("quantity", 1)
+def hold_request(data: Any) -> tuple[str, int, str | None]:
+    """A buy press's body as (sku, quantity, pass). The shape nearly every press has, a stripped
+    SKU, an in-range whole quantity and perhaps a pass, is checked here in a few comparisons;
+    anything else goes through HoldIn, which is the rule and words the error
+    (tests/web/test_hold_body.py checks that both agree)."""
+    if type(data) is dict and "sku" in data and len(data) == 1 + ("quantity" in data) + ("pass" in data):
+        sku, quantity, pass_token = data["sku"], data.get("quantity", 1), data.get("pass")
         if (type(sku) is str and 0 < len(sku) <= 64 and not sku[0].isspace() and not sku[-1].isspace()
-                and type(quantity) is int and 1 <= quantity <= MAX_QUANTITY):
-            return sku, quantity
+                and type(quantity) is int and 1 <= quantity <= MAX_QUANTITY
+                and (pass_token is None or (type(pass_token) is str and 0 < len(pass_token) <= MAX_PASS_CHARS
+                                           and not pass_token[0].isspace() and not pass_token[-1].isspace()))):
+            return sku, quantity, pass_token
     body = validate(HoldIn, data)
-    return body.sku, body.quantity
+    return body.sku, body.quantity, body.pass_
 
 
 class CreateHold:
@@ -112,12 +117,12 @@ class CreateHold:
             raise ApiError(400, "idempotency_key_required", "send an Idempotency-Key header (any unique string per buy press)")
         if len(key) > 255:
             raise ApiError(422, "invalid_request", "Idempotency-Key: at most 255 characters")
-        sku, quantity = hold_request(await receive_json(receive))
+        sku, quantity, pass_token = hold_request(await receive_json(receive))
         # Counted per buyer (phones share carrier IPs) inside the hold script: no extra round
         # trip. A 10 s window lets a person press a few times a second, not a script a thousand
         # times.
         rate_limit = (max(1, root.settings.holds_per_buyer_per_minute // 6), 10_000)
-        hold = await root.buying.hold(scope["path_params"]["slug"], sku, quantity, buyer_id, key, rate_limit)
+        hold = await root.buying.hold(scope["path_params"]["slug"], sku, quantity, buyer_id, key, rate_limit, pass_token)
         if isinstance(hold, Refusal):
             retry_after = hold.retry_after_s
             headers = () if retry_after is None else ((b"retry-after", str(retry_after).encode()),)
@@ -175,7 +180,7 @@ routes = [
     api(CreateHold(), Operation("POST", "/api/shows/{slug}/holds", "Hold units of a SKU on sale in a live show (the buy button).", "buyer",
               HoldIn, headers=("Idempotency-Key",),
               answers={201: "{hold_id, sku, quantity, price_cents, currency, offer_id, expires_at, remaining}"},
-              errors=("sold_out", "insufficient_stock", "limit_reached", "not_on_sale", "unknown_sku", "idempotency_key_required",
+              errors=("sold_out", "insufficient_stock", "limit_reached", "not_on_sale", "no_pass", "pass_expired", "pass_not_yours", "unknown_sku", "idempotency_key_required",
                       "idempotency_conflict", "rate_limited", "unavailable", "malformed_json", "invalid_request",
                       "unauthorized", "not_found"),
               responses={201: {"content": json_content("Hold")}})),

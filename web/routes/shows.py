@@ -5,7 +5,7 @@ they are and rendered by web.errors."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 
 from inventory.clock import now_ms
 from live.control import ShowChanges, ShowControl
-from live.offers import OfferSpec
+from live.offers import MAX_ADMIT_PER_MINUTE, OfferSpec
 from live.streams import MAX_STREAM_URL, clean_stream_url
 from web.auth import current_host
 from web.bodies import MAX_SQL_ID, Timestamp, parse, path_id
@@ -58,6 +58,16 @@ class OfferIn(BaseModel):
     quantity: Annotated[int, Field(ge=1, le=10_000_000, strict=True)] | None = None
     per_customer_limit: Annotated[int, Field(ge=1, le=1000, strict=True)] = 1
     hold_s: Annotated[int, Field(ge=10, le=3600, strict=True)] = 300
+    mode: Literal["open", "queue", "draw"] = Field("open", description=(
+        "open: first come, first served. queue: a randomized waiting room; buyers join before starts_at "
+        "(POST .../offers/{id}/queue) and hold with the pass they get when admitted. draw: not available yet."))
+    admit_per_minute: Annotated[int, Field(ge=1, le=MAX_ADMIT_PER_MINUTE, strict=True)] | None = Field(
+        None, description="queue offers: places let in per minute (default: twice the units, at least 60)")
+
+
+class OfferPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    admit_per_minute: Annotated[int, Field(ge=1, le=MAX_ADMIT_PER_MINUTE, strict=True)]
 
 
 class MuteIn(BaseModel):
@@ -133,9 +143,19 @@ async def create_offer(request: Request) -> JSONResponse:
         quantity=body.quantity,
         per_customer_limit=body.per_customer_limit,
         hold_s=body.hold_s,
+        mode=body.mode,
+        admit_per_minute=body.admit_per_minute,
     )
     offer = await _control(request).create_offer(host_id, request.path_params["slug"], spec)
     return JSONResponse(offer, status_code=201)
+
+
+async def update_offer(request: Request) -> JSONResponse:
+    """The admission rate of a queue offer's waiting room, also while it runs."""
+    host_id = await _host_id(request)
+    offer_id = path_id(request.path_params["offer_id"], "offer")
+    body = await parse(request, OfferPatch)
+    return JSONResponse(await _control(request).set_admission_rate(host_id, request.path_params["slug"], offer_id, body.admit_per_minute))
 
 
 async def cancel_offer(request: Request) -> Response:
@@ -198,6 +218,10 @@ routes = [
               OfferIn, answers={201: "The offer."},
               errors=("malformed_json", "invalid_request", "offer_above_list", "offer_overlaps", "not_found", "invalid_state", *_HOST),
               responses={201: {"content": json_content("Offer")}})),
+    api(update_offer, Operation("PATCH", "/api/shows/{slug}/offers/{offer_id}", "Change a queue offer's admission rate (admit_per_minute), "
+              "also while its line is being let in.", "host", OfferPatch, answers={200: "The offer."},
+              errors=("malformed_json", "invalid_request", "not_found", "invalid_state", *_HOST),
+              responses={200: {"content": json_content("Offer")}})),
     api(cancel_offer, Operation("DELETE", "/api/shows/{slug}/offers/{offer_id}", "End an offer now.", "host", answers={204: "Ended."},
               errors=("not_found", *_HOST))),
     api(delete_chat, Operation("DELETE", "/api/shows/{slug}/chat/{message_id}", "Delete a chat message from every screen.", "host",

@@ -1,0 +1,291 @@
+"""A queue offer's waiting room, in Redis: who joined and when, their places once the line is
+shuffled at ``starts_at``, and how far the line has been let in.
+
+    join (buyer, before or after starts_at) -> an entry, once per buyer (one script call)
+    starts_at -> the offer clock ranks everyone who joined before (live.queue_order), once
+    every clock tick -> ``admitted_upto`` rises at the offer's rate, never further than the units
+                        still available can serve (OPEN_PASSES_FACTOR x available + OPEN_PASSES_SLACK)
+    me (buyer) -> rank, people ahead, admitted, and when admitted a signed pass (live.passes)
+
+Places are whole numbers from 1: those ranked by the shuffle first, then late joiners in arrival
+order (an entry's arrival number is its place, since every early entry arrived before it; the
+join script stamps entries with Redis's own clock so that holds across processes). Rank ``r`` is
+admitted when ``r <= admitted_upto``; its pass expires ``PASS_S`` after that moment. A place
+whose pass expired or was used stops counting against the open passes.
+
+Keys: live.keys (``queue``). They outlive the offer by ``KEEP_MS`` for the audit.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from dataclasses import dataclass
+from typing import cast
+
+import redis.asyncio as aioredis
+
+from inventory import redis_replies
+from inventory.errors import RateLimited
+from live import keys
+from live.passes import PASS_S
+from live.queue_order import rank_without_blocking
+
+KEEP_MS = 30 * 24 * 3600 * 1000  # the audit stays answerable this long after the offer ends
+# 300 pairs admit 385 people at a time, not 100,000 to be told "sold out" one by one; the 25 %
+# covers passes that go unused, the 10 a tiny drop's first minute.
+OPEN_PASSES_FACTOR = 1.25
+OPEN_PASSES_SLACK = 10
+RANK_WRITE_SLICE = 10_000  # ranks written per pipeline: one slice is a few ms of Redis time
+
+_JOIN = """
+local rec = redis.call('HGET', KEYS[1], ARGV[1])
+if rec then return {0, rec} end
+local allowed = tonumber(ARGV[4])
+if allowed > 0 then
+  local n = redis.call('INCR', KEYS[3])
+  if n == 1 then redis.call('PEXPIRE', KEYS[3], ARGV[5]) end
+  if n > allowed then return {-1, tostring(redis.call('PTTL', KEYS[3]))} end
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local n = redis.call('RPUSH', KEYS[2], ARGV[2] .. ' ' .. ARGV[1] .. ' ' .. now)
+rec = ARGV[2] .. ' ' .. n .. ' ' .. now
+redis.call('HSET', KEYS[1], ARGV[1], rec)
+if n == 1 then
+  redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+  redis.call('PEXPIREAT', KEYS[2], ARGV[3])
+end
+return {1, rec}
+"""
+
+# Everything GET .../queue/me needs, in one call: the entry, its place, the line, and when the
+# place was admitted.
+_ME = """
+local rec = redis.call('HGET', KEYS[1], ARGV[1])
+if not rec then return false end
+local st = redis.call('HMGET', KEYS[3], 'pre', 'admitted_upto', 'rate')
+local length = redis.call('LLEN', KEYS[4])
+local rank = redis.call('HGET', KEYS[2], ARGV[1])
+local n = tonumber(string.match(rec, '^%S+ (%d+) '))
+if not rank and st[1] and n > tonumber(st[1]) then rank = n end
+local at = false
+if rank and st[2] and tonumber(rank) <= tonumber(st[2]) then
+  local first = redis.call('ZRANGEBYSCORE', KEYS[5], rank, '+inf', 'LIMIT', 0, 1)
+  if first[1] then at = string.match(first[1], ':(%d+)$') end
+end
+return {rec, rank or false, st[1] or false, st[2] or false, st[3] or false, length, at}
+"""
+
+
+@dataclass(frozen=True)
+class Entry:
+    entry_id: str
+    arrival: int  # 1 for the first to join
+    joined_at: int
+
+
+@dataclass(frozen=True)
+class Place:
+    """A buyer's entry and where the line stands for it."""
+
+    entry: Entry
+    rank: int | None  # None until the line is shuffled at starts_at
+    admitted_upto: int
+    length: int
+    rate: int | None  # places admitted per minute
+    admitted_at: int | None  # when this place was admitted (ms)
+
+    @property
+    def admitted(self) -> bool:
+        return self.rank is not None and self.rank <= self.admitted_upto
+
+    @property
+    def ahead(self) -> int | None:
+        """People still waiting in front of this place."""
+        return None if self.rank is None else max(0, self.rank - self.admitted_upto - 1)
+
+    @property
+    def eta_s(self) -> int | None:
+        """Seconds until admitted at the current rate; it only rises if the rate drops."""
+        if self.rank is None or not self.rate:
+            return None
+        return 0 if self.admitted else math.ceil((self.rank - self.admitted_upto) * 60 / self.rate)
+
+
+@dataclass(frozen=True)
+class Line:
+    """A waiting room at a glance: the ``queue`` frame and the panel."""
+
+    length: int
+    admitted_upto: int
+    ranked: bool
+    passes_used: int = 0
+
+
+def _entry(record: str) -> Entry:
+    entry_id, arrival, joined_at = record.split(" ")
+    return Entry(entry_id, int(arrival), int(joined_at))
+
+
+class WaitingRoom:
+    def __init__(self, redis: aioredis.Redis, pass_s: int = PASS_S) -> None:
+        self.redis = redis
+        self.pass_s = pass_s  # a pass is good this long after its place is admitted
+        self._join = redis.register_script(_JOIN)
+        self._me = redis.register_script(_ME)
+        self._used: dict[int, dict[str, int]] = {}  # offer id -> buyer -> rank, not yet written
+
+    # -- buyers ------------------------------------------------------------------------------------
+
+    async def join(
+        self, offer_id: int, buyer_id: str, ends_at: int, ip: str, ip_limit: tuple[int, int] | None
+    ) -> tuple[Entry, bool]:
+        """The buyer's entry, and whether this call made it. ``ip_limit`` is (joins, window ms)
+        per address, counted for new entries only; RateLimited past it."""
+        allowed, window_ms = ip_limit or (0, 0)
+        created, record = await self._join(
+            keys=[keys.queue(offer_id, "buyers"), keys.queue(offer_id, "entries"), keys.queue(offer_id, "ip:" + ip[:64])],
+            args=[buyer_id, secrets.token_hex(8), ends_at + KEEP_MS, allowed, window_ms],
+        )
+        if int(created) < 0:
+            raise RateLimited("too many people joined from this address; try again shortly", retry_after_ms=max(1, int(record)))
+        return _entry(record), int(created) == 1
+
+    async def place(self, offer_id: int, buyer_id: str) -> Place | None:
+        """Where ``buyer_id`` stands in the line; None: not in it."""
+        reply = await self._me(
+            keys=[keys.queue(offer_id, part) for part in ("buyers", "ranks", "state", "entries", "admitted")],
+            args=[buyer_id],
+        )
+        if not reply:
+            return None
+        record, rank, _pre, upto, rate, length, admitted_at = reply
+        return Place(
+            entry=_entry(record),
+            rank=int(rank) if rank else None,
+            admitted_upto=int(upto or 0),
+            length=int(length),
+            rate=int(rate) if rate else None,
+            admitted_at=int(admitted_at) if admitted_at else None,
+        )
+
+    def note_used(self, offer_id: int, buyer_id: str, rank: int) -> None:
+        """A pass got its buyer a hold: its place stops counting as open. Written by ``flush_used``
+        a moment later (the hold route's budget is one Redis round trip); a process that dies
+        first loses the note, and the place counts as open until its pass expires."""
+        self._used.setdefault(offer_id, {})[buyer_id] = rank
+
+    async def flush_used(self) -> None:
+        if not self._used:
+            return
+        pending, self._used = self._used, {}
+        pipe = self.redis.pipeline(transaction=False)
+        for offer_id, ranks in pending.items():
+            pipe.zadd(keys.queue(offer_id, "used"), dict(ranks))
+        await pipe.execute()
+
+    # -- the clock ---------------------------------------------------------------------------------
+
+    async def is_ranked(self, offer_id: int) -> bool:
+        return bool(await self.redis.hexists(keys.queue(offer_id, "state"), "pre"))
+
+    async def rank(self, offer_id: int, seed: bytes, starts_at: int, rate: int, now: int, ends_at: int) -> int:
+        """Shuffle everyone who joined before ``starts_at``; returns how many. Idempotent: a clock
+        that died halfway ranks again from the same entries and seed, to the same places."""
+        entries_key = keys.queue(offer_id, "entries")
+        early: list[tuple[str, str]] = []  # (entry id, buyer id)
+        start = 0
+        while True:
+            records = cast(list[str], await self.redis.lrange(entries_key, start, start + RANK_WRITE_SLICE - 1))
+            for record in records:
+                entry_id, buyer_id, joined_at = record.split(" ")
+                if int(joined_at) >= starts_at:
+                    break
+                early.append((entry_id, buyer_id))
+            else:
+                if len(records) == RANK_WRITE_SLICE:
+                    start += RANK_WRITE_SLICE
+                    continue
+            break
+        buyer_of = dict(early)
+        order = await rank_without_blocking(seed, [entry_id for entry_id, _ in early])
+        ranks_key = keys.queue(offer_id, "ranks")
+        for at in range(0, len(order), RANK_WRITE_SLICE):
+            chunk = order[at:at + RANK_WRITE_SLICE]
+            await self.redis.hset(ranks_key, mapping={buyer_of[e]: at + i + 1 for i, e in enumerate(chunk)})
+        state = keys.queue(offer_id, "state")
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hsetnx(state, "admitted_upto", 0)
+        pipe.hsetnx(state, "raised_at", now)
+        pipe.hsetnx(state, "rate", rate)
+        pipe.hset(state, "pre", len(order))  # last: a place is known once this is there
+        for key in ("ranks", "state", "entries", "buyers"):
+            pipe.pexpireat(keys.queue(offer_id, key), ends_at + KEEP_MS)
+        await pipe.execute()
+        return len(order)
+
+    async def admit(self, offer_id: int, available: int, now: int) -> int:
+        """Raise the line by what the rate allows since the last tick, as far as the units still
+        available can serve; returns ``admitted_upto``. Run by the one clock process."""
+        state = keys.queue(offer_id, "state")
+        fields = await self.redis.hmget(state, ["admitted_upto", "raised_at", "rate", "carry"])
+        upto, raised_at, rate = int(fields[0] or 0), int(fields[1] or now), int(fields[2] or 0)
+        credit = float(fields[3] or 0) + rate * max(0, now - raised_at) / 60_000
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.llen(keys.queue(offer_id, "entries"))
+        pipe.zrevrangebyscore(keys.queue(offer_id, "admitted_at"), now - self.pass_s * 1000, "-inf", start=0, num=1)
+        length, old = await pipe.execute()
+        upto_old = int(old[0]) if old else 0  # places admitted pass_s ago or earlier: expired or used
+        used_recent = int(await self.redis.zcount(keys.queue(offer_id, "used"), upto_old + 1, upto)) if upto > upto_old else 0
+        open_passes = upto - upto_old - used_recent
+        room = math.ceil(OPEN_PASSES_FACTOR * max(0, available)) + OPEN_PASSES_SLACK - open_passes
+        step = min(int(credit), max(0, room), max(0, int(length) - upto))
+        # Credit the line could not use (no one waiting, or no units for more) is dropped: a pause
+        # must not turn into a burst of admissions afterwards.
+        carry = credit - step if step == int(credit) else 0.0
+        pipe = self.redis.pipeline(transaction=False)
+        if step > 0:
+            upto += step
+            pipe.zadd(keys.queue(offer_id, "admitted"), {f"{upto}:{now}": upto})
+            pipe.zadd(keys.queue(offer_id, "admitted_at"), {str(upto): now})
+            pipe.hset(state, "admitted_upto", upto)
+        pipe.hset(state, mapping={"raised_at": now, "carry": round(min(carry, 1.0), 6)})
+        await pipe.execute()
+        return upto
+
+    async def set_rate(self, offer_id: int, rate: int) -> None:
+        await self.redis.hset(keys.queue(offer_id, "state"), "rate", rate)
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    async def lines(self, offer_ids: list[int]) -> dict[int, Line]:
+        pipe = self.redis.pipeline(transaction=False)
+        for offer_id in offer_ids:
+            pipe.llen(keys.queue(offer_id, "entries"))
+            pipe.hmget(keys.queue(offer_id, "state"), ["admitted_upto", "pre"])
+        replies = await pipe.execute()
+        return {
+            offer_id: Line(int(replies[2 * i]), int(replies[2 * i + 1][0] or 0), replies[2 * i + 1][1] is not None)
+            for i, offer_id in enumerate(offer_ids)
+        }
+
+    async def line(self, offer_id: int) -> Line:
+        line = (await self.lines([offer_id]))[offer_id]
+        used = int(await self.redis.zcard(keys.queue(offer_id, "used")))
+        return Line(line.length, line.admitted_upto, line.ranked, used)
+
+    async def audit(self, offer_id: int) -> tuple[list[tuple[str, int, int | None]], list[tuple[int, int]]]:
+        """Every entry as (entry id, joined at, rank) in arrival order, and every admission as
+        (admitted up to place, at)."""
+        records = cast(list[str], await self.redis.lrange(keys.queue(offer_id, "entries"), 0, -1))
+        ranks = await redis_replies.hgetall(self.redis, keys.queue(offer_id, "ranks"))
+        ranked = await self.is_ranked(offer_id)
+        entries: list[tuple[str, int, int | None]] = []
+        for arrival, record in enumerate(records, start=1):
+            entry_id, buyer_id, joined_at = record.split(" ")
+            rank = ranks.get(buyer_id)
+            entries.append((entry_id, int(joined_at), int(rank) if rank else (arrival if ranked else None)))
+        admissions = cast(list[str], await self.redis.zrange(keys.queue(offer_id, "admitted"), 0, -1))
+        steps = [(int(upto), int(at)) for upto, at in (member.split(":") for member in admissions)]
+        return entries, steps
