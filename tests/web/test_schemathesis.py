@@ -300,6 +300,13 @@ async def _world(http: httpx.AsyncClient, app: Starlette, sessions: async_sessio
         "variants": [{"sku": "AD-41", "label": "EU 41", "stock": 50}],
     }), 201)
     scheduled = (await ok(await http.post("/api/shows", headers=host, json={"title": "Next week"}), 201))["slug"]
+    # A waiting room an hour ahead, that the buyer below has joined.
+    queued = await ok(await http.post("/api/products", headers=host, json={
+        "title": "Aurora Drop", "price_cents": 15900, "currency": "USD",
+        "variants": [{"sku": "AQ-41", "label": "EU 41", "stock": 30}],
+    }), 201)
+    queue_offer = (await ok(await http.post(f"/api/shows/{live}/offers", headers=host, json={
+        **offer, "product_id": queued["id"], "mode": "queue", "starts_at": now_ms() + 3_600_000}), 201))["id"]
 
     # An ended, recorded show: what the replay routes serve (as test_replay records one).
     replayed = (await ok(await http.post("/api/shows", headers=host, json={"title": "Last week"}), 201))["slug"]
@@ -316,6 +323,7 @@ async def _world(http: httpx.AsyncClient, app: Starlette, sessions: async_sessio
 
     created = await ok(await http.post("/api/buyers", json={"name": "Kim"}), 201)
     buyer = auth(created["token"])
+    await ok(await http.post(f"/api/shows/{live}/offers/{queue_offer}/queue", headers=buyer, json={}), 201)
 
     async def new_hold() -> str:
         held = await ok(await http.post(f"/api/shows/{live}/holds", json={"sku": "AR-41", "quantity": 1},
@@ -353,6 +361,13 @@ async def _world(http: httpx.AsyncClient, app: Starlette, sessions: async_sessio
         ("DELETE", "/api/shows/{slug}/pin"): Planned(slug, host, ({},)),
         ("POST", "/api/shows/{slug}/offers"): Planned(slug, host, ({"body": {**offer, "product_id": fresh["id"]}},)),
         ("DELETE", "/api/shows/{slug}/offers/{offer_id}"): Planned({**slug, "offer_id": str(doomed_offer)}, host, ({},)),
+        ("PATCH", "/api/shows/{slug}/offers/{offer_id}"): Planned(
+            {**slug, "offer_id": str(queue_offer)}, host, ({"body": {"admit_per_minute": 600}},)),
+        # Joined above already: the same entry again (200).
+        ("POST", "/api/shows/{slug}/offers/{offer_id}/queue"): Planned({**slug, "offer_id": str(queue_offer)}, buyer, ({"body": {}},)),
+        ("GET", "/api/shows/{slug}/offers/{offer_id}/queue/me"): Planned({**slug, "offer_id": str(queue_offer)}, buyer, ({},)),
+        ("GET", "/api/shows/{slug}/offers/{offer_id}/queue"): Planned({**slug, "offer_id": str(queue_offer)}, host, ({},)),
+        ("GET", "/api/shows/{slug}/offers/{offer_id}/audit"): Planned({**slug, "offer_id": str(queue_offer)}, happy=({},)),
         ("DELETE", "/api/shows/{slug}/chat/{message_id}"): Planned({**slug, "message_id": str(message.id)}, host, ({},)),
         ("POST", "/api/shows/{slug}/mutes"): Planned(slug, host, ({"body": {"buyer_id": created["buyer_id"]}},)),
         ("GET", "/api/shows/{slug}/orders"): Planned(slug, host, ({}, {"query": {"format": "csv"}})),
