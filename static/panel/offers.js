@@ -1,13 +1,22 @@
-// Offers: the composer (product, price, duration, quantity, per-customer limit, hold time; it
-// starts at once), "start the last offer again" (the R shortcut), and the list of this show's
-// offers with their countdowns and "End now". An ended offer stays in the list for a while so the
-// host sees what just happened.
+// Offers: the composer (product, price, duration, quantity, per-customer limit, hold time, and the
+// mode: first come, which starts at once, or a waiting room, which starts in a few minutes and
+// lets people in at a rate), "start the last offer again" (the R shortcut), and the list of this
+// show's offers with their countdowns and "End now". An ended offer stays in the list for a while
+// so the host sees what just happened. A queue offer's waiting room figures in the list are
+// queue.js's.
 
+import { ApiError } from "../common/api.js";
 import { formatCountdown, formatMoney, moneyInput, parseMoney } from "../common/format.js";
 import { $, clear, flash, h, keepingFocus } from "./dom.js";
-import { act } from "./feedback.js";
+import { act, problem } from "./feedback.js";
+import { defaultAdmitPerMinute } from "./queue.js";
 
 const ENDED_SHOWN_MS = 15000;
+const QUEUE_START_IN_MIN = 5; // a waiting room needs time for people to join before it starts
+const MODE_HINTS = {
+  open: "First come: it starts at once, and whoever presses Buy first gets the units.",
+  queue: "Waiting room: buyers join a line before the start; at the start it is shuffled fairly (later joiners go to the back) and let in at the rate below. Only those let in can buy.",
+};
 
 function terms(o) {
   return `${o.remaining ?? "all"} of ${o.quantity ?? "all"} left · ${o.per_customer_limit} per customer · hold ${o.hold_s}s`;
@@ -21,11 +30,24 @@ export class Offers {
     this.product = $("#offer-product");
     this.price = $("#offer-price");
     this.startButton = $("#offer-start");
+    this.mode = $("#offer-mode");
+    this.modeHint = $("#offer-mode-hint");
+    this.queueFields = $("#offer-queue-fields");
+    this.admit = $("#offer-admit");
+    this.startIn = $("#offer-start-in");
+    this.quantity = $("#offer-quantity");
+    this.error = $("#offer-error");
     // The last offer started here, kept per tab so R still repeats it after a reload.
     this.storageKey = `livedrop.lastOffer.${panel.slug}`;
     this.last = JSON.parse(sessionStorage.getItem(this.storageKey) || "null");
 
-    this.product.addEventListener("change", () => this.fillPrice(true));
+    this.product.addEventListener("change", () => {
+      this.fillPrice(true);
+      this.showDefaultRate();
+    });
+    this.quantity.addEventListener("input", () => this.showDefaultRate());
+    this.mode.addEventListener("change", () => this.showMode());
+    this.showMode();
     this.form.addEventListener("submit", (event) => {
       event.preventDefault();
       this.submit();
@@ -43,6 +65,30 @@ export class Offers {
     if (chosen && products.some((p) => String(p.id) === chosen)) this.product.value = chosen;
     else if (state.pinned) this.product.value = String(state.pinned.id);
     this.fillPrice(false);
+    this.showDefaultRate();
+  }
+
+  /** The mode's hint, and the waiting room's fields only for a waiting room. */
+  showMode() {
+    const queue = this.mode.value === "queue";
+    this.modeHint.textContent = MODE_HINTS[this.mode.value] || "";
+    this.queueFields.hidden = !queue;
+    this.admit.disabled = !queue;
+    this.startIn.disabled = !queue;
+    if (queue && !this.startIn.value) this.startIn.value = String(QUEUE_START_IN_MIN);
+    this.showDefaultRate();
+  }
+
+  /** The rate the server picks when the field is left empty: twice the units, at least 60. */
+  showDefaultRate() {
+    const p = this.selected();
+    const quantity = Number.parseInt(this.quantity.value, 10);
+    let units = Number.isInteger(quantity) && quantity > 0 ? quantity : null;
+    if (units === null && p) {
+      const { stock } = this.panel.state;
+      units = p.variants.reduce((sum, v) => sum + (Number.isInteger(stock[v.sku]) ? stock[v.sku] : v.stock), 0);
+    }
+    this.admit.placeholder = `${defaultAdmitPerMinute(units ?? 0)} (twice the units, at least 60)`;
   }
 
   selected() {
@@ -73,24 +119,60 @@ export class Offers {
       per_customer_limit: Number.parseInt($("#offer-limit").value, 10),
       hold_s: Number.parseInt($("#offer-hold").value, 10),
     };
-    const quantity = $("#offer-quantity").value.trim();
+    const quantity = this.quantity.value.trim();
     if (quantity) spec.quantity = Number.parseInt(quantity, 10);
+    if (this.mode.value === "queue") {
+      spec.mode = "queue";
+      const admit = this.admit.value.trim();
+      if (admit) {
+        const n = Number(admit);
+        if (!Number.isInteger(n) || n < 1) return this.refuse("Admit per minute: a whole number, 1 or more (or empty for the default).");
+        spec.admit_per_minute = n;
+      }
+      const minutes = Number(this.startIn.value);
+      if (!(minutes > 0)) return this.refuse("A waiting room starts in the future: give it a few minutes for people to join.");
+      spec.start_in_ms = Math.round(minutes * 60_000); // not sent: starts_at is counted from the moment it is sent
+    }
     return this.start(spec, this.startButton);
   }
 
-  async start(spec, button) {
+  refuse(message) {
+    this.error.textContent = message;
+    return undefined;
+  }
+
+  /** The body of POST .../offers for a composed offer: a start "in n minutes" becomes starts_at
+   * in the server's clock, now (so "start the last offer again" starts as far ahead again). */
+  body(spec) {
+    const { start_in_ms: startInMs, ...body } = spec;
+    if (startInMs) body.starts_at = Math.round(this.panel.clock.now() + startInMs);
+    return body;
+  }
+
+  /** Starts a composed offer; a refusal is written next to the form (and flashed too when the R
+   * shortcut started it, as the form may be scrolled out of sight then). */
+  async start(spec, button, { shortcut = false } = {}) {
     const { api, path } = this.panel;
-    const offer = await act(button, () => api(`${path}/offers`, { method: "POST", body: spec }), "Offer started.");
-    if (offer) {
+    if (button) button.disabled = true;
+    this.error.textContent = "";
+    try {
+      const offer = await api(`${path}/offers`, { method: "POST", body: this.body(spec) });
       this.last = spec;
       sessionStorage.setItem(this.storageKey, JSON.stringify(spec));
       this.panel.apply({ type: "offer", ...offer }); // the answer is the offer, as its frame will carry it
+      flash(offer.mode === "queue" ? "Waiting room open: buyers can join now." : "Offer started.", "ok", 2500);
+    } catch (err) {
+      // The server's sentence names the field (and is what the host must change), next to the form.
+      this.error.textContent = problem(err);
+      if (shortcut || (err instanceof ApiError && err.code === "network")) flash(problem(err));
+    } finally {
+      if (button) button.disabled = false;
     }
   }
 
   repeatLast() {
     if (!this.last) return flash("No offer started from this screen yet.");
-    return this.start({ ...this.last }, this.startButton);
+    return this.start({ ...this.last }, this.startButton, { shortcut: true });
   }
 
   // -- the list ----------------------------------------------------------------------------------
@@ -106,22 +188,27 @@ export class Offers {
     const shown = [...state.offers.values()]
       .filter((o) => o.state !== "ended" || now - o.ends_at < ENDED_SHOWN_MS)
       .sort((a, b) => b.id - a.id);
-    if (!shown.length) this.list.append(h("li", { class: "muted small" }, "No offer running. Compose one above; it starts at once."));
+    if (!shown.length) this.list.append(h("li", { class: "muted small" }, "No offer running. Compose one above: first come starts at once."));
+    const { queue } = this.panel;
     for (const o of shown) {
       const product = products.find((p) => p.id === o.product_id);
       const currency = o.currency || product?.currency || "USD";
-      this.list.append(h("li", { dataset: { offerId: o.id, state: o.state } },
+      const waiting = queue.isQueue(o);
+      this.list.append(h("li", { dataset: { offerId: o.id, state: o.state, mode: waiting ? "queue" : "open" } },
         h("div", { class: "grow" },
           h("strong", {}, o.title || product?.title || `Product ${o.product_id}`), " ",
-          h("span", {}, formatMoney(o.price_cents, currency)),
+          h("span", {}, formatMoney(o.price_cents, currency)), " ",
+          h("span", { class: `mode-tag mode-${waiting ? "queue" : "open"}` }, waiting ? "waiting room" : "first come"),
           h("div", { class: "muted small", dataset: { remainingOf: o.id } }, terms(o))),
         h("span", { class: "countdown", dataset: { endsAt: o.ends_at, startsAt: o.starts_at, state: o.state }, "aria-label": "time left" }, ""),
         o.state !== "ended"
           ? h("button", { type: "button", class: "btn btn-small btn-danger", dataset: { focusKey: `end-${o.id}` },
             onclick: (e) => this.end(o, e.currentTarget) }, "End now")
-          : h("span", { class: "muted small" }, "ended")));
+          : h("span", { class: "muted small" }, "ended"),
+        waiting ? queue.box(o) : null));
     }
     this.tick(now);
+    queue.sync();
   }
 
   async end(offer, button) {

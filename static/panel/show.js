@@ -1,7 +1,7 @@
 // The show screen /host/shows/{slug}: wires its areas together, like static/viewer.js does for the
-// viewer page. Each area of the screen is one module with one class (show_bar, lineup, offers,
-// figures, orders, chat, stream; camera and the embed box), handed the `panel` object below: the
-// only state of this page, in the open.
+// viewer page. Each area of the screen is one module with one class (show_bar, lineup, offers and
+// the waiting rooms of its queue offers, figures, orders, chat, stream; camera and the embed box),
+// handed the `panel` object below: the only state of this page, in the open.
 //
 // Live state comes from the show's WebSocket through the same two pieces the viewer page uses:
 // common/live.js (resume with ?after=, pong watchdog, reconnect when the browser is back online)
@@ -23,6 +23,7 @@ import { Figures } from "./figures.js";
 import { Lineup } from "./lineup.js";
 import { Offers } from "./offers.js";
 import { Orders } from "./orders.js";
+import { Queue } from "./queue.js";
 import { ShowBar } from "./show_bar.js";
 import { StreamForm } from "./stream.js";
 
@@ -43,6 +44,7 @@ const panel = {
   showBar: null,
   lineup: null,
   offers: null,
+  queue: null,
   figures: null,
   orders: null,
   chat: null,
@@ -50,12 +52,14 @@ const panel = {
 
   /** A frame (from the socket, or the host's own change as the server answered it) and its redraw. */
   apply(frame) {
+    this.queue.note(frame); // the waiting room fields, which the shared state does not keep
     render(this.state.apply(frame));
   },
 };
 
 panel.showBar = new ShowBar(panel);
 panel.lineup = new Lineup(panel);
+panel.queue = new Queue(panel);
 panel.offers = new Offers(panel);
 panel.figures = new Figures(panel);
 panel.orders = new Orders(panel);
