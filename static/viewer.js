@@ -1,11 +1,13 @@
 // The viewer page /s/{slug}: starts from the snapshot the server put in the page, keeps it live
-// over /ws/shows/{slug} (resuming with ?after=), and wires the card, buying and chat together.
+// over /ws/shows/{slug} (resuming with ?after=), and wires the card, buying, the waiting room and
+// chat together.
 
 import { api, ApiError } from "./common/api.js";
 import { formatDateTime, formatRelative, ServerClock } from "./common/format.js";
 import { LiveSocket } from "./common/live.js";
 import { Buying } from "./viewer/buying.js";
 import { Card } from "./viewer/card.js";
+import { Queue } from "./viewer/queue.js";
 import { byId, makeAnnouncer, setText, show } from "./viewer/dom.js";
 import { Social } from "./viewer/social.js";
 import { startVideo } from "./viewer/video.js";
@@ -27,6 +29,7 @@ const viewer = {
   live: null,
   card: null,
   buying: null,
+  queue: null,
   social: null,
   video: null,
   sync: null,
@@ -67,6 +70,7 @@ const viewer = {
 
 viewer.card = new Card(viewer);
 viewer.buying = new Buying(viewer);
+viewer.queue = new Queue(viewer);
 viewer.social = new Social(viewer);
 
 // -- the show's state (scheduled / live / ended) --------------------------------------------------
@@ -132,15 +136,22 @@ function onFrame(frame) {
     viewer.social.sold(frame);
     return;
   }
+  if (frame.type === "queue") { // where the waiting rooms stand: each viewer works out its own place
+    viewer.queue.frame(frame);
+    return;
+  }
   if (viewer.sync.push(frame)) return; // a pin or offer from a moment the video has not shown yet
   render(viewer.state.apply(frame));
 }
 
 const connStatus = byId("conn-status");
+let openedBefore = false;
 function onStatus(status) {
   if (status === "open") {
     show(connStatus, false);
     viewer.social.connected();
+    if (openedBefore) viewer.queue.refreshAll(); // back after a drop: the line moved meanwhile
+    openedBefore = true;
   } else if (status === "reconnecting") {
     setText(connStatus, "Reconnecting…");
     show(connStatus, true);
@@ -172,14 +183,23 @@ viewer.live = new LiveSocket(page.ws_path, { after: viewer.state.seq, onFrame, o
 viewer.live.start();
 
 if (viewer.buyer.id) {
-  viewer.loadMe().then((me) => viewer.buying.restore(me)).catch(() => {});
+  viewer.loadMe().then((me) => {
+    viewer.buying.restore(me);
+    viewer.queue.noteOrders(me.orders);
+  }).catch(() => {});
 }
+
+// A phone that slept (timers stopped, frames missed) sees its true place when it wakes.
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible") viewer.queue.refreshAll();
+});
 
 let lastSlowTick = 0;
 setInterval(() => {
   const now = clock.now();
   viewer.card.tick(now);
   viewer.buying.tick(now);
+  viewer.queue.tick(now);
   if (now - lastSlowTick > 15000) {
     lastSlowTick = now;
     if (viewer.state.show.status === "scheduled") renderShowText();

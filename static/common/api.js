@@ -72,6 +72,19 @@ export async function api(path, { method = "GET", body, headers = {}, signal, co
   return data;
 }
 
+/**
+ * What to tell a person about a failed call: the server's own message (error.message) as a
+ * sentence, or `fallback` when the server was not reached or said nothing readable. Never a code.
+ * @param {unknown} err
+ * @param {string} fallback
+ */
+export function refusalText(err, fallback) {
+  const message = err instanceof ApiError && err.status !== 0 ? err.body?.error?.message : null;
+  if (typeof message !== "string" || !message.trim()) return fallback;
+  const text = message.trim();
+  return `${text[0].toUpperCase()}${text.slice(1)}${/[.!?]$/.test(text) ? "" : "."}`;
+}
+
 /** The CSRF token a signed-in page carries in <meta name="csrf-token"> ("" when it has none). */
 export function csrfToken() {
   return document.querySelector('meta[name="csrf-token"]')?.content || "";

@@ -124,6 +124,40 @@ export function formatCount(n, locale = undefined) {
   return new Intl.NumberFormat(locale, { notation: n >= 10000 ? "compact" : "standard" }).format(n);
 }
 
+/** A whole number as the locale writes it: 1284 -> "1,284" (en), "1.284" (de). */
+export function formatNumber(n, locale = undefined) {
+  return numberFormat(locale).format(n);
+}
+
+const numberFormats = new Map();
+function numberFormat(locale) {
+  const key = locale || "";
+  if (!numberFormats.has(key)) numberFormats.set(key, new Intl.NumberFormat(locale, { maximumFractionDigits: 0 }));
+  return numberFormats.get(key);
+}
+
+// English ordinal suffixes by the plural category Intl gives an ordinal ("one" is 1st, 21st...).
+const EN_ORDINAL = { one: "st", two: "nd", few: "rd", other: "th" };
+let enOrdinalRules = null;
+
+/** An ordinal in English: 1 -> "1st", 1284 -> "1,284th", 112 -> "112th" (digits grouped by `locale`). */
+export function formatOrdinal(n, locale = "en") {
+  enOrdinalRules ??= new Intl.PluralRules("en", { type: "ordinal" });
+  return `${formatNumber(n, locale)}${EN_ORDINAL[enOrdinalRules.select(n)] || EN_ORDINAL.other}`;
+}
+
+/** When something happens, as short as is clear from `now`: "8:00 PM" today ("8:00:30 PM" off the
+ * minute), "Fri 8:00 PM" within a week, else "Dec 4, 8:00 PM". */
+export function formatWhen(ms, now = Date.now(), locale = undefined) {
+  const at = new Date(ms);
+  const time = { hour: "numeric", minute: "2-digit" };
+  if (at.getSeconds() !== 0) time.second = "2-digit";
+  const sameDay = at.toDateString() === new Date(now).toDateString();
+  const options = sameDay ? time
+    : Math.abs(ms - now) < 6 * 86400000 ? { weekday: "short", ...time } : { month: "short", day: "numeric", ...time };
+  return new Intl.DateTimeFormat(locale, options).format(at);
+}
+
 /** The server's clock as seen from here: `now()` is server milliseconds. */
 export class ServerClock {
   constructor() {

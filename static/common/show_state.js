@@ -56,7 +56,7 @@ export class ShowState {
         return ["pinned"];
       case "offer": {
         const offer = pick(frame, ["id", "product_id", "title", "price_cents", "currency", "starts_at", "ends_at",
-          "quantity", "remaining", "per_customer_limit", "hold_s", "state"]);
+          "quantity", "remaining", "per_customer_limit", "hold_s", "state", "mode", "admit_per_minute", "commitment", "seed"]);
         this.offers.set(offer.id, offer);
         return ["offers"];
       }

@@ -2,7 +2,7 @@
 // press is retried), the hold counts down visibly, the checkout sheet pays for it, and the
 // confirmation links the receipt. Every refusal becomes a plain sentence with a next step.
 
-import { api, ApiError, newKey } from "../common/api.js";
+import { api, ApiError, newKey, refusalText } from "../common/api.js";
 import { formatCountdown, formatMoney, spokenDuration } from "../common/format.js";
 import { byId, setText, show } from "./dom.js";
 
@@ -68,9 +68,12 @@ export class Buying {
     let hold;
     try {
       await viewer.ensureBuyer();
+      const body = { sku, quantity: 1 };
+      const pass = viewer.queue ? viewer.queue.passFor(sku) : null; // a waiting room's drop: the buyer's pass
+      if (pass) body.pass = pass;
       hold = await api(`/api/shows/${encodeURIComponent(viewer.slug)}/holds`, {
         method: "POST",
-        body: { sku, quantity: 1 },
+        body,
         headers: { "Idempotency-Key": key },
       });
     } catch (err) {
@@ -122,6 +125,12 @@ export class Buying {
           text: "This isn't on sale right now: the host may have moved on or the offer ended. The card updates by itself.",
           actionLabel: "Try again", action: again(false),
         });
+        break;
+      case "no_pass": // a waiting room's drop: the pass is missing, ran out, or is someone else's
+      case "pass_expired":
+      case "pass_not_yours":
+        if (viewer.queue) viewer.queue.passRefused(err);
+        else card.setNotice({ text: refusalText(err, "This drop has a waiting room. Reload the page to join the line.") });
         break;
       case "unknown_sku":
         card.selected = null;
@@ -393,6 +402,7 @@ export class Buying {
 
   _confirmed(order) {
     this.order = order;
+    if (this.viewer.queue) this.viewer.queue.noteOrders([order]);
     this.setHold(null);
     const receipt = order.receipt_url || `/orders/${order.order_id}`;
     setText(byId("order-number"), order.number);

@@ -1,6 +1,7 @@
 // The pinned product card: image, title, price (an offer's price beside the struck-through
 // regular one), the offer's countdown, size chips with live stock, the buy button, and the one
-// message line that says what happened and what to do next.
+// message line that says what happened and what to do next. A drop with a waiting room shows its
+// line here too (viewer/queue.js, when the page has one): Buy waits for the buyer's turn.
 
 import { formatCountdown, formatMoney, spokenDuration } from "../common/format.js";
 import { byId, el, setText, show } from "./dom.js";
@@ -92,6 +93,7 @@ export class Card {
     show(this.noProduct, !pinned && state.show.status === "live");
     if (!pinned) {
       this._offerKey = "";
+      if (this.viewer.queue) this.viewer.queue.render(clock.now(), null);
       return;
     }
     const now = clock.now();
@@ -148,7 +150,14 @@ export class Card {
     if (state.show.status === "scheduled") stateText = "On sale when the show goes live.";
     else if (state.show.status === "ended") stateText = "The show has ended, so this is no longer on sale here.";
     else if (soldOut && !hold) stateText = "Sold out in every size. Stay tuned: the host may have another drop.";
-    show(this.buyButton, live && !hold && !soldOut);
+    // A waiting room's drop (viewer/queue.js): Buy only for a buyer the line has let in.
+    const gate = this.viewer.queue ? this.viewer.queue.gate(pinned, now) : null;
+    const waiting = Boolean(gate && !gate.canBuy);
+    this.root.dataset.queue = gate ? (gate.canBuy ? "admitted" : "waiting") : "";
+    if (this.viewer.queue) {
+      this.viewer.queue.render(now, gate ? gate.offer : null, { hold, soldOut, ended: state.show.status === "ended" });
+    }
+    show(this.buyButton, live && !hold && !soldOut && !waiting);
     this.sizes.disabled = !live;
     if (this.buyButton.hidden === false) {
       const label = this.selected ? `Buy ${state.label(this.selected)} · ${formatMoney(unit, currency)}` : `Buy · ${formatMoney(unit, currency)}`;
