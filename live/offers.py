@@ -123,7 +123,7 @@ async def check_fits(session: AsyncSession, show_id: int, spec: OfferSpec, list_
     )).scalar_one_or_none()
     if clash is not None:
         raise OfferOverlaps(
-            f"offer {clash} on this product runs at the same time; end it first (DELETE its offer) or pick other times"
+            f"offer {clash} on this product runs at the same time; end it first, or pick times that do not overlap"
         )
 
 
