@@ -101,7 +101,13 @@ def test_a_host_runs_a_waiting_room_from_the_panel(new_context: Any, host: Host,
     expect(box.locator(".queue-rate")).to_have_text("admits 7 a minute")
     expect(box.locator(".queue-state")).to_have_attribute("data-shuffled", "false")
     offer_id = int(offer_item.get_attribute("data-offer-id") or "0")
-    offer = next(o for o in host.call("GET", f"/api/shows/{slug}", 200)["offers"] if o["id"] == offer_id)
+    offer = None
+    for _ in range(50):  # the snapshot follows the offer event through the stream (a moment under load)
+        offer = next((o for o in host.call("GET", f"/api/shows/{slug}", 200)["offers"] if o["id"] == offer_id), None)
+        if offer is not None:
+            break
+        time.sleep(0.1)
+    assert offer is not None, (offer_id, host.call("GET", f"/api/shows/{slug}", 200)["offers"])
     assert offer["mode"] == "queue" and offer["admit_per_minute"] == 7 and offer["quantity"] == 4
     assert 50_000 <= offer["starts_at"] - int(time.time() * 1000) <= 61_000, offer  # start in 1 minute
     commitment = box.locator(".commitment")
