@@ -28,7 +28,9 @@ from web.faults import FAULT_HANDLERS
 from web.jobs import JobRunner
 from web.livedrop import Livedrop, assemble
 from web.openapi import openapi_json
-from web.routes import buyers, health, holds, live_ws, media, media_auth, orders, panel, products, queue, replay, shows, viewer
+from web.routes import (
+    buyers, health, holds, live_ws, media, media_auth, orders, panel, products, queue, queue_pow, replay, shows, viewer,
+)
 from web.services import Services, open_services
 from web.settings import Settings
 
@@ -50,6 +52,7 @@ def build_routes() -> list[BaseRoute]:
         *orders.routes,
         *shows.routes,
         *queue.routes,
+        *queue_pow.routes,
         *live_ws.routes,
         *panel.routes,
         *viewer.routes,

@@ -56,6 +56,7 @@ ERROR_CODES: dict[str, str] = {
     "not_in_queue": "The buyer has not joined this offer's line (404).",
     "pow_required": "The waiting room asks for proof of work: solve GET .../queue/challenge and send it as pow (403).",
     "pow_invalid": "The proof of work is wrong, expired, or for another buyer or offer: fetch a new challenge (403).",
+    "pow_off": "This server asks no proof of work (LIVEDROP_QUEUE_POW is 0): there is no challenge; join with {} (404).",
     "internal_error": "Something failed on our side (500).",
 }
 

@@ -6,7 +6,7 @@ name, set lazily on ``app.state`` or imported late to dodge a cycle.
     services (Redis, SQL)            web.services
       -> stock, payments, checkout, epochs         inventory
       -> hub, shows, offer clock, buying, broadcasts, replays, report  live
-      -> rate limiter, buyer tokens, templates      web
+      -> rate limiter, buyer tokens, templates, queue proof of work   web
       -> jobs (run by whichever process holds the lease, web.jobs)
 
 ``create_app`` (web.app) assembles it in the app's lifespan; the worker and the CLI assemble it
@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
 from pathlib import Path
 
 from starlette.requests import HTTPConnection
@@ -46,13 +45,10 @@ from web.jobs import Job
 from web.links import recording_url
 from web.media_process import RemoteMedia
 from web.money import format_money
+from web.queue_pow import QueuePow
 from web.ratelimit import RateLimiter
 from web.services import Services
 from web.settings import Settings
-
-class QueuePowCheck(Protocol):
-    def verify(self, payload: str | None, buyer_id: str, offer_id: int) -> None: ...
-
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 OFFER_CLOCK_EVERY_S = 0.2  # offers start and end within this of their times (sales go by the times themselves)
@@ -83,7 +79,8 @@ class Livedrop:
     rate_limiter: RateLimiter
     buyer_tokens: BuyerTokens
     templates: Jinja2Templates
-    queue_pow: "QueuePowCheck | None"  # proof of work for joining a waiting room; None: off (LIVEDROP_QUEUE_POW=0)
+    # The waiting room's proof of work; None when LIVEDROP_QUEUE_POW is 0 (joins carry none).
+    queue_pow: QueuePow | None
     # Every periodic job of a deployment; run by exactly one process at a time (web.jobs).
     jobs: tuple[Job, ...]
     _running: "_Running" = field(default_factory=lambda: _Running())
@@ -170,7 +167,8 @@ def assemble(settings: Settings, services: Services) -> Livedrop:
         rate_limiter=RateLimiter(redis),
         buyer_tokens=BuyerTokens(settings.secret_key),
         templates=templates,
-        queue_pow=None,
+        # Keyed from SECRET_KEY (QueuePow derives its own key), so every process checks what any issued.
+        queue_pow=QueuePow(settings.secret_key, settings.queue_pow) if settings.queue_pow > 0 else None,
         jobs=jobs,
     )
 

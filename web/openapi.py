@@ -202,6 +202,11 @@ RESPONSE_SCHEMAS: dict[str, JsonSchema] = {
         "checks": {"type": "object", "additionalProperties": TEXT, "description": "service -> ok, or why not"},
     }),
     "StreamStatus": object_schema({"stream": {"type": "boolean"}}),
+    # ALTCHA's challenge (web.queue_pow): find n in [0, maxnumber] with SHA-256(salt + n) == challenge.
+    "PowChallenge": object_schema({
+        "algorithm": {"const": "SHA-256"}, "challenge": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+        "maxnumber": _ID, "salt": TEXT, "signature": {"type": "string", "pattern": "^[0-9a-f]{64}$"}, "expires_at": _MS,
+    }),
 }
 
 

@@ -46,6 +46,9 @@ class Settings:
     queue_pass_seconds: int = 120  # a waiting room's pass is good this long after admission
     chat_messages_per_buyer_per_10s: int = 5
     chat_max_length: int = 280
+    # The waiting room's proof of work (web.queue_pow): the ALTCHA maxnumber a join must solve; 0: none.
+    # docs/waiting-room-pow.md has what a real drop should use and what it costs a phone.
+    queue_pow: int = 0
     allowed_origins: tuple[str, ...] = ()
     migrate_on_start: bool = True
     ws_queue_frames: int = 256
@@ -164,6 +167,8 @@ class Settings:
             queue_pass_seconds=_int(env, "LIVEDROP_QUEUE_PASS_S", 120, 5, 3600),
             chat_messages_per_buyer_per_10s=_int(env, "LIVEDROP_CHAT_PER_BUYER_PER_10S", 5, 1, 10_000),
             chat_max_length=_int(env, "LIVEDROP_CHAT_MAX_LENGTH", 280, 1, 2000),
+            # Bounded so a typo cannot ask phones for minutes of work (10M is about a minute on a laptop).
+            queue_pow=_int(env, "LIVEDROP_QUEUE_POW", 0, 0, 10_000_000),
             allowed_origins=origins,
             migrate_on_start=_bool(env, "LIVEDROP_MIGRATE_ON_START", True),
             ws_queue_frames=_int(env, "LIVEDROP_WS_QUEUE_FRAMES", 256, 8, 100_000),

@@ -77,6 +77,9 @@ NO_SUCCESS_EXPECTED = {
     ("POST", "/whep/{slug}"),
     ("GET", "/whep/{slug}"),
     ("DELETE", "/whep/{slug}/{session}"),
+    # The suite runs with LIVEDROP_QUEUE_POW=0, so there is no challenge (404 pow_off); the 200 and
+    # its schema are checked with the proof of work on in tests/web/test_queue_pow.py.
+    ("GET", "/api/shows/{slug}/offers/{offer_id}/queue/challenge"),
 }
 
 # The order operations run in: anything that ends, releases or unpins comes after what needs it.
@@ -368,6 +371,7 @@ async def _world(http: httpx.AsyncClient, app: Starlette, sessions: async_sessio
         ("GET", "/api/shows/{slug}/offers/{offer_id}/queue/me"): Planned({**slug, "offer_id": str(queue_offer)}, buyer, ({},)),
         ("GET", "/api/shows/{slug}/offers/{offer_id}/queue"): Planned({**slug, "offer_id": str(queue_offer)}, host, ({},)),
         ("GET", "/api/shows/{slug}/offers/{offer_id}/audit"): Planned({**slug, "offer_id": str(queue_offer)}, happy=({},)),
+        ("GET", "/api/shows/{slug}/offers/{offer_id}/queue/challenge"): Planned({**slug, "offer_id": str(queue_offer)}, buyer, ({},)),
         ("DELETE", "/api/shows/{slug}/chat/{message_id}"): Planned({**slug, "message_id": str(message.id)}, host, ({},)),
         ("POST", "/api/shows/{slug}/mutes"): Planned(slug, host, ({"body": {"buyer_id": created["buyer_id"]}},)),
         ("GET", "/api/shows/{slug}/orders"): Planned(slug, host, ({}, {"query": {"format": "csv"}})),
