@@ -167,8 +167,9 @@ class Settings:
             queue_pass_seconds=_int(env, "LIVEDROP_QUEUE_PASS_S", 120, 5, 3600),
             chat_messages_per_buyer_per_10s=_int(env, "LIVEDROP_CHAT_PER_BUYER_PER_10S", 5, 1, 10_000),
             chat_max_length=_int(env, "LIVEDROP_CHAT_MAX_LENGTH", 280, 1, 2000),
-            # Bounded so a typo cannot ask phones for minutes of work (10M is about a minute on a laptop).
-            queue_pow=_int(env, "LIVEDROP_QUEUE_POW", 0, 0, 10_000_000),
+            # Bounded so a typo cannot ask phones for minutes of work (1M: about a minute, at worst, on a
+            # mid-range phone; docs/waiting-room-pow.md).
+            queue_pow=_int(env, "LIVEDROP_QUEUE_POW", 0, 0, 1_000_000),
             allowed_origins=origins,
             migrate_on_start=_bool(env, "LIVEDROP_MIGRATE_ON_START", True),
             ws_queue_frames=_int(env, "LIVEDROP_WS_QUEUE_FRAMES", 256, 8, 100_000),
