@@ -11,6 +11,7 @@ import base64
 import contextlib
 import json
 import os
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from tests.conftest import TEST_SECRET
 from web.queue_pow import MAX_PAYLOAD_CHARS, PowInvalid, PowRequired, QueuePow
 from web.settings import Settings, SettingsError
 
-from .buying import auth, new_buyer
+from .buying import auth, live_show_with_product, new_buyer
 
 SECRET = "queue-pow-test-secret-0123456789"
 ME, SOMEONE_ELSE = "b" * 32, "c" * 32
@@ -215,3 +216,47 @@ async def test_on_the_route_answers_a_challenge_bound_to_the_caller(pow_app: Sta
         assert not_an_offer.status_code == 404 and not_an_offer.json()["error"]["code"] == "not_found"
         http.cookies.clear()  # POST /api/buyers set the buyer cookie too
         assert (await http.get(challenge_path())).status_code == 401
+
+
+# -- POST /api/shows/{slug}/offers/{offer_id}/queue, with the proof of work on ---------------------------
+
+async def test_a_join_needs_a_right_answer_and_a_wrong_one_changes_nothing(pow_app: Starlette, host_token: str) -> None:
+    async with calling(pow_app) as http:
+        slug, product = await live_show_with_product(http, host_token, {"P-41": 3})
+        made = await http.post(f"/api/shows/{slug}/offers", headers=auth(host_token), json={
+            "product_id": product["id"], "price_cents": 9900, "duration_s": 600, "mode": "queue",
+            "starts_at": int(time.time() * 1000) + 60_000,
+        })
+        assert made.status_code == 201, made.text
+        offer_id = made.json()["id"]
+        queue = f"/api/shows/{slug}/offers/{offer_id}/queue"
+        me, someone_else = await new_buyer(http), await new_buyer(http)
+        http.cookies.clear()  # each call says who it is by its token
+
+        async def length() -> int:
+            figures = await http.get(queue, headers=auth(host_token))
+            assert figures.status_code == 200, figures.text
+            return int(figures.json()["length"])
+
+        async def join(buyer: str, body: dict[str, Any]) -> httpx.Response:
+            return await http.post(queue, json=body, headers=auth(buyer))
+
+        challenge = (await http.get(queue + "/challenge", headers=auth(me))).json()
+        right = solved(challenge)
+        number = json.loads(base64.b64decode(right))["number"]
+        for buyer, body, code in (
+            (me, {}, "pow_required"),
+            (me, {"pow": solved(challenge, number=(number + 1) % 1001)}, "pow_invalid"),
+            (me, {"pow": "not even base64"}, "pow_invalid"),
+            (someone_else, {"pow": right}, "pow_invalid"),  # solved by me, for me
+        ):
+            refused_join = await join(buyer, body)
+            assert refused_join.status_code == 403 and refused_join.json()["error"]["code"] == code, refused_join.text
+        assert await length() == 0
+        assert (await http.get(queue + "/me", headers=auth(me))).json()["error"]["code"] == "not_in_queue"
+
+        first = await join(me, {"pow": right})
+        assert first.status_code == 201, first.text
+        again = await join(me, {"pow": right})  # the same buyer replaying it: the same entry
+        assert again.status_code == 200 and again.json()["entry_id"] == first.json()["entry_id"]
+        assert await length() == 1
