@@ -10,6 +10,7 @@
 // the line is drawn, this place is let in, a pass runs out, or a hold is refused for its pass.
 
 import { api, ApiError, refusalText } from "../common/api.js";
+import { solvePow } from "../common/pow.js";
 import { byId, setText, show } from "./dom.js";
 import { QUEUE_TEXT as T } from "./queue_text.js";
 
@@ -35,6 +36,7 @@ export class Queue {
     this.bought = new Map(); // offer id -> units this buyer has paid for at it (their orders)
     this._orders = new Set(); // order ids counted in `bought`
     this.joining = false;
+    this.solving = false; // working out the proof of work the server asked for
     this.errorText = ""; // what the last join ran into, until the next try
     this._seq = 0; // every /me and join gets one; an answer older than the one applied is dropped
     this._applied = new Map(); // offer id -> seq of the answer applied last
@@ -94,7 +96,21 @@ export class Queue {
     let entry = null;
     try {
       await viewer.ensureBuyer();
-      entry = await api(this._url(offer.id), { method: "POST", body: {} });
+      try {
+        entry = await api(this._url(offer.id), { method: "POST", body: {} });
+      } catch (err) {
+        // The server asks for proof of work (LIVEDROP_QUEUE_POW > 0): solve its challenge (a second
+        // or two on a phone, in Web Workers) and join with the answer. Off, it costs nothing.
+        if (!(err instanceof ApiError && err.code === "pow_required")) throw err;
+        this.solving = true;
+        this._changed();
+        try {
+          const pow = await solvePow(this._url(offer.id) + "/challenge");
+          entry = await api(this._url(offer.id), { method: "POST", body: pow ? { pow } : {} });
+        } finally {
+          this.solving = false;
+        }
+      }
     } catch (err) {
       this.joining = false;
       if (err instanceof ApiError && err.code === "unauthorized" && attempt < 1) {
@@ -323,7 +339,7 @@ export class Queue {
     const canJoin = state === "join" && !soldOut && !ended;
     show(this.joinButton, canJoin);
     if (canJoin) {
-      setText(this.joinButton, this.joining ? T.joining : T.join);
+      setText(this.joinButton, this.solving ? T.solving : this.joining ? T.joining : T.join);
       this.joinButton.disabled = this.joining;
       this.joinButton.setAttribute("aria-busy", String(this.joining));
     }

@@ -28,6 +28,7 @@ export const QUEUE_TEXT = {
   explainLate: "You can still join: new places go to the back of the line.",
   join: "Join the line",
   joining: "Joining…",
+  solving: "Checking this is a person… (a second or two)",
   checking: "Checking your place in line…",
 
   // In line, before the draw

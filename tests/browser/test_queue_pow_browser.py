@@ -5,13 +5,15 @@ with it off (the shared server), solvePow answers null."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.browser.conftest import Server
-from tests.support import LivedropProcess, livedrop_env
+from tests.browser.conftest import Host, Server
+from tests.browser.test_viewer import expect
+from tests.support import LivedropProcess, host_token, livedrop_env
 from web.queue_pow import PowInvalid, QueuePow
 
 pytestmark = pytest.mark.browser
@@ -60,3 +62,28 @@ def test_solve_pow_answers_what_the_server_accepts(chromium: Any, pow_server: tu
 
 def test_solve_pow_is_null_when_the_server_asks_none(chromium: Any, server: Server) -> None:
     assert solve_in(chromium, server.url, OFFER)["payload"] is None
+
+
+def test_a_viewer_joins_a_line_that_asks_for_proof_of_work(chromium: Any, pow_server: tuple[str, dict[str, str]]) -> None:
+    """The page's Join: the server answers pow_required, the page solves the challenge and joins
+    with the answer; the buyer is in line, once."""
+    url, env = pow_server
+    host = Host(Server(url, host_token(env, "pow-host@example.com", "pow host password"), None))  # type: ignore[arg-type]
+    context = chromium.new_context(viewport={"width": 390, "height": 844}, base_url=url)
+    context.set_default_timeout(30_000)
+    try:
+        product = host.product({"40": 3})
+        slug = host.live_show(product=product)
+        offer = host.offer(slug, product, 9900, starts_at=int(time.time() * 1000) + 120_000, mode="queue")
+        page = context.new_page()
+        joins: list[int] = []
+        page.on("response", lambda r: joins.append(r.status) if r.request.method == "POST" and r.url.endswith("/queue") else None)
+        page.goto(f"/s/{slug}")
+        page.click("#queue-join")
+        expect()(page.locator("#queue-status")).to_have_text("You're in line.")
+        assert joins == [403, 201], joins  # pow_required, then the solved answer
+        place = page.request.get(f"/api/shows/{slug}/offers/{offer['id']}/queue/me").json()
+        assert place["entry_id"] and place["length"] == 1
+    finally:
+        context.close()
+        host.close()
