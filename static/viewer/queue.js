@@ -249,7 +249,7 @@ export class Queue {
       return;
     }
     if (state === "none") return;
-    if (state === "drawing") this._autoRefresh(offer.id);
+    if (state === "drawing" || state === "admitting") this._autoRefresh(offer.id); // until /me says so (a missed frame)
     this._paint(offer, state, this.places.get(offer.id) || null, now);
   }
 
