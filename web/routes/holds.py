@@ -245,5 +245,12 @@ routes = [
               PaymentIn, answers={200: "{payment_id, client_secret, publishable_key, stripe_js_url, status, amount_cents, currency}, "
                                        "or {status: paid, order_id, receipt_url} when the hold is paid for already."},
               errors=("payment_not_in_browser", "payment_declined", "hold_expired", "limit_reached", "hold_locked", "not_found",
-                      "unavailable", "malformed_json", "invalid_request", "unauthorized"))),
+                      "unavailable", "malformed_json", "invalid_request", "unauthorized"),
+              responses={200: {"content": {"application/json": {"schema": {"type": "object", "properties": {
+                  "payment_id": {"type": "string"}, "client_secret": {"type": "string"},
+                  "publishable_key": {"type": "string"}, "stripe_js_url": {"type": "string"},
+                  "status": {"type": "string", "description": "Stripe's PaymentIntent status, or 'paid' with order_id"},
+                  "amount_cents": {"type": "integer"}, "currency": {"type": "string"},
+                  "order_id": {"type": "string"}, "receipt_url": {"type": "string"}},
+                  "required": ["status"]}}}}})),
 ]

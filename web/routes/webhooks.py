@@ -54,5 +54,7 @@ routes = [
         headers=("Stripe-Signature",),
         answers={200: "{received: true} (duplicate: true for an event already seen); handled after the answer."},
         errors=("webhook_signature_invalid", "webhook_too_old", "malformed_json", "not_found"),
+        responses={200: {"content": {"application/json": {"schema": {"type": "object", "properties": {
+            "received": {"type": "boolean"}, "duplicate": {"type": "boolean"}}, "required": ["received"]}}}}},
     )),
 ]
