@@ -42,7 +42,7 @@ OPEN_STATES = ("requires_payment_method", "requires_confirmation", "requires_act
 class WebhookRefused(Refusal):
     """A webhook delivery that is not Stripe's, or not now: nothing is done with it (400)."""
 
-    status = 400
+    code, status = "webhook_signature_invalid", 400
 
 
 class WebhookSignatureInvalid(WebhookRefused):
