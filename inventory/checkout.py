@@ -39,9 +39,12 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from inventory.errors import HoldExpired, NotFound, Oversold, PaymentDeclined, SoldOutAfterAll
+from inventory import keys
+from inventory.errors import (
+    HoldExpired, NotFound, Oversold, PaymentDeclined, PaymentIncomplete, PaymentNotInBrowser, SoldOutAfterAll,
+)
 from inventory.models import Order, OrderLine, Product, Variant
-from inventory.payments import Charge, PaymentProvider
+from inventory.payments import INCOMPLETE, Charge, PaymentProvider, PaymentStart
 from inventory.reconcile import ReconcileFenced, reconcile
 from inventory.stock import Hold, StockStore, SweepResult
 
@@ -57,13 +60,14 @@ REFUNDED = "refunded"
 # Why a paid order was undone (Order.refund_reason).
 SOLD_OUT_AFTER_ALL = "sold_out_after_all"  # SQL's stock guard refused it
 NO_UNIT_LEFT = "no_unit_left"  # its hold vanished and Redis had no unit to take
+WEBHOOK_EVENTS_KEPT_S = 30 * 24 * 3600  # Stripe retries a delivery for up to 3 days
 
 
 @dataclass(frozen=True)
 class CheckoutDetails:
     email: str
     name: str
-    card_number: str
+    card_number: str | None  # None with a browser-confirmed provider (Stripe): never sent to livedrop
     shipping: dict[str, Any]
     phone: str | None = None
 
@@ -115,7 +119,7 @@ class Checkout:
             return self._existing(existing, buyer_id), False
 
         try:
-            hold = await self.stock.lock(hold_id, buyer_id, email, {}, self.stock.clock() + self.lock_ms)
+            hold = await self.stock.lock(hold_id, buyer_id, email, {}, await self._lock_deadline(hold_id))
         except HoldExpired:
             # Maybe it just sold by a racing retry, or by recovery, and its record is gone.
             existing = await self.order_for_hold(hold_id)
@@ -137,6 +141,12 @@ class Checkout:
         # If the provider call itself fails we do not know whether it charged: the pending order
         # and the locked hold stay, and recovery looks the charge up by its key.
         charge = await self.payments.charge(key, hold.total_cents, hold.currency, details.card_number)
+        if charge.status == INCOMPLETE:
+            # Browser-confirmed (Stripe): the buyer may still confirm, or try another card. Nothing
+            # is undone; the pending order and the lock stay until the lock deadline (recovery).
+            if charge.decline_code:
+                raise PaymentDeclined(decline_code=charge.decline_code)
+            raise PaymentIncomplete()
         if charge.status == "declined":
             await self._drop_pending(order.id)
             await self.stock.unlock(hold_id, hold.attempt)
@@ -159,6 +169,89 @@ class Checkout:
     @staticmethod
     def charge_key(hold: Hold) -> str:
         return f"{hold.hold_id}:{hold.attempt}"
+
+    async def _lock_deadline(self, hold_id: str) -> int:
+        """How long a checkout may take before recovery steps in. A browser-confirmed payment
+        (Stripe) is confirmed by the buyer, who types a card and may pass 3-D Secure: its lock runs
+        until the hold's own expiry plus ``lock_ms``, so recovery never cancels a payment the
+        buyer still has time for."""
+        deadline = self.stock.clock() + self.lock_ms
+        if self.payments.confirms_in_browser:
+            hold = await self.stock.get_hold(hold_id)
+            if hold is not None:
+                deadline = max(deadline, hold.expires_at + self.lock_ms)
+        return deadline
+
+    # -- browser-confirmed payments (Stripe) ---------------------------------------------------
+
+    async def start_payment(
+        self, hold_id: str, buyer_id: str, details: CheckoutDetails, payment_method: str | None = None,
+    ) -> tuple[PaymentStart | None, Order | None]:
+        """The first half of a checkout whose payment the browser confirms: lock the hold, write
+        the pending order (the durable trail, before any money can move) and make the hold's
+        PaymentIntent; with ``payment_method`` (made by Stripe.js), confirm it on the server.
+        Returns (payment, None), or (None, order) when the hold is paid for already. Raises what
+        checkout raises, and PaymentNotInBrowser with a provider that takes card numbers."""
+        if not self.payments.confirms_in_browser:
+            raise PaymentNotInBrowser()
+        existing = await self.order_for_hold(hold_id)
+        if existing is not None and existing.status != PENDING:
+            return None, self._existing(existing, buyer_id)
+        email = normalize_email(details.email)
+        try:
+            hold = await self.stock.lock(hold_id, buyer_id, email, details.stored(), await self._lock_deadline(hold_id))
+        except HoldExpired:
+            existing = await self.order_for_hold(hold_id)
+            if existing is not None and existing.status == "paid":
+                return None, self._existing(existing, buyer_id)
+            raise
+        if hold.state == "sold":
+            existing = await self.order_for_hold(hold_id)
+            if existing is None or existing.status != "paid":
+                raise HoldExpired()
+            return None, self._existing(existing, buyer_id)
+        key = self.charge_key(hold)
+        order = await self._start_order(hold, details.stored(), key)
+        if order.status == "paid":
+            return None, self._existing(order, buyer_id)
+        payment = await self.payments.start(key, hold.total_cents, hold.currency)
+        if payment_method and payment.status in ("requires_payment_method", "requires_confirmation"):
+            payment = await self.payments.confirm(payment.payment_id, payment_method)
+            if payment.decline_code:
+                raise PaymentDeclined(decline_code=payment.decline_code)
+        return payment, None
+
+    async def payment_succeeded(self, hold_id: str) -> str:
+        """A provider says a payment of the hold went through (Stripe's payment_intent.succeeded
+        webhook). Finishes the checkout if the server stopped between the charge and the order
+        (the same steps as recovery: mark the pending order paid, sell the units), and gives the
+        money back when the hold's checkout was given up before it went through. Idempotent.
+        Returns what it did: 'completed', 'already', 'refunded', 'waiting' or the recovery outcome."""
+        order = await self.order_for_hold(hold_id)
+        if order is not None and order.status != PENDING:
+            return "already"
+        if order is not None:
+            charge = await self.payments.find_charge(order.payment_id)
+            if charge is None or not charge.paid:
+                return "waiting"  # not paid after all (a late event): the checkout or recovery decides
+            return await self.recover_order(order)
+        hold = await self.stock.get_hold(hold_id)
+        if hold is not None and hold.state == "locked":
+            return "waiting"  # a checkout is between its lock and its pending order: it finds the payment
+        charge = await self.payments.find_charge(f"{hold_id}:0")
+        if charge is not None and charge.paid:
+            # No order and no checkout: the hold ended (or its checkout was dropped) before the
+            # payment went through. Never kept.
+            await self.payments.refund(charge.id)
+            log.warning("hold %s was paid (%s) with no checkout left to finish: refunded", hold_id, charge.id)
+            return "refunded"
+        return "none"
+
+    async def first_delivery(self, event_id: str) -> bool:
+        """True the first time a provider's event id is seen (webhook deduplication): the ids are
+        kept in Redis for 30 days. Handling an event twice is harmless anyway (every step is
+        idempotent); this spares the work and the provider calls."""
+        return bool(await self.stock.redis.set(keys.webhook_event(event_id), "1", nx=True, ex=WEBHOOK_EVENTS_KEPT_S))
 
     def _existing(self, order: Order, buyer_id: str) -> Order:
         if order.buyer_id != buyer_id:
@@ -341,7 +434,7 @@ class Checkout:
                 return outcome
         # No order (the checkout died before writing it, so it never charged) or its pending
         # order was dropped: the hold goes back, or its units if it has expired.
-        charge = await self.payments.find_charge(self.charge_key(hold))
+        charge = await self.payments.settle(self.charge_key(hold))
         if charge is not None and charge.paid:  # cannot happen in this order of steps; be safe
             await self.payments.refund(charge.id)
         return await self.stock.abandon(hold_id)
@@ -351,7 +444,9 @@ class Checkout:
         paid -> mark the order paid and sell the units (or refund if none is left); anything else
         -> drop the pending order. Works whether or not Redis still has the hold."""
         if order.status == PENDING:
-            charge = await self.payments.find_charge(order.payment_id)
+            # settle: the paid charge, or none, and then none can be paid any more (Stripe:
+            # the hold's open PaymentIntents are cancelled before the pending order is dropped).
+            charge = await self.payments.settle(order.payment_id)
             if charge is None or not charge.paid:
                 if await self._drop_pending(order.id):
                     return "dropped"

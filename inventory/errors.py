@@ -133,6 +133,26 @@ class PaymentDeclined(InventoryError):
         self.decline_code = decline_code
 
 
+class PaymentIncomplete(InventoryError):
+    """Checkout with a browser-confirmed provider (Stripe) found no payment for the hold that went
+    through: none was started, or it still needs a card or an authentication. Nothing changed; the
+    hold stays, and the same call works once Stripe.js has confirmed the payment."""
+
+    code, status, default_message = (
+        "payment_incomplete", 402,
+        "the payment has not gone through yet: confirm it (POST /api/holds/{hold_id}/payment, then Stripe.js) and check out again",
+    )
+
+
+class PaymentNotInBrowser(InventoryError):
+    """POST /api/holds/{id}/payment on a server whose provider takes card numbers at checkout."""
+
+    code, status, default_message = (
+        "payment_not_in_browser", 409,
+        "this server's payment provider takes the card number at checkout: POST /api/holds/{hold_id}/checkout",
+    )
+
+
 class SoldOutAfterAll(InventoryError):
     """The card was charged, but SQL's stock guard found every unit of the size already sold (Redis
     had come back behind and held a unit that did not exist). The charge is refunded."""

@@ -22,6 +22,7 @@ so a script can touch all of them atomically in Redis Cluster too.
     ld:epoch                     string  set by reconcile; missing means Redis came back empty
     ld:{charges}:c:<key>         hash    the test payment provider's charges
     ld:{charges}:ids             hash    charge id -> its charge's key (refunds)
+    ld:{webhooks}:e:<event id>   string  a payment webhook's event, seen (deduplication, 30 days)
 """
 
 from __future__ import annotations
@@ -51,6 +52,10 @@ def buyer_holds(product_id: int, buyer_id: str) -> str:
 
 def charge(idempotency_key: str) -> str:
     return "ld:{charges}:c:" + idempotency_key
+
+
+def webhook_event(event_id: str) -> str:
+    return "ld:{webhooks}:e:" + event_id
 
 
 def new_hold_id(product_id: int) -> str:

@@ -3,6 +3,13 @@
 A provider must be idempotent on the key: the same key always answers the same charge and never
 charges twice. Checkout uses ``<hold id>:<attempt>`` as the key, so a retried or recovered
 checkout finds the charge it made instead of making another.
+
+Two kinds of provider sit behind the protocol (docs/payments.md):
+
+- the built-in test provider (the default) charges a card number sent to livedrop's checkout;
+- Stripe (``inventory.stripe_payments``) never sees a card number: ``start`` makes a
+  PaymentIntent the browser confirms with Stripe.js, and ``charge`` then only looks the payment
+  up. ``confirms_in_browser`` tells the two apart.
 """
 
 from __future__ import annotations
@@ -21,10 +28,31 @@ PAYING_CARD = "4242424242424242"
 DECLINED_CARD = "4000000000000002"
 
 
+# A charge's status. 'paid', 'declined' and 'refunded' are final for a key; 'authorized' waits
+# for capture or void (``authorize``); 'voided' is an authorization let go; 'incomplete' is a
+# browser-confirmed payment that has not gone through yet (Stripe: the PaymentIntent still needs a
+# card, an authentication or processing) and may still succeed.
+PAID, DECLINED, REFUNDED, AUTHORIZED, VOIDED, INCOMPLETE = "paid", "declined", "refunded", "authorized", "voided", "incomplete"
+
+
+def luhn_valid(digits: str) -> bool:
+    """The card number checksum every real card passes: a mistyped number fails it (one wrong digit,
+    two neighbours swapped), so it is refused as 'check the number' before anything is charged."""
+    if not digits.isdigit():
+        return False
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2 == 1:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
 @dataclass(frozen=True)
 class Charge:
     id: str
-    status: str  # 'paid' | 'declined' | 'refunded'
+    status: str  # PAID | DECLINED | REFUNDED | AUTHORIZED | VOIDED | INCOMPLETE
     amount_cents: int
     currency: str
     decline_code: str = ""  # 'card_declined' | 'invalid_card' when declined
@@ -35,14 +63,72 @@ class Charge:
         return self.status == "paid"
 
 
+@dataclass(frozen=True)
+class PaymentStart:
+    """A payment the browser confirms (Stripe: a PaymentIntent and its client secret)."""
+
+    payment_id: str
+    client_secret: str
+    status: str  # the provider's own word (Stripe: requires_payment_method, requires_action, succeeded...)
+    amount_cents: int
+    currency: str
+    decline_code: str = ""  # why the last confirmation was declined (the payment stays open for another card)
+
+    @property
+    def paid(self) -> bool:
+        return self.status == "succeeded"
+
+
+class PaymentsUnsupported(Exception):
+    """The provider has no such step (the test provider has no browser-confirmed payments)."""
+
+
+def hold_of_key(idempotency_key: str) -> str:
+    """``<hold id>:<attempt>`` -> the hold id."""
+    return idempotency_key.rsplit(":", 1)[0]
+
+
 class PaymentProvider(Protocol):
-    async def charge(self, idempotency_key: str, amount_cents: int, currency: str, card_number: str) -> Charge:
-        """Charge once per key; a declined card is a Charge with status 'declined' (no exception)."""
+    # True: the browser confirms the payment with the provider (card numbers never reach
+    # livedrop), ``start`` makes it and ``charge`` only looks it up. False: ``charge`` takes the card.
+    confirms_in_browser: bool
+
+    async def charge(self, idempotency_key: str, amount_cents: int, currency: str, card_number: str | None) -> Charge:
+        """Charge once per key; a declined card is a Charge with status 'declined' (no exception).
+        A browser-confirmed provider answers the hold's payment as it stands ('incomplete' while it
+        can still go through)."""
         ...
 
     async def refund(self, charge_id: str) -> Charge | None: ...
 
-    async def find_charge(self, idempotency_key: str) -> Charge | None: ...
+    async def find_charge(self, idempotency_key: str) -> Charge | None:
+        """The paid (or refunded) charge behind the key, else the latest one, else None. Stripe
+        looks by the hold id in the payment's metadata: any attempt of the hold counts."""
+        ...
+
+    async def settle(self, idempotency_key: str) -> Charge | None:
+        """Recovery's last word before it drops a checkout: the paid charge if there is one, else
+        make sure none can be paid any more (Stripe: cancel the hold's open PaymentIntents) and
+        answer None."""
+        ...
+
+    async def start(self, idempotency_key: str, amount_cents: int, currency: str) -> PaymentStart:
+        """Make (or find again) the payment the browser confirms. PaymentsUnsupported when the
+        provider takes card numbers instead."""
+        ...
+
+    async def confirm(self, payment_id: str, payment_method: str) -> PaymentStart:
+        """Confirm a started payment with a payment method the provider's script made in the
+        browser (never a card number)."""
+        ...
+
+    async def authorize(self, idempotency_key: str, amount_cents: int, currency: str, payment_method: str) -> Charge:
+        """Reserve the amount now (status 'authorized'), capture or void it later (draws)."""
+        ...
+
+    async def capture(self, charge_id: str, amount_cents: int | None = None) -> Charge: ...
+
+    async def void(self, charge_id: str) -> Charge: ...
 
 
 class TestPaymentProvider:
@@ -57,18 +143,56 @@ class TestPaymentProvider:
 
     __test__ = False  # not a pytest test class, despite the name
     TTL_MS = 30 * 24 * 3600 * 1000
+    confirms_in_browser = False
 
     def __init__(self, redis: aioredis.Redis) -> None:
         self.redis = redis
 
-    async def charge(self, idempotency_key: str, amount_cents: int, currency: str, card_number: str) -> Charge:
-        digits = "".join(ch for ch in str(card_number) if ch.isdigit())
+    async def charge(self, idempotency_key: str, amount_cents: int, currency: str, card_number: str | None) -> Charge:
+        return await self._store(idempotency_key, amount_cents, currency, card_number, PAID)
+
+    async def authorize(self, idempotency_key: str, amount_cents: int, currency: str, payment_method: str) -> Charge:
+        """``payment_method`` is a test card number here."""
+        return await self._store(idempotency_key, amount_cents, currency, payment_method, AUTHORIZED)
+
+    async def capture(self, charge_id: str, amount_cents: int | None = None) -> Charge:
+        return await self._move(charge_id, AUTHORIZED, PAID, amount_cents)
+
+    async def void(self, charge_id: str) -> Charge:
+        return await self._move(charge_id, AUTHORIZED, VOIDED)
+
+    async def settle(self, idempotency_key: str) -> Charge | None:
+        charge = await self.find_charge(idempotency_key)
+        return charge if charge is not None and charge.paid else None
+
+    async def start(self, idempotency_key: str, amount_cents: int, currency: str) -> PaymentStart:
+        raise PaymentsUnsupported("the test provider takes card numbers at checkout; there is no payment to confirm")
+
+    async def confirm(self, payment_id: str, payment_method: str) -> PaymentStart:
+        raise PaymentsUnsupported("the test provider takes card numbers at checkout; there is no payment to confirm")
+
+    async def _move(self, charge_id: str, from_status: str, to_status: str, amount_cents: int | None = None) -> Charge:
+        key = await redis_replies.hget(self.redis, keys.CHARGE_IDS, charge_id)
+        if key is None:
+            raise KeyError(charge_id)
+        # One charge is moved by one caller at a time in practice (a draw's capture job); HSET
+        # of the status is atomic, and capturing or voiding twice answers the same charge.
+        if await self.redis.hget(key, "status") == from_status:
+            await self.redis.hset(key, "status", to_status)
+            if amount_cents is not None:
+                await self.redis.hset(key, "amount_cents", str(int(amount_cents)))
+        flat = await redis_replies.hgetall(self.redis, key)
+        return _charge(flat)
+
+    async def _store(self, idempotency_key: str, amount_cents: int, currency: str, card_number: str | None,
+                     success: str) -> Charge:
+        digits = "".join(ch for ch in str(card_number or "") if ch.isdigit())
         if digits == PAYING_CARD:
-            status, code = "paid", ""
+            status, code = success, ""
         elif digits == DECLINED_CARD:
-            status, code = "declined", "card_declined"
+            status, code = DECLINED, "card_declined"
         else:
-            status, code = "declined", "invalid_card"
+            status, code = DECLINED, "invalid_card"
         charge_id = "ch_" + secrets.token_urlsafe(12)
         flat, created = await SCRIPTS["charge"].call(
             self.redis,

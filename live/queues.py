@@ -180,7 +180,9 @@ class Queues:
             if offer.state == "ended" or offer.ends_at <= now:
                 await redis.zrem(keys.QUEUE_OFFERS, str(offer.id))
                 continue
-            if offer.starts_at > now or offer.seed is None:
+            # Shuffled only once the offer is stored live (the clock moved it and published the
+            # seed first): nobody sees a place drawn from a seed still secret in the offer.
+            if offer.state != "live" or offer.seed is None:
                 continue
             if not await self.room.is_ranked(offer.id):
                 await self.room.rank(offer.id, bytes.fromhex(offer.seed), offer.starts_at, offer.admit_per_minute or 60, now, offer.ends_at)

@@ -173,3 +173,18 @@ async def other_host_token(sessions: async_sessionmaker) -> str:
 
     host = await create_host(sessions, "bo@example.com", "another good password")
     return await create_api_token(sessions, host.id)
+
+
+STRIPE_SECRET_KEY = "sk_test_livedrop_localstripe"
+STRIPE_PUBLISHABLE_KEY = "pk_test_livedrop_localstripe"
+STRIPE_WEBHOOK_SECRET = "whsec_livedrop_test_0123456789"
+
+
+@pytest.fixture(scope="session")
+def localstripe() -> Iterator[str]:
+    """A localstripe server for the session (tests/localstripe_server.py): its base URL."""
+    pytest.importorskip("localstripe", reason="localstripe is missing: .venv/bin/pip install -e '.[test]'")
+    from tests.localstripe_server import running_localstripe
+
+    with running_localstripe() as url:
+        yield url

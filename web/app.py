@@ -29,7 +29,7 @@ from web.jobs import JobRunner
 from web.livedrop import Livedrop, assemble
 from web.openapi import openapi_json
 from web.routes import (
-    buyers, health, holds, live_ws, media, media_auth, orders, panel, products, queue, queue_pow, replay, shows, viewer,
+    buyers, health, holds, live_ws, media, media_auth, orders, panel, products, queue, queue_pow, replay, shows, viewer, webhooks,
 )
 from web.services import Services, open_services
 from web.settings import Settings
@@ -59,6 +59,7 @@ def build_routes() -> list[BaseRoute]:
         *media.routes,
         *media_auth.routes,
         *replay.routes,
+        *webhooks.routes,
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]
 

@@ -26,7 +26,8 @@ from starlette.types import Scope
 
 from inventory.checkout import Checkout
 from inventory.epochs import RedisEpochs
-from inventory.payments import TestPaymentProvider
+from inventory.payments import PaymentProvider, TestPaymentProvider
+from inventory.stripe_payments import StripeProvider
 from inventory.stock import StockStore
 from live.broadcasts import Broadcasts
 from live.buying import Buying
@@ -62,7 +63,8 @@ class Livedrop:
     services: Services
     # inventory
     stock: StockStore
-    payments: TestPaymentProvider
+    payments: PaymentProvider
+    stripe: StripeProvider | None  # the same object as payments when LIVEDROP_PAYMENTS=stripe (its webhooks, its keys)
     checkout: Checkout
     epochs: RedisEpochs
     # live
@@ -118,7 +120,7 @@ def assemble(settings: Settings, services: Services) -> Livedrop:
     redis, sessions = services.redis, services.sessions
     # inventory
     stock = StockStore(redis)
-    payments = TestPaymentProvider(services.payments_redis or redis)
+    payments = make_payments(settings, services)
     checkout = Checkout(sessions, stock, payments)
     epochs = RedisEpochs(redis, sessions, stock, checkout.reconcile, outages=services.outages)
     # live
@@ -153,6 +155,7 @@ def assemble(settings: Settings, services: Services) -> Livedrop:
         services=services,
         stock=stock,
         payments=payments,
+        stripe=payments if isinstance(payments, StripeProvider) else None,
         checkout=checkout,
         epochs=epochs,
         hub=hub,
@@ -171,6 +174,18 @@ def assemble(settings: Settings, services: Services) -> Livedrop:
         queue_pow=QueuePow(settings.secret_key, settings.queue_pow) if settings.queue_pow > 0 else None,
         jobs=jobs,
     )
+
+
+def make_payments(settings: Settings, services: Services) -> PaymentProvider:
+    """The payment provider LIVEDROP_PAYMENTS names: the built-in test provider (the default), or
+    Stripe (docs/payments.md)."""
+    if settings.payments == "stripe":
+        assert settings.stripe_secret_key and settings.stripe_publishable_key  # checked by Settings.from_env
+        return StripeProvider(
+            settings.stripe_secret_key, settings.stripe_publishable_key,
+            webhook_secret=settings.stripe_webhook_secret, api_base=settings.stripe_api_base,
+        )
+    return TestPaymentProvider(services.payments_redis or services.redis)
 
 
 def media_backend_factory(settings: Settings) -> Callable[[Callable[[str, str], Awaitable[None]]], MediaBackend]:

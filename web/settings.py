@@ -72,6 +72,12 @@ class Settings:
     # who may call POST /api/media/auth (MediaMTX): see docs/operations.md, "MediaMTX with livedrop's accounts"
     media_auth_secret: str | None = field(default=None, repr=False)  # never in a log line or traceback
     media_auth_addresses: tuple[Network, ...] = LOOPBACK
+    # payments (docs/payments.md): 'test' (the built-in test provider) or 'stripe'
+    payments: str = "test"
+    stripe_secret_key: str | None = field(default=None, repr=False)  # never in a log line or traceback
+    stripe_publishable_key: str | None = None  # public by design: the browser gets it
+    stripe_webhook_secret: str | None = field(default=None, repr=False)
+    stripe_api_base: str | None = None  # None: api.stripe.com; tests point it at localstripe
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -151,6 +157,7 @@ class Settings:
         recordings_dir = _recordings_dir(env.get("LIVEDROP_RECORDINGS_DIR"), data_dir, create_data_dir)
         media_auth_secret = _media_auth_secret(env.get("LIVEDROP_MEDIA_AUTH_SECRET"))
         media_auth_addresses = _media_auth_addresses(env, media_auth_secret is not None)
+        payments, stripe_secret_key, stripe_publishable_key, stripe_webhook_secret, stripe_api_base = _stripe_settings(env)
 
         return cls(
             data_dir=data_dir,
@@ -190,6 +197,11 @@ class Settings:
             recordings_dir=recordings_dir,
             media_auth_secret=media_auth_secret,
             media_auth_addresses=media_auth_addresses,
+            payments=payments,
+            stripe_secret_key=stripe_secret_key,
+            stripe_publishable_key=stripe_publishable_key,
+            stripe_webhook_secret=stripe_webhook_secret,
+            stripe_api_base=stripe_api_base,
         )
 
 
@@ -292,6 +304,39 @@ def _media_auth_addresses(env: Mapping[str, str], has_secret: bool) -> tuple[Net
                 f"LIVEDROP_MEDIA_AUTH_ADDRESSES: {item!r} is not an IP address or network like 10.0.0.0/24"
             ) from None
     return tuple(networks)
+
+
+PAYMENT_PROVIDERS = ("test", "stripe")
+
+
+def _stripe_settings(env: Mapping[str, str]) -> tuple[str, str | None, str | None, str | None, str | None]:
+    """LIVEDROP_PAYMENTS and, with ``stripe``, the STRIPE_* variables. The messages name the
+    variable and never quote a secret."""
+    payments = (env.get("LIVEDROP_PAYMENTS") or "test").strip().lower()
+    if payments not in PAYMENT_PROVIDERS:
+        raise SettingsError(f"LIVEDROP_PAYMENTS: {payments!r} is not a payment provider; use test (the default) or stripe")
+    if payments == "test":
+        return "test", None, None, None, None
+    secret = (env.get("STRIPE_SECRET_KEY") or "").strip()
+    publishable = (env.get("STRIPE_PUBLISHABLE_KEY") or "").strip()
+    webhook_secret = (env.get("STRIPE_WEBHOOK_SECRET") or "").strip() or None
+    api_base = (env.get("STRIPE_API_BASE") or "").strip().rstrip("/") or None
+    if not secret:
+        raise SettingsError("STRIPE_SECRET_KEY: required with LIVEDROP_PAYMENTS=stripe (the dashboard's sk_live_... or sk_test_... key)")
+    if not secret.startswith(("sk_test_", "sk_live_", "rk_test_", "rk_live_")):
+        raise SettingsError("STRIPE_SECRET_KEY: is not a Stripe secret key (it starts with sk_test_, sk_live_ or a restricted rk_)")
+    if not publishable:
+        raise SettingsError("STRIPE_PUBLISHABLE_KEY: required with LIVEDROP_PAYMENTS=stripe (pk_live_... or pk_test_...; "
+                            "the browser's Stripe.js uses it)")
+    if not publishable.startswith(("pk_test_", "pk_live_")):
+        raise SettingsError("STRIPE_PUBLISHABLE_KEY: is not a Stripe publishable key (it starts with pk_test_ or pk_live_)")
+    if ("_live_" in secret) != ("_live_" in publishable):
+        raise SettingsError("STRIPE_PUBLISHABLE_KEY: one key is a live key and the other a test key; use a pair from the same mode")
+    if webhook_secret is not None and not webhook_secret.startswith("whsec_"):
+        raise SettingsError("STRIPE_WEBHOOK_SECRET: is not a webhook signing secret (it starts with whsec_)")
+    if api_base is not None and urlsplit(api_base).scheme not in ("http", "https"):
+        raise SettingsError(f"STRIPE_API_BASE: {api_base!r} is not an http(s) URL like http://127.0.0.1:8420 (localstripe)")
+    return "stripe", secret, publishable, webhook_secret, api_base
 
 
 def _database_url(raw: str | None, data_dir: Path) -> str:

@@ -5,6 +5,7 @@
 import { api, ApiError, newKey, refusalText } from "../common/api.js";
 import { formatCountdown, formatMoney, spokenDuration } from "../common/format.js";
 import { byId, setText, show } from "./dom.js";
+import { StripeCheckout } from "./stripe_checkout.js";
 
 const SAVED_DETAILS = "livedrop.checkout"; // name, email and address for next time (never the card)
 const MAX_AUTO_RETRIES = 3;
@@ -21,6 +22,7 @@ export class Buying {
     this.paying = false;
     this.order = null;
     this._warnedMinute = false;
+    this.stripe = StripeCheckout.fromPage(); // null: the test provider takes the card number here
 
     this.holdBar = byId("hold-bar");
     this.holdLabel = byId("hold-label");
@@ -288,6 +290,7 @@ export class Buying {
     show(this.confirmation, false);
     this._showError("");
     this._fillSaved();
+    if (this.stripe) this.stripe.mount().catch(() => this._showError("We couldn't load the card form. Check your connection and open checkout again."));
     this.tick(this.viewer.clock.now());
     if (!this.dialog.open) this.dialog.showModal();
     const empty = [...this.form.querySelectorAll("input[required]")].find((input) => !input.value);
@@ -299,6 +302,7 @@ export class Buying {
     const value = (name) => f.namedItem(name).value.trim();
     const shipping = { line1: value("line1"), city: value("city"), postal_code: value("postal_code"), country: value("country").toUpperCase() };
     if (value("line2")) shipping.line2 = value("line2");
+    if (this.stripe) return { name: value("name"), email: value("email"), shipping }; // the card goes to Stripe
     return { name: value("name"), email: value("email"), card_number: value("card_number").replace(/[\s-]/g, ""), shipping };
   }
 
@@ -334,7 +338,9 @@ export class Buying {
     let failure = null;
     for (let attempt = 0; attempt < 4; attempt += 1) {
       try {
-        order = await api(`/api/holds/${encodeURIComponent(hold.hold_id)}/checkout`, { method: "POST", body: details });
+        order = this.stripe
+          ? await this.stripe.pay(hold.hold_id, details)
+          : await api(`/api/holds/${encodeURIComponent(hold.hold_id)}/checkout`, { method: "POST", body: details });
         break;
       } catch (err) {
         failure = err;

@@ -80,6 +80,11 @@ NO_SUCCESS_EXPECTED = {
     # The suite runs with LIVEDROP_QUEUE_POW=0, so there is no challenge (404 pow_off); the 200 and
     # its schema are checked with the proof of work on in tests/web/test_queue_pow.py.
     ("GET", "/api/shows/{slug}/offers/{offer_id}/queue/challenge"),
+    # Stripe's routes: this app runs the test provider, so starting a browser-confirmed payment is 409
+    # payment_not_in_browser and the webhook is 404 (tests/web/test_stripe_checkout.py runs them on
+    # localstripe).
+    ("POST", "/api/holds/{hold_id}/payment"),
+    ("POST", "/webhooks/stripe"),
 }
 
 # The order operations run in: anything that ends, releases or unpins comes after what needs it.
@@ -391,6 +396,8 @@ async def _world(http: httpx.AsyncClient, app: Starlette, sessions: async_sessio
             tuple({"body": checkout_body(email="lee@example.com", card=CARD_PAYS)} for _ in range(2)),
         ),
         ("DELETE", "/api/holds/{hold_id}"): Planned({"hold_id": to_release}, buyer, ({},)),
+        ("POST", "/api/holds/{hold_id}/payment"): Planned({"hold_id": to_check_out}, buyer),
+        ("POST", "/webhooks/stripe"): Planned(),
         # The buyer's own order, and the same as the host of its show.
         ("GET", "/api/orders/{order_id}"): Planned({"order_id": order["order_id"]}, buyer, ({}, {"headers": host})),
         ("POST", "/api/media/auth"): Planned(happy=({"body": {"action": "read", "path": live, "ip": "127.0.0.1"}},)),

@@ -14,6 +14,7 @@ from starlette.types import Receive, Scope, Send
 from inventory.checkout import CheckoutDetails
 from inventory.errors import Refusal
 from inventory.orders import order_json
+from inventory.payments import DECLINED_CARD, PAYING_CARD, luhn_valid
 from inventory.stock import MAX_QUANTITY
 from live.passes import MAX_PASS_CHARS
 from web.auth import valid_email
@@ -43,11 +44,18 @@ class ShippingIn(BaseModel):
     region: Annotated[str, Field(max_length=100)] | None = None
 
 
-class CheckoutIn(BaseModel):
+CARD_NUMBER_HELP = (
+    f"The built-in test payment provider's card (LIVEDROP_PAYMENTS=test, the default): {PAYING_CARD} pays, "
+    f"{DECLINED_CARD} is declined (402 payment_declined); a number that fails the Luhn check is a typo "
+    "(422 invalid_card). Not sent when Stripe is configured: the browser confirms the payment with "
+    "Stripe.js (POST /api/holds/{hold_id}/payment) and card numbers never reach livedrop."
+)
+
+
+class BuyerDetailsIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     email: Annotated[str, Field(min_length=3, max_length=320)]
     name: Annotated[str, Field(min_length=1, max_length=200)]
-    card_number: Annotated[str, Field(min_length=12, max_length=23)]
     shipping: ShippingIn
     phone: Annotated[str, Field(max_length=40)] | None = None
 
@@ -58,20 +66,37 @@ class CheckoutIn(BaseModel):
             raise ValueError("is not an email address")
         return value
 
-    @field_validator("card_number")
-    @classmethod
-    def _card(cls, value: str) -> str:
-        digits = re.sub(r"[ -]", "", value)
-        if not (digits.isascii() and digits.isdigit()) or not 12 <= len(digits) <= 19:
-            raise ValueError("must be 12 to 19 digits")
-        return digits
-
     @field_validator("phone")
     @classmethod
     def _phone(cls, value: str | None) -> str | None:
         if value and not re.fullmatch(r"\+?[0-9 ()./-]{4,40}", value):
             raise ValueError("is not a phone number")
         return value or None
+
+    def details(self, card_number: str | None = None) -> CheckoutDetails:
+        return CheckoutDetails(email=self.email, name=self.name, card_number=card_number,
+                               shipping=self.shipping.model_dump(exclude_none=True), phone=self.phone)
+
+
+class CheckoutIn(BuyerDetailsIn):
+    card_number: Annotated[str, Field(min_length=12, max_length=23, description=CARD_NUMBER_HELP)] | None = None
+
+    @field_validator("card_number")
+    @classmethod
+    def _card(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        digits = re.sub(r"[ -]", "", value)
+        if not (digits.isascii() and digits.isdigit()) or not 12 <= len(digits) <= 19:
+            raise ValueError("must be 12 to 19 digits")
+        return digits
+
+
+class PaymentIn(BuyerDetailsIn):
+    payment_method: str | None = Field(None, pattern=r"^(pm|card|src)_[A-Za-z0-9_]{1,200}$", description=(
+        "A payment method Stripe.js made in the browser (stripe.createPaymentMethod: pm_..., or the card_... of "
+        "stripe.createToken): the server confirms the PaymentIntent with it. Without it, confirm with Stripe.js "
+        "(stripe.confirmCardPayment(client_secret, ...))."))
 
 
 def hold_request(data: Any) -> tuple[str, int, str | None]:
@@ -165,15 +190,39 @@ async def release_hold(request: Request) -> Response:
 async def checkout(request: Request) -> JSONResponse:
     buyer_id = require_buyer(request)
     body = await parse(request, CheckoutIn)
-    details = CheckoutDetails(
-        email=body.email,
-        name=body.name,
-        card_number=body.card_number,
-        shipping=body.shipping.model_dump(exclude_none=True),
-        phone=body.phone,
-    )
-    order, created = await livedrop(request).buying.checkout(request.path_params["hold_id"], buyer_id, details)
+    root = livedrop(request)
+    if root.payments.confirms_in_browser:
+        if body.card_number is not None:
+            raise ApiError(422, "invalid_request", "card_number: not taken here; the payment is confirmed with Stripe.js "
+                                                   "(POST /api/holds/{hold_id}/payment), so card numbers never reach this server")
+    elif body.card_number is None:
+        raise ApiError(422, "invalid_request", "card_number: required")
+    elif not luhn_valid(body.card_number):
+        raise ApiError(422, "invalid_card", "card_number: check the number; it is not a valid card number (a digit may be mistyped)")
+    order, created = await root.buying.checkout(request.path_params["hold_id"], buyer_id, body.details(body.card_number))
     return JSONResponse(order_json(order, receipt_url(order.id)), status_code=201 if created else 200)
+
+
+async def start_payment(request: Request) -> JSONResponse:
+    """The hold's payment for the browser to confirm (Stripe): lock the hold, write the pending
+    order, make (or find again) its PaymentIntent; with payment_method, confirm it here."""
+    buyer_id = require_buyer(request)
+    body = await parse(request, PaymentIn)
+    root = livedrop(request)
+    payment, order = await root.checkout.start_payment(request.path_params["hold_id"], buyer_id, body.details(),
+                                                       body.payment_method)
+    if order is not None:
+        return JSONResponse({"status": "paid", "order_id": order.id, "receipt_url": receipt_url(order.id)})
+    assert payment is not None and root.stripe is not None
+    return JSONResponse({
+        "payment_id": payment.payment_id,
+        "client_secret": payment.client_secret,
+        "publishable_key": root.stripe.publishable_key,
+        "stripe_js_url": root.stripe.js_url,
+        "status": payment.status,
+        "amount_cents": payment.amount_cents,
+        "currency": payment.currency,
+    })
 
 
 routes = [
@@ -188,7 +237,20 @@ routes = [
               answers={204: "Released."}, errors=("not_found", "hold_locked", "unauthorized"))),
     api(checkout, Operation("POST", "/api/holds/{hold_id}/checkout", "Pay for a hold. The same call again returns the same order.", "buyer",
               CheckoutIn, answers={201: "The order (status paid).", 200: "The same order again (a retry)."},
-              errors=("hold_expired", "payment_declined", "sold_out_after_all", "limit_reached", "hold_locked", "not_found",
-                      "unavailable", "malformed_json", "invalid_request", "unauthorized"),
+              errors=("hold_expired", "payment_declined", "payment_incomplete", "invalid_card", "sold_out_after_all", "limit_reached",
+                      "hold_locked", "not_found", "unavailable", "malformed_json", "invalid_request", "unauthorized"),
               responses={201: {"content": json_content("Order")}, 200: {"content": json_content("Order")}})),
+    api(start_payment, Operation("POST", "/api/holds/{hold_id}/payment",
+              "Stripe: start (or find again) the hold's payment for Stripe.js to confirm; then check out without a card number.", "buyer",
+              PaymentIn, answers={200: "{payment_id, client_secret, publishable_key, stripe_js_url, status, amount_cents, currency}, "
+                                       "or {status: paid, order_id, receipt_url} when the hold is paid for already."},
+              errors=("payment_not_in_browser", "payment_declined", "hold_expired", "limit_reached", "hold_locked", "not_found",
+                      "unavailable", "malformed_json", "invalid_request", "unauthorized"),
+              responses={200: {"content": {"application/json": {"schema": {"type": "object", "properties": {
+                  "payment_id": {"type": "string"}, "client_secret": {"type": "string"},
+                  "publishable_key": {"type": "string"}, "stripe_js_url": {"type": "string"},
+                  "status": {"type": "string", "description": "Stripe's PaymentIntent status, or 'paid' with order_id"},
+                  "amount_cents": {"type": "integer"}, "currency": {"type": "string"},
+                  "order_id": {"type": "string"}, "receipt_url": {"type": "string"}},
+                  "required": ["status"]}}}}})),
 ]

@@ -114,6 +114,10 @@ async def viewer_page(request: Request) -> Response:
         "buyer_id": buyer_id,
         "ws_path": f"/ws/shows/{snapshot['show']['slug']}",
         "reminder_url": f"/s/{snapshot['show']['slug']}/reminder.ics",
+        # The checkout sheet asks for a card number only with the test provider; with Stripe it
+        # mounts Stripe.js (static/viewer/stripe_checkout.js).
+        "payments": {"provider": "stripe", "publishable_key": root.stripe.publishable_key, "stripe_js_url": root.stripe.js_url}
+        if root.stripe is not None else {"provider": "test"},
     }
     response = templates.TemplateResponse(
         request,

@@ -1,0 +1,356 @@
+"""Stripe as the payment provider: PaymentIntents the browser confirms with Stripe.js, so card
+numbers never reach livedrop (docs/payments.md).
+
+Every PaymentIntent is made for one hold: its idempotency key is checkout's ``<hold id>:<attempt>``
+and its metadata carries ``hold_id`` (and ``attempt``). Stripe forgets idempotency keys after
+24 hours, so nothing here finds a payment by its key alone: ``_payments_of`` looks up every
+PaymentIntent whose metadata names the hold (the Search API; a plain list where the server has no
+search, as localstripe), and any attempt of the hold counts. ``charge`` does not charge: it answers
+the hold's payment as it stands, 'paid' once the browser's confirmation went through.
+
+The official ``stripe`` package's async client does the calls (over httpx, which livedrop already
+uses); a call that fails on the network is retried by the package with the same idempotency key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import stripe
+
+from inventory.errors import InvalidRequest, Refusal
+from inventory.payments import (
+    AUTHORIZED, DECLINED, INCOMPLETE, PAID, REFUNDED, VOIDED, Charge, PaymentStart, hold_of_key,
+)
+
+log = logging.getLogger(__name__)
+
+STRIPE_JS_URL = "https://js.stripe.com/v3/"
+# Stripe's own default: a signed event older (or newer) than this is refused, so a captured
+# delivery cannot be replayed later.
+WEBHOOK_TOLERANCE_S = 300
+# PaymentIntent states in which it can still be paid (and so can be cancelled).
+OPEN_STATES = ("requires_payment_method", "requires_confirmation", "requires_action")
+
+
+class WebhookRefused(Refusal):
+    """A webhook delivery that is not Stripe's, or not now: nothing is done with it (400)."""
+
+    code, status = "webhook_signature_invalid", 400
+
+
+class WebhookSignatureInvalid(WebhookRefused):
+    code, default_message = "webhook_signature_invalid", "the Stripe-Signature header does not sign this body with our webhook secret"
+
+
+class WebhookTooOld(WebhookRefused):
+    code, default_message = "webhook_too_old", "the signed timestamp is outside the tolerance (5 minutes); replays are refused"
+
+
+class WebhookMalformed(WebhookRefused):
+    code, default_message = "malformed_json", "the webhook body is not a Stripe event"
+
+
+@dataclass(frozen=True)
+class PaymentEvent:
+    """What livedrop reads of a Stripe event: its id (deduplication), its type, and the hold its
+    PaymentIntent was made for (None: not one of ours)."""
+
+    id: str
+    type: str
+    payment_id: str | None
+    hold_id: str | None
+
+
+class StripeProvider:
+    confirms_in_browser = True
+
+    def __init__(
+        self, secret_key: str, publishable_key: str, *, webhook_secret: str | None = None, api_base: str | None = None,
+        timeout_s: float = 20.0, max_network_retries: int = 2,
+    ) -> None:
+        self.publishable_key = publishable_key
+        self._webhook_secret = webhook_secret
+        self.api_base = api_base.rstrip("/") if api_base else None
+        # localstripe serves its stand-in for Stripe.js under its own address.
+        self.js_url = f"{self.api_base}/js.stripe.com/v3/" if self.api_base else STRIPE_JS_URL
+        self.client = stripe.StripeClient(
+            secret_key,
+            base_addresses={"api": self.api_base} if self.api_base else None,
+            http_client=stripe.HTTPXClient(timeout=timeout_s, allow_sync_methods=False),
+            max_network_retries=max_network_retries,
+        )
+        self._search = True  # False once the server answered that it has no Search API (localstripe)
+        # Which card-only parameter a PaymentIntent is made with: today's API (the `stripe`
+        # package's pinned version) takes allowed_payment_method_types; localstripe only knows the
+        # older payment_method_types and refuses anything it does not know (docs/payments.md).
+        self._card_only: dict[str, Any] = (
+            {"payment_method_types": ["card"]} if self.api_base else {"allowed_payment_method_types": ["card"]}
+        )
+
+    def __repr__(self) -> str:  # never the keys
+        return f"StripeProvider(api_base={self.api_base!r})"
+
+    # -- browser-confirmed payments ---------------------------------------------------------------
+
+    async def start(self, idempotency_key: str, amount_cents: int, currency: str) -> PaymentStart:
+        """The hold's PaymentIntent for this amount: one already made (paid, or still open) or a
+        new one, made with the idempotency key and the hold id in its metadata."""
+        hold_id = hold_of_key(idempotency_key)
+        mine = [pi for pi in await self._payments_of(hold_id) if _fits(pi, amount_cents, currency)]
+        for pi in mine:
+            if pi["status"] in ("succeeded", "processing", "requires_capture"):
+                return _start(pi)
+        for pi in mine:
+            if pi["status"] in OPEN_STATES:
+                return _start(pi)
+        params: dict[str, Any] = {
+            "amount": int(amount_cents),
+            "currency": currency.lower(),
+            **self._card_only,
+            "metadata": {"hold_id": hold_id, "attempt": idempotency_key.rsplit(":", 1)[-1]},
+        }
+        created = await self.client.v1.payment_intents.create_async(params, {"idempotency_key": idempotency_key})  # type: ignore[arg-type]
+        return _start(_plain(created))
+
+    async def confirm(self, payment_id: str, payment_method: str) -> PaymentStart:
+        """Confirm the PaymentIntent on the server with a payment method Stripe.js made in the
+        browser (a ``pm_`` id, or a card of a Stripe.js token). A decline leaves it open for
+        another card: the answer's status is requires_payment_method and its decline code says
+        why. 3-D Secure: status requires_action, which Stripe.js then handles."""
+        try:
+            await self.client.v1.payment_intents.update_async(payment_id, {"payment_method": payment_method})
+            pi = _plain(await self.client.v1.payment_intents.confirm_async(payment_id))
+        except stripe.CardError:
+            pi = _plain(await self.client.v1.payment_intents.retrieve_async(payment_id))
+        except stripe.InvalidRequestError as exc:
+            if exc.http_status == 404 or getattr(exc, "code", None) == "resource_missing":
+                raise InvalidRequest("payment_method", "no such payment method (make one with Stripe.js)") from None
+            raise
+        return _start(pi)
+
+    # -- the PaymentProvider protocol -------------------------------------------------------------
+
+    async def charge(self, idempotency_key: str, amount_cents: int, currency: str, card_number: str | None) -> Charge:
+        """The hold's payment as it stands: 'paid' when a PaymentIntent of the hold for this amount
+        succeeded, else 'incomplete' (with the last decline's code, if any). Never charges, and
+        card_number is never used: the browser confirmed with Stripe."""
+        hold_id = hold_of_key(idempotency_key)
+        mine = [pi for pi in await self._payments_of(hold_id) if _fits(pi, amount_cents, currency)]
+        paid = [pi for pi in mine if pi["status"] == "succeeded"]
+        if paid:
+            paid.sort(key=lambda pi: (pi["created"], pi["id"]))
+            for extra in paid[1:]:  # two tabs each paid: keep one payment, give the others back
+                log.warning("hold %s was paid twice (%s and %s): refunding the second", hold_id, paid[0]["id"], extra["id"])
+                await self.refund(extra["id"])
+            return _charge(paid[0])
+        if not mine:
+            return Charge(id="", status=INCOMPLETE, amount_cents=amount_cents, currency=currency, decline_code="")
+        latest = max(mine, key=lambda pi: (pi["created"], pi["id"]))
+        return _charge(latest)
+
+    async def find_charge(self, idempotency_key: str) -> Charge | None:
+        payments = await self._payments_of(hold_of_key(idempotency_key))
+        if not payments:
+            return None
+        settled = [pi for pi in payments if pi["status"] == "succeeded"]
+        pick = min(settled, key=lambda pi: (pi["created"], pi["id"])) if settled else max(
+            payments, key=lambda pi: (pi["created"], pi["id"]))
+        return _charge(pick)
+
+    async def settle(self, idempotency_key: str) -> Charge | None:
+        """The hold's paid charge, or None once none of its PaymentIntents can be paid any more:
+        the open ones are cancelled (a buyer finishing 3-D Secure after the hold ended is told no,
+        instead of paying for nothing). A cancel that loses the race to a confirmation finds it paid."""
+        hold_id = hold_of_key(idempotency_key)
+        for pi in await self._payments_of(hold_id):
+            if pi["status"] == "succeeded":
+                return _charge(pi)
+        for pi in await self._payments_of(hold_id):
+            if pi["status"] in OPEN_STATES or pi["status"] == "requires_capture":
+                try:
+                    await self.client.v1.payment_intents.cancel_async(pi["id"])
+                except stripe.StripeError:
+                    fresh = _plain(await self.client.v1.payment_intents.retrieve_async(pi["id"]))
+                    if fresh["status"] == "succeeded":
+                        return _charge(fresh)
+                    log.warning("could not cancel PaymentIntent %s of hold %s (%s)", pi["id"], hold_id, fresh["status"])
+            elif pi["status"] == "processing":
+                log.warning("PaymentIntent %s of hold %s is still processing; its webhook will settle it", pi["id"], hold_id)
+        return None
+
+    async def refund(self, charge_id: str) -> Charge | None:
+        """Refund a PaymentIntent in full, once: a refunded one is not refunded again (the refund's
+        own idempotency key guards a racing second call)."""
+        if not charge_id.startswith("pi_"):
+            found = await self.find_charge(charge_id) if ":" in charge_id else None
+            if found is None or not found.id:
+                return None
+            charge_id = found.id
+        pi = await self._retrieve(charge_id)
+        if pi is None:
+            return None
+        if pi["status"] == "succeeded" and not _refunded(pi):
+            await self.client.v1.refunds.create_async({"payment_intent": charge_id}, {"idempotency_key": f"refund:{charge_id}"})
+            pi = await self._retrieve(charge_id) or pi
+        return _charge(pi)
+
+    async def authorize(self, idempotency_key: str, amount_cents: int, currency: str, payment_method: str) -> Charge:
+        """Reserve the amount on the card (manual capture): 'authorized' until capture or void."""
+        hold_id = hold_of_key(idempotency_key)
+        try:
+            params: dict[str, Any] = {
+                "amount": int(amount_cents), "currency": currency.lower(), **self._card_only,
+                "capture_method": "manual", "payment_method": payment_method, "confirm": True,
+                "metadata": {"hold_id": hold_id, "attempt": idempotency_key.rsplit(":", 1)[-1]},
+            }
+            pi = await self.client.v1.payment_intents.create_async(params, {"idempotency_key": idempotency_key})  # type: ignore[arg-type]
+        except stripe.CardError as exc:
+            return Charge(id="", status=DECLINED, amount_cents=amount_cents, currency=currency,
+                          decline_code=str(exc.code or "card_declined"), created=True)
+        return _charge(_plain(pi), created=True)
+
+    async def capture(self, charge_id: str, amount_cents: int | None = None) -> Charge:
+        pi = await self._retrieve(charge_id)
+        if pi is not None and pi["status"] == "requires_capture":
+            params: Any = {} if amount_cents is None else {"amount_to_capture": int(amount_cents)}
+            pi = _plain(await self.client.v1.payment_intents.capture_async(
+                charge_id, params, {"idempotency_key": f"capture:{charge_id}"}))
+        if pi is None:
+            raise KeyError(charge_id)
+        return _charge(pi)
+
+    async def void(self, charge_id: str) -> Charge:
+        pi = await self._retrieve(charge_id)
+        if pi is not None and pi["status"] in (*OPEN_STATES, "requires_capture"):
+            pi = _plain(await self.client.v1.payment_intents.cancel_async(charge_id))
+        if pi is None:
+            raise KeyError(charge_id)
+        return _charge(pi)
+
+    # -- webhooks ---------------------------------------------------------------------------------
+
+    def webhook_event(self, payload: bytes, signature: str | None, *, now: float | None = None,
+                      tolerance_s: int = WEBHOOK_TOLERANCE_S) -> PaymentEvent:
+        """Check a delivery the way Stripe signs it (``Stripe-Signature: t=<ts>,v1=<hex HMAC-SHA256
+        of "<ts>.<body>">``, with the webhook secret) and read it. Raises WebhookSignatureInvalid,
+        WebhookTooOld or WebhookMalformed; a valid signature on an old timestamp is a replay."""
+        if not self._webhook_secret:
+            raise WebhookSignatureInvalid("no STRIPE_WEBHOOK_SECRET is configured: webhooks cannot be checked")
+        timestamp, signatures = _parse_signature(signature or "")
+        if timestamp is None or not signatures:
+            raise WebhookSignatureInvalid("no Stripe-Signature header with t= and v1= in it")
+        expected = hmac.new(self._webhook_secret.encode(), str(timestamp).encode() + b"." + payload, hashlib.sha256).hexdigest()
+        if not any(hmac.compare_digest(expected, given) for given in signatures):
+            raise WebhookSignatureInvalid()
+        if abs((time.time() if now is None else now) - timestamp) > tolerance_s:
+            raise WebhookTooOld()
+        try:
+            event = orjson.loads(payload)
+            obj = event["data"]["object"]
+            metadata = obj.get("metadata") or {}
+            return PaymentEvent(
+                id=str(event["id"]), type=str(event["type"]),
+                payment_id=str(obj["id"]) if obj.get("object") == "payment_intent" else None,
+                hold_id=str(metadata["hold_id"]) if obj.get("object") == "payment_intent" and metadata.get("hold_id") else None,
+            )
+        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+            raise WebhookMalformed() from None
+
+    # -- looking payments up ----------------------------------------------------------------------
+
+    async def _payments_of(self, hold_id: str) -> list[dict[str, Any]]:
+        """Every PaymentIntent whose metadata names the hold."""
+        if self._search:
+            query = "metadata['hold_id']:'" + hold_id.replace("\\", "\\\\").replace("'", "\\'") + "'"
+            try:
+                found = await self.client.v1.payment_intents.search_async(
+                    {"query": query, "limit": 100, "expand": ["data.latest_charge"]})
+                return [_plain(pi) async for pi in found.auto_paging_iter()]
+            except stripe.InvalidRequestError as exc:
+                if exc.http_status != 404:
+                    raise
+                log.warning("the Stripe API at %s has no PaymentIntent search; listing instead (fine for localstripe, "
+                            "not for a real account)", self.api_base or "api.stripe.com")
+                self._search = False
+        listed = await self.client.v1.payment_intents.list_async({"limit": 100, "expand": ["data.latest_charge"]})
+        payments = [_plain(pi) async for pi in listed.auto_paging_iter()]
+        return [pi for pi in payments if (pi.get("metadata") or {}).get("hold_id") == hold_id]
+
+    async def _retrieve(self, payment_id: str) -> dict[str, Any] | None:
+        try:
+            return _plain(await self.client.v1.payment_intents.retrieve_async(payment_id, {"expand": ["latest_charge"]}))
+        except stripe.InvalidRequestError as exc:
+            if exc.http_status == 404:
+                return None
+            raise
+
+
+def _parse_signature(header: str) -> tuple[int | None, list[str]]:
+    timestamp: int | None = None
+    signatures: list[str] = []
+    for item in header.split(","):
+        name, _, value = item.strip().partition("=")
+        if name == "t":
+            try:
+                timestamp = int(value)
+            except ValueError:
+                return None, []
+        elif name == "v1":
+            signatures.append(value)
+    return timestamp, signatures
+
+
+def sign_webhook(payload: bytes, secret: str, timestamp: int | None = None) -> str:
+    """A Stripe-Signature header for ``payload``, as Stripe makes it (tests and the docs' curl)."""
+    ts = int(time.time()) if timestamp is None else timestamp
+    digest = hmac.new(secret.encode(), str(ts).encode() + b"." + payload, hashlib.sha256).hexdigest()
+    return f"t={ts},v1={digest}"
+
+
+def _fits(pi: dict[str, Any], amount_cents: int, currency: str) -> bool:
+    return int(pi["amount"]) == int(amount_cents) and str(pi["currency"]).lower() == currency.lower()
+
+
+def _refunded(pi: dict[str, Any]) -> bool:
+    charge = pi.get("latest_charge")
+    if isinstance(charge, dict):  # expanded (an id string otherwise)
+        return bool(charge.get("refunded")) or int(charge.get("amount_refunded") or 0) > 0
+    return False
+
+
+def _plain(obj: Any) -> dict[str, Any]:
+    """A StripeObject as a plain dict (the package's objects are not dicts since v8)."""
+    data: dict[str, Any] = obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+    return data
+
+
+def _start(pi: dict[str, Any]) -> PaymentStart:
+    return PaymentStart(
+        payment_id=str(pi["id"]), client_secret=str(pi["client_secret"]), status=str(pi["status"]),
+        amount_cents=int(pi["amount"]), currency=str(pi["currency"]).upper(),
+        decline_code=_decline_code(pi),
+    )
+
+
+def _decline_code(pi: dict[str, Any]) -> str:
+    error = pi.get("last_payment_error") or {}
+    return str(error.get("decline_code") or error.get("code") or "") if pi["status"] == "requires_payment_method" else ""
+
+
+def _charge(pi: dict[str, Any], created: bool = False) -> Charge:
+    status = {
+        "succeeded": PAID, "requires_capture": AUTHORIZED, "canceled": VOIDED,
+    }.get(str(pi["status"]), INCOMPLETE)
+    if status == PAID and _refunded(pi):
+        status = REFUNDED
+    return Charge(
+        id=str(pi["id"]), status=status, amount_cents=int(pi["amount"]), currency=str(pi["currency"]).upper(),
+        decline_code=_decline_code(pi), created=created,
+    )

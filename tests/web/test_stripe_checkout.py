@@ -1,0 +1,242 @@
+"""Checkout with LIVEDROP_PAYMENTS=stripe, through the real app in-process, against localstripe
+(never the real Stripe). Where a browser would confirm with Stripe.js, the tests confirm on the
+server with localstripe's test payment method (pm_card_visa)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+import redis.asyncio as aioredis
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from inventory.stripe_payments import StripeProvider, sign_webhook
+from tests.conftest import STRIPE_PUBLISHABLE_KEY, STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET
+from web.settings import Settings, SettingsError
+
+from .buying import auth, checkout_body, hold, live_show_with_product, new_buyer
+
+
+@pytest.fixture
+async def stripe_app(settings: Settings, redis: aioredis.Redis, engine: AsyncEngine, sessions: async_sessionmaker,
+                     localstripe: str) -> AsyncIterator[Any]:
+    from web.app import create_app
+    from web.services import Services
+
+    stripe_settings = settings.with_overrides(
+        payments="stripe", stripe_secret_key=STRIPE_SECRET_KEY, stripe_publishable_key=STRIPE_PUBLISHABLE_KEY,
+        stripe_webhook_secret=STRIPE_WEBHOOK_SECRET, stripe_api_base=localstripe,
+    )
+    application = create_app(stripe_settings, Services(stripe_settings, redis, engine, sessions), run_jobs=False)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def http(stripe_app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=stripe_app, client=("127.0.0.1", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+def provider_of(app: Any) -> StripeProvider:
+    stripe = app.state.livedrop.stripe
+    assert stripe is not None
+    return stripe
+
+
+def details() -> dict[str, Any]:
+    body = checkout_body()
+    del body["card_number"]
+    return body
+
+
+async def held(http: httpx.AsyncClient, host_token: str, stock: int = 3) -> tuple[str, str, dict[str, Any]]:
+    slug, _ = await live_show_with_product(http, host_token, {"AUR-42": stock})
+    buyer = await new_buyer(http, "Kim")
+    made = await hold(http, slug, buyer, "AUR-42")
+    assert made.status_code == 201, made.text
+    return slug, buyer, made.json()
+
+
+async def paid_orders(http: httpx.AsyncClient, host_token: str, slug: str) -> list[dict[str, Any]]:
+    orders = (await http.get(f"/api/shows/{slug}/orders", headers=auth(host_token))).json()["orders"]
+    return [o for o in orders if o["status"] == "paid"]
+
+
+async def test_hold_payment_confirm_checkout_is_one_paid_order(http: httpx.AsyncClient, stripe_app: Any, host_token: str) -> None:
+    slug, buyer, the_hold = await held(http, host_token)
+    hold_id = the_hold["hold_id"]
+    started = await http.post(f"/api/holds/{hold_id}/payment", json=details(), headers=auth(buyer))
+    assert started.status_code == 200, started.text
+    payment = started.json()
+    assert payment["client_secret"].startswith(payment["payment_id"]) and payment["publishable_key"] == STRIPE_PUBLISHABLE_KEY
+    assert payment["stripe_js_url"].endswith("/js.stripe.com/v3/") and payment["status"] == "requires_payment_method"
+    assert (payment["amount_cents"], payment["currency"]) == (12900, "USD")
+    pi = (await provider_of(stripe_app).client.v1.payment_intents.retrieve_async(payment["payment_id"])).to_dict()
+    assert pi["metadata"]["hold_id"] == hold_id and pi["amount"] == 12900
+
+    again = (await http.post(f"/api/holds/{hold_id}/payment", json=details(), headers=auth(buyer))).json()
+    assert again["payment_id"] == payment["payment_id"], "the same payment again, not a second one"
+
+    early = await http.post(f"/api/holds/{hold_id}/checkout", json=details(), headers=auth(buyer))
+    assert early.status_code == 402 and early.json()["error"]["code"] == "payment_incomplete", early.text
+    with_card = await http.post(f"/api/holds/{hold_id}/checkout", json=checkout_body(), headers=auth(buyer))
+    assert with_card.status_code == 422 and with_card.json()["error"]["message"].startswith("card_number"), with_card.text
+
+    confirmed = await http.post(f"/api/holds/{hold_id}/payment", json={**details(), "payment_method": "pm_card_visa"},
+                                headers=auth(buyer))
+    assert confirmed.status_code == 200 and confirmed.json()["status"] == "succeeded", confirmed.text
+
+    paid = await http.post(f"/api/holds/{hold_id}/checkout", json=details(), headers=auth(buyer))
+    assert paid.status_code == 201, paid.text
+    order = paid.json()
+    assert order["status"] == "paid" and order["total_cents"] == 12900
+    retry = await http.post(f"/api/holds/{hold_id}/checkout", json=details(), headers=auth(buyer))
+    assert retry.status_code == 200 and retry.json()["order_id"] == order["order_id"]
+    after = await http.post(f"/api/holds/{hold_id}/payment", json=details(), headers=auth(buyer))
+    assert after.json() == {"status": "paid", "order_id": order["order_id"], "receipt_url": order["receipt_url"]}
+    assert [o["order_id"] for o in await paid_orders(http, host_token, slug)] == [order["order_id"]]
+    assert (await http.get(f"/api/shows/{slug}")).json()["stock"]["AUR-42"] == 2
+
+
+def webhook(pi: dict[str, Any], event_id: str | None = None, at: int | None = None,
+            secret: str = STRIPE_WEBHOOK_SECRET) -> tuple[bytes, dict[str, str]]:
+    body = orjson.dumps({"id": event_id or f"evt_{uuid.uuid4().hex[:14]}", "object": "event",
+                         "type": "payment_intent.succeeded", "data": {"object": pi}})
+    return body, {"Stripe-Signature": sign_webhook(body, secret, at), "Content-Type": "application/json"}
+
+
+async def confirmed_without_checkout(http: httpx.AsyncClient, app: Any, host_token: str) -> tuple[str, str, dict[str, Any]]:
+    """The server 'killed' between the charge and the order: the payment went through (the
+    browser confirmed it), and checkout was never called."""
+    slug, buyer, the_hold = await held(http, host_token)
+    confirmed = await http.post(f"/api/holds/{the_hold['hold_id']}/payment",
+                                json={**details(), "payment_method": "pm_card_visa"}, headers=auth(buyer))
+    assert confirmed.status_code == 200 and confirmed.json()["status"] == "succeeded", confirmed.text
+    pi = (await provider_of(app).client.v1.payment_intents.retrieve_async(confirmed.json()["payment_id"])).to_dict()
+    return slug, the_hold["hold_id"], pi
+
+
+async def test_the_webhook_finishes_a_paid_checkout_once_and_forged_or_replayed_ones_change_nothing(
+    http: httpx.AsyncClient, stripe_app: Any, host_token: str,
+) -> None:
+    slug, hold_id, pi = await confirmed_without_checkout(http, stripe_app, host_token)
+    assert await paid_orders(http, host_token, slug) == []
+
+    forged_body, forged = webhook(pi, secret="whsec_not_ours")
+    answer = await http.post("/webhooks/stripe", content=forged_body, headers=forged)
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == "webhook_signature_invalid"
+    old_body, old = webhook(pi, at=int(time.time()) - 600)
+    answer = await http.post("/webhooks/stripe", content=old_body, headers=old)
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == "webhook_too_old"
+    unsigned = await http.post("/webhooks/stripe", content=old_body)
+    assert unsigned.status_code == 400 and unsigned.json()["error"]["code"] == "webhook_signature_invalid"
+    assert await paid_orders(http, host_token, slug) == []
+
+    body, headers = webhook(pi, event_id="evt_finish_1")
+    answer = await http.post("/webhooks/stripe", content=body, headers=headers)
+    assert answer.status_code == 200 and answer.json() == {"received": True}
+    [order] = await paid_orders(http, host_token, slug)
+    assert order["total_cents"] == 12900 and (await http.get(f"/api/shows/{slug}")).json()["stock"]["AUR-42"] == 2
+
+    replay = await http.post("/webhooks/stripe", content=body, headers=headers)
+    assert replay.status_code == 200 and replay.json()["duplicate"] is True
+    body2, headers2 = webhook(pi)  # Stripe sends the same news again under a new event id
+    assert (await http.post("/webhooks/stripe", content=body2, headers=headers2)).status_code == 200
+    assert [o["order_id"] for o in await paid_orders(http, host_token, slug)] == [order["order_id"]]
+    refunds = (await provider_of(stripe_app).client.v1.refunds.list_async({"payment_intent": pi["id"]})).to_dict()["data"]
+    assert refunds == []
+
+
+async def test_the_sweeper_finishes_a_paid_checkout(http: httpx.AsyncClient, stripe_app: Any, host_token: str) -> None:
+    slug, hold_id, _ = await confirmed_without_checkout(http, stripe_app, host_token)
+    # The hold-expiry job hands a hold to recover() once its lock deadline has passed.
+    assert await stripe_app.state.livedrop.checkout.recover(hold_id) == "completed"
+    assert await stripe_app.state.livedrop.checkout.recover(hold_id) == "sold"
+    [order] = await paid_orders(http, host_token, slug)
+    assert (await http.get(f"/api/shows/{slug}")).json()["stock"]["AUR-42"] == 2
+
+
+async def test_recovery_of_an_unpaid_checkout_cancels_its_payment(http: httpx.AsyncClient, stripe_app: Any, host_token: str) -> None:
+    slug, buyer, the_hold = await held(http, host_token)
+    payment = (await http.post(f"/api/holds/{the_hold['hold_id']}/payment", json=details(), headers=auth(buyer))).json()
+    assert await stripe_app.state.livedrop.checkout.recover(the_hold["hold_id"]) == "unlocked"
+    pi = (await provider_of(stripe_app).client.v1.payment_intents.retrieve_async(payment["payment_id"])).to_dict()
+    assert pi["status"] == "canceled", "a late confirmation cannot pay for a dropped checkout"
+    assert await paid_orders(http, host_token, slug) == []
+    # The buyer can start again: a new attempt, a new payment.
+    fresh = (await http.post(f"/api/holds/{the_hold['hold_id']}/payment", json={**details(), "payment_method": "pm_card_visa"},
+                             headers=auth(buyer))).json()
+    assert fresh["payment_id"] != payment["payment_id"] and fresh["status"] == "succeeded"
+    paid = await http.post(f"/api/holds/{the_hold['hold_id']}/checkout", json=details(), headers=auth(buyer))
+    assert paid.status_code == 201, paid.text
+
+
+async def test_a_payment_for_a_hold_with_no_checkout_left_is_refunded(http: httpx.AsyncClient, stripe_app: Any,
+                                                                       host_token: str) -> None:
+    slug, buyer, the_hold = await held(http, host_token)
+    provider = provider_of(stripe_app)
+    params: Any = {"amount": 12900, "currency": "usd", "metadata": {"hold_id": the_hold["hold_id"], "attempt": "0"},
+                   "payment_method": "pm_card_visa", "confirm": True}
+    pi = (await provider.client.v1.payment_intents.create_async(params)).to_dict()
+    body, headers = webhook(pi)
+    assert (await http.post("/webhooks/stripe", content=body, headers=headers)).status_code == 200
+    assert await paid_orders(http, host_token, slug) == []
+    refunds = (await provider.client.v1.refunds.list_async({"payment_intent": pi["id"]})).to_dict()["data"]
+    assert len(refunds) == 1
+
+
+async def test_an_unknown_payment_method_is_refused(http: httpx.AsyncClient, host_token: str) -> None:
+    _, buyer, the_hold = await held(http, host_token)
+    answer = await http.post(f"/api/holds/{the_hold['hold_id']}/payment",
+                             json={**details(), "payment_method": "pm_nosuchthing"}, headers=auth(buyer))
+    assert answer.status_code == 422 and answer.json()["error"]["message"].startswith("payment_method"), answer.text
+
+
+async def test_the_test_provider_refuses_a_mistyped_card_and_has_no_browser_payment(client: httpx.AsyncClient,
+                                                                                    host_token: str) -> None:
+    slug, _ = await live_show_with_product(client, host_token, {"S1": 2})
+    buyer = await new_buyer(client)
+    hold_id = (await hold(client, slug, buyer, "S1")).json()["hold_id"]
+    typo = await client.post(f"/api/holds/{hold_id}/checkout", json=checkout_body(card="4242424242424241"), headers=auth(buyer))
+    assert typo.status_code == 422 and typo.json()["error"]["code"] == "invalid_card", typo.text
+    assert "check the number" in typo.json()["error"]["message"]
+    no_card = await client.post(f"/api/holds/{hold_id}/checkout", json=details(), headers=auth(buyer))
+    assert no_card.status_code == 422 and no_card.json()["error"]["message"].startswith("card_number")
+    payment = await client.post(f"/api/holds/{hold_id}/payment", json=details(), headers=auth(buyer))
+    assert payment.status_code == 409 and payment.json()["error"]["code"] == "payment_not_in_browser"
+    assert (await client.post("/webhooks/stripe", content=b"{}")).status_code == 404
+    paid = await client.post(f"/api/holds/{hold_id}/checkout", json=checkout_body(), headers=auth(buyer))
+    assert paid.status_code == 201
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"LIVEDROP_PAYMENTS": "paypal"}, "LIVEDROP_PAYMENTS"),
+    ({"LIVEDROP_PAYMENTS": "stripe"}, "STRIPE_SECRET_KEY: required"),
+    ({"LIVEDROP_PAYMENTS": "stripe", "STRIPE_SECRET_KEY": "pk_test_x"}, "STRIPE_SECRET_KEY: is not"),
+    ({"LIVEDROP_PAYMENTS": "stripe", "STRIPE_SECRET_KEY": "sk_test_x"}, "STRIPE_PUBLISHABLE_KEY: required"),
+    ({"LIVEDROP_PAYMENTS": "stripe", "STRIPE_SECRET_KEY": "sk_live_x", "STRIPE_PUBLISHABLE_KEY": "pk_test_x"}, "live key"),
+    ({"LIVEDROP_PAYMENTS": "stripe", "STRIPE_SECRET_KEY": "sk_test_x", "STRIPE_PUBLISHABLE_KEY": "pk_test_x",
+      "STRIPE_WEBHOOK_SECRET": "nope"}, "STRIPE_WEBHOOK_SECRET"),
+    ({"LIVEDROP_PAYMENTS": "stripe", "STRIPE_SECRET_KEY": "sk_test_x", "STRIPE_PUBLISHABLE_KEY": "pk_test_x",
+      "STRIPE_API_BASE": "localhost:8420"}, "STRIPE_API_BASE"),
+])
+def test_stripe_settings_are_checked(tmp_path: Any, env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"LIVEDROP_DATA_DIR": str(tmp_path), **env})
+    assert message in str(caught.value)
+    assert "sk_live_x" not in str(caught.value) and "sk_test_x" not in str(caught.value)
+
+
+def test_stripe_secrets_are_not_in_the_settings_repr(tmp_path: Any) -> None:
+    settings = Settings.from_env({"LIVEDROP_DATA_DIR": str(tmp_path), "LIVEDROP_PAYMENTS": "stripe",
+                                  "STRIPE_SECRET_KEY": "sk_test_verysecret", "STRIPE_PUBLISHABLE_KEY": "pk_test_public",
+                                  "STRIPE_WEBHOOK_SECRET": "whsec_alsosecret"})
+    assert settings.payments == "stripe" and settings.stripe_secret_key == "sk_test_verysecret"
+    assert "verysecret" not in repr(settings) and "alsosecret" not in repr(settings)
