@@ -36,7 +36,8 @@ KEEP_MS = 30 * 24 * 3600 * 1000  # the audit stays answerable this long after th
 # covers passes that go unused, the 10 a tiny drop's first minute.
 OPEN_PASSES_FACTOR = 1.25
 OPEN_PASSES_SLACK = 10
-RANK_WRITE_SLICE = 10_000  # ranks written per pipeline: one slice is a few ms of Redis time
+RANK_READ_SLICE = 5_000  # entries read per LRANGE: a few ms to parse
+RANK_WRITE_SLICE = 5_000  # ranks written per script call: a few ms of Redis time each
 
 _JOIN = """
 local rec = redis.call('HGET', KEYS[1], ARGV[1])
@@ -75,6 +76,19 @@ if rank and st[2] and tonumber(rank) <= tonumber(st[2]) then
   if first[1] then at = string.match(first[1], ':(%d+)$') end
 end
 return {rec, rank or false, st[1] or false, st[2] or false, st[3] or false, length, at}
+"""
+
+
+# A slice of the shuffled line: ARGV[2] is buyer ids joined by spaces, ARGV[1] the first one's
+# rank. One argument instead of 10,000 fields: redis-py packs each argument in Python, and that
+# was most of a 100,000-entry ranking's time (bench/queue.py).
+_RANKS = """
+local rank = tonumber(ARGV[1])
+for buyer in string.gmatch(ARGV[2], '[^ ]+') do
+  redis.call('HSET', KEYS[1], buyer, rank)
+  rank = rank + 1
+end
+return rank - tonumber(ARGV[1])
 """
 
 
@@ -134,6 +148,7 @@ class WaitingRoom:
         self.pass_s = pass_s  # a pass is good this long after its place is admitted
         self._join = redis.register_script(_JOIN)
         self._me = redis.register_script(_ME)
+        self._ranks = redis.register_script(_RANKS)
         self._used: dict[int, dict[str, int]] = {}  # offer id -> buyer -> rank, not yet written
 
     # -- buyers ------------------------------------------------------------------------------------
@@ -194,26 +209,27 @@ class WaitingRoom:
         """Shuffle everyone who joined before ``starts_at``; returns how many. Idempotent: a clock
         that died halfway ranks again from the same entries and seed, to the same places."""
         entries_key = keys.queue(offer_id, "entries")
-        early: list[tuple[str, str]] = []  # (entry id, buyer id)
+        entry_ids: list[str] = []  # of those who joined before starts_at, in arrival order
+        buyer_ids: list[str] = []
         start = 0
         while True:
-            records = cast(list[str], await self.redis.lrange(entries_key, start, start + RANK_WRITE_SLICE - 1))
+            records = cast(list[str], await self.redis.lrange(entries_key, start, start + RANK_READ_SLICE - 1))
             for record in records:
                 entry_id, buyer_id, joined_at = record.split(" ")
                 if int(joined_at) >= starts_at:
                     break
-                early.append((entry_id, buyer_id))
+                entry_ids.append(entry_id)
+                buyer_ids.append(buyer_id)
             else:
-                if len(records) == RANK_WRITE_SLICE:
-                    start += RANK_WRITE_SLICE
+                if len(records) == RANK_READ_SLICE:
+                    start += RANK_READ_SLICE
                     continue
             break
-        buyer_of = dict(early)
-        order = await rank_without_blocking(seed, [entry_id for entry_id, _ in early])
+        order = await rank_without_blocking(seed, entry_ids)
         ranks_key = keys.queue(offer_id, "ranks")
         for at in range(0, len(order), RANK_WRITE_SLICE):
-            chunk = order[at:at + RANK_WRITE_SLICE]
-            await self.redis.hset(ranks_key, mapping={buyer_of[e]: at + i + 1 for i, e in enumerate(chunk)})
+            chunk = " ".join([buyer_ids[position] for position in order[at:at + RANK_WRITE_SLICE]])
+            await self._ranks(keys=[ranks_key], args=[at + 1, chunk])
         state = keys.queue(offer_id, "state")
         pipe = self.redis.pipeline(transaction=False)
         pipe.hsetnx(state, "admitted_upto", 0)
