@@ -21,12 +21,14 @@ from __future__ import annotations
 import math
 import secrets
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError
 
 from inventory import redis_replies
 from inventory.errors import RateLimited
+from inventory.redis_lane import RedisLane, pack
 from live import keys
 from live.passes import PASS_S
 from live.queue_order import rank_without_blocking
@@ -143,9 +145,12 @@ def _entry(record: str) -> Entry:
 
 
 class WaitingRoom:
-    def __init__(self, redis: aioredis.Redis, pass_s: int = PASS_S) -> None:
+    def __init__(self, redis: aioredis.Redis, pass_s: int = PASS_S, lane: RedisLane | None = None) -> None:
         self.redis = redis
         self.pass_s = pass_s  # a pass is good this long after its place is admitted
+        # Joins go through the stock store's hold lane when there is one (inventory.redis_lane):
+        # redis-py's script call was a third of a join's CPU (bench/queue.py).
+        self.lane = lane
         self._join = redis.register_script(_JOIN)
         self._me = redis.register_script(_ME)
         self._ranks = redis.register_script(_RANKS)
@@ -159,13 +164,25 @@ class WaitingRoom:
         """The buyer's entry, and whether this call made it. ``ip_limit`` is (joins, window ms)
         per address, counted for new entries only; RateLimited past it."""
         allowed, window_ms = ip_limit or (0, 0)
-        created, record = await self._join(
-            keys=[keys.queue(offer_id, "buyers"), keys.queue(offer_id, "entries"), keys.queue(offer_id, "ip:" + ip[:64])],
-            args=[buyer_id, secrets.token_hex(8), ends_at + KEEP_MS, allowed, window_ms],
-        )
+        keys_ = (keys.queue(offer_id, "buyers"), keys.queue(offer_id, "entries"), keys.queue(offer_id, "ip:" + ip[:64]))
+        args = (buyer_id, secrets.token_hex(8), ends_at + KEEP_MS, allowed, window_ms)
+        if self.lane is None:
+            created, record = await self._join(keys=keys_, args=args)
+        else:
+            created, record = await self._join_on_lane(self.lane, keys_, args)
         if int(created) < 0:
             raise RateLimited("too many people joined from this address; try again shortly", retry_after_ms=max(1, int(record)))
         return _entry(record), int(created) == 1
+
+    async def _join_on_lane(self, lane: RedisLane, keys_: tuple[str, ...], args: tuple[Any, ...]) -> Any:
+        # Sent again on a new connection if the first one broke after writing it: a join that
+        # did run answers its entry again (as a repeated join, 200 instead of 201).
+        command = pack("EVALSHA", self._join.sha, len(keys_), *keys_, *args)
+        try:
+            return await lane.send(command, idempotent=True)
+        except NoScriptError:  # a Redis that restarted empty, or flushed its scripts
+            await self.redis.script_load(_JOIN)
+            return await lane.send(command, idempotent=True)
 
     async def place(self, offer_id: int, buyer_id: str) -> Place | None:
         """Where ``buyer_id`` stands in the line; None: not in it."""
