@@ -51,15 +51,19 @@ def request_bytes(method: str, url: str, path: str, headers: dict[str, str] | No
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-def hold_presses(url: str, slug: str, buyers: list[str], skus: list[str]) -> RequestMaker:
+def hold_presses(url: str, slug: str, buyers: list[str], skus: list[str], passes: list[str] | None = None) -> RequestMaker:
     """Buy presses (POST /api/shows/{slug}/holds), buyer i % len(buyers) each, with a unique
     Idempotency-Key. Built ahead, per buyer and SKU, with the key left as a counter: the load
     generator shares the cores with the server, and a uuid4 plus json.dumps per request would
-    count its own work against the hold endpoint (a trivial endpoint's request is one constant)."""
+    count its own work against the hold endpoint (a trivial endpoint's request is one constant).
+    ``passes``: each buyer's waiting-room pass (a queue offer), sent in the body's "pass"."""
     nonce = os.urandom(4).hex().encode()
     templates = []
     for n, buyer in enumerate(buyers):
-        body = json.dumps({"sku": skus[n % len(skus)], "quantity": 1}).encode()
+        press: dict[str, object] = {"sku": skus[n % len(skus)], "quantity": 1}
+        if passes is not None:
+            press["pass"] = passes[n]
+        body = json.dumps(press).encode()
         head, _, tail = request_bytes("POST", url, f"/api/shows/{slug}/holds", {
             "Authorization": f"Bearer {buyer}", "Idempotency-Key": "@KEY@"}, body).partition(b"@KEY@")
         templates.append((head + nonce + b"-", tail))
@@ -72,12 +76,12 @@ def hold_presses(url: str, slug: str, buyers: list[str], skus: list[str]) -> Req
 
 
 async def _connection(url: str, make: RequestMaker, conn_no: int, all_conns: int, deadline: float,
-                      statuses: Counter, latencies: list[float]) -> None:
+                      statuses: Counter, latencies: list[float], total: int | None = None) -> None:
     parts = urlsplit(url)
     reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
     i = 0
     try:
-        while time.perf_counter() < deadline:
+        while time.perf_counter() < deadline and (total is None or conn_no + i * all_conns < total):
             started = time.perf_counter()
             writer.write(make(conn_no + i * all_conns, i))
             head = await reader.readuntil(b"\r\n\r\n")
@@ -95,25 +99,33 @@ async def _connection(url: str, make: RequestMaker, conn_no: int, all_conns: int
         writer.close()
 
 
-def _worker(url: str, make: RequestMaker, worker: int, connections: int, workers: int, seconds: float, out: mp.Queue) -> None:
-    async def main() -> tuple[Counter, list[float]]:
+def _worker(url: str, make: RequestMaker, worker: int, connections: int, workers: int, seconds: float, out: mp.Queue,
+            total: int | None = None) -> None:
+    async def main() -> tuple[Counter, list[float], float, float]:
         statuses: Counter = Counter()
         latencies: list[float] = []
+        started = time.monotonic()  # one clock for every process on Linux
         deadline = time.perf_counter() + seconds
         all_conns = workers * connections
-        await asyncio.gather(*(_connection(url, make, worker * connections + c, all_conns, deadline, statuses, latencies)
+        await asyncio.gather(*(_connection(url, make, worker * connections + c, all_conns, deadline, statuses, latencies, total)
                                for c in range(connections)))
-        return statuses, latencies
+        return statuses, latencies, started, time.monotonic()
 
-    statuses, latencies = asyncio.run(main())
-    out.put((dict(statuses), latencies))
+    statuses, latencies, started, ended = asyncio.run(main())
+    out.put((dict(statuses), latencies, started, ended))
 
 
-def run_load(url: str, make: RequestMaker, *, processes: int = 2, connections: int = 32, seconds: float = 5.0) -> LoadResult:
-    """Drive ``url`` for ``seconds`` from ``processes`` processes with ``connections`` each."""
+def run_load(url: str, make: RequestMaker, *, processes: int = 2, connections: int = 32, seconds: float = 5.0,
+             total: int | None = None) -> LoadResult:
+    """Drive ``url`` for ``seconds`` from ``processes`` processes with ``connections`` each.
+
+    With ``total``, requests 0 .. total - 1 are made once each (``make(i, k)`` for every such i)
+    and the run ends when they are answered (or after ``seconds``); its rate is then over the time
+    from the first worker's start to the last one's end, not over ``seconds``."""
     ctx = mp.get_context("fork")
     queue: mp.Queue = ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(url, make, w, connections, processes, seconds, queue)) for w in range(processes)]
+    procs = [ctx.Process(target=_worker, args=(url, make, w, connections, processes, seconds, queue, total))
+             for w in range(processes)]
     started = time.perf_counter()
     for p in procs:
         p.start()
@@ -123,8 +135,10 @@ def run_load(url: str, make: RequestMaker, *, processes: int = 2, connections: i
     elapsed = time.perf_counter() - started
     statuses: Counter = Counter()
     latencies: list[float] = []
-    for s, lat in results:
+    for s, lat, _, _ in results:
         statuses.update(s)
         latencies.extend(lat)
     del elapsed  # includes process start-up; every worker ran for exactly `seconds`
+    if total is not None:
+        seconds = max(r[3] for r in results) - min(r[2] for r in results)
     return LoadResult(sum(statuses.values()), seconds, dict(statuses), latencies)

@@ -221,6 +221,13 @@ class StockStore:
         # Set while Redis is not (yet) known to be the server stock was rebuilt against
         # (inventory.epochs): a hold there could take a unit that SQL already sold.
         self.holds_suspended = False
+    @property
+    def lane(self) -> RedisLane | None:
+        """The hold lane, for other calls a drop makes by the thousand on the same server (the
+        waiting room's join): their commands share its writes, and its connections' epoch check.
+        None without one (TLS)."""
+        return self._lane
+
     def check_lane_connections(self, on_connect: Callable[[str], None]) -> None:
         """Have the hold lane call ``on_connect`` with INFO server on each connection it opens
         (inventory.epochs); raising refuses the connection."""

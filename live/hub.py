@@ -88,7 +88,7 @@ class Hub:
         self.chat = Chat(redis, sessions, config.chat)
         self.presence = Presence(redis)
         self.stockfeed = StockFeed(stock, lambda room: self.views.get(room.slug))
-        self.waiting_room = WaitingRoom(redis, config.queue_pass_s)
+        self.waiting_room = WaitingRoom(redis, config.queue_pass_s, lane=stock.lane)
         self.queuefeed = QueueFeed(self.waiting_room, lambda room: self.views.get(room.slug))
         self.rooms: dict[int, Room] = {}
         self._room_locks: dict[int, asyncio.Lock] = {}

@@ -21,12 +21,15 @@ from __future__ import annotations
 import math
 import secrets
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError
 
 from inventory import redis_replies
+from inventory.clock import now_ms
 from inventory.errors import RateLimited
+from inventory.redis_lane import RedisLane, pack
 from live import keys
 from live.passes import PASS_S
 from live.queue_order import rank_without_blocking
@@ -36,7 +39,8 @@ KEEP_MS = 30 * 24 * 3600 * 1000  # the audit stays answerable this long after th
 # covers passes that go unused, the 10 a tiny drop's first minute.
 OPEN_PASSES_FACTOR = 1.25
 OPEN_PASSES_SLACK = 10
-RANK_WRITE_SLICE = 10_000  # ranks written per pipeline: one slice is a few ms of Redis time
+RANK_READ_SLICE = 5_000  # entries read per LRANGE: a few ms to parse
+RANK_WRITE_SLICE = 5_000  # ranks written per script call: a few ms of Redis time each
 
 _JOIN = """
 local rec = redis.call('HGET', KEYS[1], ARGV[1])
@@ -75,6 +79,19 @@ if rank and st[2] and tonumber(rank) <= tonumber(st[2]) then
   if first[1] then at = string.match(first[1], ':(%d+)$') end
 end
 return {rec, rank or false, st[1] or false, st[2] or false, st[3] or false, length, at}
+"""
+
+
+# A slice of the shuffled line: ARGV[2] is buyer ids joined by spaces, ARGV[1] the first one's
+# rank. One argument instead of 10,000 fields: redis-py packs each argument in Python, and that
+# was most of a 100,000-entry ranking's time (bench/queue.py).
+_RANKS = """
+local rank = tonumber(ARGV[1])
+for buyer in string.gmatch(ARGV[2], '[^ ]+') do
+  redis.call('HSET', KEYS[1], buyer, rank)
+  rank = rank + 1
+end
+return rank - tonumber(ARGV[1])
 """
 
 
@@ -129,11 +146,15 @@ def _entry(record: str) -> Entry:
 
 
 class WaitingRoom:
-    def __init__(self, redis: aioredis.Redis, pass_s: int = PASS_S) -> None:
+    def __init__(self, redis: aioredis.Redis, pass_s: int = PASS_S, lane: RedisLane | None = None) -> None:
         self.redis = redis
         self.pass_s = pass_s  # a pass is good this long after its place is admitted
+        # Joins go through the stock store's hold lane when there is one (inventory.redis_lane):
+        # redis-py's script call was a third of a join's CPU (bench/queue.py).
+        self.lane = lane
         self._join = redis.register_script(_JOIN)
         self._me = redis.register_script(_ME)
+        self._ranks = redis.register_script(_RANKS)
         self._used: dict[int, dict[str, int]] = {}  # offer id -> buyer -> rank, not yet written
 
     # -- buyers ------------------------------------------------------------------------------------
@@ -144,13 +165,25 @@ class WaitingRoom:
         """The buyer's entry, and whether this call made it. ``ip_limit`` is (joins, window ms)
         per address, counted for new entries only; RateLimited past it."""
         allowed, window_ms = ip_limit or (0, 0)
-        created, record = await self._join(
-            keys=[keys.queue(offer_id, "buyers"), keys.queue(offer_id, "entries"), keys.queue(offer_id, "ip:" + ip[:64])],
-            args=[buyer_id, secrets.token_hex(8), ends_at + KEEP_MS, allowed, window_ms],
-        )
+        keys_ = (keys.queue(offer_id, "buyers"), keys.queue(offer_id, "entries"), keys.queue(offer_id, "ip:" + ip[:64]))
+        args = (buyer_id, secrets.token_hex(8), ends_at + KEEP_MS, allowed, window_ms)
+        if self.lane is None:
+            created, record = await self._join(keys=keys_, args=args)
+        else:
+            created, record = await self._join_on_lane(self.lane, keys_, args)
         if int(created) < 0:
             raise RateLimited("too many people joined from this address; try again shortly", retry_after_ms=max(1, int(record)))
         return _entry(record), int(created) == 1
+
+    async def _join_on_lane(self, lane: RedisLane, keys_: tuple[str, ...], args: tuple[Any, ...]) -> Any:
+        # Sent again on a new connection if the first one broke after writing it: a join that
+        # did run answers its entry again (as a repeated join, 200 instead of 201).
+        command = pack("EVALSHA", self._join.sha, len(keys_), *keys_, *args)
+        try:
+            return await lane.send(command, idempotent=True)
+        except NoScriptError:  # a Redis that restarted empty, or flushed its scripts
+            await self.redis.script_load(_JOIN)
+            return await lane.send(command, idempotent=True)
 
     async def place(self, offer_id: int, buyer_id: str) -> Place | None:
         """Where ``buyer_id`` stands in the line; None: not in it."""
@@ -194,30 +227,34 @@ class WaitingRoom:
         """Shuffle everyone who joined before ``starts_at``; returns how many. Idempotent: a clock
         that died halfway ranks again from the same entries and seed, to the same places."""
         entries_key = keys.queue(offer_id, "entries")
-        early: list[tuple[str, str]] = []  # (entry id, buyer id)
+        entry_ids: list[str] = []  # of those who joined before starts_at, in arrival order
+        buyer_ids: list[str] = []
         start = 0
         while True:
-            records = cast(list[str], await self.redis.lrange(entries_key, start, start + RANK_WRITE_SLICE - 1))
+            records = cast(list[str], await self.redis.lrange(entries_key, start, start + RANK_READ_SLICE - 1))
             for record in records:
                 entry_id, buyer_id, joined_at = record.split(" ")
                 if int(joined_at) >= starts_at:
                     break
-                early.append((entry_id, buyer_id))
+                entry_ids.append(entry_id)
+                buyer_ids.append(buyer_id)
             else:
-                if len(records) == RANK_WRITE_SLICE:
-                    start += RANK_WRITE_SLICE
+                if len(records) == RANK_READ_SLICE:
+                    start += RANK_READ_SLICE
                     continue
             break
-        buyer_of = dict(early)
-        order = await rank_without_blocking(seed, [entry_id for entry_id, _ in early])
+        order = await rank_without_blocking(seed, entry_ids)
         ranks_key = keys.queue(offer_id, "ranks")
         for at in range(0, len(order), RANK_WRITE_SLICE):
-            chunk = order[at:at + RANK_WRITE_SLICE]
-            await self.redis.hset(ranks_key, mapping={buyer_of[e]: at + i + 1 for i, e in enumerate(chunk)})
+            chunk = " ".join([buyer_ids[position] for position in order[at:at + RANK_WRITE_SLICE]])
+            await self._ranks(keys=[ranks_key], args=[at + 1, chunk])
         state = keys.queue(offer_id, "state")
         pipe = self.redis.pipeline(transaction=False)
         pipe.hsetnx(state, "admitted_upto", 0)
-        pipe.hsetnx(state, "raised_at", now)
+        # Admission starts when the places are known, not at the tick that began the shuffle: a
+        # 100,000 line takes 0.7-1.6 s to rank here, which at 6,000 a minute was a burst of up to
+        # 160 places let in at once on the first tick.
+        pipe.hset(state, "raised_at", max(now, now_ms()))
         pipe.hsetnx(state, "rate", rate)
         pipe.hset(state, "pre", len(order))  # last: a place is known once this is there
         for key in ("ranks", "state", "entries", "buyers"):

@@ -43,15 +43,16 @@ SESSION_COOKIE = "livedrop_session"
 def build_routes() -> list[BaseRoute]:
     """Every route of the app, in the order Starlette tries them."""
     return [
-        # The buy button comes first: it is the hot path in a drop.
+        # The buy button comes first: it is the hot path in a drop; then the waiting room, which
+        # 100,000 people join before one (Starlette tries each route's pattern in turn).
         *holds.routes,
+        *queue.routes,
         *health.routes,
         Route("/api/openapi.json", openapi_json),
         *products.routes,
         *buyers.routes,
         *orders.routes,
         *shows.routes,
-        *queue.routes,
         *queue_pow.routes,
         *live_ws.routes,
         *panel.routes,

@@ -154,6 +154,17 @@ async def receive_json(receive: Receive) -> Any:
         message = await receive()
 
 
+async def send_json(send: Send, status: int, body: bytes, headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
+    """A JSON answer from a plain ASGI app (the hold and join routes): what JSONResponse sends,
+    without building one."""
+    await send({
+        "type": "http.response.start",
+        "status": status,
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *headers],
+    })
+    await send({"type": "http.response.body", "body": body})
+
+
 def decode_json(body: bytes) -> Any:
     if len(body) > MAX_BODY_BYTES:
         raise too_large()

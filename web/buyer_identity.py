@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
+from starlette.types import Scope
 
 from inventory.errors import RateLimited
 from inventory.models import Buyer
@@ -18,7 +19,13 @@ COOKIE_MAX_AGE_S = 365 * 24 * 3600  # a returning viewer is the same buyer (its 
 
 
 def client_ip(conn: HTTPConnection) -> str:
-    return conn.client.host if conn.client else "unknown"
+    return scope_ip(conn.scope)
+
+
+def scope_ip(scope: Scope) -> str:
+    """``client_ip`` for a plain ASGI app (no connection object)."""
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
 
 
 def require_buyer(request: HTTPConnection) -> str:

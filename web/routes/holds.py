@@ -18,7 +18,7 @@ from inventory.payments import DECLINED_CARD, PAYING_CARD, luhn_valid
 from inventory.stock import MAX_QUANTITY
 from live.passes import MAX_PASS_CHARS
 from web.auth import valid_email
-from web.bodies import parse, receive_json, validate
+from web.bodies import parse, receive_json, send_json, validate
 from web.buyer_identity import require_buyer
 from web.errors import ApiError, error_body
 from web.links import receipt_url
@@ -170,15 +170,6 @@ def refusal_body(refusal: Refusal) -> bytes:
         if len(_REFUSAL_BODIES) < 256:
             _REFUSAL_BODIES[key] = body
     return body
-
-
-async def send_json(send: Send, status: int, body: bytes, headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
-    await send({
-        "type": "http.response.start",
-        "status": status,
-        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *headers],
-    })
-    await send({"type": "http.response.body", "body": body})
 
 
 async def release_hold(request: Request) -> Response:
