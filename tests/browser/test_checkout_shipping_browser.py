@@ -65,3 +65,32 @@ def test_the_sheet_shows_shipping_for_the_chosen_country_before_paying(host: Hos
     expect(page.locator("#order-tax")).to_have_text("24.00 USD")
     expect(page.locator("#order-card")).to_have_text("Visa ending in 4242")
     expect(page.locator("#back-to-show")).to_have_attribute("href", f"/s/{slug}")
+
+
+def test_the_host_sets_shipping_and_tax_in_the_panel(host: Host, new_context: Any) -> None:
+    from playwright.sync_api import expect
+
+    from .conftest import HOST_EMAIL
+
+    page = new_context(1280, 900).new_page()
+    page.goto("/host/login")
+    page.get_by_label("Email").fill(HOST_EMAIL)
+    page.get_by_label("Password").fill("browser tests password")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/host")
+    page.select_option("#ship-kind", "per_country")
+    expect(page.locator("#ship-flat")).to_be_hidden()
+    page.fill("#ship-countries", "us 7.00\nCA 15")
+    page.fill("#ship-free-over", "200")
+    page.fill("#ship-tax-rate", "20")
+    page.click("#ship-save")
+    expect(page.locator("#flash")).to_contain_text("Shipping settings saved.")
+    saved = host.call("GET", "/api/shipping", 200)
+    assert (saved["kind"], saved["countries"], saved["free_over_cents"], saved["tax_rate_bp"], saved["source"]) == (
+        "per_country", {"US": 700, "CA": 1500}, 20000, 2000, "host")
+    page.fill("#ship-countries", "XX 7.00")
+    page.click("#ship-save")
+    expect(page.locator("#ship-error")).to_contain_text("countries")
+    page.reload()
+    expect(page.locator("#ship-countries")).to_have_value("US 7.00\nCA 15.00")
+    host.call("PUT", "/api/shipping", 200, json={"kind": "none"})  # the module's other tests expect no default
