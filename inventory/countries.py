@@ -2,7 +2,7 @@
 outlying areas, provinces and territories of the US and Canada, whose addresses need one.
 
 Generated from Debian's iso-codes 4.15.0-1 (/usr/share/iso-codes/json/iso_3166-1.json and
-iso_3166-2.json, the same data pycountry ships); regenerate with the snippet in docs/shipping.md.
+iso_3166-2.json, the same data pycountry ships); docs/shipping.md says how to regenerate it.
 A name is the common name where iso-codes gives one ("Bolivia", "Taiwan"), else the official short name.
 """
 
