@@ -47,3 +47,16 @@ def test_profiles_and_addresses_are_checked() -> None:
         check_address({"country": "US"})
     with pytest.raises(InvalidRequest, match="shipping.country"):
         check_address({"country": "XX"})
+
+
+def test_the_card_on_the_receipt_is_what_the_provider_says() -> None:
+    from inventory.payments import card_brand
+    from inventory.stripe_payments import _card_of
+
+    assert (card_brand("4242424242424242"), card_brand("5555555555554444"), card_brand("378282246310005")) == (
+        "Visa", "Mastercard", "American Express")
+    assert card_brand("9999") == ""
+    stripe_shaped = {"latest_charge": {"payment_method_details": {"card": {"brand": "amex", "last4": "0005"}}}}
+    assert _card_of(stripe_shaped) == ("American Express", "0005")
+    assert _card_of({"latest_charge": "ch_123"}) == ("", "")  # not expanded: unknown
+    assert _card_of({"charges": {"data": [{"payment_method_details": {"card": {"brand": "visa", "last4": "4242"}}}]}}) == ("Visa", "4242")
