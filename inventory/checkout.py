@@ -330,6 +330,9 @@ class Checkout:
     async def _start_order(self, hold: Hold, details: dict[str, Any], charge_key: str) -> Order:
         """Insert the pending order for the hold (payment_id holds the charge's idempotency key
         until it is paid), or return the one that exists (a retry, or a racing double click)."""
+        # Priced before the session below opens: one connection per checkout at a time (a nested
+        # session would hold two, and 50 checkouts at once would wait on the pool for each other).
+        money = await self.quote_for(hold, details["shipping"])
         async with self.sessions() as session:
             row = (
                 await session.execute(
@@ -341,7 +344,6 @@ class Checkout:
             if row is None:
                 raise RuntimeError(f"hold {hold.hold_id}: variant {hold.sku!r} of product {hold.product_id} is gone")
             variant, product = row
-            money = await self.quote_for(hold, details["shipping"])
             for _ in range(5):
                 order = Order(
                     id=secrets.token_urlsafe(18),  # 24 characters, unguessable
