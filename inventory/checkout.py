@@ -41,11 +41,12 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from inventory import keys
 from inventory.errors import (
-    HoldExpired, NotFound, Oversold, PaymentDeclined, PaymentIncomplete, PaymentNotInBrowser, SoldOutAfterAll,
+    HoldExpired, NotFound, NotShippedTo, Oversold, PaymentDeclined, PaymentIncomplete, PaymentNotInBrowser, SoldOutAfterAll,
 )
 from inventory.models import Order, OrderLine, Product, Variant
 from inventory.payments import INCOMPLETE, Charge, PaymentProvider, PaymentStart
 from inventory.reconcile import ReconcileFenced, reconcile
+from inventory.shipping import Quote, ShippingProfile, profile_for, quote
 from inventory.stock import Hold, StockStore, SweepResult
 
 log = logging.getLogger(__name__)
@@ -117,6 +118,8 @@ class Checkout:
         existing = await self.order_for_hold(hold_id)
         if existing is not None and existing.status != PENDING:
             return self._existing(existing, buyer_id), False
+        # Refused before anything is locked or charged: the hold stays exactly as it was.
+        await self.check_ships(hold_id, buyer_id, details.shipping)
 
         try:
             hold = await self.stock.lock(hold_id, buyer_id, email, {}, await self._lock_deadline(hold_id))
@@ -135,12 +138,13 @@ class Checkout:
         # The pending order is the durable trail of this checkout: it is written before any money
         # moves, so recovery finds it even if Redis loses the hold (see recover_order).
         key = self.charge_key(hold)
-        order = await self._start_order(hold, details.stored(), key)
+        order = await self._start_order_or_unlock(hold, details.stored(), key)
         if order.status == "paid":
             return self._existing(order, buyer_id), False
         # If the provider call itself fails we do not know whether it charged: the pending order
         # and the locked hold stay, and recovery looks the charge up by its key.
-        charge = await self.payments.charge(key, hold.total_cents, hold.currency, details.card_number)
+        # The order's total: the lines plus shipping (inventory.shipping), as the pending order says.
+        charge = await self.payments.charge(key, order.total_cents, order.currency, details.card_number)
         if charge.status == INCOMPLETE:
             # Browser-confirmed (Stripe): the buyer may still confirm, or try another card. Nothing
             # is undone; the pending order and the lock stay until the lock deadline (recovery).
@@ -197,6 +201,7 @@ class Checkout:
         existing = await self.order_for_hold(hold_id)
         if existing is not None and existing.status != PENDING:
             return None, self._existing(existing, buyer_id)
+        await self.check_ships(hold_id, buyer_id, details.shipping)
         email = normalize_email(details.email)
         try:
             hold = await self.stock.lock(hold_id, buyer_id, email, details.stored(), await self._lock_deadline(hold_id))
@@ -211,10 +216,10 @@ class Checkout:
                 raise HoldExpired()
             return None, self._existing(existing, buyer_id)
         key = self.charge_key(hold)
-        order = await self._start_order(hold, details.stored(), key)
+        order = await self._start_order_or_unlock(hold, details.stored(), key)
         if order.status == "paid":
             return None, self._existing(order, buyer_id)
-        payment = await self.payments.start(key, hold.total_cents, hold.currency)
+        payment = await self.payments.start(key, order.total_cents, order.currency)
         if payment_method and payment.status in ("requires_payment_method", "requires_confirmation"):
             payment = await self.payments.confirm(payment.payment_id, payment_method)
             if payment.decline_code:
@@ -291,9 +296,43 @@ class Checkout:
         await self.payments.refund(charge.id if charge else order.payment_id)
         log.warning("order %s for hold %s voided and refunded: no unit left", order.id, order.hold_id)
 
+    # -- shipping and tax (inventory.shipping) -----------------------------------------------------
+
+    async def quote_for(self, hold: Hold, shipping: dict[str, Any]) -> Quote:
+        """What the hold costs shipped to this address, under the profile of its host and show.
+        Raises NotShippedTo."""
+        host_id = hold.host_id
+        if host_id is None:
+            async with self.sessions() as session:
+                host_id = (await session.execute(select(Variant.host_id).where(
+                    Variant.product_id == hold.product_id, Variant.sku == hold.sku))).scalar_one_or_none()
+        if host_id is None:
+            return quote(ShippingProfile(), hold.total_cents, str(shipping.get("country", "")))
+        profile, _ = await profile_for(self.sessions, host_id, hold.show_id)
+        return quote(profile, hold.total_cents, str(shipping.get("country", "")))
+
+    async def check_ships(self, hold_id: str, buyer_id: str, shipping: dict[str, Any]) -> None:
+        """NotShippedTo before a checkout touches the hold (no lock, no pending order, no charge).
+        A hold that is gone or another buyer's is left to the lock to refuse."""
+        hold = await self.stock.get_hold(hold_id)
+        if hold is not None and hold.buyer_id == buyer_id:
+            await self.quote_for(hold, shipping)
+
+    async def _start_order_or_unlock(self, hold: Hold, details: dict[str, Any], charge_key: str) -> Order:
+        """_start_order; when the profile changed between the check and the lock so that the
+        country is no longer shipped to, the hold is unlocked again (nothing was charged)."""
+        try:
+            return await self._start_order(hold, details, charge_key)
+        except NotShippedTo:
+            await self.stock.unlock(hold.hold_id, hold.attempt)
+            raise
+
     async def _start_order(self, hold: Hold, details: dict[str, Any], charge_key: str) -> Order:
         """Insert the pending order for the hold (payment_id holds the charge's idempotency key
         until it is paid), or return the one that exists (a retry, or a racing double click)."""
+        # Priced before the session below opens: one connection per checkout at a time (a nested
+        # session would hold two, and 50 checkouts at once would wait on the pool for each other).
+        money = await self.quote_for(hold, details["shipping"])
         async with self.sessions() as session:
             row = (
                 await session.execute(
@@ -318,7 +357,11 @@ class Checkout:
                     phone=details.get("phone"),
                     shipping=details["shipping"],
                     status=PENDING,
-                    total_cents=hold.total_cents,
+                    total_cents=money.total_cents,
+                    shipping_cents=money.shipping_cents,
+                    tax_cents=money.tax_cents,
+                    tax_label=money.tax_label,
+                    tax_rate_bp=money.tax_rate_bp,
                     currency=hold.currency,
                     payment_id=charge_key,
                     created_at=self.stock.clock(),
@@ -365,7 +408,9 @@ class Checkout:
         so ``sold`` moves once per order."""
         async with self.sessions() as session, session.begin():
             marked = await session.execute(
-                update(Order).where(Order.id == order_id, Order.status == PENDING).values(status="paid", payment_id=charge.id)
+                update(Order).where(Order.id == order_id, Order.status == PENDING).values(
+                    status="paid", payment_id=charge.id, card_brand=charge.card_brand or None,
+                    card_last4=charge.card_last4 or None)
             )
             if marked.rowcount == 1:
                 variant_id, quantity = (

@@ -170,3 +170,10 @@ class Oversold(InventoryError):
     Checkout refunds and answers HoldExpired; routes never see this one."""
 
     code, status, default_message = "oversold", 410, "no unit is left for this order"
+
+
+class NotShippedTo(Refusal):
+    """The seller's shipping profile does not ship to the address's country. Raised before the
+    hold is locked or anything is charged: the hold stays as it was."""
+
+    code, status, default_message = "not_shipped_to", 422, "shipping.country: the seller does not ship to this country"

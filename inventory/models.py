@@ -100,6 +100,15 @@ class Order(Base):
     # Why a 'refunded' order was undone: 'sold_out_after_all' (SQL's stock guard refused it),
     # 'no_unit_left' (its hold vanished and Redis had no unit to take); None for older rows.
     refund_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # What total_cents is made of (inventory.shipping): the lines, plus shipping_cents; tax_cents
+    # is the tax already included in that total (prices are tax-inclusive), 0 without tax.
+    shipping_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    tax_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    tax_label: Mapped[str | None] = mapped_column(String(16), nullable=True)  # "VAT", "GST"; None: no tax
+    tax_rate_bp: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # 2000 = 20 %
+    # What the payment provider says of the card (for the receipt): "Visa", "4242"; None if unknown.
+    card_brand: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    card_last4: Mapped[str | None] = mapped_column(String(4), nullable=True)
 
     lines: Mapped[list[OrderLine]] = relationship(
         back_populates="order", cascade="all, delete-orphan", lazy="selectin", order_by="OrderLine.id"
@@ -120,6 +129,20 @@ class OrderLine(Base):
     offer_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     order: Mapped[Order] = relationship(back_populates="lines")
+
+
+class ShippingProfileRow(Base):
+    """A host's shipping and tax profile (``inventory.shipping.ShippingProfile`` as JSON): its
+    default (``show_id`` 0) or one show's own (the show's id; a plain column, inventory does not
+    know shows)."""
+
+    __tablename__ = "shipping_profiles"
+    __table_args__ = (UniqueConstraint("host_id", "show_id", name="uq_shipping_profiles_host_show"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id", ondelete="CASCADE"))
+    show_id: Mapped[int] = mapped_column(Integer, default=0)
+    profile: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[int] = mapped_column(BigInteger, default=now_ms, onupdate=now_ms)
 
 
 class RedisEpoch(Base):

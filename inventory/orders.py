@@ -32,7 +32,13 @@ class OrderJson(TypedDict):
     order_id: str
     number: str
     status: str
-    total_cents: int
+    total_cents: int  # the lines plus shipping_cents; tax_cents is included in it
+    shipping_cents: int
+    tax_cents: int
+    tax_label: str | None  # "VAT"; None: no tax
+    tax_rate_bp: int  # 2000 = 20 %
+    card_brand: str | None  # as the payment provider says: "Visa"; None when unknown
+    card_last4: str | None
     currency: str
     lines: list[OrderLineJson]
     name: str
@@ -60,6 +66,12 @@ def order_json(order: Order, receipt_url: str) -> OrderJson:
         "number": order.number,
         "status": order.status,
         "total_cents": order.total_cents,
+        "shipping_cents": order.shipping_cents or 0,
+        "tax_cents": order.tax_cents or 0,
+        "tax_label": order.tax_label,
+        "tax_rate_bp": order.tax_rate_bp or 0,
+        "card_brand": order.card_brand,
+        "card_last4": order.card_last4,
         "currency": order.currency,
         "lines": [
             {

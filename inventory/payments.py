@@ -57,6 +57,9 @@ class Charge:
     currency: str
     decline_code: str = ""  # 'card_declined' | 'invalid_card' when declined
     created: bool = False  # True when this call made the charge (False: found an earlier one)
+    card_brand: str = ""  # what the provider says of the card, for the receipt ("Visa"); "" unknown
+    card_last4: str = ""
+
 
     @property
     def paid(self) -> bool:
@@ -197,7 +200,7 @@ class TestPaymentProvider:
         flat, created = await SCRIPTS["charge"].call(
             self.redis,
             [keys.charge(idempotency_key), keys.CHARGE_IDS],
-            [charge_id, status, int(amount_cents), currency, digits[-4:], code, now_ms(), self.TTL_MS],
+            [charge_id, status, int(amount_cents), currency, digits[-4:], code, now_ms(), self.TTL_MS, card_brand(digits)],
         )
         return _charge(flat, created=bool(created))
 
@@ -225,4 +228,20 @@ def _charge(raw: list[str] | dict[str, str], created: bool = False) -> Charge:
         currency=data["currency"],
         decline_code=data.get("decline_code", ""),
         created=created,
+        card_brand=data.get("brand", ""),
+        card_last4=data.get("last4", ""),
     )
+
+
+def card_brand(digits: str) -> str:
+    """The brand a card number's first digits name (the test provider's receipts; real providers
+    say it themselves). Only the common ones; "" when none fits."""
+    if digits.startswith("4"):
+        return "Visa"
+    if digits[:2] in ("51", "52", "53", "54", "55") or "2221" <= digits[:4] <= "2720":
+        return "Mastercard"
+    if digits[:2] in ("34", "37"):
+        return "American Express"
+    if digits.startswith(("6011", "65")):
+        return "Discover"
+    return ""

@@ -350,7 +350,25 @@ def _charge(pi: dict[str, Any], created: bool = False) -> Charge:
     }.get(str(pi["status"]), INCOMPLETE)
     if status == PAID and _refunded(pi):
         status = REFUNDED
+    brand, last4 = _card_of(pi)
     return Charge(
         id=str(pi["id"]), status=status, amount_cents=int(pi["amount"]), currency=str(pi["currency"]).upper(),
-        decline_code=_decline_code(pi), created=created,
+        decline_code=_decline_code(pi), created=created, card_brand=brand, card_last4=last4,
     )
+
+
+_BRANDS = {"visa": "Visa", "mastercard": "Mastercard", "amex": "American Express", "discover": "Discover",
+           "jcb": "JCB", "diners": "Diners Club", "unionpay": "UnionPay", "cartes_bancaires": "Cartes Bancaires"}
+
+
+def _card_of(pi: dict[str, Any]) -> tuple[str, str]:
+    """The card's brand and last 4 digits, from the PaymentIntent's charge (its expanded
+    ``latest_charge``, or the older ``charges`` list) as Stripe reports them; ("", "") when the
+    answer does not say (localstripe says less than Stripe)."""
+    charge = pi.get("latest_charge")
+    if not isinstance(charge, dict):
+        listed = (pi.get("charges") or {}).get("data") or []
+        charge = listed[-1] if listed and isinstance(listed[-1], dict) else {}
+    card = ((charge.get("payment_method_details") or {}).get("card") or {}) if isinstance(charge, dict) else {}
+    brand = str(card.get("brand") or "")
+    return _BRANDS.get(brand, brand.title()), str(card.get("last4") or "")[-4:]

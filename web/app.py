@@ -29,7 +29,8 @@ from web.jobs import JobRunner
 from web.livedrop import Livedrop, assemble
 from web.openapi import openapi_json
 from web.routes import (
-    buyers, health, holds, live_ws, media, media_auth, orders, panel, products, queue, queue_pow, replay, shows, viewer, webhooks,
+    buyer_pages, buyers, health, holds, live_ws, media, media_auth, orders, panel, products, queue, queue_pow, replay, shipping,
+    shows, viewer, webhooks,
 )
 from web.services import Services, open_services
 from web.settings import Settings
@@ -52,6 +53,8 @@ def build_routes() -> list[BaseRoute]:
         *products.routes,
         *buyers.routes,
         *orders.routes,
+        *buyer_pages.routes,
+        *shipping.routes,
         *shows.routes,
         *queue_pow.routes,
         *live_ws.routes,

@@ -170,6 +170,17 @@ RESPONSE_SCHEMAS: dict[str, JsonSchema] = {
         "total_cents": _COUNT, "currency": _CURRENCY, "lines": {**_array(schema_ref("OrderLine")), "minItems": 1},
         "name": TEXT, "email": TEXT, "phone": _or_null(TEXT), "shipping": {"type": "object"}, "hold_id": TEXT,
         "buyer_id": TEXT, "created_at": _MS, "receipt_url": TEXT,
+    }, {
+        # docs/shipping.md: total_cents = the lines + shipping_cents; tax_cents is included in it.
+        "shipping_cents": _COUNT, "tax_cents": _COUNT, "tax_label": _or_null(TEXT), "tax_rate_bp": _COUNT,
+        "card_brand": _or_null(TEXT), "card_last4": _or_null(TEXT),
+    }),
+    "ShippingProfile": object_schema({
+        "kind": {"type": "string", "enum": ["none", "flat", "per_country"]}, "flat_cents": _COUNT,
+        "free_over_cents": _or_null(_COUNT),
+        "countries": {"type": "object", "additionalProperties": _COUNT, "description": "ISO 3166-1 alpha-2 -> minor units"},
+        "tax_rate_bp": _COUNT, "tax_label": TEXT,
+        "source": {"type": "string", "enum": ["show", "host", "default"]},
     }),
     "OrderList": object_schema({"orders": _array(schema_ref("Order"))}),
     "Me": object_schema({

@@ -4,7 +4,8 @@
 
 import { api, ApiError, newKey, refusalText } from "../common/api.js";
 import { formatCountdown, formatMoney, spokenDuration } from "../common/format.js";
-import { byId, setText, show } from "./dom.js";
+import { byId, el, setText, show } from "./dom.js";
+import { includedTax, loadCountries, shippingCents, termsText } from "./shipping.js";
 import { StripeCheckout } from "./stripe_checkout.js";
 
 const SAVED_DETAILS = "livedrop.checkout"; // name, email and address for next time (never the card)
@@ -12,8 +13,9 @@ const MAX_AUTO_RETRIES = 3;
 const FIELD_NAMES = {
   name: "your name", email: "the email", card_number: "the card number", "shipping.line1": "the address",
   "shipping.line2": "the apartment or suite", "shipping.city": "the city", "shipping.postal_code": "the postal code",
-  "shipping.country": "the country (two letters, like US or DE)", phone: "the phone number",
+  "shipping.country": "the country", "shipping.region": "the state or province", phone: "the phone number",
 };
+const REGION_NAMES = { US: "State", CA: "Province" };
 
 export class Buying {
   constructor(viewer) {
@@ -35,6 +37,19 @@ export class Buying {
     this.error = byId("checkout-error");
     this.payButton = byId("checkout-pay");
     this.confirmation = byId("confirmation");
+    // Shipping (docs/shipping.md): the show's terms, shown in the card and priced in the sheet.
+    this.terms = null;
+    this.countryNames = new Map([["US", "United States"]]);
+    this.shippingLine = byId("shipping-line");
+    this.shippingText = byId("checkout-shipping");
+    this.country = byId("co-country");
+    this.regionField = byId("co-region-field");
+    this.region = byId("co-region");
+    this.country.addEventListener("change", () => {
+      this._renderRegions();
+      this._renderMoney();
+    });
+    this.loadTerms();
 
     byId("hold-checkout").addEventListener("click", () => this.openCheckout());
     byId("hold-release").addEventListener("click", () => this.release());
@@ -284,12 +299,14 @@ export class Buying {
     const { state } = this.viewer;
     const title = state.pinned && this.holdFor(state.pinned) ? state.pinned.title : "Your item";
     setText(this.item, `${title}, ${state.label(hold.sku)}${hold.quantity > 1 ? ` × ${hold.quantity}` : ""}`);
-    setText(this.total, formatMoney(hold.price_cents * hold.quantity, hold.currency));
-    setText(this.payButton, `Pay ${formatMoney(hold.price_cents * hold.quantity, hold.currency)}`);
     show(this.form, true);
     show(this.confirmation, false);
     this._showError("");
     this._fillSaved();
+    this._renderRegions();
+    this._renderMoney();
+    this._prepareCountries();
+    this.loadTerms().then(() => this._renderMoney());
     if (this.stripe) this.stripe.mount().catch(() => this._showError("We couldn't load the card form. Check your connection and open checkout again."));
     this.tick(this.viewer.clock.now());
     if (!this.dialog.open) this.dialog.showModal();
@@ -302,13 +319,14 @@ export class Buying {
     const value = (name) => f.namedItem(name).value.trim();
     const shipping = { line1: value("line1"), city: value("city"), postal_code: value("postal_code"), country: value("country").toUpperCase() };
     if (value("line2")) shipping.line2 = value("line2");
+    if (!this.regionField.hidden && this.region.value) shipping.region = this.region.value;
     if (this.stripe) return { name: value("name"), email: value("email"), shipping }; // the card goes to Stripe
     return { name: value("name"), email: value("email"), card_number: value("card_number").replace(/[\s-]/g, ""), shipping };
   }
 
   _validate() {
     let first = null;
-    for (const input of this.form.querySelectorAll("input")) {
+    for (const input of this.form.querySelectorAll("input, select")) {
       const ok = input.checkValidity() && (!input.required || input.value.trim() !== "");
       input.setAttribute("aria-invalid", String(!ok));
       if (!ok && !first) first = input;
@@ -317,6 +335,12 @@ export class Buying {
       const label = this.form.querySelector(`label[for="${first.id}"]`)?.textContent || "this field";
       this._showError(`Please check: ${label}.`);
       first.focus();
+      return false;
+    }
+    const hold = this.hold;
+    if (this.terms && hold && shippingCents(this.terms, hold.price_cents * hold.quantity, this.country.value) === null) {
+      this._showError(`The seller doesn't ship to ${this._countryName(this.country.value)}. Choose another address.`);
+      this.country.focus();
       return false;
     }
     return true;
@@ -382,6 +406,11 @@ export class Buying {
         break;
       case "unavailable":
         this._showError("The shop is catching its breath for a second. Your size stays reserved: press Pay again in a moment (you won't be charged twice).");
+        break;
+      case "not_shipped_to":
+        this._showError(`The seller doesn't ship to ${this._countryName(this.country.value)}. ${label} stays reserved: choose another address.`);
+        this.country.focus();
+        this.loadTerms().then(() => this._renderMoney());
         break;
       case "limit_reached":
         this._showError("This email has already bought the most one person may buy of this product. Use the email of the person it's for, or let this reservation go.");
@@ -456,8 +485,96 @@ export class Buying {
     fill("name", saved.name);
     fill("email", saved.email);
     for (const key of ["line1", "line2", "city", "postal_code"]) fill(key, saved.shipping?.[key]);
-    const country = f.namedItem("country");
-    if (country && typeof saved.shipping?.country === "string") country.value = saved.shipping.country;
+    this._savedPlace = saved.shipping || null;
+    this._applySavedPlace();
+  }
+
+  // -- shipping --------------------------------------------------------------------------------
+
+  /** The show's shipping terms; the card's line shows them. A failure keeps the last ones. */
+  async loadTerms() {
+    try {
+      this.terms = await api(`/api/shows/${encodeURIComponent(this.viewer.slug)}/shipping`);
+    } catch {
+      return; // the server still prices the order; the sheet says so when it has no terms
+    }
+    const currency = this.hold?.currency || this.viewer.state?.pinned?.currency || "USD";
+    const text = termsText(this.terms, currency);
+    setText(this.shippingLine, text);
+    show(this.shippingLine, Boolean(text));
+  }
+
+  /** The country list, once: every ISO 3166-1 country by name (the page has United States only). */
+  async _prepareCountries() {
+    if (this._countriesReady) return;
+    let list;
+    try {
+      list = await loadCountries();
+    } catch {
+      return; // United States stays the only choice; opening the sheet again tries again
+    }
+    this._countriesReady = true;
+    this.regions = list.regions;
+    const chosen = this.country.value;
+    this.country.replaceChildren(...list.countries.map((c) => el("option", { value: c.code, textContent: c.name })));
+    for (const c of list.countries) this.countryNames.set(c.code, c.name);
+    this.country.value = chosen || "US";
+    this._applySavedPlace();
+    this._renderRegions();
+    this._renderMoney();
+  }
+
+  _applySavedPlace() {
+    const saved = this._savedPlace;
+    if (!saved || typeof saved.country !== "string") return;
+    if ([...this.country.options].some((o) => o.value === saved.country)) this.country.value = saved.country;
+    this._renderRegions();
+    if (typeof saved.region === "string" && [...this.region.options].some((o) => o.value === saved.region)) this.region.value = saved.region;
+  }
+
+  /** US and CA addresses need a state or province, from the list; other countries none. */
+  _renderRegions() {
+    const country = this.country.value;
+    const regions = this.regions?.[country] || (country === "US" || country === "CA" ? [] : null);
+    const needed = regions !== null;
+    show(this.regionField, needed);
+    this.region.required = needed;
+    if (!needed || this.region.dataset.country === country) return;
+    const previous = this.region.value;
+    setText(byId("co-region-label"), REGION_NAMES[country] || "Region");
+    this.region.replaceChildren(el("option", { value: "", textContent: "Choose…" }),
+      ...regions.map((r) => el("option", { value: r.code, textContent: r.name })));
+    this.region.dataset.country = regions.length ? country : "";
+    if ([...this.region.options].some((o) => o.value === previous)) this.region.value = previous;
+  }
+
+  _countryName(code) {
+    return this.countryNames.get(code) || code;
+  }
+
+  /** The sheet's money for the chosen country: shipping, the total to pay, the tax inside it. */
+  _renderMoney() {
+    const hold = this.hold;
+    if (!hold) return;
+    const money = (cents) => formatMoney(cents, hold.currency);
+    const subtotal = hold.price_cents * hold.quantity;
+    const country = this.country.value;
+    const shipping = this.terms ? shippingCents(this.terms, subtotal, country) : 0;
+    this.shippingText.classList.toggle("refused", shipping === null);
+    if (shipping === null) {
+      setText(this.shippingText, `The seller doesn't ship to ${this._countryName(country)}. Choose another country.`);
+      setText(this.total, money(subtotal));
+      setText(this.payButton, `Pay ${money(subtotal)}`);
+      return;
+    }
+    const total = subtotal + shipping;
+    const rate = this.terms?.tax_rate_bp || 0;
+    const tax = rate ? ` (incl. ${this.terms.tax_label} ${money(includedTax(total, rate))})` : "";
+    setText(this.shippingText, this.terms
+      ? `Shipping to ${this._countryName(country)}: ${shipping ? money(shipping) : "free"} · Total ${money(total)}${tax}`
+      : "");
+    setText(this.total, money(total));
+    if (!this.paying) setText(this.payButton, `Pay ${money(total)}`);
   }
 }
 

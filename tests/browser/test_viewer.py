@@ -58,7 +58,8 @@ def fill_checkout(page: Any, card: str) -> None:
     page.fill("#co-line1", "1 Main St")
     page.fill("#co-city", "Springfield")
     page.fill("#co-postal", "12345")
-    page.fill("#co-country", "US")
+    page.select_option("#co-country", "US")
+    page.select_option("#co-region", "IL")  # US addresses need a state (the list loads with the sheet)
     page.fill("#co-card", card)
 
 

@@ -20,7 +20,7 @@ def checkout_body(email: str = "kim@example.com", card: str = CARD_PAYS, **extra
         "email": email,
         "name": "Kim Lee",
         "card_number": card,
-        "shipping": {"line1": "1 Main St", "city": "Springfield", "postal_code": "12345", "country": "US"},
+        "shipping": {"line1": "1 Main St", "city": "Springfield", "postal_code": "12345", "country": "US", "region": "IL"},
         **extra,
     }
 

@@ -400,6 +400,14 @@ async def _world(http: httpx.AsyncClient, app: Starlette, sessions: async_sessio
         ("POST", "/webhooks/stripe"): Planned(),
         # The buyer's own order, and the same as the host of its show.
         ("GET", "/api/orders/{order_id}"): Planned({"order_id": order["order_id"]}, buyer, ({}, {"headers": host})),
+        # Shipping and tax (docs/shipping.md): the host's default, the show's own, and the public views.
+        ("GET", "/api/shipping"): Planned(headers=host, happy=({},)),
+        ("PUT", "/api/shipping"): Planned(headers=host, happy=({"body": {"kind": "flat", "flat_cents": 500, "free_over_cents": 10000}},)),
+        ("GET", "/api/shows/{slug}/shipping"): Planned(slug, happy=({},)),
+        ("PUT", "/api/shows/{slug}/shipping"): Planned(slug, host, ({"body": {
+            "kind": "per_country", "countries": {"US": 700, "CA": 1500, "DE": 900}, "tax_rate_bp": 2000}},)),
+        ("DELETE", "/api/shows/{slug}/shipping"): Planned({"slug": scheduled}, host, ({},)),
+        ("GET", "/api/countries"): Planned(happy=({},)),
         ("POST", "/api/media/auth"): Planned(happy=({"body": {"action": "read", "path": live, "ip": "127.0.0.1"}},)),
         ("POST", "/whip/{slug}"): Planned(slug, host),
         ("DELETE", "/whip/{slug}/{session}"): Planned({**slug, "session": "0" * 32}, host),

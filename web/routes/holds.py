@@ -15,6 +15,7 @@ from inventory.checkout import CheckoutDetails
 from inventory.errors import Refusal
 from inventory.orders import order_json
 from inventory.payments import DECLINED_CARD, PAYING_CARD, luhn_valid
+from inventory.shipping import check_address
 from inventory.stock import MAX_QUANTITY
 from live.passes import MAX_PASS_CHARS
 from web.auth import valid_email
@@ -40,8 +41,9 @@ class ShippingIn(BaseModel):
     line2: Annotated[str, Field(max_length=200)] | None = None
     city: Annotated[str, Field(min_length=1, max_length=100)]
     postal_code: Annotated[str, Field(min_length=1, max_length=20)]
-    country: Annotated[str, Field(pattern=r"^[A-Za-z]{2}$")]
-    region: Annotated[str, Field(max_length=100)] | None = None
+    country: Annotated[str, Field(pattern=r"^[A-Za-z]{2}$", description="ISO 3166-1 alpha-2 (GET /api/countries)")]
+    region: Annotated[str, Field(max_length=100, description=(
+        "The state or province: required for US and CA, as its ISO 3166-2 code (IL, ON); free text elsewhere"))] | None = None
 
 
 CARD_NUMBER_HELP = (
@@ -74,8 +76,10 @@ class BuyerDetailsIn(BaseModel):
         return value or None
 
     def details(self, card_number: str | None = None) -> CheckoutDetails:
+        """The details checkout keeps; InvalidRequest (422) for a country that is not ISO 3166-1 or
+        a US/CA address without a known state or province."""
         return CheckoutDetails(email=self.email, name=self.name, card_number=card_number,
-                               shipping=self.shipping.model_dump(exclude_none=True), phone=self.phone)
+                               shipping=check_address(self.shipping.model_dump(exclude_none=True)), phone=self.phone)
 
 
 class CheckoutIn(BuyerDetailsIn):
@@ -228,14 +232,14 @@ routes = [
               answers={204: "Released."}, errors=("not_found", "hold_locked", "unauthorized"))),
     api(checkout, Operation("POST", "/api/holds/{hold_id}/checkout", "Pay for a hold. The same call again returns the same order.", "buyer",
               CheckoutIn, answers={201: "The order (status paid).", 200: "The same order again (a retry)."},
-              errors=("hold_expired", "payment_declined", "payment_incomplete", "invalid_card", "sold_out_after_all", "limit_reached",
+              errors=("hold_expired", "payment_declined", "payment_incomplete", "invalid_card", "sold_out_after_all", "limit_reached", "not_shipped_to",
                       "hold_locked", "not_found", "unavailable", "malformed_json", "invalid_request", "unauthorized"),
               responses={201: {"content": json_content("Order")}, 200: {"content": json_content("Order")}})),
     api(start_payment, Operation("POST", "/api/holds/{hold_id}/payment",
               "Stripe: start (or find again) the hold's payment for Stripe.js to confirm; then check out without a card number.", "buyer",
               PaymentIn, answers={200: "{payment_id, client_secret, publishable_key, stripe_js_url, status, amount_cents, currency}, "
                                        "or {status: paid, order_id, receipt_url} when the hold is paid for already."},
-              errors=("payment_not_in_browser", "payment_declined", "hold_expired", "limit_reached", "hold_locked", "not_found",
+              errors=("payment_not_in_browser", "payment_declined", "hold_expired", "limit_reached", "not_shipped_to", "hold_locked", "not_found",
                       "unavailable", "malformed_json", "invalid_request", "unauthorized"),
               responses={200: {"content": {"application/json": {"schema": {"type": "object", "properties": {
                   "payment_id": {"type": "string"}, "client_secret": {"type": "string"},

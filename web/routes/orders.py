@@ -1,11 +1,10 @@
-"""Orders: the buyer's own, the host's per show (JSON or CSV), and the receipt page."""
+"""Orders: the buyer's own, the host's per show (JSON or CSV). The receipt page is web.routes.buyer_pages."""
 
 from __future__ import annotations
 
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Route
+from starlette.responses import JSONResponse, Response
 
 from inventory.orders import order_json, orders_csv, shown_order
 from web.auth import bearer_token, current_host
@@ -47,14 +46,6 @@ async def show_orders(request: Request) -> Response:
     return JSONResponse({"orders": [order_json(order, receipt_url(order.id)) for order in orders]})
 
 
-async def receipt_page(request: Request) -> HTMLResponse:
-    root = livedrop(request)
-    order = await shown_order(root.services.sessions, request.path_params["order_id"])
-    if order is None:
-        return root.templates.TemplateResponse(request, "receipt_missing.html", {}, status_code=404)
-    return root.templates.TemplateResponse(request, "receipt.html", {"order": order})
-
-
 routes = [
     api(get_order, Operation("GET", "/api/orders/{order_id}", "An order: the buyer's own, or one of the host's shows.", "buyer-or-host",
               answers={200: "The order."}, errors=("not_found",),
@@ -67,5 +58,5 @@ routes = [
         {"name": "format", "in": "query", "required": False, "schema": {"type": "string", "enum": ["csv"]},
          "description": "csv: a download (text/csv), one row per order line"},
     ])),
-    Route("/orders/{order_id}", receipt_page, methods=["GET"]),
+    # The receipt page GET /orders/{order_id} is web.routes.buyer_pages (with /orders).
 ]
