@@ -189,9 +189,9 @@ async def orders_of_show(sessions: async_sessionmaker, show_id: int) -> list[Ord
         )).scalars())
 
 
-CSV_COLUMNS = ["number", "order_id", "created_at", "status", "carrier", "tracking_number", "refunded_cents", "name", "email", "phone", "sku", "title", "label",
+CSV_COLUMNS = ["number", "order_id", "created_at", "status", "name", "email", "phone", "sku", "title", "label",
                "quantity", "unit_price_cents", "total_cents", "currency", "offer_id", "line1", "line2", "city",
-               "postal_code", "region", "country"]
+               "postal_code", "region", "country", "carrier", "tracking_number", "refunded_cents"]
 
 
 def orders_csv(orders: list[Order]) -> str:
@@ -202,11 +202,11 @@ def orders_csv(orders: list[Order]) -> str:
     for order in orders:
         ship = order.shipping or {}
         for line in order.lines:
-            row = [order.number, order.id, order.created_at, order.status, order.carrier or "", order.tracking_number or "",
-                   order.refunded_cents or 0, order.name, order.email, order.phone or "",
+            row = [order.number, order.id, order.created_at, order.status, order.name, order.email, order.phone or "",
                    line.sku, line.title, line.label, line.quantity, line.unit_price_cents, order.total_cents,
                    order.currency, line.offer_id or "", ship.get("line1", ""), ship.get("line2", ""),
-                   ship.get("city", ""), ship.get("postal_code", ""), ship.get("region", ""), ship.get("country", "")]
+                   ship.get("city", ""), ship.get("postal_code", ""), ship.get("region", ""), ship.get("country", ""),
+                   order.carrier or "", order.tracking_number or "", order.refunded_cents or 0]
             writer.writerow([_csv_safe(v) for v in row])
     return buffer.getvalue()
 
