@@ -44,6 +44,7 @@ from inventory.errors import (
     HoldExpired, NotFound, NotShippedTo, Oversold, PaymentDeclined, PaymentIncomplete, PaymentNotInBrowser, SoldOutAfterAll,
 )
 from inventory.models import Order, OrderLine, Product, Variant
+from inventory.orders import REQUESTED, SELLING
 from inventory.payments import INCOMPLETE, Charge, PaymentProvider, PaymentStart
 from inventory.reconcile import ReconcileFenced, reconcile
 from inventory.shipping import Quote, ShippingProfile, profile_for, quote
@@ -81,6 +82,12 @@ class CheckoutDetails:
 class RecoveryReport:
     sweep: SweepResult
     outcomes: dict[str, str] = field(default_factory=dict)  # hold id -> what recover() did
+
+
+def was_sold(order: Order) -> bool:
+    """Paid for and sold, whatever its life did since (shipped, refunded or cancelled by its
+    host); not pending, not undone by checkout."""
+    return order.status in SELLING or (order.status in ("refunded", "cancelled") and order.refund_reason == REQUESTED)
 
 
 def normalize_email(email: str) -> str:
@@ -126,12 +133,12 @@ class Checkout:
         except HoldExpired:
             # Maybe it just sold by a racing retry, or by recovery, and its record is gone.
             existing = await self.order_for_hold(hold_id)
-            if existing is not None and existing.status == "paid":
+            if existing is not None and was_sold(existing):
                 return self._existing(existing, buyer_id), False
             raise
         if hold.state == "sold":
             existing = await self.order_for_hold(hold_id)
-            if existing is None or existing.status != "paid":
+            if existing is None or not was_sold(existing):
                 raise HoldExpired()
             return self._existing(existing, buyer_id), False
 
@@ -139,7 +146,7 @@ class Checkout:
         # moves, so recovery finds it even if Redis loses the hold (see recover_order).
         key = self.charge_key(hold)
         order = await self._start_order_or_unlock(hold, details.stored(), key)
-        if order.status == "paid":
+        if was_sold(order):
             return self._existing(order, buyer_id), False
         # If the provider call itself fails we do not know whether it charged: the pending order
         # and the locked hold stay, and recovery looks the charge up by its key.
@@ -164,7 +171,7 @@ class Checkout:
             # deadline) and dropped the pending order: give the money back.
             await self.payments.refund(charge.id)
             raise HoldExpired("this checkout took too long; the payment was refunded")
-        if paid.status == REFUNDED:
+        if paid.status == REFUNDED and paid.refund_reason == SOLD_OUT_AFTER_ALL:
             await self._settle_refused(paid)
             raise SoldOutAfterAll()
         await self._commit(paid, hold.hold_id, charge)
@@ -207,17 +214,17 @@ class Checkout:
             hold = await self.stock.lock(hold_id, buyer_id, email, details.stored(), await self._lock_deadline(hold_id))
         except HoldExpired:
             existing = await self.order_for_hold(hold_id)
-            if existing is not None and existing.status == "paid":
+            if existing is not None and was_sold(existing):
                 return None, self._existing(existing, buyer_id)
             raise
         if hold.state == "sold":
             existing = await self.order_for_hold(hold_id)
-            if existing is None or existing.status != "paid":
+            if existing is None or not was_sold(existing):
                 raise HoldExpired()
             return None, self._existing(existing, buyer_id)
         key = self.charge_key(hold)
         order = await self._start_order_or_unlock(hold, details.stored(), key)
-        if order.status == "paid":
+        if was_sold(order):
             return None, self._existing(order, buyer_id)
         payment = await self.payments.start(key, order.total_cents, order.currency)
         if payment_method and payment.status in ("requires_payment_method", "requires_confirmation"):
@@ -263,7 +270,7 @@ class Checkout:
             raise NotFound()
         if order.status == REFUNDED and order.refund_reason == SOLD_OUT_AFTER_ALL:
             raise SoldOutAfterAll()  # a retry hears what the first call heard
-        if order.status != "paid":
+        if not was_sold(order):
             raise HoldExpired()
         return order
 
@@ -503,7 +510,7 @@ class Checkout:
                 paid, _ = await self._mark_paid(order.id, charge)
                 if paid is None:
                     return "dropped"
-                if paid.status == REFUNDED:
+                if paid.status == REFUNDED and paid.refund_reason == SOLD_OUT_AFTER_ALL:
                     await self._settle_refused(paid)
                     return SOLD_OUT_AFTER_ALL
                 try:
@@ -511,7 +518,7 @@ class Checkout:
                 except HoldExpired:
                     return "refunded"
                 return "completed"
-        if order.status == "paid":
+        if order.status in SELLING:
             try:
                 await self._commit(order, order.hold_id, None)
             except HoldExpired:

@@ -14,6 +14,7 @@ so a script can touch all of them atomically in Redis Cluster too.
     ld:{p<id>}:due               zset    hold id -> when the sweeper must look at it (ms)
     ld:{p<id>}:sold_recent       zset    hold id -> commit time, sold records kept for reconcile
     ld:{p<id>}:idem:<buyer>:<k>  string  a hold's idempotency record, fields joined by \x1e (24 h)
+    ld:{p<id>}:unsold            hash    refund:<order>:<n> -> 1, restocks already in the counters
     ld:{p<id>}:recon             string  reconcile fence token
     ld:{p<id>}:loading           string  one process is loading the product (ensure_loaded)
     ld:{p<id>}:bh:<buyer>        set     the buyer's hold ids of this product (GET /api/buyers/me)
@@ -22,6 +23,8 @@ so a script can touch all of them atomically in Redis Cluster too.
     ld:epoch                     string  set by reconcile; missing means Redis came back empty
     ld:{charges}:c:<key>         hash    the test payment provider's charges
     ld:{charges}:ids             hash    charge id -> its charge's key (refunds)
+    ld:{charges}:r:<refund key>  string  a refund made with that key (the test provider; never twice)
+    ld:{charges}:rl:<charge id>  list    the charge's refunds, "<refund id>:<cents>", oldest first
     ld:{webhooks}:e:<event id>   string  a payment webhook's event, seen (deduplication, 30 days)
 """
 
@@ -52,6 +55,14 @@ def buyer_holds(product_id: int, buyer_id: str) -> str:
 
 def charge(idempotency_key: str) -> str:
     return "ld:{charges}:c:" + idempotency_key
+
+
+def refund(idempotency_key: str) -> str:
+    return "ld:{charges}:r:" + idempotency_key
+
+
+def refund_list(charge_id: str) -> str:
+    return "ld:{charges}:rl:" + charge_id
 
 
 def webhook_event(event_id: str) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from inventory.clock import now_ms
@@ -92,13 +92,16 @@ class Order(Base):
     name: Mapped[str] = mapped_column(String(200))
     phone: Mapped[str | None] = mapped_column(String(40), nullable=True)
     shipping: Mapped[dict[str, Any]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(16), default="paid")
+    # pending | paid | fulfilled | delivered | partially_refunded | refunded | cancelled
+    # (the order's life: inventory.order_life, docs/orders.md)
+    status: Mapped[str] = mapped_column(String(24), default="paid")
     total_cents: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     payment_id: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[int] = mapped_column(BigInteger, default=now_ms)
     # Why a 'refunded' order was undone: 'sold_out_after_all' (SQL's stock guard refused it),
     # 'no_unit_left' (its hold vanished and Redis had no unit to take); None for older rows.
+    # 'requested': refunded (or cancelled) by its host, through the order's life.
     refund_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
     # What total_cents is made of (inventory.shipping): the lines, plus shipping_cents; tax_cents
     # is the tax already included in that total (prices are tax-inclusive), 0 without tax.
@@ -109,10 +112,18 @@ class Order(Base):
     # What the payment provider says of the card (for the receipt): "Visa", "4242"; None if unknown.
     card_brand: Mapped[str | None] = mapped_column(String(32), nullable=True)
     card_last4: Mapped[str | None] = mapped_column(String(4), nullable=True)
+    # The order's life after payment (inventory.order_life): shipped with what, when; delivered
+    # when; how much of the payment went back.
+    carrier: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    tracking_number: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    fulfilled_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    delivered_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    refunded_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     lines: Mapped[list[OrderLine]] = relationship(
         back_populates="order", cascade="all, delete-orphan", lazy="selectin", order_by="OrderLine.id"
     )
+    events: Mapped[list[OrderEvent]] = relationship(cascade="all, delete-orphan", lazy="selectin", order_by="OrderEvent.id")
 
 
 class OrderLine(Base):
@@ -127,6 +138,10 @@ class OrderLine(Base):
     quantity: Mapped[int] = mapped_column(Integer)
     unit_price_cents: Mapped[int] = mapped_column(BigInteger)
     offer_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Units of this line whose money went back, and of those, units put back on sale (their
+    # ``variants.sold`` moved back down). Units sold = quantity - restocked_quantity.
+    refunded_quantity: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    restocked_quantity: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     order: Mapped[Order] = relationship(back_populates="lines")
 
@@ -143,6 +158,41 @@ class ShippingProfileRow(Base):
     show_id: Mapped[int] = mapped_column(Integer, default=0)
     profile: Mapped[dict[str, Any]] = mapped_column(JSON)
     updated_at: Mapped[int] = mapped_column(BigInteger, default=now_ms, onupdate=now_ms)
+class OrderEvent(Base):
+    """One change in an order's life: what, who (``host:<id>`` or ``system``) and when. Shown as
+    the order's ``history``."""
+
+    __tablename__ = "order_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    at: Mapped[int] = mapped_column(BigInteger, default=now_ms)
+    actor: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class OrderRefund(Base):
+    """One refund of (part of) an order, written 'pending' before the provider is asked and
+    'done' once it answered: the provider's idempotency key is ``refund:<order id>:<n>``, so a
+    refund interrupted half-way is finished with the same key, never made twice."""
+
+    __tablename__ = "order_refunds"
+    __table_args__ = (
+        UniqueConstraint("order_id", "n", name="uq_order_refunds_n"),
+        UniqueConstraint("order_id", "request_key", name="uq_order_refunds_request_key"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    n: Mapped[int] = mapped_column(Integer)
+    request_key: Mapped[str | None] = mapped_column(String(128), nullable=True)  # the caller's Idempotency-Key
+    kind: Mapped[str] = mapped_column(String(16))  # refund | cancel
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    lines: Mapped[dict[str, Any]] = mapped_column(JSON)  # {"<line id>": units}
+    restock: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | done
+    provider_refund_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now_ms)
 
 
 class RedisEpoch(Base):

@@ -10,14 +10,60 @@ import csv
 import io
 from typing import Any, TypedDict
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from inventory.models import Order, Product, Variant
+from inventory.models import Order, OrderLine, Product, Variant
 from inventory.stock import HoldJson, StockStore
+
+# An order's statuses (its life: inventory.order_life, docs/orders.md). 'pending' is a checkout
+# whose payment is not known yet; 'refunded' is also what checkout makes of a paid order it had
+# to undo (refund_reason sold_out_after_all / no_unit_left: nothing was ever sold).
+PENDING, PAID, FULFILLED, DELIVERED = "pending", "paid", "fulfilled", "delivered"
+PARTIALLY_REFUNDED, REFUNDED, CANCELLED = "partially_refunded", "refunded", "cancelled"
+# Refunded or cancelled by its host (Order.refund_reason): its units were sold, some maybe restocked.
+REQUESTED = "requested"
+# Orders whose goods are (still, partly) the buyer's: they count as sold.
+SELLING = (PAID, FULFILLED, DELIVERED, PARTIALLY_REFUNDED)
+# Every status an order reaches once its payment went through.
+AFTER_PAYMENT = (*SELLING, REFUNDED, CANCELLED)
+
+
+def counts_as_sold() -> ColumnElement[bool]:
+    """The orders whose lines count in ``variants.sold`` (each line by ``units_sold()``): paid
+    ones, whatever happened to them since, but not the ones checkout undid (nothing was sold)."""
+    return or_(
+        Order.status.in_(SELLING),
+        and_(Order.status.in_((REFUNDED, CANCELLED)), Order.refund_reason == REQUESTED),
+    )
+
+
+def units_sold() -> ColumnElement[int]:
+    """A line's units that stay sold: the ones not put back on sale by a refund."""
+    return OrderLine.quantity - OrderLine.restocked_quantity
+
+
+def refund_marker(order_id: str, n: int) -> str:
+    """A refund's key: the provider's idempotency key, and the restock's marker in Redis."""
+    return f"refund:{order_id}:{n}"
+
+
+def restock_marker(order_id: str, n: int, line_id: int) -> str:
+    """A restock's marker in Redis (``StockStore.unsell``): one per refund and line."""
+    return f"{refund_marker(order_id, n)}:{line_id}"
+
+
+class OrderEventJson(TypedDict):
+    kind: str
+    at: int
+    actor: str
+    data: dict[str, Any]
 
 
 class OrderLineJson(TypedDict):
+    line_id: int
+    refunded_quantity: int
+    restocked_quantity: int
     sku: str
     title: str
     label: str
@@ -49,6 +95,12 @@ class OrderJson(TypedDict):
     buyer_id: str | None
     created_at: int
     receipt_url: str
+    carrier: str | None
+    tracking_number: str | None
+    fulfilled_at: int | None
+    delivered_at: int | None
+    refunded_cents: int
+    history: list[OrderEventJson]
 
 
 class HeldItemJson(HoldJson):
@@ -75,6 +127,9 @@ def order_json(order: Order, receipt_url: str) -> OrderJson:
         "currency": order.currency,
         "lines": [
             {
+                "line_id": line.id,
+                "refunded_quantity": line.refunded_quantity or 0,
+                "restocked_quantity": line.restocked_quantity or 0,
                 "sku": line.sku,
                 "title": line.title,
                 "label": line.label,
@@ -92,6 +147,14 @@ def order_json(order: Order, receipt_url: str) -> OrderJson:
         "buyer_id": order.buyer_id,
         "created_at": order.created_at,
         "receipt_url": receipt_url,
+        "carrier": order.carrier,
+        "tracking_number": order.tracking_number,
+        "fulfilled_at": order.fulfilled_at,
+        "delivered_at": order.delivered_at,
+        "refunded_cents": order.refunded_cents or 0,
+        "history": [
+            {"kind": event.kind, "at": event.at, "actor": event.actor, "data": event.data or {}} for event in order.events
+        ],
     }
 
 
@@ -140,7 +203,7 @@ async def orders_of_show(sessions: async_sessionmaker, show_id: int) -> list[Ord
 
 CSV_COLUMNS = ["number", "order_id", "created_at", "status", "name", "email", "phone", "sku", "title", "label",
                "quantity", "unit_price_cents", "total_cents", "currency", "offer_id", "line1", "line2", "city",
-               "postal_code", "region", "country"]
+               "postal_code", "region", "country", "carrier", "tracking_number", "refunded_cents"]
 
 
 def orders_csv(orders: list[Order]) -> str:
@@ -154,7 +217,8 @@ def orders_csv(orders: list[Order]) -> str:
             row = [order.number, order.id, order.created_at, order.status, order.name, order.email, order.phone or "",
                    line.sku, line.title, line.label, line.quantity, line.unit_price_cents, order.total_cents,
                    order.currency, line.offer_id or "", ship.get("line1", ""), ship.get("line2", ""),
-                   ship.get("city", ""), ship.get("postal_code", ""), ship.get("region", ""), ship.get("country", "")]
+                   ship.get("city", ""), ship.get("postal_code", ""), ship.get("region", ""), ship.get("country", ""),
+                   order.carrier or "", order.tracking_number or "", order.refunded_cents or 0]
             writer.writerow([_csv_safe(v) for v in row])
     return buffer.getvalue()
 

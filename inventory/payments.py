@@ -60,6 +60,8 @@ class Charge:
     card_brand: str = ""  # what the provider says of the card, for the receipt ("Visa"); "" unknown
     card_last4: str = ""
 
+    # Cents given back so far. A partly refunded charge stays 'paid'; all of it: 'refunded'.
+    refunded_cents: int = 0
 
     @property
     def paid(self) -> bool:
@@ -102,7 +104,12 @@ class PaymentProvider(Protocol):
         can still go through)."""
         ...
 
-    async def refund(self, charge_id: str) -> Charge | None: ...
+    async def refund(self, charge_id: str, amount_cents: int | None = None, idempotency_key: str | None = None) -> Charge | None:
+        """Give back ``amount_cents`` of a paid charge (None: all that is left), once per
+        ``idempotency_key`` (None: ``refund:<charge id>``, a whole refund made once): the same key
+        again refunds nothing more and answers the charge as it stands. Never more than was
+        paid. None when there is no such charge."""
+        ...
 
     async def find_charge(self, idempotency_key: str) -> Charge | None:
         """The paid (or refunded) charge behind the key, else the latest one, else None. Stripe
@@ -208,15 +215,21 @@ class TestPaymentProvider:
         flat = await redis_replies.hgetall(self.redis, keys.charge(idempotency_key))
         return _charge(flat) if flat else None
 
-    async def refund(self, charge_id: str) -> Charge | None:
+    async def refund(self, charge_id: str, amount_cents: int | None = None, idempotency_key: str | None = None) -> Charge | None:
         key = await redis_replies.hget(self.redis, keys.CHARGE_IDS, charge_id)
         if key is None:
             return None
-        # HSET of one field is atomic; refunding twice is harmless.
-        if await self.redis.hget(key, "status") == "paid":
-            await self.redis.hset(key, "status", "refunded")
-        flat = await redis_replies.hgetall(self.redis, key)
+        refund_key = idempotency_key or f"refund:{charge_id}"
+        flat, _ = await SCRIPTS["refund"].call(
+            self.redis, [key, keys.refund(refund_key), keys.refund_list(charge_id)],
+            [-1 if amount_cents is None else int(amount_cents), "re_" + secrets.token_urlsafe(12), self.TTL_MS],
+        )
         return _charge(flat) if flat else None
+
+    async def refunds(self, charge_id: str) -> list[int]:
+        """The cents of each refund made of the charge, oldest first (tests, operators)."""
+        items = await self.redis.lrange(keys.refund_list(charge_id), 0, -1)
+        return [int(str(item).rsplit(":", 1)[1]) for item in items]
 
 
 def _charge(raw: list[str] | dict[str, str], created: bool = False) -> Charge:
@@ -230,6 +243,7 @@ def _charge(raw: list[str] | dict[str, str], created: bool = False) -> Charge:
         created=created,
         card_brand=data.get("brand", ""),
         card_last4=data.get("last4", ""),
+        refunded_cents=int(data.get("refunded_cents") or (data["amount_cents"] if data["status"] == REFUNDED else 0)),
     )
 
 

@@ -20,7 +20,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from inventory.epochs import save_epoch, server_run_id
-from inventory.models import Order, OrderLine, Product, Variant
+from inventory.models import Order, OrderLine, OrderRefund, Product, Variant
+from inventory.orders import counts_as_sold, restock_marker, units_sold
 from inventory.stock import ReconcileInput, StockStore
 
 
@@ -30,18 +31,31 @@ async def read_product(sessions: async_sessionmaker, product_id: int, recent_sin
         lines = (
             await session.execute(
                 select(
-                    Order.hold_id, OrderLine.sku, OrderLine.quantity, Order.buyer_id, Order.email,
+                    Order.hold_id, OrderLine.sku, units_sold(), Order.buyer_id, Order.email,
                     OrderLine.offer_id, Order.created_at,
                 )
                 .join(OrderLine, OrderLine.order_id == Order.id)
-                .where(OrderLine.product_id == product_id, Order.status == "paid")
+                .where(OrderLine.product_id == product_id, counts_as_sold())
+            )
+        ).all()
+        # After the lines: a restock committed in between is then in the markers but not in the
+        # lines, which only keeps its units off sale until the next reconcile (conservative);
+        # the other way round would put them on sale twice.
+        restocked = (
+            await session.execute(
+                select(OrderRefund.order_id, OrderRefund.n, OrderRefund.lines, OrderLine.id)
+                .join(OrderLine, OrderLine.order_id == OrderRefund.order_id)
+                .where(OrderLine.product_id == product_id, OrderRefund.restock.is_(True), OrderRefund.status == "done")
             )
         ).all()
     data = ReconcileInput(
         loaded={sku: int(stock) for sku, stock in variants},
         sold=defaultdict(int), recent_orders=[], buyers=defaultdict(int), emails=defaultdict(int), offers=defaultdict(int),
+        restocked=[restock_marker(order_id, n, line_id) for order_id, n, units, line_id in restocked
+                   if str(line_id) in (units or {})],
     )
-    for hold_id, sku, qty, buyer, email, offer_id, created_at in lines:
+    for hold_id, sku, units, buyer, email, offer_id, created_at in lines:
+        qty = int(units)
         data.sold[sku] += qty
         data.buyers[buyer] += qty
         data.emails[email] += qty

@@ -27,10 +27,11 @@ PRODUCT_SCRIPTS = (
     "sweep",
     "load",
     "restock",
+    "unsell",
     "reconcile",
 )
 # Scripts with their own key conventions.
-PLAIN_SCRIPTS = ("charge",)
+PLAIN_SCRIPTS = ("charge", "refund")
 
 
 def _read(name: str) -> str:

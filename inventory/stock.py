@@ -186,6 +186,8 @@ class ReconcileInput:
     buyers: dict[str, int]  # buyer -> units in paid orders
     emails: dict[str, int]
     offers: dict[int, int]
+    # refund:<order>:<n> of the restocks this read counts (read after the lines: see reconcile.py)
+    restocked: list[str] = field(default_factory=list)
 
 
 class StockStore:
@@ -457,6 +459,18 @@ class StockStore:
         self._clear_sold_out(product_id)
         return int(available)
 
+    async def unsell(
+        self, marker: str, product_id: int, *, sku: str, quantity: int, buyer_id: str, email: str, offer_id: int | None,
+    ) -> str:
+        """A refund with restock: the units go back on sale (sold -> available), once per
+        ``marker`` (``refund:<order id>:<n>``). SQL's ``variants.sold`` moved first. Returns
+        'restocked', 'not_loaded' (the coming reconcile counts them from SQL) or 'already'."""
+        reply = await self._script(
+            "unsell", product_id, [marker, sku, int(quantity), buyer_id, email, "" if offer_id is None else int(offer_id)],
+        )
+        self._clear_sold_out(product_id)
+        return str(reply[1])
+
     async def open_offer(self, product_id: int, offer_id: int, quantity: int | None) -> None:
         """Set an offer's cap: units at the offer price across sizes (None: every unit).
         Idempotent; holds naming the offer are refused as sold_out once the cap is used."""
@@ -559,6 +573,7 @@ class StockStore:
             args.append(len(mapping))
             for k, v in mapping.items():
                 args += [k, int(v)]
+        args += [len(data.restocked), *data.restocked]
         reply = await self._script("reconcile", product_id, args)
         if reply[0] == 0:
             return False

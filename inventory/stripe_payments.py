@@ -185,9 +185,12 @@ class StripeProvider:
                 log.warning("PaymentIntent %s of hold %s is still processing; its webhook will settle it", pi["id"], hold_id)
         return None
 
-    async def refund(self, charge_id: str) -> Charge | None:
-        """Refund a PaymentIntent in full, once: a refunded one is not refunded again (the refund's
-        own idempotency key guards a racing second call)."""
+    async def refund(self, charge_id: str, amount_cents: int | None = None, idempotency_key: str | None = None) -> Charge | None:
+        """Refund a PaymentIntent, in full (``amount_cents`` None: what is left) or in part, once
+        per ``idempotency_key`` (None: ``refund:<payment id>``, a whole refund). A fully refunded
+        one is not refunded again; never more than is left. Stripe keeps the key 24 hours: the
+        caller (inventory.order_life) records each refund in SQL before it asks, so a retry after
+        that finds it done there."""
         if not charge_id.startswith("pi_"):
             found = await self.find_charge(charge_id) if ":" in charge_id else None
             if found is None or not found.id:
@@ -196,9 +199,15 @@ class StripeProvider:
         pi = await self._retrieve(charge_id)
         if pi is None:
             return None
-        if pi["status"] == "succeeded" and not _refunded(pi):
-            await self.client.v1.refunds.create_async({"payment_intent": charge_id}, {"idempotency_key": f"refund:{charge_id}"})
-            pi = await self._retrieve(charge_id) or pi
+        left = int(pi["amount"]) - _refunded_cents(pi)
+        if pi["status"] == "succeeded" and left > 0:
+            params: dict[str, Any] = {"payment_intent": charge_id}
+            if amount_cents is not None:
+                params["amount"] = min(int(amount_cents), left)
+            if params.get("amount", left) > 0:
+                await self.client.v1.refunds.create_async(
+                    params, {"idempotency_key": idempotency_key or f"refund:{charge_id}"})  # type: ignore[arg-type]
+                pi = await self._retrieve(charge_id) or pi
         return _charge(pi)
 
     async def authorize(self, idempotency_key: str, amount_cents: int, currency: str, payment_method: str) -> Charge:
@@ -318,11 +327,18 @@ def _fits(pi: dict[str, Any], amount_cents: int, currency: str) -> bool:
     return int(pi["amount"]) == int(amount_cents) and str(pi["currency"]).lower() == currency.lower()
 
 
-def _refunded(pi: dict[str, Any]) -> bool:
+def _refunded_cents(pi: dict[str, Any]) -> int:
     charge = pi.get("latest_charge")
     if isinstance(charge, dict):  # expanded (an id string otherwise)
-        return bool(charge.get("refunded")) or int(charge.get("amount_refunded") or 0) > 0
-    return False
+        if charge.get("refunded") and not charge.get("amount_refunded"):
+            return int(pi["amount"])
+        return int(charge.get("amount_refunded") or 0)
+    return 0
+
+
+def _refunded(pi: dict[str, Any]) -> bool:
+    """All of it given back (a partial refund leaves the payment paid)."""
+    return _refunded_cents(pi) >= int(pi["amount"]) > 0
 
 
 def _plain(obj: Any) -> dict[str, Any]:
@@ -354,6 +370,7 @@ def _charge(pi: dict[str, Any], created: bool = False) -> Charge:
     return Charge(
         id=str(pi["id"]), status=status, amount_cents=int(pi["amount"]), currency=str(pi["currency"]).upper(),
         decline_code=_decline_code(pi), created=created, card_brand=brand, card_last4=last4,
+        refunded_cents=_refunded_cents(pi),
     )
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from inventory.clock import now_ms
 from inventory.errors import NotFound
 from inventory.models import Order, OrderLine
+from inventory.orders import counts_as_sold, units_sold
 from live import keys
 from live.control import ShowControl
 from live.errors import NotAQueue, NotInQueue, QueueClosed
@@ -150,9 +151,9 @@ class Queues:
         line = await self.room.line(offer.id)
         async with self.control.sessions() as session:
             sold = (await session.execute(
-                select(func.coalesce(func.sum(OrderLine.quantity), 0))
+                select(func.coalesce(func.sum(units_sold()), 0))
                 .join(Order, Order.id == OrderLine.order_id)
-                .where(OrderLine.offer_id == offer.id, Order.status == "paid")
+                .where(OrderLine.offer_id == offer.id, counts_as_sold())
             )).scalar_one()
         return {
             "offer_id": offer.id,

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inventory.clock import now_ms
 from inventory.models import Order, OrderLine, Product
-from inventory.orders import orders_of_show
+from inventory.orders import counts_as_sold, orders_of_show, units_sold
 from inventory.stock import StockStore
 from live import keys
 from live.models import Offer, Show, ShowEvent
@@ -174,7 +174,7 @@ async def _product_ids(session: AsyncSession, show: Show) -> set[int]:
 
 
 async def _sales(session: AsyncSession, show: Show, now: int) -> _Sales:
-    paid: ColumnElement[bool] = (Order.show_id == show.id) & (Order.status == "paid")
+    paid: ColumnElement[bool] = (Order.show_id == show.id) & counts_as_sold()
     product_ids = await _product_ids(session, show)
     products = list((await session.execute(
         select(Product).where(Product.id.in_(product_ids), Product.host_id == show.host_id).order_by(Product.id)
@@ -182,7 +182,7 @@ async def _sales(session: AsyncSession, show: Show, now: int) -> _Sales:
     sold_here = {
         variant_id: (int(units), int(cents))
         for variant_id, units, cents in await session.execute(
-            select(OrderLine.variant_id, func.sum(OrderLine.quantity), func.sum(OrderLine.quantity * OrderLine.unit_price_cents))
+            select(OrderLine.variant_id, func.sum(units_sold()), func.sum(units_sold() * OrderLine.unit_price_cents))
             .join(Order, Order.id == OrderLine.order_id).where(paid).group_by(OrderLine.variant_id)
         )
     }
@@ -190,14 +190,14 @@ async def _sales(session: AsyncSession, show: Show, now: int) -> _Sales:
     sold_anywhere = {
         variant_id: int(units)
         for variant_id, units in await session.execute(
-            select(OrderLine.variant_id, func.sum(OrderLine.quantity)).join(Order, Order.id == OrderLine.order_id)
-            .where(OrderLine.variant_id.in_(variant_ids), Order.status == "paid").group_by(OrderLine.variant_id)
+            select(OrderLine.variant_id, func.sum(units_sold())).join(Order, Order.id == OrderLine.order_id)
+            .where(OrderLine.variant_id.in_(variant_ids), counts_as_sold()).group_by(OrderLine.variant_id)
         )
     } if variant_ids else {}
     revenue = {
         currency: int(cents)
         for currency, cents in await session.execute(
-            select(Order.currency, func.sum(Order.total_cents)).where(paid).group_by(Order.currency)
+            select(Order.currency, func.sum(Order.total_cents - Order.refunded_cents)).where(paid).group_by(Order.currency)
         )
     }
     orders, buyers = (await session.execute(
@@ -210,7 +210,7 @@ async def _sales(session: AsyncSession, show: Show, now: int) -> _Sales:
     timeline = [
         {"t": origin + int(n) * bucket, "units": int(units or 0), "revenue_cents": int(cents or 0)}
         for n, units, cents in await session.execute(
-            select(slot, func.sum(OrderLine.quantity), func.sum(OrderLine.quantity * OrderLine.unit_price_cents))
+            select(slot, func.sum(units_sold()), func.sum(units_sold() * OrderLine.unit_price_cents))
             .join(OrderLine, OrderLine.order_id == Order.id).where(paid).group_by(slot).order_by(slot)
         )
     ]

@@ -25,6 +25,7 @@ from starlette.templating import Jinja2Templates
 from starlette.types import Scope
 
 from inventory.checkout import Checkout
+from inventory.order_life import OrderLife
 from inventory.epochs import RedisEpochs
 from inventory.payments import PaymentProvider, TestPaymentProvider
 from inventory.stripe_payments import StripeProvider
@@ -66,6 +67,7 @@ class Livedrop:
     payments: PaymentProvider
     stripe: StripeProvider | None  # the same object as payments when LIVEDROP_PAYMENTS=stripe (its webhooks, its keys)
     checkout: Checkout
+    orders: OrderLife  # an order's life after payment: shipped, delivered, refunded, cancelled
     epochs: RedisEpochs
     # live
     hub: Hub
@@ -157,6 +159,7 @@ def assemble(settings: Settings, services: Services) -> Livedrop:
         payments=payments,
         stripe=payments if isinstance(payments, StripeProvider) else None,
         checkout=checkout,
+        orders=OrderLife(sessions, stock, payments, checkout),
         epochs=epochs,
         hub=hub,
         shows=shows,

@@ -164,9 +164,10 @@ RESPONSE_SCHEMAS: dict[str, JsonSchema] = {
     "OrderLine": object_schema({
         "sku": TEXT, "title": TEXT, "label": TEXT, "quantity": _ID, "unit_price_cents": _COUNT,
         "offer_id": _or_null(_ID),
-    }),
+    }, {"line_id": _ID, "refunded_quantity": _COUNT, "restocked_quantity": _COUNT}),
     "Order": object_schema({
-        "order_id": TEXT, "number": TEXT, "status": {"type": "string", "enum": ["paid", "refunded"]},
+        "order_id": TEXT, "number": TEXT, "status": {"type": "string", "enum": [
+            "paid", "fulfilled", "delivered", "partially_refunded", "refunded", "cancelled"]},
         "total_cents": _COUNT, "currency": _CURRENCY, "lines": {**_array(schema_ref("OrderLine")), "minItems": 1},
         "name": TEXT, "email": TEXT, "phone": _or_null(TEXT), "shipping": {"type": "object"}, "hold_id": TEXT,
         "buyer_id": TEXT, "created_at": _MS, "receipt_url": TEXT,
@@ -174,6 +175,15 @@ RESPONSE_SCHEMAS: dict[str, JsonSchema] = {
         # docs/shipping.md: total_cents = the lines + shipping_cents; tax_cents is included in it.
         "shipping_cents": _COUNT, "tax_cents": _COUNT, "tax_label": _or_null(TEXT), "tax_rate_bp": _COUNT,
         "card_brand": _or_null(TEXT), "card_last4": _or_null(TEXT),
+        "carrier": _or_null(TEXT), "tracking_number": _or_null(TEXT), "fulfilled_at": _or_null(_MS),
+        "delivered_at": _or_null(_MS), "refunded_cents": _COUNT,
+        # Every change of the order's life after payment: what, when, who ("host:<id>" or "system").
+        "history": _array(object_schema({"kind": TEXT, "at": _MS, "actor": TEXT, "data": {"type": "object"}})),
+    }),
+    "Shipments": object_schema({
+        "results": _array(object_schema({"row": _ID, "number": TEXT, "ok": {"type": "boolean"}}, {
+            "status": TEXT, "order_id": TEXT, "code": TEXT, "message": TEXT})),
+        "shipped": _COUNT, "failed": _COUNT,
     }),
     "ShippingProfile": object_schema({
         "kind": {"type": "string", "enum": ["none", "flat", "per_country"]}, "flat_cents": _COUNT,

@@ -16,6 +16,7 @@
 --       n, (sku, loaded, sold_in_sql) * n,
 --       m, (hold_id, sku, qty, buyer, email, offer_id) * m    recent paid orders
 --       k, (buyer, units) * k,  k, (email, units) * k,  k, (offer_id, units) * k   from SQL
+--       r, marker * r                                          restocks SQL counts (unsell.lua)
 -- Returns {1, version} or {0, 'fenced'}.
 local token, now, keep = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 if redis.call('GET', P .. 'recon') ~= token then return {0, 'fenced'} end
@@ -44,6 +45,9 @@ for m = 1, 3 do
   maps[m] = t
 end
 local buyers, emails, offers = maps[1], maps[2], maps[3]
+-- Restocks (refund:<order>:<n>) SQL's read already counts: a late unsell of one is a no-op.
+n = tonumber(ARGV[i] or '0'); i = i + 1
+for _ = 1, n do redis.call('HSET', P .. 'unsold', ARGV[i], 1); i = i + 1 end
 
 local held, pending = {}, {}
 local unlocked = {}  -- sku -> {{hid, t, q, b, o}} of 'held' (not locked) holds, for dropping phantoms

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 revision: str = '0006'
 # Written on a branch without 0005 (order life-cycle, built in parallel): at merge, set this to '0005'.
-down_revision: Union[str, None] = '0004'
+down_revision: Union[str, None] = '0005'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

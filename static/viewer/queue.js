@@ -210,10 +210,12 @@ export class Queue {
   /** Orders of this buyer (GET /api/buyers/me, or a checkout's answer): their lines name offers. */
   noteOrders(orders) {
     for (const order of orders || []) {
-      if (order.status !== "paid" || this._orders.has(order.order_id)) continue;
+      // Paid, whatever happened since (shipped, partly refunded: docs/orders.md); units put back on sale are not bought.
+      if (!["paid", "fulfilled", "delivered", "partially_refunded"].includes(order.status) || this._orders.has(order.order_id)) continue;
       this._orders.add(order.order_id);
       for (const line of order.lines || []) {
-        if (Number.isInteger(line.offer_id)) this.bought.set(line.offer_id, (this.bought.get(line.offer_id) || 0) + line.quantity);
+        const units = line.quantity - (line.restocked_quantity || 0);
+        if (Number.isInteger(line.offer_id)) this.bought.set(line.offer_id, (this.bought.get(line.offer_id) || 0) + units);
       }
     }
     this._changed();

@@ -37,5 +37,7 @@ async def test_order_json_links_the_receipt_it_is_given(
     assert body["receipt_url"] == f"/orders/{order.id}"
     assert (body["order_id"], body["status"], body["total_cents"], body["hold_id"], body["buyer_id"]) == (
         order.id, "paid", 24_000, hold.hold_id, "buyer-a")
-    assert body["lines"] == [{"sku": "SN-41", "title": "Sneaker", "label": "SN-41", "quantity": 2,
+    assert body["lines"] == [{"line_id": order.lines[0].id, "refunded_quantity": 0, "restocked_quantity": 0,
+                              "sku": "SN-41", "title": "Sneaker", "label": "SN-41", "quantity": 2,
                               "unit_price_cents": 12_000, "offer_id": None}]
+    assert body["history"] == [] and body["refunded_cents"] == 0 and body["tracking_number"] is None

@@ -341,6 +341,17 @@ async def _world(http: httpx.AsyncClient, app: Starlette, sessions: async_sessio
     to_check_out, to_release, bought = await new_hold(), await new_hold(), await new_hold()
     order = await ok(await http.post(f"/api/holds/{bought}/checkout", headers=buyer,
                                      json=checkout_body(email="kim@example.com")), 201)
+    # Orders for the order's life: one to ship, one shipped to deliver, one of 2 units to refund, one to cancel.
+    async def new_order(email: str, quantity: int = 1) -> dict[str, Any]:
+        held = await ok(await http.post(f"/api/shows/{live}/holds", json={"sku": "AR-41", "quantity": quantity},
+                                        headers={**buyer, "Idempotency-Key": uuid.uuid4().hex}), 201)
+        return await ok(await http.post(f"/api/holds/{held['hold_id']}/checkout", headers=buyer,
+                                        json=checkout_body(email=email)), 201)
+
+    to_ship, to_deliver = await new_order("ship@example.com"), await new_order("deliver@example.com")
+    to_refund, to_cancel = await new_order("refund@example.com", 2), await new_order("cancel@example.com")
+    in_csv = await new_order("csv@example.com")
+    await ok(await http.post(f"/api/orders/{to_deliver['order_id']}/fulfil", headers=host, json={"carrier": "UPS"}))
     hub = app.state.livedrop.hub
     view = await hub.views.get(live)
     message = await hub.chat.post(view.id, created["buyer_id"], "is EU 42 true to size?")
@@ -408,6 +419,18 @@ async def _world(http: httpx.AsyncClient, app: Starlette, sessions: async_sessio
             "kind": "per_country", "countries": {"US": 700, "CA": 1500, "DE": 900}, "tax_rate_bp": 2000}},)),
         ("DELETE", "/api/shows/{slug}/shipping"): Planned({"slug": scheduled}, host, ({},)),
         ("GET", "/api/countries"): Planned(happy=({},)),
+        ("POST", "/api/orders/{order_id}/fulfil"): Planned(
+            {"order_id": to_ship["order_id"]}, host, ({"body": {"carrier": "UPS", "tracking_number": "1Z999AA10123456784"}},)),
+        ("POST", "/api/orders/{order_id}/deliver"): Planned({"order_id": to_deliver["order_id"]}, host, ({"body": {}},)),
+        # One unit of two back on sale; the same click again (its Idempotency-Key) answers the same.
+        ("POST", "/api/orders/{order_id}/refund"): Planned({"order_id": to_refund["order_id"]}, host, tuple(
+            {"body": {"lines": [{"line_id": to_refund["lines"][0]["line_id"], "quantity": 1}], "restock": True},
+             "headers": {"Idempotency-Key": key}} for key in [uuid.uuid4().hex] * 2
+        )),
+        ("POST", "/api/orders/{order_id}/cancel"): Planned({"order_id": to_cancel["order_id"]}, host, ({"body": {}},)),
+        ("POST", "/api/orders/shipments"): Planned(headers=host, happy=({
+            "body": f"number,carrier,tracking\n{in_csv['number']},DHL,JD014600006281234567\nNOPE0000,UPS,1Z\n",
+            "media_type": "text/csv"},)),
         ("POST", "/api/media/auth"): Planned(happy=({"body": {"action": "read", "path": live, "ip": "127.0.0.1"}},)),
         ("POST", "/whip/{slug}"): Planned(slug, host),
         ("DELETE", "/whip/{slug}/{session}"): Planned({**slug, "session": "0" * 32}, host),

@@ -240,3 +240,48 @@ def test_stripe_secrets_are_not_in_the_settings_repr(tmp_path: Any) -> None:
                                   "STRIPE_WEBHOOK_SECRET": "whsec_alsosecret"})
     assert settings.payments == "stripe" and settings.stripe_secret_key == "sk_test_verysecret"
     assert "verysecret" not in repr(settings) and "alsosecret" not in repr(settings)
+
+
+async def test_a_partial_refund_with_restock_goes_through_stripe_once(http: httpx.AsyncClient, stripe_app: Any,
+                                                                     host_token: str) -> None:
+    """The order's life on localstripe: one unit of two refunded (a partial refund of the
+    PaymentIntent) and put back on sale; the same request again refunds nothing more; the rest
+    refunded without restock empties the payment."""
+    slug, _ = await live_show_with_product(http, host_token, {"AUR-42": 3})
+    buyer = await new_buyer(http, "Kim")
+    made = await hold(http, slug, buyer, "AUR-42", 2)
+    assert made.status_code == 201, made.text
+    hold_id = made.json()["hold_id"]
+    confirmed = await http.post(f"/api/holds/{hold_id}/payment", json={**details(), "payment_method": "pm_card_visa"},
+                                headers=auth(buyer))
+    assert confirmed.status_code == 200 and confirmed.json()["status"] == "succeeded", confirmed.text
+    order = (await http.post(f"/api/holds/{hold_id}/checkout", json=details(), headers=auth(buyer))).json()
+    assert order["status"] == "paid" and order["total_cents"] == 25800
+    assert (await http.get(f"/api/shows/{slug}")).json()["stock"]["AUR-42"] == 1
+    provider = provider_of(stripe_app)
+
+    async def refunded_at_stripe() -> int:
+        pi = (await provider.client.v1.payment_intents.retrieve_async(
+            confirmed.json()["payment_id"], {"expand": ["latest_charge"]})).to_dict()
+        return int(pi["latest_charge"]["amount_refunded"] or 0)
+
+    line = order["lines"][0]["line_id"]
+    headers = {**auth(host_token), "Idempotency-Key": "stripe-refund-1"}
+    one = await http.post(f"/api/orders/{order['order_id']}/refund",
+                          json={"lines": [{"line_id": line, "quantity": 1}], "restock": True}, headers=headers)
+    assert one.status_code == 200, one.text
+    assert one.json()["status"] == "partially_refunded" and one.json()["refunded_cents"] == 12900
+    assert await refunded_at_stripe() == 12900
+    assert (await http.get(f"/api/shows/{slug}")).json()["stock"]["AUR-42"] == 2, "the unit is back on sale"
+
+    again = await http.post(f"/api/orders/{order['order_id']}/refund",
+                            json={"lines": [{"line_id": line, "quantity": 1}], "restock": True}, headers=headers)
+    assert again.status_code == 200 and again.json() == one.json()
+    assert await refunded_at_stripe() == 12900, "a retried refund is not made twice"
+
+    rest = await http.post(f"/api/orders/{order['order_id']}/refund", json={"restock": False}, headers=auth(host_token))
+    assert rest.status_code == 200 and rest.json()["status"] == "refunded", rest.text
+    assert await refunded_at_stripe() == 25800
+    assert (await http.get(f"/api/shows/{slug}")).json()["stock"]["AUR-42"] == 2
+    over = await http.post(f"/api/orders/{order['order_id']}/refund", json={}, headers=auth(host_token))
+    assert over.status_code == 409 and over.json()["error"]["code"] == "invalid_state"
