@@ -28,7 +28,7 @@ def buy(server: Server, slug: str, sku: str, name: str) -> dict[str, Any]:
         assert held.status_code == 201, held.text
         paid = http.post(f"/api/holds/{held.json()['hold_id']}/checkout", headers=token, json={
             "email": f"{uuid.uuid4().hex[:8]}@example.com", "name": name, "card_number": CARD_PAYS,
-            "shipping": {"line1": "1 Main St", "city": "Springfield", "postal_code": "12345", "country": "US"}})
+            "shipping": {"line1": "1 Main St", "city": "Springfield", "postal_code": "12345", "country": "US", "region": "IL"}})
         assert paid.status_code == 201, paid.text
         return dict(paid.json())
 
