@@ -11,9 +11,12 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.browser.conftest import HOST_EMAIL, Host, Server
 from tests.web.buying import CARD_PAYS
+
+pytestmark = pytest.mark.browser
 
 PASSWORD = "browser tests password"
 
