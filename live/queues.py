@@ -19,7 +19,8 @@ from inventory.orders import counts_as_sold, units_sold
 from live import keys
 from live.control import ShowControl
 from live.errors import NotAQueue, NotInQueue, QueueClosed
-from live.models import Offer, Show
+from live.models import Offer
+from live.shows import show_by_slug
 from live.passes import PassBook
 from live.queue_order import ALGORITHM
 from live.views import OfferView
@@ -120,7 +121,7 @@ class Queues:
 
     async def _offer_of_show(self, slug: str, offer_id: int) -> Offer:
         async with self.control.sessions() as session:
-            show = (await session.execute(select(Show).where(Show.slug == slug))).scalar_one_or_none()
+            show = await show_by_slug(session, slug)
             offer = await session.get(Offer, offer_id)
         if show is None or offer is None or offer.show_id != show.id:
             raise NotFound("no such offer in this show")
