@@ -1,0 +1,73 @@
+"""The transactional outbox: what livedrop tells the world (webhooks, email), written in the same
+SQL transaction as the change it announces.
+
+Why a table and not a publish after commit: a process killed between the commit and the publish
+would lose the announcement, and a publish before the commit would announce an order that then
+rolled back. A row written with the change is announced exactly when the change exists; the outbox
+worker delivers it at least once, and receivers deduplicate by the event's id.
+
+``announce`` only adds a row to the caller's session; the caller's commit makes it real.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from inventory.clock import now_ms
+from inventory.models import Base
+
+# The kinds an event can have, the names webhook endpoints subscribe to. Kept here, in one list,
+# so that the API refuses a misspelt subscription instead of silently never firing.
+EVENT_KINDS: tuple[str, ...] = (
+    "order.paid",
+    "order.refunded",
+    "order.fulfilled",
+    "order.delivered",
+    "order.cancelled",
+    "show.scheduled",
+    "show.live",
+    "show.ended",
+    "offer.started",
+    "stock.low",
+    "waitlist.offered",
+    "show.reminder",
+    "buyer.orders_link",
+)
+
+
+def new_event_id() -> str:
+    # 'evt_' + 24 hex characters: 96 random bits, unique without a round trip, and short enough to
+    # serve as the Standard Webhooks ``webhook-id``.
+    return "evt_" + secrets.token_hex(12)
+
+
+class OutboxEvent(Base):
+    """One announcement. ``host_id`` says whose webhooks it goes to (None: no host's, e.g. a
+    message to a buyer only). ``payload`` is the event's ``data`` exactly as delivered."""
+
+    __tablename__ = "outbox_events"
+    __table_args__ = (Index("ix_outbox_events_host_created", "host_id", "created_at"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_event_id)
+    kind: Mapped[str] = mapped_column(String(40))
+    host_id: Mapped[int | None] = mapped_column(ForeignKey("hosts.id", ondelete="CASCADE"), nullable=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now_ms)
+    # Set once every channel (webhooks, email) has taken its copy of the event (deliveries are
+    # then tracked per channel); None: the worker has not fanned it out yet.
+    dispatched_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True, index=True)
+    # How many times fan-out was tried; a poison event stops being retried after a bound.
+    dispatch_attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+def announce(session: AsyncSession, kind: str, payload: dict[str, Any], *, host_id: int | None) -> OutboxEvent:
+    """Add an event to ``session``: it exists when, and only when, the caller's transaction commits."""
+    if kind not in EVENT_KINDS:
+        raise ValueError(f"unknown outbox event kind {kind!r}")
+    event = OutboxEvent(id=new_event_id(), kind=kind, host_id=host_id, payload=payload, created_at=now_ms())
+    session.add(event)
+    return event
