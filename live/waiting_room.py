@@ -18,6 +18,7 @@ Keys: live.keys (``queue``). They outlive the offer by ``KEEP_MS`` for the audit
 
 from __future__ import annotations
 
+import asyncio
 import math
 import secrets
 from dataclasses import dataclass
@@ -41,26 +42,55 @@ OPEN_PASSES_FACTOR = 1.25
 OPEN_PASSES_SLACK = 10
 RANK_READ_SLICE = 5_000  # entries read per LRANGE: a few ms to parse
 RANK_WRITE_SLICE = 5_000  # ranks written per script call: a few ms of Redis time each
+# Joins per script call at most: each costs Redis a few µs, so a full batch blocks it well under
+# a millisecond.
+JOIN_BATCH_MAX = 256
 
+# Joins to one offer, in order (a group commit: see WaitingRoom.join). KEYS: the entries hash,
+# the arrivals list, then each address's counter; ARGV: when the keys expire, the address
+# window (ms), then four per join: buyer, entry id, joins allowed per address (0: no limit),
+# the index of its address key in KEYS. Answers two items per join: 1 and the new record, 0
+# and the buyer's existing record, or -1 and the ms until its address may join again. Entries
+# are stamped with Redis's own clock, read once per call.
 _JOIN = """
-local rec = redis.call('HGET', KEYS[1], ARGV[1])
-if rec then return {0, rec} end
-local allowed = tonumber(ARGV[4])
-if allowed > 0 then
-  local n = redis.call('INCR', KEYS[3])
-  if n == 1 then redis.call('PEXPIRE', KEYS[3], ARGV[5]) end
-  if n > allowed then return {-1, tostring(redis.call('PTTL', KEYS[3]))} end
+local out = {}
+local now = false
+for i = 3, #ARGV, 4 do
+  local buyer = ARGV[i]
+  local rec = redis.call('HGET', KEYS[1], buyer)
+  local limited = false
+  if not rec then
+    local allowed = tonumber(ARGV[i + 2])
+    if allowed > 0 then
+      local counter = KEYS[tonumber(ARGV[i + 3])]
+      local c = redis.call('INCR', counter)
+      if c == 1 then redis.call('PEXPIRE', counter, ARGV[2]) end
+      if c > allowed then limited = tostring(redis.call('PTTL', counter)) end
+    end
+  end
+  if rec then
+    out[#out + 1] = 0
+    out[#out + 1] = rec
+  elseif limited then
+    out[#out + 1] = -1
+    out[#out + 1] = limited
+  else
+    if not now then
+      local t = redis.call('TIME')
+      now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    end
+    local n = redis.call('RPUSH', KEYS[2], ARGV[i + 1] .. ' ' .. buyer .. ' ' .. now)
+    rec = ARGV[i + 1] .. ' ' .. n .. ' ' .. now
+    redis.call('HSET', KEYS[1], buyer, rec)
+    if n == 1 then
+      redis.call('PEXPIREAT', KEYS[1], ARGV[1])
+      redis.call('PEXPIREAT', KEYS[2], ARGV[1])
+    end
+    out[#out + 1] = 1
+    out[#out + 1] = rec
+  end
 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local n = redis.call('RPUSH', KEYS[2], ARGV[2] .. ' ' .. ARGV[1] .. ' ' .. now)
-rec = ARGV[2] .. ' ' .. n .. ' ' .. now
-redis.call('HSET', KEYS[1], ARGV[1], rec)
-if n == 1 then
-  redis.call('PEXPIREAT', KEYS[1], ARGV[3])
-  redis.call('PEXPIREAT', KEYS[2], ARGV[3])
-end
-return {1, rec}
+return out
 """
 
 # Everything GET .../queue/me needs, in one call: the entry, its place, the line, and when the
@@ -140,6 +170,32 @@ class Line:
     passes_used: int = 0
 
 
+class _JoinBatch:
+    """The joins to one offer collected in one event-loop tick, and the futures they wait on."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, offer_id: int, expire_at: int, window_ms: int) -> None:
+        self.loop = loop
+        self.offer_id = offer_id
+        self.expire_at = expire_at
+        self.window_ms = window_ms
+        self.buyers: list[str] = []
+        self.args: list[Any] = []
+        self.ip_keys: dict[str, int] = {}  # address key -> its index in KEYS (from 3)
+        self.futures: list[asyncio.Future[tuple[int, str]]] = []
+
+    def add(self, buyer_id: str, entry_id: str, allowed: int, ip_key: str) -> asyncio.Future[tuple[int, str]]:
+        index = self.ip_keys.setdefault(ip_key, len(self.ip_keys) + 3)
+        self.buyers.append(buyer_id)
+        self.args += (buyer_id, entry_id, allowed, index)
+        future: asyncio.Future[tuple[int, str]] = self.loop.create_future()
+        self.futures.append(future)
+        return future
+
+    def command(self) -> tuple[list[str], list[Any]]:
+        keys_ = [keys.queue(self.offer_id, "buyers"), keys.queue(self.offer_id, "entries"), *self.ip_keys]
+        return keys_, [self.expire_at, self.window_ms, *self.args]
+
+
 def _entry(record: str) -> Entry:
     entry_id, arrival, joined_at = record.split(" ")
     return Entry(entry_id, int(arrival), int(joined_at))
@@ -156,6 +212,8 @@ class WaitingRoom:
         self._me = redis.register_script(_ME)
         self._ranks = redis.register_script(_RANKS)
         self._used: dict[int, dict[str, int]] = {}  # offer id -> buyer -> rank, not yet written
+        self._batches: dict[int, _JoinBatch] = {}  # offer id -> the joins of this tick, not yet sent
+        self._commits: set[asyncio.Task[None]] = set()
 
     # -- buyers ------------------------------------------------------------------------------------
 
@@ -163,19 +221,56 @@ class WaitingRoom:
         self, offer_id: int, buyer_id: str, ends_at: int, ip: str, ip_limit: tuple[int, int] | None
     ) -> tuple[Entry, bool]:
         """The buyer's entry, and whether this call made it. ``ip_limit`` is (joins, window ms)
-        per address, counted for new entries only; RateLimited past it."""
-        allowed, window_ms = ip_limit or (0, 0)
-        keys_ = (keys.queue(offer_id, "buyers"), keys.queue(offer_id, "entries"), keys.queue(offer_id, "ip:" + ip[:64]))
-        args = (buyer_id, secrets.token_hex(8), ends_at + KEEP_MS, allowed, window_ms)
-        if self.lane is None:
-            created, record = await self._join(keys=keys_, args=args)
-        else:
-            created, record = await self._join_on_lane(self.lane, keys_, args)
-        if int(created) < 0:
-            raise RateLimited("too many people joined from this address; try again shortly", retry_after_ms=max(1, int(record)))
-        return _entry(record), int(created) == 1
+        per address, counted for new entries only; RateLimited past it.
 
-    async def _join_on_lane(self, lane: RedisLane, keys_: tuple[str, ...], args: tuple[Any, ...]) -> Any:
+        A group commit: the joins to one offer that arrive in the same event-loop tick go to
+        Redis as one script call, sent at the start of the next tick. In the minutes before a
+        drop 64 connections' worth of joins arrive per tick, and one call for a batch of them
+        costs Redis and this process a share of one call's fixed cost instead of one each
+        (bench/queue.py part 1; docs/waiting-room-bench.md)."""
+        allowed, window_ms = ip_limit or (0, 0)
+        batch = self._batches.get(offer_id)
+        if batch is None or len(batch.buyers) >= JOIN_BATCH_MAX or batch.window_ms != window_ms:
+            batch = self._start_batch(offer_id, ends_at, window_ms)
+        future = batch.add(buyer_id, secrets.token_hex(8), allowed, keys.queue(offer_id, "ip:" + ip[:64]))
+        created, record = await future
+        if created < 0:
+            raise RateLimited("too many people joined from this address; try again shortly", retry_after_ms=max(1, int(record)))
+        return _entry(record), created == 1
+
+    def _start_batch(self, offer_id: int, ends_at: int, window_ms: int) -> _JoinBatch:
+        loop = asyncio.get_running_loop()
+        batch = _JoinBatch(loop, offer_id, ends_at + KEEP_MS, window_ms)
+        self._batches[offer_id] = batch
+        loop.call_soon(self._send_batch, batch)
+        return batch
+
+    def _send_batch(self, batch: _JoinBatch) -> None:
+        if self._batches.get(batch.offer_id) is batch:
+            del self._batches[batch.offer_id]
+        task = asyncio.ensure_future(self._commit(batch))
+        self._commits.add(task)  # held until done: the loop keeps only weak references to tasks
+        task.add_done_callback(self._commits.discard)
+
+    async def _commit(self, batch: _JoinBatch) -> None:
+        keys_, args = batch.command()
+        try:
+            if self.lane is None:
+                reply = await self._join(keys=keys_, args=args)
+            else:
+                reply = await self._join_on_lane(self.lane, keys_, args)
+        except BaseException as exc:  # every join of the batch hears it (503 through the refusal handler)
+            for future in batch.futures:
+                if not future.done():
+                    future.set_exception(exc)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            return
+        for n, future in enumerate(batch.futures):
+            if not future.done():  # a join whose request was cancelled meanwhile
+                future.set_result((int(reply[2 * n]), reply[2 * n + 1]))
+
+    async def _join_on_lane(self, lane: RedisLane, keys_: list[str], args: list[Any]) -> Any:
         # Sent again on a new connection if the first one broke after writing it: a join that
         # did run answers its entry again (as a repeated join, 200 instead of 201).
         command = pack("EVALSHA", self._join.sha, len(keys_), *keys_, *args)

@@ -159,6 +159,23 @@ class BuyerIdentity:
     token: str
 
 
+def _buyer_id_of(payload: bytes) -> str | None:
+    """The buyer id in a signed token's payload when it is the plain case ``issue`` writes (the
+    base64 of a JSON string of letters and digits); None for anything else, which itsdangerous
+    then reads. 1.2 µs instead of itsdangerous's 6.3 (its base64 and JSON layers), on every new
+    buyer's first request: 100,000 joins before a drop."""
+    if payload[:1] == b".":  # itsdangerous's mark of a compressed payload
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(payload + b"=" * (-len(payload) % 4))
+    except ValueError:
+        return None
+    inner = raw[1:-1]
+    if len(raw) < 3 or raw[:1] != b'"' or raw[-1:] != b'"' or not inner.isalnum() or not inner.isascii():
+        return None
+    return inner.decode("ascii")
+
+
 class BuyerTokens:
     CACHE_SIZE = 100_000
 
@@ -200,7 +217,7 @@ class BuyerTokens:
             payload = value.encode()
             mac = hmac.digest(self._signing_key, payload, "sha1")  # itsdangerous's Signer: HMAC-SHA1
             if hmac.compare_digest(base64.urlsafe_b64encode(mac).rstrip(b"="), signature.encode()):
-                return self._serializer.load_payload(payload)
+                return _buyer_id_of(payload) or self._serializer.load_payload(payload)
         return self._serializer.loads(token)
 
     def from_scope(self, scope: Scope, authorization: bytes | None) -> str | None:

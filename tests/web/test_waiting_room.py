@@ -262,3 +262,41 @@ async def test_new_entries_per_address_are_limited(app: Any, client: httpx.Async
     _, created = await queues.join(slug, offer["id"], "buyer3", "198.51.100.1", limit)
     assert created
     assert (await client.get(queue_url(slug, offer["id"]), headers=auth(host_token))).json()["length"] == 4
+
+
+async def test_joins_of_one_tick_go_to_redis_as_one_call(app: Any, client: httpx.AsyncClient, host_token: str) -> None:
+    """The group commit: joins started together are one script call, each answered as if alone (a
+    buyer twice in the batch is one entry; the address limit counts in arrival order)."""
+    from inventory.errors import RateLimited
+
+    slug, product = await live_show_with_product(client, host_token, {"G-1": 5})
+    offer = await queue_offer(client, host_token, slug, product["id"], 60_000)
+    queues = app.state.livedrop.queues
+    room = queues.room
+    redis = app.state.livedrop.services.redis
+
+    async def evalsha_calls() -> int:
+        return int((await redis.info("commandstats")).get("cmdstat_evalsha", {}).get("calls", 0))
+
+    await queues.join(slug, offer["id"], "warm", "198.51.100.9", None)  # the offer view cached, the script loaded
+    before = await evalsha_calls()
+    buyers = [f"tick{n}" for n in range(40)] + ["tick3"]
+    limit = (12, 60_000)  # from one address: the first 12 new entries get in, the rest wait
+    answers = await asyncio.gather(
+        *(queues.join(slug, offer["id"], b, "203.0.113.50" if n < 30 else f"198.51.100.{n}", limit) for n, b in enumerate(buyers)),
+        return_exceptions=True,
+    )
+    assert await evalsha_calls() - before == 1
+    admitted = [a for a in answers[:30] if not isinstance(a, BaseException)]
+    assert len(admitted) == 12 and all(created for _, created in admitted)
+    assert all(isinstance(a, RateLimited) for a in answers[12:30])
+    assert all(not isinstance(a, BaseException) and a[1] for a in answers[30:40])
+    again = answers[40]
+    assert not isinstance(again, BaseException)
+    first = answers[3]
+    assert not isinstance(first, BaseException)
+    assert again == (first[0], False)  # tick3's second join: its own entry, not a new one
+    entries = [a[0]["entry_id"] for a in answers[:40] if not isinstance(a, BaseException)]
+    assert len(set(entries)) == 22
+    line = await room.line(offer["id"])
+    assert line.length == 23  # warm + 12 + 10
