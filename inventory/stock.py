@@ -190,6 +190,11 @@ class ReconcileInput:
     restocked: list[str] = field(default_factory=list)
 
 
+# Product scripts after which the units on sale may have moved (sweep says itself: only when it
+# returned units). commit moves held -> sold, forfeit drops a hold, lock / unlock touch one hold: available is
+# the same.
+_MOVES_STOCK = frozenset({"release", "abandon", "load", "restock", "unsell", "reconcile"})
+
 class StockStore:
     """Stock, holds and their life cycle in Redis. One per process; ``redis`` must be a
     ``redis.asyncio.Redis`` with ``decode_responses=True``."""
@@ -214,6 +219,10 @@ class StockStore:
         self._loading: dict[str, asyncio.Future[None]] = {}
         # (product, sku) -> (monotonic deadline, product version when it sold out)
         self._sold_out: dict[tuple[int, str], tuple[float, int]] = {}
+        # Called with a product id after a script here may have moved its available units (a
+        # hold, release, expiry, restock, refund, load): live's stock feed pushes the change
+        # instead of polling for it (live.stock_signal). Synchronous; None: nobody listens.
+        self.on_change: Callable[[int], None] | None = None
         self._versions: dict[int, int] = {}
         # Successful holds made here, so a replayed Idempotency-Key is not answered by the local
         # sold-out flag. Bounded; a replay landing on another process goes to Redis anyway once
@@ -296,6 +305,8 @@ class StockStore:
                 return InsufficientStock(int(reply[2]))
             return _ERRORS[code]()
         if reply[0] == 1:  # a new hold: the script answers only the units left
+            if self.on_change is not None:
+                self.on_change(product_id)
             result = Hold(hold_id, product_id, buyer_id, sku, quantity, terms.unit_price_cents, terms.currency,
                           terms.offer_id, now + terms.hold_seconds * 1000, terms.show_id, terms.host_id,
                           per_customer_limit=terms.per_customer_limit, remaining=int(reply[1]))
@@ -434,6 +445,8 @@ class StockStore:
                 result.to_recover.extend(recover)
                 if int(units):
                     self._clear_sold_out(product_id)
+                    if self.on_change is not None:
+                        self.on_change(product_id)
                 if int(looked) < batch:
                     break
         return result
@@ -475,6 +488,8 @@ class StockStore:
         """Set an offer's cap: units at the offer price across sizes (None: every unit).
         Idempotent; holds naming the offer are refused as sold_out once the cap is used."""
         await self.redis.hset(keys.prefix(product_id) + "offers", str(int(offer_id)), -1 if quantity is None else int(quantity))
+        if self.on_change is not None:
+            self.on_change(product_id)
 
     async def offer_remaining(self, product_id: int, offer_id: int) -> int | None:
         """Units that can really be sold at the offer price: what is left of its cap (held and
@@ -584,7 +599,10 @@ class StockStore:
     # -- plumbing ----------------------------------------------------------------------------------
 
     async def _script(self, name: str, product_id: int, args: list[Any]) -> Any:
-        return await SCRIPTS[name].call(self.redis, [keys.version(product_id)], [keys.prefix(product_id), *args])
+        reply = await SCRIPTS[name].call(self.redis, [keys.version(product_id)], [keys.prefix(product_id), *args])
+        if name in _MOVES_STOCK and self.on_change is not None:
+            self.on_change(product_id)
+        return reply
 
     def _sale_arguments(self, product_id: int, terms: SaleTerms, rate_limit: tuple[int, int] | None) -> _HoldSale:
         """The hold script's arguments that are the same for every press on one sale, built and

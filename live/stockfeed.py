@@ -1,9 +1,11 @@
-"""Stock as a value: at most ``1 / TICK_S`` stock frames per second per show, each with the latest
-count per SKU, however many holds happened in between.
+"""Stock as a value: one stock frame per tick per show whose stock moved, each with the latest
+count per SKU, however many holds happened in between. The hub ticks it when stock moved, at
+most once per ``live.stock_signal.coalescing_window`` (see there).
 
 Each tick reads one version counter per product on sale here (inventory bumps it whenever
 available stock changes) and reads the counts only of products whose version moved. A drop of
-10,000 holds a second therefore costs each viewer five small frames a second.
+10,000 holds a second therefore costs each viewer at most one small frame per window
+(33 a second with few viewers, 5 with 5,000 in the process).
 """
 
 from __future__ import annotations
@@ -17,8 +19,6 @@ from live.room import Room
 from live.views import ShowView
 
 log = logging.getLogger("livedrop.stockfeed")
-
-TICK_S = 0.2
 
 
 class StockFeed:

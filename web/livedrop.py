@@ -133,6 +133,7 @@ def assemble(settings: Settings, services: Services) -> Livedrop:
         chat=ChatRules(settings.chat_max_length, settings.chat_messages_per_buyer_per_10s),
         hold_s=settings.hold_seconds,
         queue_pass_s=settings.queue_pass_seconds,
+        stock_poll_s=settings.stock_poll_ms / 1000,
     )
     hub = Hub(redis, sessions, stock, hub_config, checkout.ensure_loaded, services.outages)
     broadcasts = Broadcasts(

@@ -36,6 +36,8 @@ SERVER_ENV = {
     "LIVEDROP_CHAT_MAX_LENGTH": "100",
     "LIVEDROP_ALLOWED_ORIGINS": "https://shop.example",
     "LIVEDROP_SOCKET_SEND_BUFFER": "32768",
+    # A safety poll far slower than any timeout here: a stock frame that arrives was pushed (live.stock_signal).
+    "LIVEDROP_STOCK_POLL_MS": "60000",
 }
 
 

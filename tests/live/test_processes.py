@@ -77,3 +77,36 @@ async def test_viewers_are_counted_across_processes(cluster: Cluster) -> None:
     finally:
         for v in [on_a, *on_b]:
             await v.close()
+
+
+async def test_a_release_through_a_reaches_a_viewer_on_a_and_b_at_once(cluster: Cluster) -> None:
+    """Stock is pushed, not polled: the servers' safety poll is 60 s here (conftest), so a stock
+    frame within 3 s came from the hold's or release's own notice, in this process and the other."""
+    async with cluster.host(cluster.a) as host:
+        slug, product_id = await make_show(host, "release")
+        sku = f"{slug}-41"
+        assert (await host.put(f"/api/shows/{slug}/pin", json={"product_id": product_id})).status_code == 200
+        on_a = await Viewer.join(cluster.a.url, slug)
+        on_b = await Viewer.join(cluster.b.url, slug)
+        try:
+            for viewer in (on_a, on_b):
+                assert (await viewer.next("snapshot"))["stock"][sku] == 5
+            _, token = await buyer(cluster.a.url)
+            buyer_auth = {"Authorization": f"Bearer {token}"}
+            async with httpx.AsyncClient(base_url=cluster.a.url, timeout=10) as client:
+                held = await client.post(f"/api/shows/{slug}/holds", json={"sku": sku, "quantity": 1},
+                                         headers={**buyer_auth, "Idempotency-Key": "release-1"})
+                assert held.status_code == 201, held.text
+                for viewer in (on_a, on_b):
+                    frame = await viewer.next("stock", timeout=3)
+                    while frame["stock"].get(sku) != 4:
+                        frame = await viewer.next("stock", timeout=3)
+                released = await client.delete(f"/api/holds/{held.json()['hold_id']}", headers=buyer_auth)
+                assert released.status_code in (200, 204), released.text
+            for viewer in (on_a, on_b):
+                frame = await viewer.next("stock", timeout=3)
+                while frame["stock"].get(sku) != 5:
+                    frame = await viewer.next("stock", timeout=3)
+        finally:
+            await on_a.close()
+            await on_b.close()
