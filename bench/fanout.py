@@ -95,10 +95,14 @@ class Viewer(asyncio.Protocol):
             payload = bytes(self.buffer[offset: offset + length])
             del self.buffer[: offset + length]
             self.frames += 1
-            if payload.startswith(b'{"seq":') and b'"type":"pin"' in payload[:40]:
-                self.pins[int(payload[7: payload.index(b",")])] = now
-            elif payload.startswith(b'{"type":"snapshot"') and not self.ready.done():
-                self.ready.set_result(None)
+            self.on_payload(payload, now)
+
+    def on_payload(self, payload: bytes, now: float) -> None:
+        """One frame's text, arrived at ``now``: pins noted, ready at the snapshot."""
+        if payload.startswith(b'{"seq":') and b'"type":"pin"' in payload[:40]:
+            self.pins[int(payload[7: payload.index(b",")])] = now
+        elif payload.startswith(b'{"type":"snapshot"') and not self.ready.done():
+            self.ready.set_result(None)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.ready.done():
