@@ -172,13 +172,18 @@ class ShowControl:
         await self.hub.redis.zadd(keys.OFFERS_DUE, {str(offer.id): due})
         return await self.publish_offer(show.id, offer, product)
 
+    async def _show_offer(self, session: AsyncSession, host_id: int, slug: str, offer_id: int) -> tuple[Show, Offer]:
+        """The host's show and one of its offers; NotFound for anyone else's."""
+        show = await self._show(session, host_id, slug)
+        offer = await session.get(Offer, offer_id)
+        if offer is None or offer.show_id != show.id:
+            raise NotFound("no such offer")
+        return show, offer
+
     async def host_offer(self, host_id: int, slug: str, offer_id: int) -> Offer:
         """One offer of the host's show; NotFound for anyone else's."""
         async with self.sessions() as session:
-            show = await self._show(session, host_id, slug)
-            offer = await session.get(Offer, offer_id)
-            if offer is None or offer.show_id != show.id:
-                raise NotFound("no such offer")
+            _, offer = await self._show_offer(session, host_id, slug, offer_id)
             return offer
 
     async def set_admission_rate(self, host_id: int, slug: str, offer_id: int, admit_per_minute: int) -> OfferJson:
@@ -187,10 +192,7 @@ class ShowControl:
         if not 1 <= admit_per_minute <= offers.MAX_ADMIT_PER_MINUTE:
             raise InvalidRequest("admit_per_minute", f"must be between 1 and {offers.MAX_ADMIT_PER_MINUTE}")
         async with self.sessions() as session:
-            show = await self._show(session, host_id, slug)
-            offer = await session.get(Offer, offer_id)
-            if offer is None or offer.show_id != show.id:
-                raise NotFound("no such offer")
+            show, offer = await self._show_offer(session, host_id, slug, offer_id)
             if offer.mode != "queue":
                 raise InvalidRequest("admit_per_minute", "only a queue offer admits buyers at a rate")
             if offer.state == "ended":
@@ -202,10 +204,7 @@ class ShowControl:
 
     async def cancel_offer(self, host_id: int, slug: str, offer_id: int) -> None:
         async with self.sessions() as session:
-            show = await self._show(session, host_id, slug)
-            offer = await session.get(Offer, offer_id)
-            if offer is None or offer.show_id != show.id:
-                raise NotFound("no such offer")
+            show, offer = await self._show_offer(session, host_id, slug, offer_id)
             changed = await offers.end_offer(session, offer, now_ms())
             await session.commit()
         await self.hub.redis.zrem(keys.OFFERS_DUE, str(offer.id))
