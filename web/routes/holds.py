@@ -220,14 +220,16 @@ async def start_payment(request: Request) -> JSONResponse:
     })
 
 
-routes = [
-    api(CreateHold(), Operation("POST", "/api/shows/{slug}/holds", "Hold units of a SKU on sale in a live show (the buy button).", "buyer",
+# The buy button's route, apart: web.app puts it first of all routes.
+buy_route = api(CreateHold(), Operation("POST", "/api/shows/{slug}/holds", "Hold units of a SKU on sale in a live show (the buy button).", "buyer",
               HoldIn, headers=("Idempotency-Key",),
               answers={201: "{hold_id, sku, quantity, price_cents, currency, offer_id, expires_at, remaining}"},
               errors=("sold_out", "insufficient_stock", "limit_reached", "not_on_sale", "no_pass", "pass_expired", "pass_not_yours", "unknown_sku", "idempotency_key_required",
                       "idempotency_conflict", "rate_limited", "unavailable", "malformed_json", "invalid_request",
                       "unauthorized", "not_found"),
-              responses={201: {"content": json_content("Hold")}})),
+              responses={201: {"content": json_content("Hold")}}))
+
+routes = [
     api(release_hold, Operation("DELETE", "/api/holds/{hold_id}", "Let a hold go; its units are back in stock.", "buyer",
               answers={204: "Released."}, errors=("not_found", "hold_locked", "unauthorized"))),
     api(checkout, Operation("POST", "/api/holds/{hold_id}/checkout", "Pay for a hold. The same call again returns the same order.", "buyer",

@@ -83,14 +83,15 @@ async def figures(request: Request) -> JSONResponse:
 
 
 _QUEUE = "/api/shows/{slug}/offers/{offer_id}/queue"
-routes = [
-    api(JoinQueue(), Operation("POST", _QUEUE, "Join a queue offer's waiting room, before or after it starts (once per buyer: "
+# Joining, apart: web.app puts it right after the buy button.
+join_route = api(JoinQueue(), Operation("POST", _QUEUE, "Join a queue offer's waiting room, before or after it starts (once per buyer: "
               "again answers the same entry with 200). Who joined before starts_at is shuffled then; later joiners follow "
               "in arrival order.", "buyer", JoinIn,
               answers={201: "The entry.", 200: "The same entry again."},
               errors=("not_a_queue", "queue_closed", "pow_required", "pow_invalid", "rate_limited", "not_found",
                       "malformed_json", "invalid_request", "unauthorized"),
-              responses={201: {"content": json_content("QueueEntry")}, 200: {"content": json_content("QueueEntry")}})),
+              responses={201: {"content": json_content("QueueEntry")}, 200: {"content": json_content("QueueEntry")}}))
+routes = [
     api(me, Operation("GET", _QUEUE + "/me", "The buyer's place: rank (null until starts_at), people ahead, whether admitted, "
               "and then the pass a hold on this offer must carry (good for 2 minutes after admission).", "buyer",
               answers={200: "The place."}, errors=("not_in_queue", "not_a_queue", "queue_closed", "not_found", "unauthorized"),
