@@ -44,6 +44,7 @@ class Settings:
     holds_per_buyer_per_minute: int = 60
     buyers_per_ip_per_minute: int = 120  # also waiting-room entries per address
     queue_pass_seconds: int = 120  # a waiting room's pass is good this long after admission
+    waitlist_offer_s: int = 900  # a back-in-stock offer's hold lasts this long (docs/notify.md)
     chat_messages_per_buyer_per_10s: int = 5
     chat_max_length: int = 280
     # The waiting room's proof of work (web.queue_pow): the ALTCHA maxnumber a join must solve; 0: none.
@@ -172,6 +173,7 @@ class Settings:
             holds_per_buyer_per_minute=_int(env, "LIVEDROP_HOLDS_PER_BUYER_PER_MINUTE", 60, 1, 1_000_000),
             buyers_per_ip_per_minute=_int(env, "LIVEDROP_BUYERS_PER_IP_PER_MINUTE", 120, 1, 1_000_000),
             queue_pass_seconds=_int(env, "LIVEDROP_QUEUE_PASS_S", 120, 5, 3600),
+            waitlist_offer_s=_int(env, "LIVEDROP_WAITLIST_OFFER_S", 900, 1, 7 * 86400),
             chat_messages_per_buyer_per_10s=_int(env, "LIVEDROP_CHAT_PER_BUYER_PER_10S", 5, 1, 10_000),
             chat_max_length=_int(env, "LIVEDROP_CHAT_MAX_LENGTH", 280, 1, 2000),
             # Bounded so a typo cannot ask phones for minutes of work (1M: about a minute, at worst, on a
