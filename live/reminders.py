@@ -90,14 +90,13 @@ class Reminders:
             now = self.clock()
             if reminder is None:
                 reminder = ShowReminder(show_id=show.id, buyer_id=buyer_id, token=secrets.token_urlsafe(32), created_at=now)
-                # Moments already past are not sent late: subscribing 3 hours before the show
-                # does not mail "starts in 24 hours".
+                # Moments that have already come are not sent late: subscribing 3 hours before
+                # the show does not mail "starts in 24 hours" (the buyer is on the page; the next
+                # moment, 15 minutes before, is what they asked for).
                 due = due_reason(show, now)
                 if due is not None:
-                    for reason in REASONS[:REASONS.index(due)]:
+                    for reason in REASONS[:REASONS.index(due) + 1]:
                         setattr(reminder, f"sent_{reason}_at", now)
-                    if due == "live":
-                        reminder.sent_live_at = now  # it is live: the page says so already
                 session.add(reminder)
             if email is not None:
                 reminder.email = email
