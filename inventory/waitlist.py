@@ -86,7 +86,7 @@ async def leave(redis: aioredis.Redis, product_id: int, sku: str, buyer_id: str)
 
 async def place(redis: aioredis.Redis, product_id: int, sku: str, buyer_id: str) -> int | None:
     """The buyer's place in the size's line (from 1), or None when not in it (served or left)."""
-    rank = await redis.zrank(keys.prefix(product_id) + "wl:" + sku, buyer_id)
+    rank: Any = await redis.zrank(keys.prefix(product_id) + "wl:" + sku, buyer_id)
     return None if rank is None else int(rank) + 1
 
 
