@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from .conftest import Host, Server
+from .conftest import HOST_EMAIL, Host, Server
 from .test_viewer import CARD_PAYS, expect, fill_checkout
 
 pytestmark = pytest.mark.browser
@@ -53,6 +53,16 @@ def test_notify_me_then_the_offer_appears_and_buy_checks_it_out(host: Host, serv
         expect_(page.locator("#waitlist-text")).to_have_text("40: you're number 1 on the list.")
         expect_(notify).to_have_count(0)
         expect_(page.locator("#waitlist-offer")).to_be_hidden()
+
+        # The host sees who waits for the size beside its stock in the panel's lineup.
+        panel = new_context(1440, 900).new_page()
+        panel.goto("/host/login")
+        panel.get_by_label("Email").fill(HOST_EMAIL)
+        panel.get_by_label("Password").fill("browser tests password")
+        panel.get_by_role("button", name="Sign in").click()
+        panel.wait_for_url("**/host")
+        panel.goto(f"/host/shows/{slug}")
+        expect_(panel.locator(f'#lineup .chip[data-sku="{sku40}"]')).to_have_text("40: 0 · 1 waiting")
 
         # The host restocks one pair of 40: it is this page's buyer's, not the sale's.
         host.call("PATCH", f"/api/products/{product['id']}", 200, json={"variants": [{"sku": sku40, "stock": 2}]})
