@@ -29,6 +29,8 @@ PRODUCT_SCRIPTS = (
     "restock",
     "unsell",
     "reconcile",
+    "waitlist_join",
+    "waitlist_leave",
 )
 # Scripts with their own key conventions.
 PLAIN_SCRIPTS = ("charge", "refund")

@@ -8,6 +8,8 @@ import { LiveSocket } from "./common/live.js";
 import { Buying } from "./viewer/buying.js";
 import { Card } from "./viewer/card.js";
 import { Queue } from "./viewer/queue.js";
+import { Remind } from "./viewer/remind.js";
+import { Waitlist } from "./viewer/waitlist.js";
 import { byId, makeAnnouncer, setText, show } from "./viewer/dom.js";
 import { Social } from "./viewer/social.js";
 import { startVideo } from "./viewer/video.js";
@@ -72,6 +74,8 @@ viewer.card = new Card(viewer);
 viewer.buying = new Buying(viewer);
 viewer.queue = new Queue(viewer);
 viewer.social = new Social(viewer);
+viewer.waitlist = new Waitlist(viewer); // back in stock (docs/notify.md)
+viewer.remind = new Remind(viewer);
 
 // -- the show's state (scheduled / live / ended) --------------------------------------------------
 
@@ -95,6 +99,7 @@ function renderShow() {
   show(stateBox, s.status !== "live");
   show(reminder, s.status === "scheduled" && Boolean(s.scheduled_at));
   renderShowText();
+  viewer.remind.render();
 }
 
 function renderShowText() {
@@ -121,6 +126,7 @@ function render(parts) {
   if (all || ["show", "pinned", "offers", "stock"].some((part) => parts.includes(part))) { // what the card shows
     viewer.buying.render();
     viewer.card.render();
+    viewer.waitlist.render();
   }
   if (all || parts.includes("viewers")) viewer.social.renderViewers();
   if (all || parts.includes("reactions")) viewer.social.renderReactions();
@@ -188,6 +194,8 @@ if (viewer.buyer.id) {
     viewer.queue.noteOrders(me.orders);
   }).catch(() => {});
 }
+viewer.waitlist.start();
+viewer.remind.start();
 
 // A phone that slept (timers stopped, frames missed) sees its true place when it wakes.
 document.addEventListener("visibilitychange", () => {

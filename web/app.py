@@ -29,7 +29,7 @@ from web.jobs import JobRunner
 from web.livedrop import Livedrop, assemble
 from web.openapi import openapi_json
 from web.routes import (
-    buyer_pages, buyers, health, holds, live_ws, media, media_auth, orders, panel, products, queue, queue_pow, replay, shipping,
+    buyer_pages, buyers, health, holds, live_ws, media, media_auth, notify, orders, panel, products, queue, queue_pow, replay, shipping,
     shows, viewer, webhooks,
 )
 from web.services import Services, open_services
@@ -60,6 +60,7 @@ def build_routes() -> list[BaseRoute]:
         *buyer_pages.routes,
         *shipping.routes,
         *shows.routes,
+        *notify.routes,
         *queue_pow.routes,
         *live_ws.routes,
         *panel.routes,

@@ -29,6 +29,8 @@ ERROR_CODES: dict[str, str] = {
     "refund_exceeds_paid": "The refund asks for more units than are left unrefunded on that line of the order (422).",
     "refund_failed": "The payment provider did not make the refund (or did not answer); nothing changed, and asking again finishes it with the same key (502).",
     "sold_out": "No units of that SKU are left (409).",
+    "in_stock": "The size is on sale right now: buy it instead of joining its waiting list (409).",
+    "offer_closed": "The back-in-stock offer is over: bought, declined or past its deadline (409).",
     "limit_reached": "The per-customer limit is reached (409).",
     "insufficient_stock": "Fewer units are left than the hold asks for; the error carries units_left (409).",
     "offer_above_list": "An offer's price is above the product's list price: it would be shown as a deal it is not (422).",

@@ -41,10 +41,12 @@ from live.hub import Hub, HubConfig
 from live.media.runner import MediaBackend, ThreadedMedia
 from live.recordings import ReplayAudience
 from live.replay import ReplayPresence, Replays
+from live.reminders import Reminders
 from live.report import ShowReport
+from live.waitlist import Waitlists
 from web.auth import BuyerTokens
 from web.jobs import Job
-from web.links import recording_url
+from web.links import recording_url, show_url, unsubscribe_url
 from web.media_process import RemoteMedia
 from web.money import format_money
 from web.queue_pow import QueuePow
@@ -56,6 +58,8 @@ TEMPLATES_DIR = Path(__file__).parent / "templates"
 OFFER_CLOCK_EVERY_S = 0.2  # offers start and end within this of their times (sales go by the times themselves)
 HOLD_EXPIRY_EVERY_S = 1.0
 REDIS_EPOCH_EVERY_S = 1.0
+REMINDERS_EVERY_S = 5.0  # a reminder goes out within this of its moment
+WAITLIST_EVERY_S = 1.0  # an offer is announced within this of the line making it (it holds the unit already)
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,8 @@ class Livedrop:
     replays: Replays
     replay_presence: ReplayPresence
     report: ShowReport
+    reminders: Reminders  # show reminders (docs/notify.md)
+    waitlists: Waitlists  # back-in-stock waiting lists (docs/notify.md)
     # web
     rate_limiter: RateLimiter
     buyer_tokens: BuyerTokens
@@ -144,6 +150,9 @@ def assemble(settings: Settings, services: Services) -> Livedrop:
     passes = PassBook(settings.secret_key)
     queues = Queues(shows, passes)
     offer_clock = OfferClock(shows, queues)
+    base_url = settings.base_url
+    reminders = Reminders(sessions, lambda token: unsubscribe_url(base_url, token))
+    waitlists = Waitlists(sessions, stock, hub.ensure_loaded, lambda slug: show_url(base_url, slug), settings.waitlist_offer_s)
     # web
     templates = Jinja2Templates(directory=TEMPLATES_DIR)
     templates.env.filters["money"] = format_money
@@ -152,6 +161,8 @@ def assemble(settings: Settings, services: Services) -> Livedrop:
         # Also run by every serving process (Livedrop.start); here for a worker, which serves nothing.
         Job("redis-epoch", REDIS_EPOCH_EVERY_S, epochs.ensure),
         Job("offer-clock", OFFER_CLOCK_EVERY_S, offer_clock.tick),  # offers go live and end on time
+        Job("show-reminders", REMINDERS_EVERY_S, reminders.send_due),  # 24 h, 15 min, live: once each (docs/notify.md)
+        Job("waitlist-offers", WAITLIST_EVERY_S, waitlists.deliver),  # back-in-stock offers recorded and announced
     )
     return Livedrop(
         settings=settings,
@@ -171,6 +182,8 @@ def assemble(settings: Settings, services: Services) -> Livedrop:
         replays=Replays(sessions, stock, hub.ensure_loaded, settings.recordings_dir, recording_url),
         replay_presence=ReplayPresence(hub.views, ReplayAudience(redis), stock),
         report=ShowReport(sessions, redis, stock, hub.presence),
+        reminders=reminders,
+        waitlists=waitlists,
         rate_limiter=RateLimiter(redis),
         buyer_tokens=BuyerTokens(settings.secret_key),
         templates=templates,

@@ -6,6 +6,8 @@ from sqlalchemy import BigInteger, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 import live.models  # noqa: F401 - registers the show tables on the shared metadata
+import live.reminders  # noqa: F401 - show_reminders (docs/notify.md)
+import live.waitlist  # noqa: F401 - waitlist_entries (docs/notify.md)
 from inventory.clock import now_ms
 from inventory.models import Base
 

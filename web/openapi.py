@@ -193,6 +193,23 @@ RESPONSE_SCHEMAS: dict[str, JsonSchema] = {
         "source": {"type": "string", "enum": ["show", "host", "default"]},
     }),
     "OrderList": object_schema({"orders": _array(schema_ref("Order"))}),
+    # Show reminders and back in stock (web.routes.notify, docs/notify.md).
+    "Reminder": object_schema({
+        "show_slug": TEXT, "email": _or_null(TEXT), "created_at": _MS,
+        "sent": object_schema({"24h": _or_null(_MS), "15min": _or_null(_MS), "live": _or_null(_MS)}),
+    }),
+    "WaitlistEntry": object_schema({
+        "id": TEXT, "variant_id": _ID, "sku": TEXT, "state": {"type": "string", "enum": ["waiting", "offered"]},
+        "joined_at": _MS,
+        "offer": _or_null(object_schema({
+            "hold_id": TEXT, "sku": TEXT, "quantity": _ID, "price_cents": _COUNT, "currency": _CURRENCY,
+            "expires_at": _MS, "deadline": _MS, "state": {"type": "string", "enum": ["held", "locked"]},
+        })),
+    }, {"place": _ID, "variant_label": TEXT, "product_title": TEXT}),
+    "WaitlistMine": object_schema({"entries": _array(schema_ref("WaitlistEntry"))}),
+    "WaitlistSizes": object_schema({"sizes": _array(object_schema({
+        "product_id": _ID, "variant_id": _ID, "sku": TEXT, "waiting": _COUNT, "offered": _COUNT,
+    }))}),
     "Me": object_schema({
         "buyer_id": TEXT, "name": TEXT, "holds": _array(schema_ref("BuyerHold")), "orders": _array(schema_ref("Order")),
     }),

@@ -46,6 +46,7 @@ class Settings:
     queue_pass_seconds: int = 120  # a waiting room's pass is good this long after admission
     # Stock is pushed when it moves (live.stock_signal); this poll only catches a lost notice.
     stock_poll_ms: int = 1000
+    waitlist_offer_s: int = 900  # a back-in-stock offer's hold lasts this long (docs/notify.md)
     chat_messages_per_buyer_per_10s: int = 5
     chat_max_length: int = 280
     # The waiting room's proof of work (web.queue_pow): the ALTCHA maxnumber a join must solve; 0: none.
@@ -175,6 +176,7 @@ class Settings:
             buyers_per_ip_per_minute=_int(env, "LIVEDROP_BUYERS_PER_IP_PER_MINUTE", 120, 1, 1_000_000),
             queue_pass_seconds=_int(env, "LIVEDROP_QUEUE_PASS_S", 120, 5, 3600),
             stock_poll_ms=_int(env, "LIVEDROP_STOCK_POLL_MS", 1000, 100, 60_000),
+            waitlist_offer_s=_int(env, "LIVEDROP_WAITLIST_OFFER_S", 900, 1, 7 * 86400),
             chat_messages_per_buyer_per_10s=_int(env, "LIVEDROP_CHAT_PER_BUYER_PER_10S", 5, 1, 10_000),
             chat_max_length=_int(env, "LIVEDROP_CHAT_MAX_LENGTH", 280, 1, 2000),
             # Bounded so a typo cannot ask phones for minutes of work (1M: about a minute, at worst, on a

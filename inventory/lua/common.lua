@@ -17,6 +17,61 @@ local function load_record(key)
   return rec
 end
 
+-- Back in stock (inventory.waitlist, docs/notify.md): units that came back to 'avail' go first to
+-- the people waiting for that size, oldest entry first, one unit each, as ordinary holds that
+-- expire at the offer's deadline. It runs inside the script that returned the units, so no buy
+-- press can take them in between (Redis runs one script at a time). The hold script never calls
+-- this: a waitlist costs the hot path nothing. ld:{p}:wl:<sku> (zset buyer -> joined ms) is the
+-- line; ld:{p}:wlt:<sku> (hash buyer -> terms) what each entry's hold is made of; every entry
+-- handled lands in ld:{p}:wlnew for the job that records and announces it.
+local function waitlist_take(sku)
+  local wl = P .. 'wl:' .. sku
+  if redis.call('EXISTS', wl) == 0 then return 0 end
+  local a = tonumber(redis.call('HGET', P .. 'avail', sku) or '0')
+  local given, now = 0, nil
+  while a > 0 do
+    local first = redis.call('ZRANGE', wl, 0, 0)
+    if #first == 0 then break end
+    local buyer = first[1]
+    local tk = P .. 'wlt:' .. sku
+    local packed = redis.call('HGET', tk, buyer)
+    redis.call('ZREM', wl, buyer)
+    redis.call('HDEL', tk, buyer)
+    if packed then
+      -- entry id, hold id, price, currency, show, host, per-customer limit, offer ms, index ttl ms
+      local f = {}
+      for part in string.gmatch(packed .. '\30', '([^\30]*)\30') do f[#f + 1] = part end
+      local bu = tonumber(redis.call('HGET', P .. 'buyers', buyer) or '0')
+      if bu + 1 > tonumber(f[7]) then
+        redis.call('RPUSH', P .. 'wlnew', 'skip:' .. f[1])  -- already at the limit: the next one
+      else
+        if not now then
+          -- The script's own clock: release.lua and restock.lua are not handed one. Allowed since
+          -- Redis 5 (scripts replicate their effects, not their source).
+          local t = redis.call('TIME')
+          now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        end
+        local hid, exp = f[2], now + tonumber(f[8])
+        redis.call('HINCRBY', P .. 'avail', sku, -1)
+        redis.call('HINCRBY', P .. 'held', sku, 1)
+        redis.call('HINCRBY', P .. 'buyers', buyer, 1)
+        redis.call('HSET', P .. 'hold:' .. hid,
+          'b', buyer, 'sku', sku, 'q', 1, 'p', f[3], 'c', f[4], 'o', '', 'sh', f[5], 'ho', f[6],
+          'x', exp, 'st', 'held', 'lim', f[7], 'att', 0, 'ev', 0, 'em', '', 'ld', 0, 'det', '', 't', now,
+          'wl', f[1])
+        redis.call('ZADD', P .. 'due', exp, hid)
+        local bh = P .. 'bh:' .. buyer
+        redis.call('SADD', bh, hid)
+        redis.call('PEXPIRE', bh, tonumber(f[9]))
+        redis.call('RPUSH', P .. 'wlnew', 'offer:' .. f[1] .. ':' .. hid .. ':' .. exp)
+        a = a - 1
+        given = given + 1
+      end
+    end
+  end
+  return given
+end
+
 -- The single place where a held or locked hold gives its units back to stock. The caller has
 -- already decided it may (buyer cancel, expiry sweep, abandoned checkout); the record is deleted
 -- in the same call, so a second caller finds nothing and the units come back exactly once.
@@ -29,6 +84,7 @@ local function give_back(hid, rec)
   if rec.em ~= nil and rec.em ~= '' then redis.call('HINCRBY', P .. 'emails', rec.em, -q) end
   redis.call('DEL', P .. 'hold:' .. hid)
   redis.call('ZREM', P .. 'due', hid)
+  waitlist_take(rec.sku)
   return q
 end
 

@@ -18,6 +18,7 @@ if delta < 0 and -delta > a then delta = -a end
 if delta ~= 0 then
   redis.call('HINCRBY', P .. 'loaded', sku, delta)
   redis.call('HINCRBY', P .. 'avail', sku, delta)
+  if delta > 0 then waitlist_take(sku) end  -- the waiting line first (common.lua)
   bump()
 end
-return {tonumber(old) + delta, a + delta}
+return {tonumber(old) + delta, tonumber(redis.call('HGET', P .. 'avail', sku))}

@@ -19,5 +19,6 @@ redis.call('HINCRBY', P .. 'avail', sku, q)
 down('buyers', buyer)
 if email ~= '' then down('emails', email) end
 if oid ~= '' then down('offer_used', oid) end
+waitlist_take(sku)  -- the waiting line first (common.lua)
 bump()
 return {1, 'restocked'}

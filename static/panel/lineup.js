@@ -26,7 +26,7 @@ export class Lineup {
       const stockChips = p.variants.map((v) => {
         const left = state.stock[v.sku];
         return h("span", { class: `chip${left === 0 ? " out" : ""}`, dataset: { sku: v.sku, label: v.label } },
-          `${v.label}: ${left === undefined ? v.stock : left}`);
+          `${v.label}: ${left === undefined ? v.stock : left}${this.waitlistText(v.sku)}`);
       });
       this.list.append(h("li", { class: pinned ? "pinned" : "", dataset: { productId: p.id } },
         p.image_url ? h("img", { class: "thumb thumb-small", src: p.image_url, alt: "" }) : h("div", { class: "thumb thumb-small", "aria-hidden": "true" }),
@@ -51,9 +51,14 @@ export class Lineup {
     for (const chip of this.list.querySelectorAll(".chip[data-sku]")) {
       const left = stock[chip.dataset.sku];
       if (left === undefined) continue;
-      chip.textContent = `${chip.dataset.label}: ${left}`;
+      chip.textContent = `${chip.dataset.label}: ${left}${this.waitlistText(chip.dataset.sku)}`;
       chip.classList.toggle("out", left === 0);
     }
+  }
+
+  /** Who waits for the size (panel/waitlist.js), after its stock. */
+  waitlistText(sku) {
+    return this.panel.waitlist ? this.panel.waitlist.suffix(sku) : "";
   }
 
   async pin(productId, button) {

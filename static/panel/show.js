@@ -21,6 +21,7 @@ import { wireEmbedBox } from "./embed.js";
 import { problem } from "./feedback.js";
 import { Figures } from "./figures.js";
 import { Lineup } from "./lineup.js";
+import { WaitlistCounts } from "./waitlist.js";
 import { Offers } from "./offers.js";
 import { Orders } from "./orders.js";
 import { Queue } from "./queue.js";
@@ -43,6 +44,7 @@ const panel = {
   live: null,
   showBar: null,
   lineup: null,
+  waitlist: null, // who waits for sold-out sizes (panel/waitlist.js)
   offers: null,
   queue: null,
   figures: null,
@@ -59,6 +61,7 @@ const panel = {
 
 panel.showBar = new ShowBar(panel);
 panel.lineup = new Lineup(panel);
+panel.waitlist = new WaitlistCounts(panel);
 panel.queue = new Queue(panel);
 panel.offers = new Offers(panel);
 panel.figures = new Figures(panel);
@@ -134,4 +137,5 @@ panel.api("/api/products")
   })
   .catch((err) => flash(problem(err)));
 panel.figures.refresh();
+panel.waitlist.start();
 setInterval(() => panel.offers.tick(panel.clock.now()), TICK_MS);

@@ -356,6 +356,22 @@ async def _world(http: httpx.AsyncClient, app: Starlette, sessions: async_sessio
     view = await hub.views.get(live)
     message = await hub.chat.post(view.id, created["buyer_id"], "is EU 42 true to size?")
 
+    # Back in stock and reminders (docs/notify.md): sold-out sizes, an entry to leave and one the
+    # host's restock has made an offer to decline; three scheduled shows to remind of.
+    back = await ok(await http.post("/api/products", headers=host, json={
+        "title": "Aurora Back", "price_cents": 9900, "currency": "USD",
+        "variants": [{"sku": f"BK-{n}", "label": f"EU {n}", "stock": 0} for n in (41, 42, 43)],
+    }), 201)
+    back_41, back_42, back_43 = (v["id"] for v in back["variants"])
+    to_leave = await ok(await http.post(f"/api/shows/{live}/waitlist", headers=buyer, json={"variant_id": back_42}), 201)
+    to_decline = await ok(await http.post(f"/api/shows/{live}/waitlist", headers=buyer, json={"variant_id": back_43}), 201)
+    await ok(await http.patch(f"/api/products/{back['id']}", headers=host, json={"variants": [{"sku": "BK-43", "stock": 1}]}))
+    later = now_ms() + 2 * 86_400_000
+    reminded = [(await ok(await http.post("/api/shows", headers=host, json={"title": f"Soon {n}", "scheduled_at": later}), 201))["slug"]
+                for n in range(3)]
+    for slug_ in reminded[1:]:
+        await ok(await http.post(f"/api/shows/{slug_}/reminders", headers=buyer, json={"email": "kim@example.com"}), 201)
+
     slug = {"slug": live}
     csv = "title,sku,size,stock,price,currency\nCourt Classic,CC-9,US 9,12,89.50,USD\n"
     return {
@@ -394,6 +410,14 @@ async def _world(http: httpx.AsyncClient, app: Starlette, sessions: async_sessio
         ("GET", "/api/shows/{slug}/stats"): Planned(slug, host, ({},)),
         ("GET", "/api/shows/{slug}/replay"): Planned({"slug": replayed}, happy=({},)),
         ("POST", "/api/shows/{slug}/replay/presence"): Planned({"slug": replayed}, happy=({"body": {"viewer_id": "viewer-0001"}},)),
+        ("POST", "/api/shows/{slug}/waitlist"): Planned(slug, buyer, ({"body": {"variant_id": back_41, "email": "kim@example.com"}},)),
+        ("GET", "/api/shows/{slug}/waitlist/me"): Planned(slug, buyer, ({},)),
+        ("POST", "/api/shows/{slug}/waitlist/offers/{entry_id}/decline"): Planned({**slug, "entry_id": to_decline["id"]}, buyer, ({},)),
+        ("DELETE", "/api/shows/{slug}/waitlist/{entry_id}"): Planned({**slug, "entry_id": to_leave["id"]}, buyer, ({},)),
+        ("GET", "/api/waitlist"): Planned(headers=host, happy=({},)),
+        ("POST", "/api/shows/{slug}/reminders"): Planned({"slug": reminded[0]}, buyer, ({"body": {"email": "kim@example.com"}},)),
+        ("GET", "/api/shows/{slug}/reminders/me"): Planned({"slug": reminded[1]}, buyer, ({},)),
+        ("DELETE", "/api/shows/{slug}/reminders"): Planned({"slug": reminded[2]}, buyer, ({},)),
         ("POST", "/api/buyers"): Planned(happy=({"body": {}},)),
         ("GET", "/api/buyers/me"): Planned(headers=buyer, happy=({},)),
         ("PATCH", "/api/buyers/me"): Planned(headers=buyer, happy=({"body": {"name": "Kim L."}},)),
