@@ -239,7 +239,7 @@ class ShopifySync:
             async with self.sessions() as session:
                 now = dict((await session.execute(
                     select(Variant.sku, Variant.stock).where(Variant.product_id == product_id, Variant.sku.in_(list(totals)))
-                )).tuples().all())
+                )).all())
             if now == totals:
                 return
             totals = now
