@@ -93,7 +93,7 @@ def create_app(settings: Settings, services: Services | None = None, *, run_jobs
 
     middleware = [
         # Outermost: a body too large is refused before anything else reads a byte of it.
-        Middleware(BodyLimit, larger={"/api/products/import": panel.CSV_UPLOAD_BYTES}),
+        Middleware(BodyLimit, larger={"/api/products/import": panel.CSV_UPLOAD_BYTES, shopify.WEBHOOK_PATH: shopify.WEBHOOK_BODY_BYTES}),
         Middleware(
             SessionMiddleware,
             secret_key=settings.secret_key,

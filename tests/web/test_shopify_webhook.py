@@ -167,3 +167,11 @@ async def test_the_connection_is_the_hosts_and_its_secret_is_never_answered(
     assert (await client.delete("/api/shop/shopify", headers=auth(host_token))).status_code == 204
     # Disconnected: its webhooks are refused like forged ones.
     assert (await send(client, UPDATE)).status_code == 401
+
+
+async def test_a_body_over_the_bound_is_413_before_it_is_checked(client: httpx.AsyncClient, live_aurora: str) -> None:
+    body = b'{"title": "x", "variants": [], "pad": "' + b"x" * (1024 * 1024) + b'"}'
+    answer = await client.post("/webhooks/shopify", content=body, headers=signed(body))
+    assert answer.status_code == 413 and answer.json()["error"]["code"] == "payload_too_large"
+    fits = b'{"title": "Aurora Runner", "variants": [], "pad": "' + b"x" * (600 * 1024) + b'"}'
+    assert (await client.post("/webhooks/shopify", content=fits, headers=signed(fits))).status_code == 200
