@@ -4,6 +4,7 @@ forged one is 401 and changes nothing; a replay adds nothing twice."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import uuid
@@ -175,3 +176,25 @@ async def test_a_body_over_the_bound_is_413_before_it_is_checked(client: httpx.A
     assert answer.status_code == 413 and answer.json()["error"]["code"] == "payload_too_large"
     fits = b'{"title": "Aurora Runner", "variants": [], "pad": "' + b"x" * (600 * 1024) + b'"}'
     assert (await client.post("/webhooks/shopify", content=fits, headers=signed(fits))).status_code == 200
+
+
+async def test_racing_deliveries_add_each_unit_once(client: httpx.AsyncClient, host_token: str, live_aurora: str) -> None:
+    """Two deliveries at once (the shop received 4, then 3 more): whichever order they are handled
+    in, AUR-41 ends at the shop's 12, in SQL and on sale in Redis. A delivery refused while the
+    other holds the database (503, SQLite's single writer) is retried, as Shopify does."""
+    first, second = copy.deepcopy(UPDATE), copy.deepcopy(UPDATE)
+    first["variants"][0]["inventory_quantity"], second["variants"][0]["inventory_quantity"] = 9, 12
+
+    async def deliver(product: dict[str, Any]) -> None:
+        webhook_id = str(uuid.uuid4())
+        for _ in range(5):
+            answer = await send(client, product, webhook_id=webhook_id)
+            if answer.status_code == 200:
+                return
+            assert answer.status_code == 503, answer.text
+            await asyncio.sleep(0.2)
+        raise AssertionError("never handled")
+
+    await asyncio.gather(deliver(first), deliver(second))
+    assert (await catalog(client, host_token))["Aurora Runner II"][1]["AUR-41"] == 12
+    assert (await stock_on_sale(client, live_aurora))["AUR-41"] == 11  # one unit still held
