@@ -198,3 +198,14 @@ async def test_racing_deliveries_add_each_unit_once(client: httpx.AsyncClient, h
     await asyncio.gather(deliver(first), deliver(second))
     assert (await catalog(client, host_token))["Aurora Runner II"][1]["AUR-41"] == 12
     assert (await stock_on_sale(client, live_aurora))["AUR-41"] == 11  # one unit still held
+
+
+async def test_an_address_that_keeps_forging_is_turned_away(client: httpx.AsyncClient, host_token: str, live_aurora: str) -> None:
+    body = json.dumps(UPDATE).encode()
+    forged = signed(body, secret="guessing-the-secret-0000")
+    for _ in range(30):
+        assert (await client.post("/webhooks/shopify", content=body, headers=forged)).status_code == 401
+    refused = await client.post("/webhooks/shopify", content=body, headers=signed(body))  # even a good one, for now
+    assert refused.status_code == 429 and refused.json()["error"]["code"] == "rate_limited"
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    assert (await catalog(client, host_token))["Aurora Runner"][1]["AUR-41"] == 5

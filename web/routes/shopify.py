@@ -18,12 +18,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from inventory.errors import retry_after_seconds
 from inventory.shop_links import MAX_SECRET, MIN_SECRET, SHOP_DOMAIN_PATTERN, ShopConnection
+from inventory.shopify_sync import ShopifySignatureInvalid
 from web.auth import current_host
 from web.bodies import parse
 from web.errors import ApiError
 from web.livedrop import livedrop
 from web.openapi import Operation, api, json_content
+from web.ratelimit import Limit
 
 log = logging.getLogger("livedrop.shopify")
 PRODUCTS_UPDATE = "products/update"
@@ -31,6 +34,7 @@ WEBHOOK_PATH = "/webhooks/shopify"
 # A product with a few hundred variants is well over the usual 256 KiB; the body is read before its
 # HMAC can be checked, so the bound stays modest (web.bodies.BodyLimit enforces it).
 WEBHOOK_BODY_BYTES = 1024 * 1024
+FORGED_LIMIT = Limit("shopify-forged", 30, 60)  # webhooks with a wrong signature per address per minute
 
 
 class ShopifyConnectionIn(BaseModel):
@@ -74,9 +78,20 @@ async def disconnect(request: Request) -> Response:
 
 async def shopify_webhook(request: Request) -> JSONResponse:
     root = livedrop(request)
+    client_ip = request.client.host if request.client else "unknown"
+    # Forging costs nothing and each try costs us a read of the body and a database lookup, so an
+    # address that keeps failing is turned away before either (Shopify's own deliveries never fail).
+    wait = await root.rate_limiter.blocked_ms(FORGED_LIMIT, client_ip)
+    if wait is not None:
+        raise ApiError(429, "rate_limited", "too many webhooks with a wrong signature from this address; wait and retry",
+                       retry_after_s=retry_after_seconds(wait))
     body = await request.body()  # bounded by web.bodies.BodyLimit
     headers = request.headers
-    connection = await root.shopify.verify(headers.get("x-shopify-shop-domain"), body, headers.get("x-shopify-hmac-sha256"))
+    try:
+        connection = await root.shopify.verify(headers.get("x-shopify-shop-domain"), body, headers.get("x-shopify-hmac-sha256"))
+    except ShopifySignatureInvalid:
+        await root.rate_limiter.retry_after_ms(FORGED_LIMIT, client_ip)  # counts the failure
+        raise
     topic = headers.get("x-shopify-topic", "")
     if topic != PRODUCTS_UPDATE:
         return JSONResponse({"received": True, "ignored": topic[:100]})
@@ -122,6 +137,6 @@ routes = [
         headers=("X-Shopify-Hmac-Sha256", "X-Shopify-Shop-Domain", "X-Shopify-Topic", "X-Shopify-Webhook-Id"),
         answers={200: "{received: true, changed: {...}}; duplicate: true for a webhook id already handled; ignored: the "
                       "topic, for topics other than products/update."},
-        errors=("shopify_hmac_invalid", "malformed_json", "invalid_request", "payload_too_large"),
+        errors=("shopify_hmac_invalid", "malformed_json", "invalid_request", "payload_too_large", "rate_limited"),
         responses={200: {"content": json_content("ShopifyWebhook")}})),
 ]
