@@ -89,7 +89,7 @@ class ShopProduct:
     fields: dict[str, str]
     # The shop's own stock count of each SKU (Shopify's inventory_quantity), kept so that a later
     # webhook can tell a restock from a sale (inventory.shop_links).
-    shop_levels: dict[str, int] = field(default_factory=dict)
+    shop_levels: dict[str, tuple[int, int | None]] = field(default_factory=dict)  # SKU -> (count, when, ms)
 
 
 @dataclass(frozen=True)

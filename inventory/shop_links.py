@@ -11,6 +11,8 @@ twice then changes nothing, since its count is the one already seen.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import BigInteger, ForeignKey, Integer, String, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -44,24 +46,38 @@ class ShopStockLevel(Base):
     host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id", ondelete="CASCADE"), primary_key=True)
     sku: Mapped[str] = mapped_column(String(64), primary_key=True)
     quantity: Mapped[int] = mapped_column(Integer)
+    # When the shop said so (its product's updated_at, ms): deliveries can arrive out of order, and
+    # an older count must not undo a newer one (a "fall" then a "rise" would add units twice).
+    seen_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     updated_at: Mapped[int] = mapped_column(BigInteger, default=now_ms, onupdate=now_ms)
 
 
-async def record_levels(session: AsyncSession, host_id: int, platform: str, levels: dict[str, int]) -> None:
-    """Remember the shop's counts (in the caller's transaction). ``platform`` is for the day a
-    second shop sends counts; only Shopify does today."""
+def shop_time_ms(raw: object) -> int | None:
+    """Shopify's ``updated_at`` ("2026-11-28T09:02:11-05:00") in ms since the epoch; None when absent or unreadable."""
+    if not isinstance(raw, str) or len(raw) > 40:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return int(moment.timestamp() * 1000) if moment.tzinfo is not None else None
+
+
+async def record_levels(session: AsyncSession, host_id: int, platform: str, levels: dict[str, tuple[int, int | None]]) -> None:
+    """Remember the shop's counts and when it said them (in the caller's transaction).
+    ``platform`` is for the day a second shop sends counts; only Shopify does today."""
     assert platform == SHOPIFY, platform
     existing = {
         row.sku: row for row in (await session.execute(
             select(ShopStockLevel).where(ShopStockLevel.host_id == host_id, ShopStockLevel.sku.in_(list(levels)))
         )).scalars()
     }
-    for sku, quantity in levels.items():
+    for sku, (quantity, seen_at) in levels.items():
         row = existing.get(sku)
         if row is None:
-            session.add(ShopStockLevel(host_id=host_id, sku=sku, quantity=quantity, updated_at=now_ms()))
+            session.add(ShopStockLevel(host_id=host_id, sku=sku, quantity=quantity, seen_at=seen_at, updated_at=now_ms()))
         else:
-            row.quantity = quantity
+            row.quantity, row.seen_at = quantity, seen_at
 
 
 async def connection_of_host(session: AsyncSession, host_id: int) -> ShopConnection | None:

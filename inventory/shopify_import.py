@@ -18,6 +18,7 @@ from typing import Any
 
 from inventory.catalog import ProductSpec, VariantSpec
 from inventory.csv_import import price_cents
+from inventory.shop_links import shop_time_ms
 from inventory.shop_import import (
     FILE,
     ImportProblem,
@@ -123,7 +124,8 @@ def read_product(product: dict[str, Any], index: int, currency: str, problems: l
     if len(problems) > before or not variants or prices[0] is None:
         return None
     specs: list[VariantSpec] = []
-    levels: dict[str, int] = {}
+    levels: dict[str, tuple[int, int | None]] = {}
+    seen_at = shop_time_ms(product.get("updated_at"))
     for i, v in enumerate(variants):
         if v.quantity is None or v.quantity < 0:
             reason = "not tracked by Shopify" if v.quantity is None else f"{v.quantity} in Shopify (oversold there)"
@@ -131,7 +133,7 @@ def read_product(product: dict[str, Any], index: int, currency: str, problems: l
         units = max(v.quantity or 0, 0)
         specs.append(VariantSpec(v.sku, v.label, units))
         if v.quantity is not None:
-            levels[v.sku] = v.quantity
+            levels[v.sku] = (v.quantity, seen_at)
     spec = ProductSpec(
         title=title, price_cents=prices[0], currency=currency, variants=tuple(specs),
         description=text_of_html(product.get("body_html") if isinstance(product.get("body_html"), str) else ""),

@@ -29,13 +29,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inventory.catalog import MAX_PRICE_CENTS, MAX_STOCK, MAX_TITLE, restock_live
+from inventory.clock import now_ms
 from inventory.csv_import import price_cents
-from inventory.errors import InvalidRequest, InventoryError, NotFound
+from inventory.errors import InvalidRequest, InventoryError, NotFound, Unavailable
 from inventory.models import Product, Variant
 from inventory.shop_links import (
     SHOPIFY,
@@ -43,6 +44,7 @@ from inventory.shop_links import (
     ShopStockLevel,
     connection_of_domain,
     connection_of_host,
+    shop_time_ms,
 )
 from inventory.stock import StockStore
 
@@ -51,6 +53,13 @@ log = logging.getLogger("livedrop.shopify")
 WEBHOOK_IDS_KEPT_S = 7 * 24 * 3600  # Shopify retries for 48 hours; a week leaves room
 WEBHOOK_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,100}$"
 MAX_VARIANTS_PER_UPDATE = 2048  # Shopify allows 2,048 variants per product
+
+
+APPLY_ATTEMPTS = 5
+
+
+class _CountMoved(Exception):
+    """Another delivery changed a shop count between this one's read and its write."""
 
 
 class ShopifySignatureInvalid(InventoryError):
@@ -77,11 +86,13 @@ class SyncOutcome:
     units_added: int = 0
     first_seen: int = 0
     decreases_ignored: int = 0
+    stale: bool = False  # older than a count already seen: nothing applied
     restocked: dict[int, dict[str, int]] = field(default_factory=dict)  # product id -> SKU -> units loaded now
 
     def json(self) -> dict[str, Any]:
         return {"matched_skus": self.matched_skus, "titles": self.titles, "prices": self.prices,
-                "units_added": self.units_added, "first_seen": self.first_seen, "decreases_ignored": self.decreases_ignored}
+                "units_added": self.units_added, "first_seen": self.first_seen, "decreases_ignored": self.decreases_ignored,
+                "stale": self.stale}
 
 
 @dataclass(frozen=True)
@@ -166,19 +177,19 @@ class ShopifySync:
 
     async def product_updated(self, host_id: int, product: Any) -> SyncOutcome:
         """Apply one ``products/update`` payload to the host's products with the same SKUs."""
-        title, incoming = _read_payload(product)
-        for attempt in range(3):
+        title, said_at, incoming = _read_payload(product)
+        for attempt in range(APPLY_ATTEMPTS):
             try:
-                outcome = await self._apply(host_id, title, incoming)
+                outcome = await self._apply(host_id, title, said_at, incoming)
                 break
-            except IntegrityError:  # a concurrent delivery remembered a first count at the same moment
-                if attempt == 2:
-                    raise
+            except (IntegrityError, _CountMoved):  # a concurrent delivery moved a count first: start over
+                if attempt == APPLY_ATTEMPTS - 1:
+                    raise Unavailable("another update of the same products is being handled; retry", retry_after_s=1) from None
         for product_id, totals in outcome.restocked.items():
             await self._restock(product_id, totals)
         return outcome
 
-    async def _apply(self, host_id: int, title: str | None, incoming: list[_Incoming]) -> SyncOutcome:
+    async def _apply(self, host_id: int, title: str | None, said_at: int | None, incoming: list[_Incoming]) -> SyncOutcome:
         outcome = SyncOutcome()
         skus = [item.sku for item in incoming]
         async with self.sessions() as session:
@@ -200,7 +211,14 @@ class ShopifySync:
             matched = [item for item in incoming if item.sku in by_sku]
             outcome.matched_skus = len(matched)
             new_prices = _checked_prices(matched, by_sku, products)  # raises InvalidRequest: nothing written
-            for product_id, product in products.items():
+            # Shopify does not deliver in order: a delivery older than a count already seen says
+            # nothing new, neither about stock nor about titles and prices.
+            stale = said_at is not None and any(
+                level.seen_at is not None and level.seen_at > said_at for level in levels.values())
+            if stale:
+                outcome.stale = True
+                matched = []
+            for product_id, product in ({} if stale else products).items():
                 if title is not None and product.title != title:
                     product.title = title
                     outcome.titles += 1
@@ -214,16 +232,32 @@ class ShopifySync:
                 variant = by_sku[item.sku]
                 level = levels.get(item.sku)
                 if level is None:
-                    session.add(ShopStockLevel(host_id=host_id, sku=item.sku, quantity=item.quantity))
+                    session.add(ShopStockLevel(host_id=host_id, sku=item.sku, quantity=item.quantity, seen_at=said_at))
                     outcome.first_seen += 1
                     continue
-                change, level.quantity = item.quantity - level.quantity, item.quantity
+                seen, seen_at, change = level.quantity, level.seen_at, item.quantity - level.quantity
+                if change == 0 and (said_at is None or said_at == seen_at):
+                    continue
+                # Compare-and-set: the count moves from the one this delivery read, or another
+                # delivery moved it first and this one starts over. (The lock above is PostgreSQL's;
+                # SQLite's driver reads outside a transaction, so this is what keeps it right there.)
+                moved = await session.execute(
+                    update(ShopStockLevel)
+                    .where(ShopStockLevel.host_id == host_id, ShopStockLevel.sku == item.sku, ShopStockLevel.quantity == seen,
+                           ShopStockLevel.seen_at.is_(None) if seen_at is None else ShopStockLevel.seen_at == seen_at)
+                    .values(quantity=item.quantity, seen_at=said_at if said_at is not None else seen_at, updated_at=now_ms())
+                    .execution_options(synchronize_session=False))
+                if getattr(moved, "rowcount", 0) != 1:
+                    raise _CountMoved()
                 if change > 0:
                     added = min(change, MAX_STOCK - variant.stock)
                     if added > 0:
-                        variant.stock += added
+                        # Added in SQL (never a total computed here), then read back for Redis.
+                        await session.execute(update(Variant).where(Variant.id == variant.id)
+                                              .values(stock=Variant.stock + added).execution_options(synchronize_session=False))
+                        total = int(await session.scalar(select(Variant.stock).where(Variant.id == variant.id)) or 0)
                         outcome.units_added += added
-                        outcome.restocked.setdefault(variant.product_id, {})[item.sku] = variant.stock
+                        outcome.restocked.setdefault(variant.product_id, {})[item.sku] = total
                 elif change < 0:
                     outcome.decreases_ignored += 1
                     log.info("shopify: %s fell by %d in the shop (host %d); livedrop keeps its %d units",
@@ -245,7 +279,7 @@ class ShopifySync:
             totals = now
 
 
-def _read_payload(product: Any) -> tuple[str | None, list[_Incoming]]:
+def _read_payload(product: Any) -> tuple[str | None, int | None, list[_Incoming]]:
     """The title and the variants of a ``products/update`` body; InvalidRequest when its shape
     is not Shopify's product."""
     if not isinstance(product, dict):
@@ -270,7 +304,7 @@ def _read_payload(product: Any) -> tuple[str | None, list[_Incoming]]:
             raise InvalidRequest(f"variants[{i}].inventory_quantity", "must be a whole number")
         incoming.append(_Incoming(sku.strip()[:64], str(price) if isinstance(price, (str, int)) and not isinstance(price, bool)
                                   else None, quantity, i))
-    return title, incoming
+    return title, shop_time_ms(product.get("updated_at")), incoming
 
 
 def _checked_prices(matched: list[_Incoming], by_sku: dict[str, Variant], products: dict[int, Product]) -> dict[int, int]:

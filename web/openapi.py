@@ -121,7 +121,8 @@ RESPONSE_SCHEMAS: dict[str, JsonSchema] = {
     "ShopifyWebhook": object_schema({"received": {"type": "boolean"}}, {
         "duplicate": {"type": "boolean"}, "ignored": TEXT,
         "changed": object_schema({}, {name: _COUNT for name in (
-            "matched_skus", "titles", "prices", "units_added", "first_seen", "decreases_ignored")})}),
+            "matched_skus", "titles", "prices", "units_added", "first_seen", "decreases_ignored")}
+            | {"stale": {"type": "boolean"}})}),
     "Show": object_schema({
         "slug": {"type": "string", "pattern": "^[a-z0-9-]{1,64}$"}, "title": TEXT, "status": _SHOW_STATUS,
         "scheduled_at": _or_null(_MS), "started_at": _or_null(_MS), "ended_at": _or_null(_MS),

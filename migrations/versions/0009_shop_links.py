@@ -32,6 +32,7 @@ def upgrade() -> None:
         sa.Column('host_id', sa.Integer(), sa.ForeignKey('hosts.id', ondelete='CASCADE'), primary_key=True),
         sa.Column('sku', sa.String(length=64), primary_key=True),
         sa.Column('quantity', sa.Integer(), nullable=False),
+        sa.Column('seen_at', sa.BigInteger(), nullable=True),
         sa.Column('updated_at', sa.BigInteger(), nullable=False),
     )
 

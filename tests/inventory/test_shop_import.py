@@ -46,7 +46,8 @@ def test_shopify_export_gives_products_sizes_prices_and_stock() -> None:
     assert [n.json() for n in parsed.notices] == [
         {"product": "court-classic", "message": "variants[1] (CRT-10): stock -1 in Shopify (oversold there); imported with 0 units"}]
     assert laces.variants == (VariantSpec("LACE-PACK", "One size", 40),) and laces.image_url is None
-    assert parsed.products[1].shop_levels == {"CRT-9": 12, "CRT-10": -1}
+    at = 1_795_210_887_000  # the export's updated_at, 2026-11-20T16:41:27-05:00
+    assert parsed.products[1].shop_levels == {"CRT-9": (12, at), "CRT-10": (-1, at)}
 
 
 def test_prices_are_exact_minor_units_never_floats() -> None:

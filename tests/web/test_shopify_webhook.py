@@ -69,7 +69,8 @@ async def test_a_signed_update_changes_title_and_price_and_adds_stock(
     answer = await send(client, UPDATE)
     assert answer.status_code == 200, answer.text
     assert answer.json() == {"received": True, "changed": {
-        "matched_skus": 3, "titles": 1, "prices": 1, "units_added": 4, "first_seen": 0, "decreases_ignored": 1}}
+        "matched_skus": 3, "titles": 1, "prices": 1, "units_added": 4, "first_seen": 0, "decreases_ignored": 1,
+        "stale": False}}
     after = await catalog(client, host_token)
     # AUR-41: Shopify's count rose 5 -> 9, four units added; AUR-42 fell 3 -> 1 (sold in the shop): kept.
     assert after["Aurora Runner II"] == (13900, {"AUR-41": 9, "AUR-42": 3, "AUR-43": 0})
@@ -80,6 +81,7 @@ async def test_a_signed_update_changes_title_and_price_and_adds_stock(
     # Later the shop receives three more: they are added too.
     later = copy.deepcopy(UPDATE)
     later["variants"][0]["inventory_quantity"] = 12
+    later["updated_at"] = "2026-11-28T10:15:00-05:00"
     assert (await send(client, later)).json()["changed"]["units_added"] == 3
     assert await stock_on_sale(client, live_aurora) == {"AUR-41": 11, "AUR-42": 3, "AUR-43": 0}
 
@@ -178,16 +180,36 @@ async def test_a_body_over_the_bound_is_413_before_it_is_checked(client: httpx.A
     assert (await client.post("/webhooks/shopify", content=fits, headers=signed(fits))).status_code == 200
 
 
+async def test_an_older_delivery_after_a_newer_one_changes_nothing(
+        client: httpx.AsyncClient, host_token: str, live_aurora: str) -> None:
+    """Shopify does not deliver in order: 5 -> 9 at 10:00 arrives after 9 -> 7 at 10:05 (two sold
+    there). The late one is stale: no title, price or stock of it, so 4 units are added once."""
+    newer, older = copy.deepcopy(UPDATE), copy.deepcopy(UPDATE)
+    newer["variants"][0]["inventory_quantity"], newer["updated_at"] = 7, "2026-11-28T10:05:00-05:00"
+    newer["title"] = "Aurora Runner III"
+    older["updated_at"] = "2026-11-28T10:00:00-05:00"  # the fixture's count, 9
+    assert (await send(client, newer)).json()["changed"]["units_added"] == 2  # 5 -> 7
+    late = await send(client, older)
+    assert late.status_code == 200 and late.json()["changed"]["stale"] is True and late.json()["changed"]["units_added"] == 0
+    assert (await catalog(client, host_token))["Aurora Runner III"][1]["AUR-41"] == 7
+    assert (await stock_on_sale(client, live_aurora))["AUR-41"] == 6
+
+
 async def test_racing_deliveries_add_each_unit_once(client: httpx.AsyncClient, host_token: str, live_aurora: str) -> None:
-    """Two deliveries at once (the shop received 4, then 3 more): whichever order they are handled
-    in, AUR-41 ends at the shop's 12, in SQL and on sale in Redis. A delivery refused while the
-    other holds the database (503, SQLite's single writer) is retried, as Shopify does."""
-    first, second = copy.deepcopy(UPDATE), copy.deepcopy(UPDATE)
-    first["variants"][0]["inventory_quantity"], second["variants"][0]["inventory_quantity"] = 9, 12
+    """Six deliveries at once (the shop's count of AUR-41 rising 5 -> 9 ... 14): whichever order
+    they are handled in, AUR-41 ends at the shop's 14, in SQL and on sale in Redis; none is added
+    twice and none is lost to another's write. A delivery refused while others hold the database
+    (503) is retried, as Shopify does."""
+    updates = []
+    for minute, count in enumerate((9, 10, 11, 12, 13, 14)):
+        update = copy.deepcopy(UPDATE)
+        update["variants"][0]["inventory_quantity"] = count
+        update["updated_at"] = f"2026-11-28T09:0{minute}:11-05:00"  # in the order the shop changed
+        updates.append(update)
 
     async def deliver(product: dict[str, Any]) -> None:
         webhook_id = str(uuid.uuid4())
-        for _ in range(5):
+        for _ in range(10):
             answer = await send(client, product, webhook_id=webhook_id)
             if answer.status_code == 200:
                 return
@@ -195,9 +217,9 @@ async def test_racing_deliveries_add_each_unit_once(client: httpx.AsyncClient, h
             await asyncio.sleep(0.2)
         raise AssertionError("never handled")
 
-    await asyncio.gather(deliver(first), deliver(second))
-    assert (await catalog(client, host_token))["Aurora Runner II"][1]["AUR-41"] == 12
-    assert (await stock_on_sale(client, live_aurora))["AUR-41"] == 11  # one unit still held
+    await asyncio.gather(*(deliver(update) for update in updates))
+    assert (await catalog(client, host_token))["Aurora Runner II"][1]["AUR-41"] == 14
+    assert (await stock_on_sale(client, live_aurora))["AUR-41"] == 13  # one unit still held
 
 
 async def test_an_address_that_keeps_forging_is_turned_away(client: httpx.AsyncClient, host_token: str, live_aurora: str) -> None:
