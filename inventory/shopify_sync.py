@@ -14,6 +14,9 @@ by SKU, follow the host's Shopify shop.
   is a sale in the Shopify shop: livedrop's own units are left as they are (some may be held or
   sold in a show, and none are Shopify's to take back), the new count is remembered and a line
   logged. A SKU seen for the first time only has its count remembered.
+* In order: Shopify does not deliver in order, so each count is kept with the product's
+  ``updated_at`` it came with, and an older delivery is stale (nothing applied). Two deliveries at
+  once move a count by compare-and-set and add units in SQL (``stock + n``): none counted twice.
 * All or nothing: the payload is checked first (title, each matched price); a bad one is refused
   (422) and nothing changes.
 """
