@@ -30,7 +30,7 @@ from web.livedrop import Livedrop, assemble
 from web.openapi import openapi_json
 from web.routes import (
     buyer_pages, buyers, health, holds, live_ws, media, media_auth, notify, orders, panel, products, queue, queue_pow, replay, shipping,
-    shows, viewer, webhooks,
+    shopify, shows, viewer, webhooks,
 )
 from web.services import Services, open_services
 from web.settings import Settings
@@ -69,6 +69,7 @@ def build_routes() -> list[BaseRoute]:
         *media_auth.routes,
         *replay.routes,
         *webhooks.routes,
+        *shopify.routes,
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]
 
@@ -97,7 +98,7 @@ def create_app(settings: Settings, services: Services | None = None, *, run_jobs
 
     middleware = [
         # Outermost: a body too large is refused before anything else reads a byte of it.
-        Middleware(BodyLimit, larger={"/api/products/import": panel.CSV_UPLOAD_BYTES}),
+        Middleware(BodyLimit, larger={"/api/products/import": panel.CSV_UPLOAD_BYTES, shopify.WEBHOOK_PATH: shopify.WEBHOOK_BODY_BYTES}),
         Middleware(
             SessionMiddleware,
             secret_key=settings.secret_key,

@@ -47,6 +47,8 @@ ERROR_CODES: dict[str, str] = {
     "payment_not_in_browser": "POST .../payment on a server whose provider takes the card number at checkout (the test provider) (409).",
     "webhook_signature_invalid": "A webhook whose Stripe-Signature does not sign its body with the webhook secret; nothing was done (400).",
     "webhook_too_old": "A webhook signed more than 5 minutes from the server's clock (a replay); nothing was done (400).",
+    "shopify_hmac_invalid": "A Shopify webhook whose X-Shopify-Hmac-Sha256 does not sign its body with the secret of the shop X-Shopify-Shop-Domain names (or no such shop is connected); nothing was done (401).",
+    "shop_taken": "That Shopify shop is connected to another host (409).",
     "not_shipped_to": "The seller's shipping profile does not ship to the address's country; nothing was locked or charged, the hold stays (422).",
     "sold_out_after_all": "The payment went through but the size had sold out after all (Redis had come back behind); the payment is refunded (409).",
     "rate_limited": "Too many requests; wait and retry (429).",

@@ -29,6 +29,7 @@ from inventory.order_life import OrderLife
 from inventory.epochs import RedisEpochs
 from inventory.payments import PaymentProvider, TestPaymentProvider
 from inventory.stripe_payments import StripeProvider
+from inventory.shopify_sync import ShopifySync
 from inventory.stock import StockStore
 from live.broadcasts import Broadcasts
 from live.buying import Buying
@@ -73,6 +74,7 @@ class Livedrop:
     checkout: Checkout
     orders: OrderLife  # an order's life after payment: shipped, delivered, refunded, cancelled
     epochs: RedisEpochs
+    shopify: ShopifySync  # a host's Shopify shop: its products/update webhook (docs/shop-import.md)
     # live
     hub: Hub
     shows: ShowControl
@@ -173,6 +175,7 @@ def assemble(settings: Settings, services: Services) -> Livedrop:
         checkout=checkout,
         orders=OrderLife(sessions, stock, payments, checkout),
         epochs=epochs,
+        shopify=ShopifySync(sessions, stock, redis),
         hub=hub,
         shows=shows,
         offer_clock=offer_clock,

@@ -114,7 +114,15 @@ RESPONSE_SCHEMAS: dict[str, JsonSchema] = {
     # A pinned product: the product, and the live offer it sells at right now (null: list price).
     "PinnedProduct": {"allOf": [schema_ref("Product"), object_schema({"offer_id": _or_null(_ID)})]},
     "ProductList": object_schema({"products": _array(schema_ref("Product"))}),
-    "ProductImport": object_schema({"products": _array(schema_ref("Product")), "created": _COUNT}),
+    "ProductImport": object_schema({"products": _array(schema_ref("Product")), "created": _COUNT},
+                                   {"notices": _array(object_schema({"message": TEXT}, {"line": _COUNT, "product": TEXT}))}),
+    "ShopConnection": object_schema({"platform": TEXT, "shop_domain": TEXT, "webhook_url": TEXT, "topics": _array(TEXT),
+                                     "created_at": _MS}),
+    "ShopifyWebhook": object_schema({"received": {"type": "boolean"}}, {
+        "duplicate": {"type": "boolean"}, "ignored": TEXT,
+        "changed": object_schema({}, {name: _COUNT for name in (
+            "matched_skus", "titles", "prices", "units_added", "first_seen", "decreases_ignored")}
+            | {"stale": {"type": "boolean"}})}),
     "Show": object_schema({
         "slug": {"type": "string", "pattern": "^[a-z0-9-]{1,64}$"}, "title": TEXT, "status": _SHOW_STATUS,
         "scheduled_at": _or_null(_MS), "started_at": _or_null(_MS), "ended_at": _or_null(_MS),

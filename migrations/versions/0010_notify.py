@@ -1,7 +1,7 @@
 """show reminders and back-in-stock waiting lists (docs/notify.md)
 
 Revision ID: 0010
-Revises: 0007
+Revises: 0009
 """
 from typing import Sequence, Union
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision: str = '0010'
-down_revision: Union[str, None] = '0007'
+down_revision: Union[str, None] = '0009'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

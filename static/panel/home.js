@@ -1,5 +1,5 @@
 // The panel's home: shows (create, go live, end, viewer link, embed snippet) and products
-// (create, edit, restock, CSV import). Every change goes through the HTTP API.
+// (create, edit, restock, import from a CSV or another shop's export). Every change goes through the HTTP API.
 
 import { ApiError, sessionApi } from "../common/api.js";
 import { formatMoney, formatShortDateTime, moneyInput, parseMoney } from "../common/format.js";
@@ -142,21 +142,48 @@ $("#product-form").addEventListener("submit", async (event) => {
   }
 });
 
+// The import's format: livedrop's CSV (the default), or another shop's export, which needs the
+// shop's currency (the exports do not say it; docs/shop-import.md).
+const IMPORT_TYPES = { "livedrop-csv": "text/csv; charset=utf-8", "shopify-json": "application/json", "woocommerce-csv": "text/csv; charset=utf-8" };
+$("#csv-format").addEventListener("change", (event) => {
+  $("#csv-currency-field").hidden = event.currentTarget.value === "livedrop-csv";
+});
+
+function importPlace(p) {
+  return p.line !== undefined ? `Line ${p.line}` : p.product !== undefined ? `Product “${p.product}”` : "File";
+}
+
 $("#csv-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   const form = event.currentTarget;
   const result = clear($("#csv-result"));
   const file = $("#csv-file").files[0];
+  const format = $("#csv-format").value;
   if (!file) {
-    result.append(h("p", { class: "alert alert-error" }, "Choose a CSV file first."));
+    result.append(h("p", { class: "alert alert-error" }, "Choose a file first."));
     return;
+  }
+  const query = new URLSearchParams({ format });
+  if (format !== "livedrop-csv") {
+    const currency = $("#csv-currency").value.trim().toUpperCase();
+    if (!/^[A-Z]{3}$/.test(currency)) {
+      result.append(h("p", { class: "alert alert-error" }, "Shop currency: write the shop's three-letter currency, like USD."));
+      $("#csv-currency").focus();
+      return;
+    }
+    query.set("currency", currency);
   }
   const button = form.querySelector("button[type=submit]");
   button.disabled = true;
   try {
-    const answer = await api("/api/products/import", { method: "POST", body: await file.text(), contentType: "text/csv; charset=utf-8" });
+    const answer = await api(`/api/products/import?${query}`, { method: "POST", body: await file.text(), contentType: IMPORT_TYPES[format] });
     result.append(h("p", { class: "alert alert-ok" }, `Imported ${answer.created} product${answer.created === 1 ? "" : "s"}.`));
+    if (answer.notices && answer.notices.length) {
+      result.append(h("ul", { class: "csv-notices", id: "csv-notices" },
+        answer.notices.map((n) => h("li", {}, `${importPlace(n)}: ${n.message}`))));
+    }
     form.reset();
+    $("#csv-currency-field").hidden = true;
     await loadProducts();
   } catch (err) {
     const problems = err instanceof ApiError ? err.body?.error?.errors : null;
@@ -164,7 +191,7 @@ $("#csv-form").addEventListener("submit", async (event) => {
       result.append(
         h("p", { class: "alert alert-error" }, `Nothing was imported: ${problems.length} problem${problems.length === 1 ? "" : "s"} to fix.`),
         h("ul", { class: "csv-errors", id: "csv-errors" },
-          problems.map((p) => h("li", { dataset: { line: p.line, field: p.field } }, `Line ${p.line} · ${p.field}: ${p.message}`))));
+          problems.map((p) => h("li", { dataset: { line: p.line ?? "", field: p.field } }, `${importPlace(p)} · ${p.field}: ${p.message}`))));
     } else {
       result.append(h("p", { class: "alert alert-error" }, problem(err)));
     }

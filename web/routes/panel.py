@@ -1,5 +1,6 @@
 """The host control panel: sign in and out, the panel pages, and the two host routes only the panel
-needed so far (CSV import of products: inventory.csv_import; live figures of a show: live.report).
+needed so far (import of products: inventory.csv_import, and from other shops inventory.shop_import;
+live figures of a show: live.report).
 
 The pages are thin: everything the panel does afterwards goes through the HTTP API with the
 session cookie and the ``X-CSRF-Token`` header (web.auth.current_host), so it is one more client
@@ -9,20 +10,26 @@ of the same routes as an integration with a bearer token.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from inventory.catalog import product_json
+from inventory.catalog import CURRENCY_PATTERN, product_json
 from inventory.csv_import import (
     MAX_CSV_BYTES,
     CsvProblems,
     CsvTooLarge,
     import_products_csv,
 )
+from inventory.shop_import import ImportProblems, ImportTooLarge, Notice, ShopFile, import_shop_products
+from inventory.shop_links import SHOPIFY
+from inventory.shopify_import import MAX_SHOPIFY_BYTES, parse_shopify_products
+from inventory.woocommerce_import import MAX_WOOCOMMERCE_BYTES, parse_woocommerce_products
 from inventory.errors import retry_after_seconds
 from inventory.models import Host
 from live.shows import show_by_slug
@@ -174,45 +181,74 @@ async def show_page(request: Request) -> Response:
     return _page(request, host, "show", show=show)
 
 
-# -- CSV import ------------------------------------------------------------------------------------
+# -- import ---------------------------------------------------------------------------------------
 
-# What the import route may receive (web.bodies.BodyLimit): the CSV plus room for a multipart
-# form's boundaries and part headers. Everything else takes at most web.bodies.MAX_BODY_BYTES.
-CSV_UPLOAD_BYTES = MAX_CSV_BYTES + 64 * 1024
+# The formats the import takes (``format``, a query or form field): livedrop's own CSV (the default),
+# a Shopify products.json export, a WooCommerce product CSV export (docs/shop-import.md).
+LIVEDROP_CSV, SHOPIFY_JSON, WOOCOMMERCE_CSV = "livedrop-csv", "shopify-json", "woocommerce-csv"
+SHOP_READERS: dict[str, Callable[[bytes, str], ShopFile]] = {
+    SHOPIFY_JSON: parse_shopify_products, WOOCOMMERCE_CSV: parse_woocommerce_products}
+MAX_IMPORT_BYTES = max(MAX_CSV_BYTES, MAX_SHOPIFY_BYTES, MAX_WOOCOMMERCE_BYTES)
+# What the import route may receive (web.bodies.BodyLimit): the largest file plus room for a
+# multipart form's boundaries and part headers. Everything else takes at most web.bodies.MAX_BODY_BYTES.
+CSV_UPLOAD_BYTES = MAX_IMPORT_BYTES + 64 * 1024
 
 
-async def _uploaded_csv(request: Request) -> bytes:
-    """The file: a text/csv body, or the field 'file' of a multipart form (a browser's upload).
-    At most one byte past the limit is read, enough for the import to refuse it."""
+async def _uploaded_file(request: Request) -> tuple[bytes, dict[str, str]]:
+    """The file: the body itself, or the field 'file' of a multipart form (a browser's upload),
+    and the query's fields with the form's small ones over them. At most one byte past the
+    largest limit is read, enough for the import to refuse it."""
+    fields = {name: value for name, value in request.query_params.items() if name in ("format", "currency")}
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         form = await request.form(max_files=1, max_fields=10, max_part_size=8 * 1024)  # the file aside, small fields
         upload = form.get("file")
         if upload is None or isinstance(upload, str):
-            raise ApiError(422, "invalid_request", "file: attach the CSV as the form field 'file'")
-        return await upload.read(MAX_CSV_BYTES + 1)
-    return await request.body()
+            raise ApiError(422, "invalid_request", "file: attach the file as the form field 'file'")
+        fields.update({name: value for name in ("format", "currency") if isinstance(value := form.get(name), str) and value})
+        return await upload.read(MAX_IMPORT_BYTES + 1), fields
+    return await request.body(), fields
 
 
-def _problems_response(problems: CsvProblems) -> JSONResponse:
+def _problems_response(problems: CsvProblems | ImportProblems) -> JSONResponse:
     return JSONResponse(
         {"error": {"code": "invalid_request", "message": problems.summary(), "errors": [p.json() for p in problems.problems]}},
         status_code=422,
     )
 
 
+def _currency(fields: dict[str, str], fmt: str) -> str:
+    currency = fields.get("currency", "").strip()
+    if not re.fullmatch(CURRENCY_PATTERN, currency):
+        raise ApiError(422, "invalid_request", f"currency: the shop's currency, like USD, is required with format={fmt} "
+                                               "(the export does not say it)")
+    return currency.upper()
+
+
 async def import_products(request: Request) -> Response:
     services = livedrop(request).services
     host = await current_host(request, services.sessions, request.method)
-    raw = await _uploaded_csv(request)
+    raw, fields = await _uploaded_file(request)
+    fmt = fields.get("format") or LIVEDROP_CSV
+    if fmt != LIVEDROP_CSV and fmt not in SHOP_READERS:
+        raise ApiError(422, "invalid_request", f"format: one of {LIVEDROP_CSV}, {SHOPIFY_JSON}, {WOOCOMMERCE_CSV}")
     async with services.sessions() as session:
         try:
-            products = await import_products_csv(session, host.id, raw)
-        except CsvTooLarge as exc:
+            if fmt == LIVEDROP_CSV:
+                products = await import_products_csv(session, host.id, raw)
+                notices: list[Notice] = []
+            else:
+                parsed = SHOP_READERS[fmt](raw, _currency(fields, fmt))
+                products = await import_shop_products(session, host.id, parsed.products, SHOPIFY if fmt == SHOPIFY_JSON else "")
+                notices = parsed.notices
+        except (CsvTooLarge, ImportTooLarge) as exc:
             raise ApiError(413, "payload_too_large", str(exc)) from None
-        except CsvProblems as exc:
+        except (CsvProblems, ImportProblems) as exc:
             return _problems_response(exc)
         created = [product_json(product) for product in products]
-    return JSONResponse({"products": created, "created": len(created)}, status_code=201)
+    answer: dict[str, Any] = {"products": created, "created": len(created)}
+    if fmt != LIVEDROP_CSV:
+        answer["notices"] = [notice.json() for notice in notices]
+    return JSONResponse(answer, status_code=201)
 
 
 # -- live figures ----------------------------------------------------------------------------------
@@ -235,16 +271,26 @@ routes = [
     Route("/host/shows/{slug}", show_page, methods=["GET"]),
     api(import_products, Operation(
         "POST", "/api/products/import",
-        "Import products from CSV (text/csv body, or multipart with the field 'file'). Columns: title, sku, size, "
-        "stock, price (or price_cents), currency, image_url, description; one line per size, lines with the same "
-        "title are one product. All or nothing: on any problem nothing is imported and the 422 error carries "
-        "error.errors: [{line, field, message}] (the header is line 1).",
+        "Import products from a file (the body, or multipart with the field 'file'); `format` (query or form field) "
+        "says which: `livedrop-csv` (the default; columns: title, sku, size, stock, price (or price_cents), currency, "
+        "image_url, description; one line per size, lines with the same title are one product), `shopify-json` (a "
+        "Shopify products.json export) or `woocommerce-csv` (WooCommerce's product CSV export); the last two need "
+        "`currency`, the shop's. All or nothing: on any problem nothing is imported and the 422 error carries "
+        "error.errors: [{line (CSV files; the header is line 1) or product (a Shopify handle), field, message}]. "
+        "A shop import also answers notices: [{line or product, message}] (rows left out, stock not managed there). "
+        "See docs/shop-import.md.",
         "host", answers={201: "{\"products\": [...], \"created\": n}"},
         errors=("invalid_request", "payload_too_large", "unauthorized", "csrf_failed"),
               responses={201: {"content": json_content("ProductImport")}}, request_body={"required": True, "content": {
         "text/csv": {"schema": TEXT},
-        "multipart/form-data": {"schema": object_schema({"file": {"type": "string", "contentMediaType": "text/csv"}})},
-    }})),
+        "application/json": {"schema": {"type": "object"}},
+        "multipart/form-data": {"schema": object_schema({"file": {"type": "string", "contentMediaType": "text/csv"}},
+                                                        {"format": TEXT, "currency": TEXT})},
+    }}, query=(
+        {"name": "format", "in": "query", "required": False,
+         "schema": {"type": "string", "enum": ["livedrop-csv", "shopify-json", "woocommerce-csv"]}},
+        {"name": "currency", "in": "query", "required": False, "schema": {"type": "string", "pattern": "^[A-Za-z]{3}$"}},
+    ))),
     api(show_stats, Operation(
         "GET", "/api/shows/{slug}/stats",
         "Live figures of a show for its host: viewers now and peak, replay viewers now (counted apart), units held right now, units sold, orders, "
