@@ -45,6 +45,7 @@ from inventory.errors import (
 )
 from inventory.models import Order, OrderLine, Product, Variant
 from inventory.orders import REQUESTED, SELLING
+from inventory.outbox import announce
 from inventory.payments import INCOMPLETE, Charge, PaymentProvider, PaymentStart
 from inventory.reconcile import ReconcileFenced, reconcile
 from inventory.shipping import Quote, ShippingProfile, profile_for, quote
@@ -414,14 +415,21 @@ class Checkout:
         (PostgreSQL) or the write lock (SQLite) makes a racing caller find it no longer pending,
         so ``sold`` moves once per order."""
         async with self.sessions() as session, session.begin():
-            marked = await session.execute(
+            # RETURNING: what the order.paid announcement says, read by the same statement (the
+            # checkout's hot path gets one more INSERT in this transaction, nothing else).
+            marked = (await session.execute(
                 update(Order).where(Order.id == order_id, Order.status == PENDING).values(
                     status="paid", payment_id=charge.id, card_brand=charge.card_brand or None,
                     card_last4=charge.card_last4 or None)
-            )
-            if marked.rowcount == 1:
-                variant_id, quantity = (
-                    await session.execute(select(OrderLine.variant_id, OrderLine.quantity).where(OrderLine.order_id == order_id))
+                .returning(Order.host_id, Order.show_id, Order.number, Order.email, Order.name, Order.buyer_id,
+                           Order.total_cents, Order.currency)
+                .execution_options(synchronize_session=False)
+            )).first()
+            if marked is not None:
+                variant_id, quantity, sku, title, label, unit_price_cents = (
+                    await session.execute(select(OrderLine.variant_id, OrderLine.quantity, OrderLine.sku, OrderLine.title,
+                                                 OrderLine.label, OrderLine.unit_price_cents)
+                                          .where(OrderLine.order_id == order_id))
                 ).one()
                 sold = await session.execute(
                     update(Variant)
@@ -433,10 +441,18 @@ class Checkout:
                     await session.execute(
                         update(Order).where(Order.id == order_id).values(status=REFUNDED, refund_reason=SOLD_OUT_AFTER_ALL)
                     )
+                else:
+                    announce(session, "order.paid", {
+                        "order_id": order_id, "number": marked.number, "status": "paid", "show_id": marked.show_id,
+                        "buyer_id": marked.buyer_id, "email": marked.email, "name": marked.name,
+                        "total_cents": marked.total_cents, "currency": marked.currency,
+                        "lines": [{"sku": sku, "title": title, "label": label, "quantity": quantity,
+                                   "price_cents": unit_price_cents}],
+                    }, host_id=marked.host_id)
         order = await self.get_order(order_id)
         if order is None or order.status == PENDING:
             return None, False
-        return order, marked.rowcount == 1
+        return order, marked is not None
 
     async def _settle_refused(self, order: Order) -> None:
         """SQL's stock guard refused a charged order: give the money back, forfeit the hold (its

@@ -30,7 +30,7 @@ from web.livedrop import Livedrop, assemble
 from web.openapi import openapi_json
 from web.routes import (
     buyer_pages, buyers, health, holds, live_ws, media, media_auth, orders, panel, products, queue, queue_pow, replay, shipping,
-    shows, viewer, webhooks,
+    shows, viewer, webhook_endpoints, webhooks,
 )
 from web.services import Services, open_services
 from web.settings import Settings
@@ -64,6 +64,7 @@ def build_routes() -> list[BaseRoute]:
         *media_auth.routes,
         *replay.routes,
         *webhooks.routes,
+        *webhook_endpoints.routes,
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]
 

@@ -19,6 +19,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from starlette.requests import HTTPConnection
 from starlette.templating import Jinja2Templates
@@ -42,9 +43,14 @@ from live.media.runner import MediaBackend, ThreadedMedia
 from live.recordings import ReplayAudience
 from live.replay import ReplayPresence, Replays
 from live.report import ShowReport
+from live.email_channel import EmailChannel
+from live.outbox_worker import OutboxWorker
+from live.webhook_endpoints import WebhookEndpoints
+from live.webhook_sender import WebhookSender
+from live.webhook_urls import UrlPolicy
 from web.auth import BuyerTokens
 from web.jobs import Job
-from web.links import recording_url
+from web.links import receipt_url, recording_url
 from web.media_process import RemoteMedia
 from web.money import format_money
 from web.queue_pow import QueuePow
@@ -56,6 +62,7 @@ TEMPLATES_DIR = Path(__file__).parent / "templates"
 OFFER_CLOCK_EVERY_S = 0.2  # offers start and end within this of their times (sales go by the times themselves)
 HOLD_EXPIRY_EVERY_S = 1.0
 REDIS_EPOCH_EVERY_S = 1.0
+OUTBOX_EVERY_S = 0.5  # how soon after its commit an event starts on its way
 
 
 @dataclass(frozen=True)
@@ -79,6 +86,8 @@ class Livedrop:
     replays: Replays
     replay_presence: ReplayPresence
     report: ShowReport
+    webhook_endpoints: WebhookEndpoints
+    outbox: OutboxWorker
     # web
     rate_limiter: RateLimiter
     buyer_tokens: BuyerTokens
@@ -102,6 +111,7 @@ class Livedrop:
     async def stop(self) -> None:
         """Stop them again, in reverse order."""
         self._running.stopping.set()
+        await self.outbox.webhooks.close()
         if self._running.epoch_watch is not None:
             await self._running.epoch_watch
         await self.broadcasts.close()
@@ -143,6 +153,8 @@ def assemble(settings: Settings, services: Services) -> Livedrop:
     passes = PassBook(settings.secret_key)
     queues = Queues(shows, passes)
     offer_clock = OfferClock(shows, queues)
+    url_policy = UrlPolicy(https_only=settings.production, allow_private=settings.webhook_allow_private)
+    outbox = OutboxWorker(sessions, WebhookSender(url_policy), make_email(settings))
     # web
     templates = Jinja2Templates(directory=TEMPLATES_DIR)
     templates.env.filters["money"] = format_money
@@ -151,6 +163,7 @@ def assemble(settings: Settings, services: Services) -> Livedrop:
         # Also run by every serving process (Livedrop.start); here for a worker, which serves nothing.
         Job("redis-epoch", REDIS_EPOCH_EVERY_S, epochs.ensure),
         Job("offer-clock", OFFER_CLOCK_EVERY_S, offer_clock.tick),  # offers go live and end on time
+        Job("outbox", OUTBOX_EVERY_S, outbox.tick),  # webhooks and email, at least once (live.outbox_worker)
     )
     return Livedrop(
         settings=settings,
@@ -170,6 +183,8 @@ def assemble(settings: Settings, services: Services) -> Livedrop:
         replays=Replays(sessions, stock, hub.ensure_loaded, settings.recordings_dir, recording_url),
         replay_presence=ReplayPresence(hub.views, ReplayAudience(redis), stock),
         report=ShowReport(sessions, redis, stock, hub.presence),
+        webhook_endpoints=WebhookEndpoints(sessions, url_policy),
+        outbox=outbox,
         rate_limiter=RateLimiter(redis),
         buyer_tokens=BuyerTokens(settings.secret_key),
         templates=templates,
@@ -189,6 +204,15 @@ def make_payments(settings: Settings, services: Services) -> PaymentProvider:
             webhook_secret=settings.stripe_webhook_secret, api_base=settings.stripe_api_base,
         )
     return TestPaymentProvider(services.payments_redis or services.redis)
+
+
+def make_email(settings: Settings) -> EmailChannel:
+    """The outbox's email channel: SMTP at LIVEDROP_SMTP_URL, or .eml files in the data folder."""
+    host = (urlsplit(settings.public_url).hostname if settings.public_url else None) or "localhost"
+    return EmailChannel(
+        smtp_url=settings.smtp_url, mail_dir=settings.data_dir / "outbox-mail",
+        mail_from=settings.mail_from or f"livedrop@{host}", base_url=settings.base_url, receipt_path=receipt_url,
+    )
 
 
 def media_backend_factory(settings: Settings) -> Callable[[Callable[[str, str], Awaitable[None]]], MediaBackend]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+import inventory.deliveries  # noqa: F401 - registers the webhook and delivery tables
+import inventory.outbox  # noqa: F401 - registers the outbox table
 import live.models  # noqa: F401 - registers the show tables on the shared metadata
 from inventory.clock import now_ms
 from inventory.models import Base
