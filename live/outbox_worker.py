@@ -141,10 +141,6 @@ class OutboxWorker:
                 delivery.attempts += 1
                 delivery.next_attempt_at = now + CLAIM_LEASE_MS
                 claimed.append(_Claimed(delivery.id, delivery.channel, delivery.attempts, events[delivery.event_id], endpoint))
-            for item in claimed:
-                session.expunge(item.event)
-                if item.endpoint is not None:
-                    session.expunge(item.endpoint)
         return claimed
 
     async def _deliver(self, item: _Claimed) -> None:

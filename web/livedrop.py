@@ -45,7 +45,7 @@ from live.replay import ReplayPresence, Replays
 from live.report import ShowReport
 from live.email_channel import EmailChannel
 from live.outbox_worker import OutboxWorker
-from live.webhook_endpoints import WebhookEndpoints
+from live.webhook_endpoints import WEBHOOK_KINDS, WebhookEndpoints
 from live.webhook_sender import WebhookSender
 from live.webhook_urls import UrlPolicy
 from web.auth import BuyerTokens
@@ -158,6 +158,7 @@ def assemble(settings: Settings, services: Services) -> Livedrop:
     # web
     templates = Jinja2Templates(directory=TEMPLATES_DIR)
     templates.env.filters["money"] = format_money
+    templates.env.globals["webhook_kinds"] = WEBHOOK_KINDS
     jobs = (
         Job("hold-expiry", HOLD_EXPIRY_EVERY_S, checkout.sweep),  # expired holds back to stock, stalled checkouts settled
         # Also run by every serving process (Livedrop.start); here for a worker, which serves nothing.

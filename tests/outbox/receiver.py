@@ -69,3 +69,37 @@ async def serve_receiver(receiver: Receiver) -> tuple[uvicorn.Server, asyncio.Ta
             return server, task
         await asyncio.sleep(0.02)
     raise AssertionError("the receiver did not start")
+
+
+class ThreadedReceiver:
+    """The receiver on a thread of its own (for tests that are not async: the browser tests)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.receiver = Receiver()
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: uvicorn.Server | None = None
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._server, task = await serve_receiver(self.receiver)
+        self._ready.set()
+        await task
+
+    def __enter__(self) -> Receiver:
+        self._thread.start()
+        assert self._ready.wait(10), "the receiver did not start"
+        return self.receiver
+
+    def __exit__(self, *exc: object) -> None:
+        if self._server is not None and self._loop is not None:
+            server = self._server
+
+            def stop() -> None:
+                server.should_exit = server.force_exit = True
+
+            self._loop.call_soon_threadsafe(stop)
+        self._thread.join(10)
