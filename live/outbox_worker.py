@@ -74,11 +74,13 @@ class OutboxWorker:
                 return done
             sem = asyncio.Semaphore(CONCURRENCY)
 
-            async def one(item: _Claimed) -> None:
+            async def one(item: _Claimed) -> tuple[_Claimed, SendResult, int]:
                 async with sem:
-                    await self._deliver(item)
+                    return await self._deliver(item)
 
-            await asyncio.gather(*(one(item) for item in claimed))
+            # The outcomes of a batch are recorded in one transaction: one commit per batch, not per
+            # delivery (on SQLite each commit is a sync to disk). Until then the claims' lease stands.
+            await self.record(await asyncio.gather(*(one(item) for item in claimed)))
             done += len(claimed)
 
     # -- fan-out -----------------------------------------------------------------------------------
@@ -143,14 +145,14 @@ class OutboxWorker:
                 claimed.append(_Claimed(delivery.id, delivery.channel, delivery.attempts, events[delivery.event_id], endpoint))
         return claimed
 
-    async def _deliver(self, item: _Claimed) -> None:
+    async def _deliver(self, item: _Claimed) -> tuple[_Claimed, SendResult, int]:
         started = time.monotonic()
         try:
             result = await self._send(item)
         except Exception as exc:  # a bug or an unexpected library error: recorded, retried on schedule
             log.exception("outbox delivery %s (%s) failed unexpectedly", item.delivery_id, item.channel)
             result = SendResult(None, f"{type(exc).__name__}: {exc}"[:500], retry=True)
-        await self.record(item, result, int((time.monotonic() - started) * 1000))
+        return item, result, int((time.monotonic() - started) * 1000)
 
     async def _send(self, item: _Claimed) -> SendResult:
         if item.endpoint is not None:
@@ -160,31 +162,32 @@ class OutboxWorker:
             return await self.email.send(item.event)
         return SendResult(None, f"no sender for channel {item.channel}", retry=False)
 
-    async def record(self, item: _Claimed, result: SendResult, duration_ms: int) -> None:
+    async def record(self, outcomes: list[tuple[_Claimed, SendResult, int]]) -> None:
         now = self.clock()
-        if result.ok:
-            values: dict[str, Any] = {"status": DELIVERED, "delivered_at": now}
-        elif result.retry:
-            wait = next_wait_ms(item.attempts)
-            values = {"status": PENDING, "next_attempt_at": now + wait} if wait is not None else {"status": DEAD}
-        else:
-            values = {"status": FAILED}
         async with self.sessions() as session, session.begin():
-            # Only while it is still this claim's (a redeliver or a second worker after the lease may
-            # have moved it on): the attempt is recorded either way.
-            await session.execute(
-                update(OutboxDelivery)
-                .where(OutboxDelivery.id == item.delivery_id, OutboxDelivery.attempts == item.attempts,
-                       OutboxDelivery.status == PENDING)
-                .values(last_status=result.status, last_error=result.error, **values)
-            )
-            session.add(DeliveryAttempt(delivery_id=item.delivery_id, at=now, status=result.status,
-                                        error=result.error, duration_ms=duration_ms))
-            if item.endpoint is not None:
-                await self._endpoint_health(session, item.endpoint.id, result.ok, now)
-        if not result.ok:
-            log.info("outbox delivery %s of %s to %s: %s (attempt %d, %s)", item.delivery_id, item.event.id,
-                     item.channel, result.error, item.attempts, values["status"])
+            for item, result, duration_ms in outcomes:
+                if result.ok:
+                    values: dict[str, Any] = {"status": DELIVERED, "delivered_at": now}
+                elif result.retry:
+                    wait = next_wait_ms(item.attempts)
+                    values = {"status": PENDING, "next_attempt_at": now + wait} if wait is not None else {"status": DEAD}
+                else:
+                    values = {"status": FAILED}
+                # Only while it is still this claim's (a redeliver, or a second worker after the lease,
+                # may have moved it on); the attempt is recorded either way.
+                await session.execute(
+                    update(OutboxDelivery)
+                    .where(OutboxDelivery.id == item.delivery_id, OutboxDelivery.attempts == item.attempts,
+                           OutboxDelivery.status == PENDING)
+                    .values(last_status=result.status, last_error=result.error, **values)
+                )
+                session.add(DeliveryAttempt(delivery_id=item.delivery_id, at=now, status=result.status,
+                                            error=result.error, duration_ms=duration_ms))
+                if item.endpoint is not None:
+                    await self._endpoint_health(session, item.endpoint.id, result.ok, now)
+                if not result.ok:
+                    log.info("outbox delivery %s of %s to %s: %s (attempt %d, %s)", item.delivery_id, item.event.id,
+                             item.channel, result.error, item.attempts, values["status"])
 
     async def _endpoint_health(self, session: AsyncSession, endpoint_id: int, ok: bool, now: int) -> None:
         if ok:
