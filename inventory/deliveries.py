@@ -43,7 +43,7 @@ def webhook_channel(endpoint_id: int) -> str:
 def endpoint_of(channel: str) -> int | None:
     """The endpoint id of a ``webhook:<id>`` channel; None for any other channel."""
     prefix, _, rest = channel.partition(":")
-    return int(rest) if prefix == "webhook" and rest.isdigit() else None
+    return int(rest) if prefix == "webhook" and rest.isascii() and rest.isdigit() else None
 
 
 def next_wait_ms(attempts_made: int) -> int | None:

@@ -37,7 +37,6 @@ log = logging.getLogger("livedrop.outbox")
 CLAIM_LEASE_MS = 60_000  # longer than a webhook's 10 s timeout and an SMTP exchange
 FAN_OUT_BATCH = 200
 DELIVER_BATCH = 50
-MAX_DISPATCH_ATTEMPTS = 5
 CONCURRENCY = 16
 
 
@@ -105,11 +104,17 @@ class OutboxWorker:
                 endpoints = list((await session.execute(
                     select(WebhookEndpoint).where(WebhookEndpoint.host_id.in_(host_ids), WebhookEndpoint.disabled_at.is_(None))
                 )).scalars())
+            # Deliveries already there (a fan-out whose marking did not commit, a redelivery made by
+            # hand) are kept, not added twice.
+            existing = set((await session.execute(select(OutboxDelivery.event_id, OutboxDelivery.channel).where(
+                OutboxDelivery.event_id.in_([e.id for e in events])))).tuples())
             for event in events:
                 channels = [webhook_channel(ep.id) for ep in endpoints if ep.host_id == event.host_id and event.kind in ep.events]
                 if self.email is not None and self.email.wants(event.kind, event.payload):
                     channels.append(EMAIL_CHANNEL)
                 for channel in channels:
+                    if (event.id, channel) in existing:
+                        continue
                     session.add(OutboxDelivery(event_id=event.id, channel=channel, status=PENDING, attempts=0,
                                                next_attempt_at=now, created_at=now))
                 event.dispatched_at = now

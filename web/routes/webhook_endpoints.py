@@ -27,7 +27,7 @@ class WebhookEndpointIn(BaseModel):
 
 def _int_param(request: Request, name: str) -> int:
     raw = request.path_params[name]
-    if not raw.isdigit() or len(raw) > 12:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 12:  # "¹".isdigit() is True
         raise ApiError(404, "not_found", f"no such {name.replace('_', ' ')}")
     return int(raw)
 
