@@ -66,6 +66,11 @@ NO_UNIT_LEFT = "no_unit_left"  # its hold vanished and Redis had no unit to take
 WEBHOOK_EVENTS_KEPT_S = 30 * 24 * 3600  # Stripe retries a delivery for up to 3 days
 
 
+# stock.low is announced by the sale that leaves fewer unsold units of a size than this (counted in
+# SQL, where the sale commits: units held in Redis are not sold yet, so the hold path is untouched).
+LOW_STOCK_UNITS = 3
+
+
 @dataclass(frozen=True)
 class CheckoutDetails:
     email: str
@@ -431,13 +436,14 @@ class Checkout:
                                                  OrderLine.label, OrderLine.unit_price_cents)
                                           .where(OrderLine.order_id == order_id))
                 ).one()
-                sold = await session.execute(
+                sold = (await session.execute(
                     update(Variant)
                     .where(Variant.id == variant_id, Variant.sold + quantity <= Variant.stock)
                     .values(sold=Variant.sold + quantity)
+                    .returning(Variant.stock, Variant.sold, Variant.product_id)
                     .execution_options(synchronize_session=False)
-                )
-                if sold.rowcount != 1:
+                )).first()
+                if sold is None:
                     await session.execute(
                         update(Order).where(Order.id == order_id).values(status=REFUNDED, refund_reason=SOLD_OUT_AFTER_ALL)
                     )
@@ -449,6 +455,12 @@ class Checkout:
                         "lines": [{"sku": sku, "title": title, "label": label, "quantity": quantity,
                                    "price_cents": unit_price_cents}],
                     }, host_id=marked.host_id)
+                    unsold = sold.stock - sold.sold
+                    if unsold < LOW_STOCK_UNITS <= unsold + quantity:  # this sale crossed the line
+                        announce(session, "stock.low", {
+                            "product_id": sold.product_id, "variant_id": variant_id, "sku": sku, "label": label,
+                            "unsold": unsold, "stock": sold.stock, "threshold": LOW_STOCK_UNITS,
+                        }, host_id=marked.host_id)
         order = await self.get_order(order_id)
         if order is None or order.status == PENDING:
             return None, False

@@ -148,6 +148,7 @@ def test_every_kind_with_templates_renders_text_and_escaped_html(tmp_path: Path)
         "order.paid": {"order_id": "o1", "number": "N1", "total_cents": 12900, "currency": "USD", "name": "<b>Kim</b>",
                        "lines": [{"title": "Runner", "label": "42", "quantity": 1, "price_cents": 12900}]},
         "order.refunded": {"order_id": "o1", "number": "N1", "refunded_cents": 500, "currency": "USD"},
+        "order.cancelled": {"order_id": "o1", "number": "N1", "total_cents": 500, "currency": "USD"},
         "order.fulfilled": {"order_id": "o1", "number": "N1", "carrier": "UPS", "tracking_number": "1Z999"},
         "show.reminder": {"show_title": "Drop <night>", "show_slug": "drop", "scheduled_at": 1_900_000_000_000,
                           "reason": "15min", "unsubscribe_url": "/reminders/u/abc"},
