@@ -19,16 +19,17 @@ import argparse
 import asyncio
 import json
 import os
-import statistics
 import tempfile
 import time
 from pathlib import Path
 
+from sqlalchemy import func, select
+
+from inventory.deliveries import OutboxDelivery, WebhookEndpoint
+from inventory.outbox import announce
 from live.outbox_worker import OutboxWorker
 from live.webhook_sender import WebhookSender, new_secret
 from live.webhook_urls import UrlPolicy
-from inventory.deliveries import OutboxDelivery, WebhookEndpoint
-from inventory.outbox import announce
 from tests.outbox.receiver import Receiver, serve_receiver
 from web.auth import create_host
 from web.database import make_engine, make_sessionmaker, upgrade
@@ -101,7 +102,6 @@ async def main(orders: int, writers: int) -> dict[str, object]:
     delays = [arrived_ms[i] - committed_ms[i] for i in committed_ms if i in arrived_ms]
     unverified = sum(1 for r in receiver.received if r.verified is None)
     async with sessions() as session:
-        from sqlalchemy import func, select
         delivered = (await session.execute(select(func.count()).select_from(OutboxDelivery)
                                            .where(OutboxDelivery.status == "delivered"))).scalar_one()
     await engine.dispose()
