@@ -145,9 +145,18 @@ class OutboxWorker:
                     delivery.status = FAILED
                     delivery.last_error = "the endpoint was deleted or disabled"
                     continue
-                delivery.attempts += 1
-                delivery.next_attempt_at = now + CLAIM_LEASE_MS
-                claimed.append(_Claimed(delivery.id, delivery.channel, delivery.attempts, events[delivery.event_id], endpoint))
+                # Guarded by the attempt count read above: a second worker that read the same row
+                # (SQLite has no SKIP LOCKED) finds it changed and leaves it. One sender per attempt.
+                taken = await session.execute(
+                    update(OutboxDelivery)
+                    .where(OutboxDelivery.id == delivery.id, OutboxDelivery.attempts == delivery.attempts,
+                           OutboxDelivery.status == PENDING)
+                    .values(attempts=delivery.attempts + 1, next_attempt_at=now + CLAIM_LEASE_MS)
+                    .execution_options(synchronize_session=False)
+                )
+                if taken.rowcount == 1:  # type: ignore[attr-defined]
+                    claimed.append(_Claimed(delivery.id, delivery.channel, delivery.attempts + 1,
+                                            events[delivery.event_id], endpoint))
         return claimed
 
     async def _deliver(self, item: _Claimed) -> tuple[_Claimed, SendResult, int]:

@@ -246,3 +246,17 @@ async def test_the_address_is_checked_again_at_delivery(sessions: async_sessionm
         [delivery] = (await session.execute(select(OutboxDelivery))).scalars()
         assert delivery.status == "failed" and "private" in (delivery.last_error or "")
         assert (await session.execute(select(OutboxEvent.dispatched_at))).scalar() is not None
+
+
+async def test_two_workers_racing_send_each_delivery_once(
+        http: httpx.AsyncClient, host_token: str, sessions: async_sessionmaker, receiver: Receiver, clock: Clock) -> None:
+    await register(http, host_token, receiver, ["order.paid"])
+    for n in range(6):
+        await paid_order(http, host_token, f"race{n}@example.com")
+    one, two = worker(sessions, clock), worker(sessions, clock)
+    outcomes = await asyncio.gather(one.tick(), two.tick(), one.tick(), two.tick(), return_exceptions=True)
+    # A worker that lost a race on SQLite's write lock fails its tick (the job runs again); none sends twice.
+    await one.tick()
+    ids = [r.headers["webhook-id"] for r in receiver.received]
+    assert len(ids) == len(set(ids)) == 6, (ids, outcomes)
+    assert all(r.error is None for r in receiver.received)
