@@ -305,6 +305,12 @@ class Checkout:
                     update(Variant).where(Variant.id == line.variant_id)
                     .values(sold=Variant.sold - line.quantity).execution_options(synchronize_session=False)
                 )
+                # order.paid went out with the payment: its receivers (and the buyer) learn it is undone.
+                announce(session, "order.refunded", {
+                    "order_id": order.id, "number": order.number, "status": REFUNDED, "show_id": order.show_id,
+                    "buyer_id": order.buyer_id, "email": order.email, "total_cents": order.total_cents,
+                    "currency": order.currency, "refunded_cents": order.total_cents, "reason": NO_UNIT_LEFT,
+                }, host_id=order.host_id)
         order.status = REFUNDED
         await self.payments.refund(charge.id if charge else order.payment_id)
         log.warning("order %s for hold %s voided and refunded: no unit left", order.id, order.hold_id)

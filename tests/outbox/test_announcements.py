@@ -88,3 +88,17 @@ async def test_nothing_is_announced_for_a_change_that_did_not_commit(
     refused = await http.post(f"/api/shows/{slug}/start", headers=host)  # an ended show cannot start
     assert refused.status_code == 409
     assert len(await events(sessions)) == before
+
+
+async def test_a_paid_order_voided_for_want_of_a_unit_is_announced_refunded(
+        http: httpx.AsyncClient, host_token: str, sessions: async_sessionmaker, outbox_app) -> None:  # type: ignore[no-untyped-def]
+    from tests.outbox.test_webhooks import paid_order
+
+    paid = await paid_order(http, host_token, "void@example.com")
+    checkout = outbox_app.state.livedrop.checkout
+    order = await checkout.get_order(paid["order_id"])
+    await checkout._void(order, None)  # as when Redis had no unit left for the paid hold
+    await checkout._void(order, None)  # again (a retry): announced once
+    refunded = [e for e in await events(sessions) if e.kind == "order.refunded"]
+    assert len(refunded) == 1 and refunded[0].payload["reason"] == "no_unit_left"
+    assert refunded[0].payload["email"] == "void@example.com" and refunded[0].payload["refunded_cents"] == paid["total_cents"]
