@@ -5,16 +5,23 @@ a refused URL is explained, and Delete removes the endpoint."""
 
 from __future__ import annotations
 
+import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import update
 
+from inventory.clock import now_ms
+from inventory.deliveries import DISABLE_AFTER_MS, WebhookEndpoint
 from tests.browser.test_panel_browser import CHROMIUM, EMAIL, PASSWORD, buy, sign_in
 from tests.outbox.receiver import Receiver, ThreadedReceiver
 from tests.support import LivedropProcess, host_token, livedrop_env
+from web.database import make_engine
+from web.settings import Settings
 
 pytestmark = [
     pytest.mark.browser,
@@ -39,6 +46,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LivedropProcess
 def receiver() -> Iterator[Receiver]:
     with ThreadedReceiver() as hook:
         yield hook
+
+
+async def disable_all(env: dict[str, str]) -> None:
+    engine = make_engine(Settings.from_env(env).database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(update(WebhookEndpoint).values(disabled_at=now_ms(), failing_since=now_ms() - DISABLE_AFTER_MS))
+    finally:
+        await engine.dispose()
 
 
 def wait_until(check, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
@@ -93,6 +109,16 @@ def test_a_host_adds_an_endpoint_sees_the_delivery_and_redelivers_it(server: Liv
         wait_until(lambda: len(receiver.received) >= 2)
         assert receiver.received[1].headers["webhook-id"] == first.headers["webhook-id"]
         assert receiver.received[1].body == first.body and receiver.received[1].error is None
+
+        # Three days of failures disable an endpoint (tests/outbox walks that under a controlled
+        # clock); here the row is marked as the worker marks it, and the panel says so.
+        with ThreadPoolExecutor(1) as pool:  # Playwright's sync API has a loop running on this thread
+            pool.submit(asyncio.run, disable_all(server.env)).result()
+        page.reload()
+        banner = page.locator("#webhooks-disabled")
+        expect(banner).to_be_visible()
+        expect(banner).to_contain_text(receiver.url)
+        expect(banner).to_contain_text("failed for 3 days")
 
         page.once("dialog", lambda dialog: dialog.accept())
         panel.get_by_role("button", name="Delete").click()
