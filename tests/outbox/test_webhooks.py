@@ -260,3 +260,17 @@ async def test_two_workers_racing_send_each_delivery_once(
     ids = [r.headers["webhook-id"] for r in receiver.received]
     assert len(ids) == len(set(ids)) == 6, (ids, outcomes)
     assert all(r.error is None for r in receiver.received)
+
+
+async def test_redeliveries_are_rate_limited_per_host(http: httpx.AsyncClient, host_token: str, sessions: async_sessionmaker,
+                                                      receiver: Receiver, clock: Clock) -> None:
+    from web.routes.webhook_endpoints import REDELIVER_LIMIT
+
+    endpoint = await register(http, host_token, receiver, ["order.paid"])
+    await paid_order(http, host_token)
+    await worker(sessions, clock).tick()
+    [row] = (await http.get(f"/api/webhooks/endpoints/{endpoint['id']}/deliveries", headers=auth(host_token))).json()["deliveries"]
+    answers = [await http.post(f"/api/webhooks/deliveries/{row['id']}/redeliver", headers=auth(host_token))
+               for _ in range(REDELIVER_LIMIT.allowed + 1)]
+    assert [a.status_code for a in answers] == [202] * REDELIVER_LIMIT.allowed + [429]
+    assert answers[-1].json()["error"]["code"] == "rate_limited" and int(answers[-1].headers["retry-after"]) >= 1

@@ -9,11 +9,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from inventory.errors import RateLimited
 from web.auth import current_host
 from web.bodies import parse
 from web.errors import ApiError
 from web.livedrop import livedrop
 from web.openapi import Operation, api
+from web.ratelimit import Limit
 
 
 class WebhookEndpointIn(BaseModel):
@@ -23,6 +25,18 @@ class WebhookEndpointIn(BaseModel):
     url: Annotated[str, Field(min_length=1, max_length=8192, description="https:// URL (at most 2048 characters)")]
     events: Annotated[list[Annotated[str, Field(max_length=40)]], Field(min_length=1, max_length=32,
                                                                        description="event types to send (docs/webhooks.md)")]
+
+
+# Each registration resolves a host name and each redelivery sends a request on our behalf: cheap
+# for the caller, so bounded per host (a host must not turn livedrop into a request cannon).
+CREATE_LIMIT = Limit("webhook-create", 10, 60)
+REDELIVER_LIMIT = Limit("webhook-redeliver", 30, 60)
+
+
+async def _limited(request: Request, limit: Limit, host_id: int) -> None:
+    wait = await livedrop(request).rate_limiter.retry_after_ms(limit, str(host_id))
+    if wait is not None:
+        raise RateLimited("too many webhook requests; wait a minute and try again", retry_after_ms=wait)
 
 
 def _int_param(request: Request, name: str) -> int:
@@ -36,6 +50,7 @@ async def create_endpoint(request: Request) -> JSONResponse:
     root = livedrop(request)
     host = await current_host(request, root.services.sessions, request.method)
     body = await parse(request, WebhookEndpointIn)
+    await _limited(request, CREATE_LIMIT, host.id)
     return JSONResponse(await root.webhook_endpoints.create(host.id, body.url, body.events), status_code=201)
 
 
@@ -62,6 +77,7 @@ async def endpoint_deliveries(request: Request) -> JSONResponse:
 async def redeliver(request: Request) -> JSONResponse:
     root = livedrop(request)
     host = await current_host(request, root.services.sessions, request.method)
+    await _limited(request, REDELIVER_LIMIT, host.id)
     return JSONResponse(await root.webhook_endpoints.redeliver(host.id, _int_param(request, "delivery_id")), status_code=202)
 
 
@@ -87,7 +103,7 @@ routes = [
     api(create_endpoint, Operation(
         "POST", "/api/webhooks/endpoints", "Register a webhook endpoint; the answer carries its signing secret, shown this once.",
         "host", WebhookEndpointIn, answers={201: "The endpoint, with secret (whsec_...)."},
-        errors=("malformed_json", "invalid_request", "unauthorized", "csrf_failed", *_URL_ERRORS),
+        errors=("malformed_json", "invalid_request", "unauthorized", "csrf_failed", "rate_limited", *_URL_ERRORS),
         responses={201: _json(_ENDPOINT)})),
     api(list_endpoints, Operation(
         "GET", "/api/webhooks/endpoints", "The host's webhook endpoints (without their secrets).", "host",
@@ -105,6 +121,6 @@ routes = [
     api(redeliver, Operation(
         "POST", "/api/webhooks/deliveries/{delivery_id}/redeliver",
         "Send a delivery again now (the same event id and body); its retry schedule starts over.", "host",
-        answers={202: "The delivery, pending."}, errors=("unauthorized", "csrf_failed", "not_found"),
+        answers={202: "The delivery, pending."}, errors=("unauthorized", "csrf_failed", "not_found", "rate_limited"),
         responses={202: _json(_DELIVERY)})),
 ]
