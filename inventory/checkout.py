@@ -45,6 +45,7 @@ from inventory.errors import (
 )
 from inventory.models import Order, OrderLine, Product, Variant
 from inventory.orders import REQUESTED, SELLING
+from inventory.outbox import announce
 from inventory.payments import INCOMPLETE, Charge, PaymentProvider, PaymentStart
 from inventory.reconcile import ReconcileFenced, reconcile
 from inventory.shipping import Quote, ShippingProfile, profile_for, quote
@@ -63,6 +64,11 @@ REFUNDED = "refunded"
 SOLD_OUT_AFTER_ALL = "sold_out_after_all"  # SQL's stock guard refused it
 NO_UNIT_LEFT = "no_unit_left"  # its hold vanished and Redis had no unit to take
 WEBHOOK_EVENTS_KEPT_S = 30 * 24 * 3600  # Stripe retries a delivery for up to 3 days
+
+
+# stock.low is announced by the sale that leaves fewer unsold units of a size than this (counted in
+# SQL, where the sale commits: units held in Redis are not sold yet, so the hold path is untouched).
+LOW_STOCK_UNITS = 3
 
 
 @dataclass(frozen=True)
@@ -299,6 +305,12 @@ class Checkout:
                     update(Variant).where(Variant.id == line.variant_id)
                     .values(sold=Variant.sold - line.quantity).execution_options(synchronize_session=False)
                 )
+                # order.paid went out with the payment: its receivers (and the buyer) learn it is undone.
+                announce(session, "order.refunded", {
+                    "order_id": order.id, "number": order.number, "status": REFUNDED, "show_id": order.show_id,
+                    "buyer_id": order.buyer_id, "email": order.email, "total_cents": order.total_cents,
+                    "currency": order.currency, "refunded_cents": order.total_cents, "reason": NO_UNIT_LEFT,
+                }, host_id=order.host_id)
         order.status = REFUNDED
         await self.payments.refund(charge.id if charge else order.payment_id)
         log.warning("order %s for hold %s voided and refunded: no unit left", order.id, order.hold_id)
@@ -414,29 +426,51 @@ class Checkout:
         (PostgreSQL) or the write lock (SQLite) makes a racing caller find it no longer pending,
         so ``sold`` moves once per order."""
         async with self.sessions() as session, session.begin():
-            marked = await session.execute(
+            # RETURNING: what the order.paid announcement says, read by the same statement (the
+            # checkout's hot path gets one more INSERT in this transaction, nothing else).
+            marked = (await session.execute(
                 update(Order).where(Order.id == order_id, Order.status == PENDING).values(
                     status="paid", payment_id=charge.id, card_brand=charge.card_brand or None,
                     card_last4=charge.card_last4 or None)
-            )
-            if marked.rowcount == 1:
-                variant_id, quantity = (
-                    await session.execute(select(OrderLine.variant_id, OrderLine.quantity).where(OrderLine.order_id == order_id))
+                .returning(Order.host_id, Order.show_id, Order.number, Order.email, Order.name, Order.buyer_id,
+                           Order.total_cents, Order.currency)
+                .execution_options(synchronize_session=False)
+            )).first()
+            if marked is not None:
+                variant_id, quantity, sku, title, label, unit_price_cents = (
+                    await session.execute(select(OrderLine.variant_id, OrderLine.quantity, OrderLine.sku, OrderLine.title,
+                                                 OrderLine.label, OrderLine.unit_price_cents)
+                                          .where(OrderLine.order_id == order_id))
                 ).one()
-                sold = await session.execute(
+                sold = (await session.execute(
                     update(Variant)
                     .where(Variant.id == variant_id, Variant.sold + quantity <= Variant.stock)
                     .values(sold=Variant.sold + quantity)
+                    .returning(Variant.stock, Variant.sold, Variant.product_id)
                     .execution_options(synchronize_session=False)
-                )
-                if sold.rowcount != 1:
+                )).first()
+                if sold is None:
                     await session.execute(
                         update(Order).where(Order.id == order_id).values(status=REFUNDED, refund_reason=SOLD_OUT_AFTER_ALL)
                     )
+                else:
+                    announce(session, "order.paid", {
+                        "order_id": order_id, "number": marked.number, "status": "paid", "show_id": marked.show_id,
+                        "buyer_id": marked.buyer_id, "email": marked.email, "name": marked.name,
+                        "total_cents": marked.total_cents, "currency": marked.currency,
+                        "lines": [{"sku": sku, "title": title, "label": label, "quantity": quantity,
+                                   "price_cents": unit_price_cents}],
+                    }, host_id=marked.host_id)
+                    unsold = sold.stock - sold.sold
+                    if unsold < LOW_STOCK_UNITS <= unsold + quantity:  # this sale crossed the line
+                        announce(session, "stock.low", {
+                            "product_id": sold.product_id, "variant_id": variant_id, "sku": sku, "label": label,
+                            "unsold": unsold, "stock": sold.stock, "threshold": LOW_STOCK_UNITS,
+                        }, host_id=marked.host_id)
         order = await self.get_order(order_id)
         if order is None or order.status == PENDING:
             return None, False
-        return order, marked.rowcount == 1
+        return order, marked is not None
 
     async def _settle_refused(self, order: Order) -> None:
         """SQL's stock guard refused a charged order: give the money back, forfeit the hold (its

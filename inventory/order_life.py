@@ -45,6 +45,7 @@ from inventory.orders import (
     CANCELLED, DELIVERED, FULFILLED, PAID, PARTIALLY_REFUNDED, PENDING, REFUNDED, REQUESTED, SELLING, refund_marker,
     restock_marker,
 )
+from inventory.outbox import announce
 from inventory.payments import PaymentProvider
 from inventory.stock import StockStore
 
@@ -152,6 +153,9 @@ class OrderLife:
                 kind = "tracking_updated"
             order.carrier, order.tracking_number = carrier, tracking_number
             session.add(OrderEvent(order_id=order.id, at=self.clock(), actor=actor or host_actor(host_id), kind=kind, data=data))
+            if kind == "fulfilled":  # a corrected tracking number is not a second shipping notice
+                announce(session, "order.fulfilled", order_payload(order, carrier=carrier, tracking_number=tracking_number),
+                         host_id=order.host_id)
         return await self._reload(order.id)
 
     async def deliver(self, host_id: int, order_id: str, *, actor: str | None = None) -> Order:
@@ -167,6 +171,7 @@ class OrderLife:
             if order.status == FULFILLED:
                 order.status = DELIVERED
             session.add(OrderEvent(order_id=order.id, at=self.clock(), actor=actor or host_actor(host_id), kind="delivered", data={}))
+            announce(session, "order.delivered", order_payload(order), host_id=order.host_id)
         return await self._reload(order.id)
 
     async def ship_many(self, host_id: int, rows: list[tuple[int, str, str | None, str | None]], *,
@@ -347,6 +352,10 @@ class OrderLife:
             else:
                 order.status = PARTIALLY_REFUNDED
                 kind = PARTIALLY_REFUNDED
+            # A partial refund is a refund notice too; a cancel of an unshipped order, a cancellation.
+            announce(session, "order.cancelled" if kind == CANCELLED else "order.refunded",
+                     order_payload(order, refunded_cents=refund.amount_cents, total_refunded_cents=order.refunded_cents),
+                     host_id=order.host_id)
             session.add(OrderEvent(
                 order_id=order.id, at=self.clock(), actor=refund.actor, kind=kind,
                 data={"refund": key, "amount_cents": refund.amount_cents, "restock": refund.restock,
@@ -371,6 +380,13 @@ class OrderLife:
                 )
             except Exception:
                 log.exception("restock of order %s line %s in Redis failed; the next reconcile puts it back", order.id, line.id)
+
+
+def order_payload(order: Order, **more: object) -> dict[str, object]:
+    """An order event's data (inventory.outbox): ids, numbers, and the buyer's address for the email."""
+    return {"order_id": order.id, "number": order.number, "status": order.status, "show_id": order.show_id,
+            "buyer_id": order.buyer_id, "email": order.email, "total_cents": order.total_cents,
+            "currency": order.currency, **more}
 
 
 async def _locked(session: AsyncSession, order_id: str) -> Order:

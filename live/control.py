@@ -17,6 +17,7 @@ from inventory.clock import now_ms
 from inventory.errors import InvalidRequest, InvalidState, NotFound
 from inventory.models import Product
 from live import keys, offers, shows
+from live.announcements import announce_offer_started, announce_show
 from live.broadcasts import Broadcasts
 from live.frames import OfferJson, ShowJson
 from live.hub import Hub
@@ -67,6 +68,7 @@ class ShowControl:
     ) -> ShowJson:
         async with self.sessions() as session:
             show = await shows.create_show(session, host_id, title, slug, scheduled_at, stream_url)
+            announce_show(session, show)
             await session.commit()
             return shows.show_json(show)
 
@@ -96,6 +98,8 @@ class ShowControl:
             was = show.status
             shows.start(show)  # InvalidState once the show has ended
             pinned = await product_of(session, host_id, show.pinned_product_id) if show.pinned_product_id else None
+            if was != show.status:
+                announce_show(session, show)
             await session.commit()
             data = shows.show_json(show)
         if pinned is not None:
@@ -111,6 +115,8 @@ class ShowControl:
             was = show.status
             shows.end(show)
             ended = await offers.end_all(session, show.id, now)
+            if was != show.status:
+                announce_show(session, show)
             await session.commit()
             data = shows.show_json(show)
         for offer in ended:
@@ -162,6 +168,9 @@ class ShowControl:
             await offers.check_fits(session, show.id, spec, product.price_cents, now)
             units = sum((await self._on_sale(product)).values())
             offer = offers.create_offer(session, show.id, spec, now, units)
+            if offer.state == "live":  # else the offer clock announces it when it starts
+                await session.flush()  # the offer's id, for the announcement
+                announce_offer_started(session, show, offer)
             await session.commit()
         await self.hub.stock.open_offer(product.id, offer.id, offer.quantity)
         if offer.mode == "queue" and offer.admit_per_minute is not None:

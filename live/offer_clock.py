@@ -14,7 +14,9 @@ from inventory import redis_replies
 from inventory.clock import now_ms
 from inventory.models import Product
 from live import keys, offers
+from live.announcements import announce_offer_started
 from live.control import ShowControl
+from live.models import Show
 from live.queues import Queues
 
 SQL_SWEEP_EVERY_S = 5.0
@@ -46,6 +48,11 @@ class OfferClock:
         async with self.control.sessions() as session:
             due = await offers.due_offers(session, now, None if sweep else due_ids)
             changed = [o for o in due if await offers.advance(session, o, now)]
+            for offer in changed:
+                if offer.state == "live":
+                    show = await session.get(Show, offer.show_id)
+                    if show is not None:
+                        announce_offer_started(session, show, offer)
             await session.commit()
             products = {o.product_id: await session.get(Product, o.product_id) for o in changed}
         for offer in changed:

@@ -30,7 +30,7 @@ from web.livedrop import Livedrop, assemble
 from web.openapi import openapi_json
 from web.routes import (
     buyer_pages, buyers, health, holds, live_ws, media, media_auth, notify, orders, panel, products, queue, queue_pow, replay, shipping,
-    shopify, shows, viewer, webhooks,
+    shopify, shows, viewer, webhook_endpoints, webhooks,
 )
 from web.services import Services, open_services
 from web.settings import Settings
@@ -70,6 +70,7 @@ def build_routes() -> list[BaseRoute]:
         *replay.routes,
         *webhooks.routes,
         *shopify.routes,
+        *webhook_endpoints.routes,
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]
 

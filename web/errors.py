@@ -69,6 +69,9 @@ ERROR_CODES: dict[str, str] = {
     "pow_required": "The waiting room asks for proof of work: solve GET .../queue/challenge and send it as pow (403).",
     "pow_invalid": "The proof of work is wrong, expired, or for another buyer or offer: fetch a new challenge (403).",
     "pow_off": "This server asks no proof of work (LIVEDROP_QUEUE_POW is 0): there is no challenge; join with {} (404).",
+    "webhook_url_invalid": "A webhook URL that is not http(s), carries a user or password, or uses http:// to anything but a loopback receiver (or at all in production) (422).",
+    "webhook_url_too_long": "A webhook URL over 2048 characters (422).",
+    "webhook_url_private": "A webhook URL whose host resolves to a private, loopback, link-local or reserved address; an operator may allow them with LIVEDROP_WEBHOOK_ALLOW_PRIVATE=1 (422).",
     "internal_error": "Something failed on our side (500).",
 }
 

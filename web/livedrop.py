@@ -19,6 +19,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from starlette.requests import HTTPConnection
 from starlette.templating import Jinja2Templates
@@ -34,20 +35,25 @@ from inventory.stock import StockStore
 from live.broadcasts import Broadcasts
 from live.buying import Buying
 from live.chat import ChatRules
-from live.offer_clock import OfferClock
-from live.passes import PassBook
-from live.queues import Queues
 from live.control import ShowControl
+from live.email_channel import EmailChannel
 from live.hub import Hub, HubConfig
 from live.media.runner import MediaBackend, ThreadedMedia
+from live.offer_clock import OfferClock
+from live.outbox_worker import OutboxWorker
+from live.passes import PassBook
+from live.queues import Queues
 from live.recordings import ReplayAudience
-from live.replay import ReplayPresence, Replays
 from live.reminders import Reminders
+from live.replay import ReplayPresence, Replays
 from live.report import ShowReport
 from live.waitlist import Waitlists
+from live.webhook_endpoints import WEBHOOK_KINDS, WebhookEndpoints
+from live.webhook_sender import WebhookSender
+from live.webhook_urls import UrlPolicy
 from web.auth import BuyerTokens
 from web.jobs import Job
-from web.links import recording_url, show_url, unsubscribe_url
+from web.links import receipt_url, recording_url, show_url, unsubscribe_url
 from web.media_process import RemoteMedia
 from web.money import format_money
 from web.queue_pow import QueuePow
@@ -61,6 +67,7 @@ HOLD_EXPIRY_EVERY_S = 1.0
 REDIS_EPOCH_EVERY_S = 1.0
 REMINDERS_EVERY_S = 5.0  # a reminder goes out within this of its moment
 WAITLIST_EVERY_S = 1.0  # an offer is announced within this of the line making it (it holds the unit already)
+OUTBOX_EVERY_S = 0.5  # how soon after its commit an event starts on its way
 
 
 @dataclass(frozen=True)
@@ -87,6 +94,8 @@ class Livedrop:
     report: ShowReport
     reminders: Reminders  # show reminders (docs/notify.md)
     waitlists: Waitlists  # back-in-stock waiting lists (docs/notify.md)
+    webhook_endpoints: WebhookEndpoints
+    outbox: OutboxWorker
     # web
     rate_limiter: RateLimiter
     buyer_tokens: BuyerTokens
@@ -110,6 +119,7 @@ class Livedrop:
     async def stop(self) -> None:
         """Stop them again, in reverse order."""
         self._running.stopping.set()
+        await self.outbox.webhooks.close()
         if self._running.epoch_watch is not None:
             await self._running.epoch_watch
         await self.broadcasts.close()
@@ -155,9 +165,12 @@ def assemble(settings: Settings, services: Services) -> Livedrop:
     base_url = settings.base_url
     reminders = Reminders(sessions, lambda token: unsubscribe_url(base_url, token))
     waitlists = Waitlists(sessions, stock, hub.ensure_loaded, lambda slug: show_url(base_url, slug), settings.waitlist_offer_s)
+    url_policy = UrlPolicy(https_only=settings.production, allow_private=settings.webhook_allow_private)
+    outbox = OutboxWorker(sessions, WebhookSender(url_policy), make_email(settings))
     # web
     templates = Jinja2Templates(directory=TEMPLATES_DIR)
     templates.env.filters["money"] = format_money
+    templates.env.globals["webhook_kinds"] = WEBHOOK_KINDS
     jobs = (
         Job("hold-expiry", HOLD_EXPIRY_EVERY_S, checkout.sweep),  # expired holds back to stock, stalled checkouts settled
         # Also run by every serving process (Livedrop.start); here for a worker, which serves nothing.
@@ -165,6 +178,7 @@ def assemble(settings: Settings, services: Services) -> Livedrop:
         Job("offer-clock", OFFER_CLOCK_EVERY_S, offer_clock.tick),  # offers go live and end on time
         Job("show-reminders", REMINDERS_EVERY_S, reminders.send_due),  # 24 h, 15 min, live: once each (docs/notify.md)
         Job("waitlist-offers", WAITLIST_EVERY_S, waitlists.deliver),  # back-in-stock offers recorded and announced
+        Job("outbox", OUTBOX_EVERY_S, outbox.tick),  # webhooks and email, at least once (live.outbox_worker)
     )
     return Livedrop(
         settings=settings,
@@ -187,6 +201,8 @@ def assemble(settings: Settings, services: Services) -> Livedrop:
         report=ShowReport(sessions, redis, stock, hub.presence),
         reminders=reminders,
         waitlists=waitlists,
+        webhook_endpoints=WebhookEndpoints(sessions, url_policy),
+        outbox=outbox,
         rate_limiter=RateLimiter(redis),
         buyer_tokens=BuyerTokens(settings.secret_key),
         templates=templates,
@@ -206,6 +222,15 @@ def make_payments(settings: Settings, services: Services) -> PaymentProvider:
             webhook_secret=settings.stripe_webhook_secret, api_base=settings.stripe_api_base,
         )
     return TestPaymentProvider(services.payments_redis or services.redis)
+
+
+def make_email(settings: Settings) -> EmailChannel:
+    """The outbox's email channel: SMTP at LIVEDROP_SMTP_URL, or .eml files in the data folder."""
+    host = (urlsplit(settings.public_url).hostname if settings.public_url else None) or "localhost"
+    return EmailChannel(
+        smtp_url=settings.smtp_url, mail_dir=settings.data_dir / "outbox-mail",
+        mail_from=settings.mail_from or f"livedrop@{host}", base_url=settings.base_url, receipt_path=receipt_url,
+    )
 
 
 def media_backend_factory(settings: Settings) -> Callable[[Callable[[str, str], Awaitable[None]]], MediaBackend]:

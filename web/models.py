@@ -6,6 +6,8 @@ from sqlalchemy import BigInteger, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 import inventory.shop_links  # noqa: F401 - registers the shop link tables on the shared metadata
+import inventory.deliveries  # noqa: F401 - registers the webhook and delivery tables
+import inventory.outbox  # noqa: F401 - registers the outbox table
 import live.models  # noqa: F401 - registers the show tables on the shared metadata
 import live.reminders  # noqa: F401 - show_reminders (docs/notify.md)
 import live.waitlist  # noqa: F401 - waitlist_entries (docs/notify.md)

@@ -81,11 +81,20 @@ class Settings:
     stripe_publishable_key: str | None = None  # public by design: the browser gets it
     stripe_webhook_secret: str | None = field(default=None, repr=False)
     stripe_api_base: str | None = None  # None: api.stripe.com; tests point it at localstripe
+    # outbox (docs/webhooks.md, docs/email.md)
+    webhook_allow_private: bool = False  # LIVEDROP_WEBHOOK_ALLOW_PRIVATE: webhooks to private/loopback addresses too
+    smtp_url: str | None = field(default=None, repr=False)  # None: emails are written as .eml files in data_dir
+    mail_from: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def database_is_default(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def production(self) -> bool:
+        """Served at a public https:// address (LIVEDROP_PUBLIC_URL): what secure cookies go by too."""
+        return bool(self.public_url and self.public_url.startswith("https://"))
 
     @property
     def base_url(self) -> str:
@@ -207,6 +216,9 @@ class Settings:
             stripe_publishable_key=stripe_publishable_key,
             stripe_webhook_secret=stripe_webhook_secret,
             stripe_api_base=stripe_api_base,
+            webhook_allow_private=_bool(env, "LIVEDROP_WEBHOOK_ALLOW_PRIVATE", False),
+            smtp_url=_smtp_url(env.get("LIVEDROP_SMTP_URL")),
+            mail_from=env.get("LIVEDROP_MAIL_FROM") or None,
         )
 
 
@@ -241,6 +253,19 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
     if not low <= value <= high:
         raise SettingsError(f"{name}: {value} is out of range ({low} to {high})")
     return value
+
+
+def _smtp_url(raw: str | None) -> str | None:
+    if not raw:
+        return None
+    try:
+        parts = urlsplit(raw)
+        parts.port
+    except ValueError:
+        raise SettingsError("LIVEDROP_SMTP_URL: not a URL like smtp://user:password@host:587?starttls=1") from None
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise SettingsError("LIVEDROP_SMTP_URL: must be smtp://[user:password@]host[:port][?starttls=1] or smtps://...")
+    return raw
 
 
 def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:

@@ -2,7 +2,7 @@
 count per SKU (inventory.shop_links)
 
 Revision ID: 0009
-Revises: 0007 (AT MERGE: 0008, the migration built in parallel on issue 18's other branch)
+Revises: 0008
 """
 from typing import Sequence, Union
 
@@ -11,8 +11,7 @@ import sqlalchemy as sa
 
 
 revision: str = '0009'
-# Written on a branch without 0008 (built in parallel): at merge, set this to '0008'.
-down_revision: Union[str, None] = '0007'
+down_revision: Union[str, None] = '0008'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

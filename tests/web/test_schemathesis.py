@@ -378,6 +378,24 @@ async def _world(http: httpx.AsyncClient, app: Starlette, sessions: async_sessio
 
     shop = {"shop_domain": "fuzz-shop.myshopify.com", "secret": "shpss_0123456789abcdef0123456789abcdef"}
     await ok(await http.put("/api/shop/shopify", headers=host, json=shop))  # what GET and DELETE find
+    # Webhook endpoints (docs/webhooks.md), written straight to SQL: the app refuses loopback URLs
+    # here (no LIVEDROP_WEBHOOK_ALLOW_PRIVATE), so nothing is ever sent, and the fuzz makes no DNS lookup
+    # (a random string is not an https:// URL).
+    from inventory.deliveries import OutboxDelivery, WebhookEndpoint
+    from inventory.outbox import OutboxEvent
+    from web.auth import host_for_token
+    async with sessions() as session, session.begin():
+        owner = await host_for_token(session, host_token)
+        assert owner is not None
+        hooks = [WebhookEndpoint(host_id=owner.id, url="http://127.0.0.1:9/hook", events=["order.paid"],
+                                 secret="whsec_" + "A" * 44, created_at=now_ms()) for _ in range(2)]
+        session.add_all(hooks)
+        await session.flush()
+        some_event = (await session.execute(select(OutboxEvent.id).limit(1))).scalar_one()
+        hook_delivery = OutboxDelivery(event_id=some_event, channel=f"webhook:{hooks[0].id}", status="failed", attempts=1,
+                                       next_attempt_at=now_ms(), created_at=now_ms())
+        session.add(hook_delivery)
+        hook_ids, hook_delivery_id = [h.id for h in hooks], hook_delivery.id
 
     slug = {"slug": live}
     csv = "title,sku,size,stock,price,currency\nCourt Classic,CC-9,US 9,12,89.50,USD\n"
@@ -466,6 +484,13 @@ async def _world(http: httpx.AsyncClient, app: Starlette, sessions: async_sessio
         ("POST", "/api/orders/shipments"): Planned(headers=host, happy=({
             "body": f"number,carrier,tracking\n{in_csv['number']},DHL,JD014600006281234567\nNOPE0000,UPS,1Z\n",
             "media_type": "text/csv"},)),
+        # A public address literal (no lookup), for an event the fuzz never causes: nothing is sent to it.
+        ("POST", "/api/webhooks/endpoints"): Planned(headers=host, happy=(
+            {"body": {"url": "https://93.184.215.14/hooks", "events": ["waitlist.offered"]}},)),
+        ("GET", "/api/webhooks/endpoints"): Planned(headers=host, happy=({},)),
+        ("GET", "/api/webhooks/endpoints/{endpoint_id}/deliveries"): Planned({"endpoint_id": str(hook_ids[0])}, host, ({},)),
+        ("DELETE", "/api/webhooks/endpoints/{endpoint_id}"): Planned({"endpoint_id": str(hook_ids[1])}, host, ({},)),
+        ("POST", "/api/webhooks/deliveries/{delivery_id}/redeliver"): Planned({"delivery_id": str(hook_delivery_id)}, host, ({},)),
         ("POST", "/api/media/auth"): Planned(happy=({"body": {"action": "read", "path": live, "ip": "127.0.0.1"}},)),
         ("POST", "/whip/{slug}"): Planned(slug, host),
         ("DELETE", "/whip/{slug}/{session}"): Planned({**slug, "session": "0" * 32}, host),
