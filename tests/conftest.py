@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,9 @@ from web.embedded_redis import EmbeddedRedis
 from web.models import metadata
 from web.services import make_redis
 from web.settings import Settings
+
+if TYPE_CHECKING:
+    import httpx
 
 TEST_SECRET = "test-secret-key-0123456789abcdef"
 _created_database: tuple[str, str] | None = None

@@ -160,7 +160,7 @@ class SwitchingProxy:
 
 def wait_replicated(primary: RedisServer, replica: RedisServer, timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
-    with contextlib.closing(primary.client()) as p, contextlib.closing(replica.client()) as r:
+    with contextlib.closing(replica.client()) as r:
         while time.monotonic() < deadline:
             if r.info("replication").get("master_link_status") == "up":
                 return
