@@ -285,3 +285,37 @@ async def test_a_partial_refund_with_restock_goes_through_stripe_once(http: http
     assert (await http.get(f"/api/shows/{slug}")).json()["stock"]["AUR-42"] == 2
     over = await http.post(f"/api/orders/{order['order_id']}/refund", json={}, headers=auth(host_token))
     assert over.status_code == 409 and over.json()["error"]["code"] == "invalid_state"
+
+
+async def test_a_webhook_before_the_buyers_checkout_makes_one_order_and_tells_the_ticker_once(
+    http: httpx.AsyncClient, stripe_app: Any, host_token: str,
+) -> None:
+    """Stripe.js confirmed in the browser and Stripe's webhook came before the buyer's own
+    checkout call: the webhook makes the order and the purchase ticker hears of it; the buyer's
+    call then answers that order (200), and nothing is told twice."""
+    from live import keys as live_keys
+
+    slug, buyer, the_hold = await held(http, host_token)
+    hold_id = the_hold["hold_id"]
+    confirmed = await http.post(f"/api/holds/{hold_id}/payment", json={**details(), "payment_method": "pm_card_visa"},
+                                headers=auth(buyer))
+    assert confirmed.status_code == 200 and confirmed.json()["status"] == "succeeded", confirmed.text
+    root = stripe_app.state.livedrop
+    pi = (await provider_of(stripe_app).client.v1.payment_intents.retrieve_async(confirmed.json()["payment_id"])).to_dict()
+    body, headers = webhook(pi)
+    assert (await http.post("/webhooks/stripe", content=body, headers=headers)).status_code == 200
+    [order] = await paid_orders(http, host_token, slug)
+    made = await root.checkout.order_for_hold(hold_id)
+    assert made is not None and made.id == order["order_id"]
+    ticker = await root.services.redis.lrange(live_keys.sold(made.show_id), 0, -1)
+    assert [orjson.loads(t) for t in ticker] == [{"sku": "AUR-42", "quantity": 1, "name": "Kim"}]
+
+    buyer_call = await http.post(f"/api/holds/{hold_id}/checkout", json=details(),
+                                 headers=auth(buyer))
+    assert buyer_call.status_code == 200 and buyer_call.json()["order_id"] == order["order_id"], buyer_call.text
+    body2, headers2 = webhook(pi)  # the same news under another event id
+    assert (await http.post("/webhooks/stripe", content=body2, headers=headers2)).status_code == 200
+    assert len(await root.services.redis.lrange(live_keys.sold(made.show_id), 0, -1)) == 1
+    assert [o["order_id"] for o in await paid_orders(http, host_token, slug)] == [order["order_id"]]
+    assert (await http.get(f"/api/shows/{slug}")).json()["stock"]["AUR-42"] == 2
+
