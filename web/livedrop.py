@@ -56,6 +56,7 @@ TEMPLATES_DIR = Path(__file__).parent / "templates"
 OFFER_CLOCK_EVERY_S = 0.2  # offers start and end within this of their times (sales go by the times themselves)
 HOLD_EXPIRY_EVERY_S = 1.0
 REDIS_EPOCH_EVERY_S = 1.0
+STALLED_REFUNDS_EVERY_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -146,8 +147,10 @@ def assemble(settings: Settings, services: Services) -> Livedrop:
     # web
     templates = Jinja2Templates(directory=TEMPLATES_DIR)
     templates.env.filters["money"] = format_money
+    orders = OrderLife(sessions, stock, payments, checkout)
     jobs = (
         Job("hold-expiry", HOLD_EXPIRY_EVERY_S, checkout.sweep),  # expired holds back to stock, stalled checkouts settled
+        Job("stalled-refunds", STALLED_REFUNDS_EVERY_S, orders.finish_stalled),  # refunds a crash left pending, finished
         # Also run by every serving process (Livedrop.start); here for a worker, which serves nothing.
         Job("redis-epoch", REDIS_EPOCH_EVERY_S, epochs.ensure),
         Job("offer-clock", OFFER_CLOCK_EVERY_S, offer_clock.tick),  # offers go live and end on time
@@ -159,7 +162,7 @@ def assemble(settings: Settings, services: Services) -> Livedrop:
         payments=payments,
         stripe=payments if isinstance(payments, StripeProvider) else None,
         checkout=checkout,
-        orders=OrderLife(sessions, stock, payments, checkout),
+        orders=orders,
         epochs=epochs,
         hub=hub,
         shows=shows,
