@@ -35,6 +35,8 @@ STRIPE_JS_URL = "https://js.stripe.com/v3/"
 # Stripe's own default: a signed event older (or newer) than this is refused, so a captured
 # delivery cannot be replayed later.
 WEBHOOK_TOLERANCE_S = 300
+# The metadata field of a Refund naming the refund's idempotency key (see refund).
+REFUND_KEY_FIELD = "livedrop_refund"
 # PaymentIntent states in which it can still be paid (and so can be cancelled).
 OPEN_STATES = ("requires_payment_method", "requires_confirmation", "requires_action")
 
@@ -200,15 +202,26 @@ class StripeProvider:
         if pi is None:
             return None
         left = int(pi["amount"]) - _refunded_cents(pi)
-        if pi["status"] == "succeeded" and left > 0:
-            params: dict[str, Any] = {"payment_intent": charge_id}
+        key = idempotency_key or f"refund:{charge_id}"
+        if pi["status"] == "succeeded" and left > 0 and not await self._refund_made(charge_id, key):
+            # The key goes in the Refund's metadata too: Stripe forgets idempotency keys after
+            # 24 hours, and a refund finished later (a crash, the stalled-refunds job) must find
+            # the one it made instead of making a second.
+            params: dict[str, Any] = {"payment_intent": charge_id, "metadata": {REFUND_KEY_FIELD: key}}
             if amount_cents is not None:
                 params["amount"] = min(int(amount_cents), left)
             if params.get("amount", left) > 0:
-                await self.client.v1.refunds.create_async(
-                    params, {"idempotency_key": idempotency_key or f"refund:{charge_id}"})  # type: ignore[arg-type]
+                await self.client.v1.refunds.create_async(params, {"idempotency_key": key})  # type: ignore[arg-type]
                 pi = await self._retrieve(charge_id) or pi
         return _charge(pi)
+
+    async def _refund_made(self, payment_id: str, key: str) -> bool:
+        """A Refund of the PaymentIntent made under ``key`` (its metadata), however long ago."""
+        listed = await self.client.v1.refunds.list_async({"payment_intent": payment_id, "limit": 100})
+        async for refund in listed.auto_paging_iter():
+            if (_plain(refund).get("metadata") or {}).get(REFUND_KEY_FIELD) == key:
+                return True
+        return False
 
     async def authorize(self, idempotency_key: str, amount_cents: int, currency: str, payment_method: str) -> Charge:
         """Reserve the amount on the card (manual capture): 'authorized' until capture or void."""

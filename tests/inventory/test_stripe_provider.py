@@ -91,6 +91,23 @@ async def test_refund_once(provider: StripeProvider) -> None:
     assert await provider.refund("pi_doesnotexist") is None
 
 
+async def test_a_partial_refund_is_made_once_per_key_even_when_stripe_forgot_the_key(provider: StripeProvider) -> None:
+    """Stripe forgets idempotency keys after 24 hours (localstripe never keeps them): a refund
+    finished late with the same key finds the Refund it made by the key in its metadata."""
+    hold = hold_id()
+    started = await provider.start(f"{hold}:0", 3000, "USD")
+    await provider.confirm(started.payment_id, "pm_card_visa")
+    first = await provider.refund(started.payment_id, 1000, "refund:order-x:1")
+    again = await provider.refund(started.payment_id, 1000, "refund:order-x:1")
+    assert first is not None and again is not None and first.refunded_cents == again.refunded_cents == 1000
+    second = await provider.refund(started.payment_id, 1000, "refund:order-x:2")
+    assert second is not None and second.refunded_cents == 2000 and second.status == PAID
+    rest = await provider.refund(started.payment_id, 5000, "refund:order-x:3")  # more than is left: what is left
+    assert rest is not None and rest.refunded_cents == 3000 and rest.status == REFUNDED
+    refunds = (await provider.client.v1.refunds.list_async({"payment_intent": started.payment_id})).to_dict()["data"]
+    assert sorted(r["amount"] for r in refunds) == [1000, 1000, 1000]
+
+
 async def test_two_paid_payments_of_one_hold_keep_one(provider: StripeProvider) -> None:
     """localstripe does not honour idempotency keys (Stripe does, for 24 h): two tabs could each
     make and pay a PaymentIntent. Checkout keeps the first and refunds the other: 0 double charges."""
