@@ -14,17 +14,19 @@ uses); a call that fails on the network is retried by the package with the same 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import logging
 import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import orjson
 import stripe
 
-from inventory.errors import InvalidRequest, Refusal
+from inventory.errors import InvalidRequest, Refusal, Unavailable
 from inventory.payments import (
     AUTHORIZED, DECLINED, INCOMPLETE, PAID, REFUNDED, VOIDED, Charge, PaymentStart, hold_of_key,
 )
@@ -57,6 +59,48 @@ class WebhookTooOld(WebhookRefused):
 
 class WebhookMalformed(WebhookRefused):
     code, default_message = "malformed_json", "the webhook body is not a Stripe event"
+
+
+class UnknownPaymentMethod(InvalidRequest):
+    """A ``payment_method`` Stripe does not know (mistyped, or made with another account's keys),
+    or one of a kind this shop does not take (only cards). Nothing is confirmed or charged; the
+    hold and its payment stay open for a card made with Stripe.js (422)."""
+
+    code, status = "unknown_payment_method", 422
+
+    def __init__(self, message: str) -> None:
+        super().__init__("payment_method", message)
+
+
+class ProviderUnavailable(Unavailable):
+    """Stripe did not answer (network, its rate limit, its own 5xx) after the package's retries.
+    What was asked may or may not have happened: every call is keyed, so asking again is safe (503)."""
+
+    default_message = "the payment provider does not answer; nothing is lost, retry in a few seconds"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message, retry_after_s=5)
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def provider_faults(call: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
+    """Stripe's network and server faults as a 503 ``unavailable`` with Retry-After, never a 500."""
+
+    @functools.wraps(call)
+    async def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await call(*args, **kwargs)
+        except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
+            log.warning("Stripe did not answer (%s): %s", type(exc).__name__, exc.user_message or "no message")
+            raise ProviderUnavailable() from None
+        except stripe.APIError as exc:  # Stripe's own 5xx
+            log.warning("Stripe answered %s: %s", exc.http_status, exc.user_message or "no message")
+            raise ProviderUnavailable() from None
+
+    return guarded
 
 
 @dataclass(frozen=True)
@@ -101,6 +145,7 @@ class StripeProvider:
 
     # -- browser-confirmed payments ---------------------------------------------------------------
 
+    @provider_faults
     async def start(self, idempotency_key: str, amount_cents: int, currency: str) -> PaymentStart:
         """The hold's PaymentIntent for this amount: one already made (paid, or still open) or a
         new one, made with the idempotency key and the hold id in its metadata."""
@@ -121,11 +166,14 @@ class StripeProvider:
         created = await self.client.v1.payment_intents.create_async(params, {"idempotency_key": idempotency_key})  # type: ignore[arg-type]
         return _start(_plain(created))
 
+    @provider_faults
     async def confirm(self, payment_id: str, payment_method: str) -> PaymentStart:
         """Confirm the PaymentIntent on the server with a payment method Stripe.js made in the
         browser (a ``pm_`` id, or a card of a Stripe.js token). A decline leaves it open for
         another card: the answer's status is requires_payment_method and its decline code says
         why. 3-D Secure: status requires_action, which Stripe.js then handles."""
+        if payment_method.startswith("pm_"):
+            await self._check_payment_method(payment_method)
         try:
             await self.client.v1.payment_intents.update_async(payment_id, {"payment_method": payment_method})
             pi = _plain(await self.client.v1.payment_intents.confirm_async(payment_id))
@@ -133,12 +181,29 @@ class StripeProvider:
             pi = _plain(await self.client.v1.payment_intents.retrieve_async(payment_id))
         except stripe.InvalidRequestError as exc:
             if exc.http_status == 404 or getattr(exc, "code", None) == "resource_missing":
-                raise InvalidRequest("payment_method", "no such payment method (make one with Stripe.js)") from None
+                raise UnknownPaymentMethod("no such payment method (make one with Stripe.js)") from None
+            if getattr(exc, "param", None) == "payment_method" or getattr(exc, "code", None) in (
+                    "payment_method_invalid_parameter", "payment_intent_incompatible_payment_method"):
+                raise UnknownPaymentMethod("this payment method cannot pay here; pay by card") from None
             raise
         return _start(pi)
 
+    async def _check_payment_method(self, payment_method: str) -> None:
+        """UnknownPaymentMethod before anything is confirmed: one Stripe does not know, or not a
+        card (PaymentIntents here are card-only; localstripe would confirm a SEPA debit on one
+        anyway, so the kind is checked here rather than left to the server)."""
+        try:
+            found = _plain(await self.client.v1.payment_methods.retrieve_async(payment_method))
+        except stripe.InvalidRequestError as exc:
+            if exc.http_status == 404 or getattr(exc, "code", None) == "resource_missing":
+                raise UnknownPaymentMethod("no such payment method (make one with Stripe.js)") from None
+            raise
+        if found.get("type") != "card":
+            raise UnknownPaymentMethod(f"a {found.get('type') or 'non-card'} payment method; this shop takes cards only")
+
     # -- the PaymentProvider protocol -------------------------------------------------------------
 
+    @provider_faults
     async def charge(self, idempotency_key: str, amount_cents: int, currency: str, card_number: str | None) -> Charge:
         """The hold's payment as it stands: 'paid' when a PaymentIntent of the hold for this amount
         succeeded, else 'incomplete' (with the last decline's code, if any). Never charges, and
@@ -157,6 +222,7 @@ class StripeProvider:
         latest = max(mine, key=lambda pi: (pi["created"], pi["id"]))
         return _charge(latest)
 
+    @provider_faults
     async def find_charge(self, idempotency_key: str) -> Charge | None:
         payments = await self._payments_of(hold_of_key(idempotency_key))
         if not payments:
@@ -166,6 +232,7 @@ class StripeProvider:
             payments, key=lambda pi: (pi["created"], pi["id"]))
         return _charge(pick)
 
+    @provider_faults
     async def settle(self, idempotency_key: str) -> Charge | None:
         """The hold's paid charge, or None once none of its PaymentIntents can be paid any more:
         the open ones are cancelled (a buyer finishing 3-D Secure after the hold ended is told no,
@@ -187,6 +254,7 @@ class StripeProvider:
                 log.warning("PaymentIntent %s of hold %s is still processing; its webhook will settle it", pi["id"], hold_id)
         return None
 
+    @provider_faults
     async def refund(self, charge_id: str, amount_cents: int | None = None, idempotency_key: str | None = None) -> Charge | None:
         """Refund a PaymentIntent, in full (``amount_cents`` None: what is left) or in part, once
         per ``idempotency_key`` (None: ``refund:<payment id>``, a whole refund). A fully refunded
@@ -223,6 +291,7 @@ class StripeProvider:
                 return True
         return False
 
+    @provider_faults
     async def authorize(self, idempotency_key: str, amount_cents: int, currency: str, payment_method: str) -> Charge:
         """Reserve the amount on the card (manual capture): 'authorized' until capture or void."""
         hold_id = hold_of_key(idempotency_key)
@@ -238,6 +307,7 @@ class StripeProvider:
                           decline_code=str(exc.code or "card_declined"), created=True)
         return _charge(_plain(pi), created=True)
 
+    @provider_faults
     async def capture(self, charge_id: str, amount_cents: int | None = None) -> Charge:
         pi = await self._retrieve(charge_id)
         if pi is not None and pi["status"] == "requires_capture":
@@ -248,6 +318,7 @@ class StripeProvider:
             raise KeyError(charge_id)
         return _charge(pi)
 
+    @provider_faults
     async def void(self, charge_id: str) -> Charge:
         pi = await self._retrieve(charge_id)
         if pi is not None and pi["status"] in (*OPEN_STATES, "requires_capture"):

@@ -157,6 +157,24 @@ def test_webhooks_are_checked_as_stripe_signs_them(provider: StripeProvider) -> 
     with pytest.raises(WebhookTooOld) as old:
         provider.webhook_event(body, sign_webhook(body, STRIPE_WEBHOOK_SECRET, int(time.time()) - 301))
     assert old.value.status == 400 and old.value.code == "webhook_too_old"
+    with pytest.raises(WebhookTooOld):  # signed "in the future": a clock that cannot be trusted either way
+        provider.webhook_event(body, sign_webhook(body, STRIPE_WEBHOOK_SECRET, int(time.time()) + 301))
     with pytest.raises(WebhookMalformed):
         provider.webhook_event(b"[]", sign_webhook(b"[]", STRIPE_WEBHOOK_SECRET))
     assert "sk_" not in repr(provider) and "whsec" not in repr(provider)
+
+
+async def test_stripe_not_answering_is_a_503_with_retry_after_never_a_500() -> None:
+    """A Stripe that does not answer (here: a closed port on loopback) is the provider being away:
+    503 unavailable with Retry-After through the one refusal handler, and every call is keyed, so
+    the buyer's retry is safe."""
+    from inventory.stripe_payments import ProviderUnavailable
+    from tests.localstripe_server import free_port
+
+    away = StripeProvider(STRIPE_SECRET_KEY, STRIPE_PUBLISHABLE_KEY, api_base=f"http://127.0.0.1:{free_port()}",
+                          max_network_retries=0, timeout_s=2)
+    for call in (away.start(f"{hold_id()}:0", 100, "USD"), away.charge(f"{hold_id()}:0", 100, "USD", None),
+                 away.settle(f"{hold_id()}:0"), away.refund("pi_x", 100, "refund:x:1"), away.confirm("pi_x", "pm_card_visa")):
+        with pytest.raises(ProviderUnavailable) as caught:
+            await call
+        assert (caught.value.status, caught.value.code, caught.value.retry_after_s) == (503, "unavailable", 5)
