@@ -55,6 +55,9 @@ CARRIER_MAX, TRACKING_MAX = 64, 128
 # A refund still 'pending' this long after it was written was left by a process that died before
 # finishing it (a live refund takes one provider call); the background job finishes it.
 STALLED_REFUND_S = 60.0
+# A refund row's status: 'pending' (written, maybe asked), 'done' (applied), or DROPPED: its order
+# was undone by checkout before it could be applied (see _finish).
+DROPPED = "dropped"
 
 
 class RefundExceedsPaid(InventoryError):
@@ -344,13 +347,20 @@ class OrderLife:
             if charge is None:
                 raise RefundFailed("the payment provider has no such payment")
         async with self.sessions() as session, session.begin():
+            order = await _locked(session, order.id)
+            if order.status not in SELLING:
+                # Checkout undid the sale meanwhile (no unit left after Redis came back behind:
+                # reason no_unit_left) and refunded all that was left, units and counts with it.
+                # This refund has nothing left to apply; it is kept as 'dropped' for the record.
+                await session.execute(update(OrderRefund).where(OrderRefund.id == refund.id, OrderRefund.status == "pending")
+                                      .values(status=DROPPED, provider_refund_id=charge.id if charge else None))
+                return
             done = await session.execute(
                 update(OrderRefund).where(OrderRefund.id == refund.id, OrderRefund.status == "pending")
                 .values(status="done", provider_refund_id=charge.id if charge else None)
             )
             if done.rowcount != 1:
                 return  # another caller finished it
-            order = await _locked(session, order.id)
             units = {int(k): int(v) for k, v in refund.lines.items()}
             for line in order.lines:
                 n = units.get(line.id, 0)
