@@ -221,6 +221,7 @@ def run(name: str, n: int, concurrency: int, stripe_base: str | None) -> dict[st
         charges = stripe_charges(stripe_base) if stripe_base else asyncio.run(test_provider_charges(redis_url))
     latency_sum = result.pop("_latency_sum_ms")
     result["provider_calls"] = calls
+    result["provider_ms_per_call"] = round(provider_ms / calls, 2) if calls else 0.0
     result["provider_share_of_time"] = round(provider_ms / latency_sum, 3) if latency_sum else 0.0
     result["paid_orders"] = orders
     result["paid_charges"] = sum(charges.values())
