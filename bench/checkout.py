@@ -2,7 +2,7 @@
 localstripe on loopback, their p50/p99, the share of their time spent waiting on the payment
 provider, and that nothing was charged twice. Prints JSON.
 
-    .venv/bin/python -m bench.checkout [--checkouts 600] [--stripe-checkouts 150] [--concurrency 16]
+    .venv/bin/python -m bench.checkout [--checkouts 600] [--stripe-checkouts 60] [--concurrency 16]
 
 For each provider it starts its own `livedrop serve` on loopback with a fresh data folder (embedded
 redis-server and SQLite, or REDIS_URL / DATABASE_URL when set), makes one buyer and one hold per
@@ -242,7 +242,7 @@ async def _reset_timer(redis_url: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkouts", type=int, default=600, help="through the test provider")
-    parser.add_argument("--stripe-checkouts", type=int, default=150, help="through localstripe (it lists every "
+    parser.add_argument("--stripe-checkouts", type=int, default=60, help="through localstripe (it lists every "
                         "PaymentIntent for each lookup: it has no search, so it slows as they pile up)")
     parser.add_argument("--concurrency", type=int, default=16)
     args = parser.parse_args()
