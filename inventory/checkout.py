@@ -541,7 +541,7 @@ class Checkout:
                     return "dropped"
                 order = fresh
             else:
-                paid, _ = await self._mark_paid(order.id, charge)
+                paid, created = await self._mark_paid(order.id, charge)
                 if paid is None:
                     return "dropped"
                 if paid.status == REFUNDED and paid.refund_reason == SOLD_OUT_AFTER_ALL:
@@ -551,7 +551,10 @@ class Checkout:
                     await self._commit(paid, paid.hold_id, charge)
                 except HoldExpired:
                     return "refunded"
-                return "completed"
+                # 'completed' only for the caller that made the order paid: a racing checkout or
+                # webhook that finds it paid just made sure its units are sold ('committed'), so
+                # the purchase ticker hears of it once (live.buying).
+                return "completed" if created else "committed"
         if order.status in SELLING:
             try:
                 await self._commit(order, order.hold_id, None)

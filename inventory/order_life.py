@@ -53,6 +53,12 @@ log = logging.getLogger(__name__)
 
 SYSTEM = "system"
 CARRIER_MAX, TRACKING_MAX = 64, 128
+# A refund still 'pending' this long after it was written was left by a process that died before
+# finishing it (a live refund takes one provider call); the background job finishes it.
+STALLED_REFUND_S = 60.0
+# A refund row's status: 'pending' (written, maybe asked), 'done' (applied), or DROPPED: its order
+# was undone by checkout before it could be applied (see _finish).
+DROPPED = "dropped"
 
 
 class RefundExceedsPaid(InventoryError):
@@ -310,6 +316,28 @@ class OrderLife:
             await self._finish(refund)
         return len(pending)
 
+    async def finish_stalled(self, older_than_s: float = STALLED_REFUND_S, batch: int = 50) -> dict[str, str]:
+        """The background job's pass (web.livedrop ``refunds`` job): finish refunds left 'pending'
+        for ``older_than_s`` by a process that died between writing one and applying it, even if
+        nobody touches the order again. Younger ones are left to the call making them (finishing
+        one twice would be harmless: the provider key and the conditional step 3 make it once).
+        Returns order id -> 'finished' or the refusal's code (tried again next pass)."""
+        cutoff = self.clock() - int(older_than_s * 1000)
+        async with self.sessions() as session:
+            order_ids = list((await session.execute(
+                select(OrderRefund.order_id).where(OrderRefund.status == "pending", OrderRefund.created_at <= cutoff)
+                .group_by(OrderRefund.order_id).order_by(func.min(OrderRefund.created_at)).limit(batch)
+            )).scalars())
+        outcomes: dict[str, str] = {}
+        for order_id in order_ids:
+            try:
+                await self.finish_pending(order_id)
+                outcomes[order_id] = "finished"
+            except InventoryError as exc:  # the provider said no, or is away: next pass
+                log.warning("stalled refund of order %s not finished yet: %s", order_id, exc.message)
+                outcomes[order_id] = exc.code
+        return outcomes
+
     async def _finish(self, refund: OrderRefund) -> None:
         """Steps 2 and 3 and the restock in Redis."""
         order = await self._reload(refund.order_id)
@@ -324,13 +352,20 @@ class OrderLife:
             if charge is None:
                 raise RefundFailed("the payment provider has no such payment")
         async with self.sessions() as session, session.begin():
+            order = await _locked(session, order.id)
+            if order.status not in SELLING:
+                # Checkout undid the sale meanwhile (no unit left after Redis came back behind:
+                # reason no_unit_left) and refunded all that was left, units and counts with it.
+                # This refund has nothing left to apply; it is kept as 'dropped' for the record.
+                await session.execute(update(OrderRefund).where(OrderRefund.id == refund.id, OrderRefund.status == "pending")
+                                      .values(status=DROPPED, provider_refund_id=charge.id if charge else None))
+                return
             done = await session.execute(
                 update(OrderRefund).where(OrderRefund.id == refund.id, OrderRefund.status == "pending")
                 .values(status="done", provider_refund_id=charge.id if charge else None)
             )
             if done.rowcount != 1:
                 return  # another caller finished it
-            order = await _locked(session, order.id)
             units = {int(k): int(v) for k, v in refund.lines.items()}
             for line in order.lines:
                 n = units.get(line.id, 0)

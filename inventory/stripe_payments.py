@@ -14,17 +14,19 @@ uses); a call that fails on the network is retried by the package with the same 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import logging
 import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import orjson
 import stripe
 
-from inventory.errors import InvalidRequest, Refusal
+from inventory.errors import InvalidRequest, Refusal, Unavailable
 from inventory.payments import (
     AUTHORIZED, DECLINED, INCOMPLETE, PAID, REFUNDED, VOIDED, Charge, PaymentStart, hold_of_key,
 )
@@ -35,6 +37,8 @@ STRIPE_JS_URL = "https://js.stripe.com/v3/"
 # Stripe's own default: a signed event older (or newer) than this is refused, so a captured
 # delivery cannot be replayed later.
 WEBHOOK_TOLERANCE_S = 300
+# The metadata field of a Refund naming the refund's idempotency key (see refund).
+REFUND_KEY_FIELD = "livedrop_refund"
 # PaymentIntent states in which it can still be paid (and so can be cancelled).
 OPEN_STATES = ("requires_payment_method", "requires_confirmation", "requires_action")
 
@@ -55,6 +59,48 @@ class WebhookTooOld(WebhookRefused):
 
 class WebhookMalformed(WebhookRefused):
     code, default_message = "malformed_json", "the webhook body is not a Stripe event"
+
+
+class UnknownPaymentMethod(InvalidRequest):
+    """A ``payment_method`` Stripe does not know (mistyped, or made with another account's keys),
+    or one of a kind this shop does not take (only cards). Nothing is confirmed or charged; the
+    hold and its payment stay open for a card made with Stripe.js (422)."""
+
+    code, status = "unknown_payment_method", 422
+
+    def __init__(self, message: str) -> None:
+        super().__init__("payment_method", message)
+
+
+class ProviderUnavailable(Unavailable):
+    """Stripe did not answer (network, its rate limit, its own 5xx) after the package's retries.
+    What was asked may or may not have happened: every call is keyed, so asking again is safe (503)."""
+
+    default_message = "the payment provider does not answer; nothing is lost, retry in a few seconds"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message, retry_after_s=5)
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def provider_faults(call: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
+    """Stripe's network and server faults as a 503 ``unavailable`` with Retry-After, never a 500."""
+
+    @functools.wraps(call)
+    async def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await call(*args, **kwargs)
+        except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
+            log.warning("Stripe did not answer (%s): %s", type(exc).__name__, exc.user_message or "no message")
+            raise ProviderUnavailable() from None
+        except stripe.APIError as exc:  # Stripe's own 5xx
+            log.warning("Stripe answered %s: %s", exc.http_status, exc.user_message or "no message")
+            raise ProviderUnavailable() from None
+
+    return guarded
 
 
 @dataclass(frozen=True)
@@ -99,6 +145,7 @@ class StripeProvider:
 
     # -- browser-confirmed payments ---------------------------------------------------------------
 
+    @provider_faults
     async def start(self, idempotency_key: str, amount_cents: int, currency: str) -> PaymentStart:
         """The hold's PaymentIntent for this amount: one already made (paid, or still open) or a
         new one, made with the idempotency key and the hold id in its metadata."""
@@ -119,11 +166,14 @@ class StripeProvider:
         created = await self.client.v1.payment_intents.create_async(params, {"idempotency_key": idempotency_key})  # type: ignore[arg-type]
         return _start(_plain(created))
 
+    @provider_faults
     async def confirm(self, payment_id: str, payment_method: str) -> PaymentStart:
         """Confirm the PaymentIntent on the server with a payment method Stripe.js made in the
         browser (a ``pm_`` id, or a card of a Stripe.js token). A decline leaves it open for
         another card: the answer's status is requires_payment_method and its decline code says
         why. 3-D Secure: status requires_action, which Stripe.js then handles."""
+        if payment_method.startswith("pm_"):
+            await self._check_payment_method(payment_method)
         try:
             await self.client.v1.payment_intents.update_async(payment_id, {"payment_method": payment_method})
             pi = _plain(await self.client.v1.payment_intents.confirm_async(payment_id))
@@ -131,12 +181,29 @@ class StripeProvider:
             pi = _plain(await self.client.v1.payment_intents.retrieve_async(payment_id))
         except stripe.InvalidRequestError as exc:
             if exc.http_status == 404 or getattr(exc, "code", None) == "resource_missing":
-                raise InvalidRequest("payment_method", "no such payment method (make one with Stripe.js)") from None
+                raise UnknownPaymentMethod("no such payment method (make one with Stripe.js)") from None
+            if getattr(exc, "param", None) == "payment_method" or getattr(exc, "code", None) in (
+                    "payment_method_invalid_parameter", "payment_intent_incompatible_payment_method"):
+                raise UnknownPaymentMethod("this payment method cannot pay here; pay by card") from None
             raise
         return _start(pi)
 
+    async def _check_payment_method(self, payment_method: str) -> None:
+        """UnknownPaymentMethod before anything is confirmed: one Stripe does not know, or not a
+        card (PaymentIntents here are card-only; localstripe would confirm a SEPA debit on one
+        anyway, so the kind is checked here rather than left to the server)."""
+        try:
+            found = _plain(await self.client.v1.payment_methods.retrieve_async(payment_method))
+        except stripe.InvalidRequestError as exc:
+            if exc.http_status == 404 or getattr(exc, "code", None) == "resource_missing":
+                raise UnknownPaymentMethod("no such payment method (make one with Stripe.js)") from None
+            raise
+        if found.get("type") != "card":
+            raise UnknownPaymentMethod(f"a {found.get('type') or 'non-card'} payment method; this shop takes cards only")
+
     # -- the PaymentProvider protocol -------------------------------------------------------------
 
+    @provider_faults
     async def charge(self, idempotency_key: str, amount_cents: int, currency: str, card_number: str | None) -> Charge:
         """The hold's payment as it stands: 'paid' when a PaymentIntent of the hold for this amount
         succeeded, else 'incomplete' (with the last decline's code, if any). Never charges, and
@@ -155,6 +222,7 @@ class StripeProvider:
         latest = max(mine, key=lambda pi: (pi["created"], pi["id"]))
         return _charge(latest)
 
+    @provider_faults
     async def find_charge(self, idempotency_key: str) -> Charge | None:
         payments = await self._payments_of(hold_of_key(idempotency_key))
         if not payments:
@@ -164,6 +232,7 @@ class StripeProvider:
             payments, key=lambda pi: (pi["created"], pi["id"]))
         return _charge(pick)
 
+    @provider_faults
     async def settle(self, idempotency_key: str) -> Charge | None:
         """The hold's paid charge, or None once none of its PaymentIntents can be paid any more:
         the open ones are cancelled (a buyer finishing 3-D Secure after the hold ended is told no,
@@ -185,6 +254,7 @@ class StripeProvider:
                 log.warning("PaymentIntent %s of hold %s is still processing; its webhook will settle it", pi["id"], hold_id)
         return None
 
+    @provider_faults
     async def refund(self, charge_id: str, amount_cents: int | None = None, idempotency_key: str | None = None) -> Charge | None:
         """Refund a PaymentIntent, in full (``amount_cents`` None: what is left) or in part, once
         per ``idempotency_key`` (None: ``refund:<payment id>``, a whole refund). A fully refunded
@@ -200,16 +270,28 @@ class StripeProvider:
         if pi is None:
             return None
         left = int(pi["amount"]) - _refunded_cents(pi)
-        if pi["status"] == "succeeded" and left > 0:
-            params: dict[str, Any] = {"payment_intent": charge_id}
+        key = idempotency_key or f"refund:{charge_id}"
+        if pi["status"] == "succeeded" and left > 0 and not await self._refund_made(charge_id, key):
+            # The key goes in the Refund's metadata too: Stripe forgets idempotency keys after
+            # 24 hours, and a refund finished later (a crash, the stalled-refunds job) must find
+            # the one it made instead of making a second.
+            params: dict[str, Any] = {"payment_intent": charge_id, "metadata": {REFUND_KEY_FIELD: key}}
             if amount_cents is not None:
                 params["amount"] = min(int(amount_cents), left)
             if params.get("amount", left) > 0:
-                await self.client.v1.refunds.create_async(
-                    params, {"idempotency_key": idempotency_key or f"refund:{charge_id}"})  # type: ignore[arg-type]
+                await self.client.v1.refunds.create_async(params, {"idempotency_key": key})  # type: ignore[arg-type]
                 pi = await self._retrieve(charge_id) or pi
         return _charge(pi)
 
+    async def _refund_made(self, payment_id: str, key: str) -> bool:
+        """A Refund of the PaymentIntent made under ``key`` (its metadata), however long ago."""
+        listed = await self.client.v1.refunds.list_async({"payment_intent": payment_id, "limit": 100})
+        async for refund in listed.auto_paging_iter():
+            if (_plain(refund).get("metadata") or {}).get(REFUND_KEY_FIELD) == key:
+                return True
+        return False
+
+    @provider_faults
     async def authorize(self, idempotency_key: str, amount_cents: int, currency: str, payment_method: str) -> Charge:
         """Reserve the amount on the card (manual capture): 'authorized' until capture or void."""
         hold_id = hold_of_key(idempotency_key)
@@ -225,6 +307,7 @@ class StripeProvider:
                           decline_code=str(exc.code or "card_declined"), created=True)
         return _charge(_plain(pi), created=True)
 
+    @provider_faults
     async def capture(self, charge_id: str, amount_cents: int | None = None) -> Charge:
         pi = await self._retrieve(charge_id)
         if pi is not None and pi["status"] == "requires_capture":
@@ -235,6 +318,7 @@ class StripeProvider:
             raise KeyError(charge_id)
         return _charge(pi)
 
+    @provider_faults
     async def void(self, charge_id: str) -> Charge:
         pi = await self._retrieve(charge_id)
         if pi is not None and pi["status"] in (*OPEN_STATES, "requires_capture"):

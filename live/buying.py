@@ -59,8 +59,26 @@ class Buying:
         """Pay for a hold (inventory.checkout); a new paid order is told to the show's viewers
         (the purchase ticker). Returns the order and whether this call made it."""
         order, created = await self.checkout_desk.checkout(hold_id, buyer_id, details)
-        if created and order.show_id is not None:
-            first_name = (order.name or "").split(" ")[0][:TICKER_NAME_CHARS] or None
-            for line in order.lines:
-                await self.hub.record_sale(order.show_id, line.sku, line.quantity, first_name)
+        if created:
+            await self._tell_viewers(order)
         return order, created
+
+    async def payment_succeeded(self, hold_id: str) -> str:
+        """The provider's word that a hold's payment went through (Stripe's webhook), perhaps
+        before the buyer's own checkout call: the checkout is finished (inventory.checkout) and,
+        when this call is the one that made the order paid ('completed'), the show's viewers are
+        told, as the buyer's checkout would have. The buyer's call then finds the order (200)."""
+        outcome = await self.checkout_desk.payment_succeeded(hold_id)
+        if outcome == "completed":
+            order = await self.checkout_desk.order_for_hold(hold_id)
+            if order is not None:
+                await self._tell_viewers(order)
+        return outcome
+
+    async def _tell_viewers(self, order: Order) -> None:
+        """A new paid order in the purchase ticker (``sold`` frames) of its show."""
+        if order.show_id is None:
+            return
+        first_name = (order.name or "").split(" ")[0][:TICKER_NAME_CHARS] or None
+        for line in order.lines:
+            await self.hub.record_sale(order.show_id, line.sku, line.quantity, first_name)

@@ -44,6 +44,7 @@ ERROR_CODES: dict[str, str] = {
     "payment_declined": "The card was declined; the hold stays until it expires (402).",
     "invalid_card": "The card number fails the Luhn check: a digit is mistyped; check the number (422).",
     "payment_incomplete": "Stripe: the hold's payment has not gone through yet (not started, or it needs a card or 3-D Secure); confirm it with Stripe.js and check out again (402).",
+    "unknown_payment_method": "Stripe: the payment_method does not exist (mistyped, or another account's) or is not a card; nothing was confirmed or charged, the payment stays open for a card made with Stripe.js (422).",
     "payment_not_in_browser": "POST .../payment on a server whose provider takes the card number at checkout (the test provider) (409).",
     "webhook_signature_invalid": "A webhook whose Stripe-Signature does not sign its body with the webhook secret; nothing was done (400).",
     "webhook_too_old": "A webhook signed more than 5 minutes from the server's clock (a replay); nothing was done (400).",

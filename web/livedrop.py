@@ -68,6 +68,7 @@ REDIS_EPOCH_EVERY_S = 1.0
 REMINDERS_EVERY_S = 5.0  # a reminder goes out within this of its moment
 WAITLIST_EVERY_S = 1.0  # an offer is announced within this of the line making it (it holds the unit already)
 OUTBOX_EVERY_S = 0.5  # how soon after its commit an event starts on its way
+STALLED_REFUNDS_EVERY_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -171,8 +172,10 @@ def assemble(settings: Settings, services: Services) -> Livedrop:
     templates = Jinja2Templates(directory=TEMPLATES_DIR)
     templates.env.filters["money"] = format_money
     templates.env.globals["webhook_kinds"] = WEBHOOK_KINDS
+    orders = OrderLife(sessions, stock, payments, checkout)
     jobs = (
         Job("hold-expiry", HOLD_EXPIRY_EVERY_S, checkout.sweep),  # expired holds back to stock, stalled checkouts settled
+        Job("stalled-refunds", STALLED_REFUNDS_EVERY_S, orders.finish_stalled),  # refunds a crash left pending, finished
         # Also run by every serving process (Livedrop.start); here for a worker, which serves nothing.
         Job("redis-epoch", REDIS_EPOCH_EVERY_S, epochs.ensure),
         Job("offer-clock", OFFER_CLOCK_EVERY_S, offer_clock.tick),  # offers go live and end on time
@@ -187,7 +190,7 @@ def assemble(settings: Settings, services: Services) -> Livedrop:
         payments=payments,
         stripe=payments if isinstance(payments, StripeProvider) else None,
         checkout=checkout,
-        orders=OrderLife(sessions, stock, payments, checkout),
+        orders=orders,
         epochs=epochs,
         shopify=ShopifySync(sessions, stock, redis),
         hub=hub,

@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
+from inventory.payments import DECLINED_CARD, PAYING_CARD
 from web.errors import ERROR_CODES
 
 JsonSchema = dict[str, Any]
@@ -350,7 +351,11 @@ def build_document(version: str, routes: Iterable[BaseRoute]) -> dict[str, Any]:
             "version": version,
             "description": "The HTTP API of livedrop. Times are integer milliseconds since the epoch; money is "
             "integer minor units plus currency. Errors are {\"error\": {\"code\", \"message\"}}; the codes are "
-            "listed in x-error-codes and in components.schemas.Error.",
+            "listed in x-error-codes and in components.schemas.Error. Test cards of the built-in test payment "
+            "provider (LIVEDROP_PAYMENTS=test, the default), sent as card_number to POST /api/holds/{hold_id}/checkout: "
+            f"{PAYING_CARD} pays; {DECLINED_CARD} is declined (402 payment_declined); a number failing the Luhn check "
+            "is a typo (422 invalid_card); any other number is declined. With Stripe no card number is sent: "
+            "POST /api/holds/{hold_id}/payment, then Stripe.js.",
         },
         "paths": paths,
         "components": {

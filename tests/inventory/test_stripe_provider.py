@@ -91,6 +91,23 @@ async def test_refund_once(provider: StripeProvider) -> None:
     assert await provider.refund("pi_doesnotexist") is None
 
 
+async def test_a_partial_refund_is_made_once_per_key_even_when_stripe_forgot_the_key(provider: StripeProvider) -> None:
+    """Stripe forgets idempotency keys after 24 hours (localstripe never keeps them): a refund
+    finished late with the same key finds the Refund it made by the key in its metadata."""
+    hold = hold_id()
+    started = await provider.start(f"{hold}:0", 3000, "USD")
+    await provider.confirm(started.payment_id, "pm_card_visa")
+    first = await provider.refund(started.payment_id, 1000, "refund:order-x:1")
+    again = await provider.refund(started.payment_id, 1000, "refund:order-x:1")
+    assert first is not None and again is not None and first.refunded_cents == again.refunded_cents == 1000
+    second = await provider.refund(started.payment_id, 1000, "refund:order-x:2")
+    assert second is not None and second.refunded_cents == 2000 and second.status == PAID
+    rest = await provider.refund(started.payment_id, 5000, "refund:order-x:3")  # more than is left: what is left
+    assert rest is not None and rest.refunded_cents == 3000 and rest.status == REFUNDED
+    refunds = (await provider.client.v1.refunds.list_async({"payment_intent": started.payment_id})).to_dict()["data"]
+    assert sorted(r["amount"] for r in refunds) == [1000, 1000, 1000]
+
+
 async def test_two_paid_payments_of_one_hold_keep_one(provider: StripeProvider) -> None:
     """localstripe does not honour idempotency keys (Stripe does, for 24 h): two tabs could each
     make and pay a PaymentIntent. Checkout keeps the first and refunds the other: 0 double charges."""
@@ -140,6 +157,24 @@ def test_webhooks_are_checked_as_stripe_signs_them(provider: StripeProvider) -> 
     with pytest.raises(WebhookTooOld) as old:
         provider.webhook_event(body, sign_webhook(body, STRIPE_WEBHOOK_SECRET, int(time.time()) - 301))
     assert old.value.status == 400 and old.value.code == "webhook_too_old"
+    with pytest.raises(WebhookTooOld):  # signed "in the future": a clock that cannot be trusted either way
+        provider.webhook_event(body, sign_webhook(body, STRIPE_WEBHOOK_SECRET, int(time.time()) + 301))
     with pytest.raises(WebhookMalformed):
         provider.webhook_event(b"[]", sign_webhook(b"[]", STRIPE_WEBHOOK_SECRET))
     assert "sk_" not in repr(provider) and "whsec" not in repr(provider)
+
+
+async def test_stripe_not_answering_is_a_503_with_retry_after_never_a_500() -> None:
+    """A Stripe that does not answer (here: a closed port on loopback) is the provider being away:
+    503 unavailable with Retry-After through the one refusal handler, and every call is keyed, so
+    the buyer's retry is safe."""
+    from inventory.stripe_payments import ProviderUnavailable
+    from tests.localstripe_server import free_port
+
+    away = StripeProvider(STRIPE_SECRET_KEY, STRIPE_PUBLISHABLE_KEY, api_base=f"http://127.0.0.1:{free_port()}",
+                          max_network_retries=0, timeout_s=2)
+    for call in (away.start(f"{hold_id()}:0", 100, "USD"), away.charge(f"{hold_id()}:0", 100, "USD", None),
+                 away.settle(f"{hold_id()}:0"), away.refund("pi_x", 100, "refund:x:1"), away.confirm("pi_x", "pm_card_visa")):
+        with pytest.raises(ProviderUnavailable) as caught:
+            await call
+        assert (caught.value.status, caught.value.code, caught.value.retry_after_s) == (503, "unavailable", 5)

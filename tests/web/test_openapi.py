@@ -44,3 +44,11 @@ def test_every_success_with_a_body_has_a_schema() -> None:
     assert hold == {"$ref": "#/components/schemas/Hold"}
     assert set(doc["components"]["schemas"]["Hold"]["required"]) == {
         "hold_id", "sku", "quantity", "price_cents", "currency", "offer_id", "expires_at", "remaining"}
+
+
+async def test_the_test_providers_cards_are_in_the_document(client: httpx.AsyncClient) -> None:
+    """Integrators read the test cards in the OpenAPI document, not only in the source."""
+    doc = (await client.get("/api/openapi.json")).json()
+    card_number = doc["components"]["schemas"]["CheckoutIn"]["properties"]["card_number"]
+    for text in (doc["info"]["description"], str(card_number)):
+        assert "4242424242424242" in text and "4000000000000002" in text and "invalid_card" in text

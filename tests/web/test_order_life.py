@@ -206,6 +206,29 @@ async def test_a_refund_interrupted_after_the_provider_call_is_finished_once(
     assert await root.orders.finish_pending(oid) == 0
 
 
+async def test_the_background_job_finishes_a_refund_a_crash_left_pending(
+    client: httpx.AsyncClient, host_token: str, app: Any, sessions: async_sessionmaker
+) -> None:
+    """A refund written 'pending' by a process that died before asking the provider, on an order
+    nobody touches again: the stalled-refunds job finishes it once it is old enough, and only
+    once (one provider refund, one restock)."""
+    root = app.state.livedrop
+    assert "stalled-refunds" in [job.name for job in root.jobs]
+    slug, _ = await live_show_with_product(client, host_token, {"S1": 5})
+    _, order = await bought(client, slug)
+    oid = order["order_id"]
+    await root.orders._start_refund(oid, None, restock=True, kind="refund", request_key=None, actor="system")
+    assert await root.orders.finish_stalled() == {}, "a refund being made right now is its caller's"
+    assert await provider_refunds(app, oid, sessions) == [] and (await stock_of(client, slug))["S1"] == 4
+
+    assert await root.orders.finish_stalled(older_than_s=0) == {oid: "finished"}
+    assert await root.orders.finish_stalled(older_than_s=0) == {}
+    assert await provider_refunds(app, oid, sessions) == [order["total_cents"]]
+    body = (await client.get(f"/api/orders/{oid}", headers=auth(host_token))).json()
+    assert body["status"] == "refunded" and body["refunded_cents"] == order["total_cents"]
+    assert (await stock_of(client, slug))["S1"] == 5 and await sold_in_sql(sessions, "S1") == 0
+
+
 async def test_buyers_and_other_hosts_cannot_touch_the_life(client: httpx.AsyncClient, host_token: str,
                                                            other_host_token: str) -> None:
     slug, _ = await live_show_with_product(client, host_token, {"S1": 3})

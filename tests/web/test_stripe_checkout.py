@@ -4,6 +4,7 @@ server with localstripe's test payment method (pm_card_visa)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -192,11 +193,30 @@ async def test_a_payment_for_a_hold_with_no_checkout_left_is_refunded(http: http
     assert len(refunds) == 1
 
 
-async def test_an_unknown_payment_method_is_refused(http: httpx.AsyncClient, host_token: str) -> None:
-    _, buyer, the_hold = await held(http, host_token)
-    answer = await http.post(f"/api/holds/{the_hold['hold_id']}/payment",
-                             json={**details(), "payment_method": "pm_nosuchthing"}, headers=auth(buyer))
-    assert answer.status_code == 422 and answer.json()["error"]["message"].startswith("payment_method"), answer.text
+async def test_an_unknown_payment_method_or_one_not_a_card_is_refused_and_the_payment_stays_open(
+    http: httpx.AsyncClient, stripe_app: Any, host_token: str,
+) -> None:
+    slug, buyer, the_hold = await held(http, host_token)
+    hold_id = the_hold["hold_id"]
+    provider = provider_of(stripe_app)
+    sepa = (await provider.client.v1.payment_methods.create_async(
+        {"type": "sepa_debit", "sepa_debit": {"iban": "DE89370400440532013000"}})).to_dict()  # type: ignore[arg-type]
+    for payment_method, words in (("pm_nosuchthing", "no such payment method"), (sepa["id"], "cards only")):
+        answer = await http.post(f"/api/holds/{hold_id}/payment", json={**details(), "payment_method": payment_method},
+                                 headers=auth(buyer))
+        assert answer.status_code == 422, answer.text
+        error = answer.json()["error"]
+        assert error["code"] == "unknown_payment_method" and error["message"].startswith("payment_method") and words in error["message"]
+    shape = await http.post(f"/api/holds/{hold_id}/payment", json={**details(), "payment_method": "iban DE89"}, headers=auth(buyer))
+    assert shape.status_code == 422 and shape.json()["error"]["code"] == "invalid_request"
+    # Nothing was confirmed or charged: the hold's one PaymentIntent is still open, for a card.
+    [pi] = [p for p in (await provider.client.v1.payment_intents.list_async({"limit": 100})).to_dict()["data"]
+            if p["metadata"].get("hold_id") == hold_id]
+    assert pi["status"] == "requires_payment_method" and not pi.get("payment_method")
+    paid = await http.post(f"/api/holds/{hold_id}/payment", json={**details(), "payment_method": "pm_card_visa"}, headers=auth(buyer))
+    assert paid.status_code == 200 and paid.json()["payment_id"] == pi["id"] and paid.json()["status"] == "succeeded"
+    assert (await http.post(f"/api/holds/{hold_id}/checkout", json=details(), headers=auth(buyer))).status_code == 201
+    assert len(await paid_orders(http, host_token, slug)) == 1
 
 
 async def test_the_test_provider_refuses_a_mistyped_card_and_has_no_browser_payment(client: httpx.AsyncClient,
@@ -285,3 +305,124 @@ async def test_a_partial_refund_with_restock_goes_through_stripe_once(http: http
     assert (await http.get(f"/api/shows/{slug}")).json()["stock"]["AUR-42"] == 2
     over = await http.post(f"/api/orders/{order['order_id']}/refund", json={}, headers=auth(host_token))
     assert over.status_code == 409 and over.json()["error"]["code"] == "invalid_state"
+
+
+async def test_a_webhook_before_the_buyers_checkout_makes_one_order_and_tells_the_ticker_once(
+    http: httpx.AsyncClient, stripe_app: Any, host_token: str,
+) -> None:
+    """Stripe.js confirmed in the browser and Stripe's webhook came before the buyer's own
+    checkout call: the webhook makes the order and the purchase ticker hears of it; the buyer's
+    call then answers that order (200), and nothing is told twice."""
+    from live import keys as live_keys
+
+    slug, buyer, the_hold = await held(http, host_token)
+    hold_id = the_hold["hold_id"]
+    confirmed = await http.post(f"/api/holds/{hold_id}/payment", json={**details(), "payment_method": "pm_card_visa"},
+                                headers=auth(buyer))
+    assert confirmed.status_code == 200 and confirmed.json()["status"] == "succeeded", confirmed.text
+    root = stripe_app.state.livedrop
+    pi = (await provider_of(stripe_app).client.v1.payment_intents.retrieve_async(confirmed.json()["payment_id"])).to_dict()
+    body, headers = webhook(pi)
+    assert (await http.post("/webhooks/stripe", content=body, headers=headers)).status_code == 200
+    [order] = await paid_orders(http, host_token, slug)
+    made = await root.checkout.order_for_hold(hold_id)
+    assert made is not None and made.id == order["order_id"]
+    ticker = await root.services.redis.lrange(live_keys.sold(made.show_id), 0, -1)
+    assert [orjson.loads(t) for t in ticker] == [{"sku": "AUR-42", "quantity": 1, "name": "Kim"}]
+
+    buyer_call = await http.post(f"/api/holds/{hold_id}/checkout", json=details(),
+                                 headers=auth(buyer))
+    assert buyer_call.status_code == 200 and buyer_call.json()["order_id"] == order["order_id"], buyer_call.text
+    body2, headers2 = webhook(pi)  # the same news under another event id
+    assert (await http.post("/webhooks/stripe", content=body2, headers=headers2)).status_code == 200
+    assert len(await root.services.redis.lrange(live_keys.sold(made.show_id), 0, -1)) == 1
+    assert [o["order_id"] for o in await paid_orders(http, host_token, slug)] == [order["order_id"]]
+    assert (await http.get(f"/api/shows/{slug}")).json()["stock"]["AUR-42"] == 2
+
+
+
+# -- a hold that expires during 3-D Secure -----------------------------------------------------------
+
+HOLD_S = 2
+
+
+@pytest.fixture
+async def short_holds(settings: Settings, redis: aioredis.Redis, engine: AsyncEngine, sessions: async_sessionmaker,
+                      localstripe: str) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
+    """The Stripe app with holds of HOLD_S seconds, so one can run out while the buyer is in 3-D Secure."""
+    from web.app import create_app
+    from web.services import Services
+
+    short = settings.with_overrides(
+        payments="stripe", stripe_secret_key=STRIPE_SECRET_KEY, stripe_publishable_key=STRIPE_PUBLISHABLE_KEY,
+        stripe_webhook_secret=STRIPE_WEBHOOK_SECRET, stripe_api_base=localstripe, hold_seconds=HOLD_S,
+    )
+    application = create_app(short, Services(short, redis, engine, sessions), run_jobs=False)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application, client=("127.0.0.1", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield application, client
+
+
+async def in_three_d_secure(app: Any, http: httpx.AsyncClient, host_token: str) -> tuple[str, str, str, dict[str, Any]]:
+    """A hold whose payment waits for 3-D Secure (localstripe's 4000 0025 0000 3155), then the
+    hold's time runs out while the buyer is still in the bank's window."""
+    slug, buyer, the_hold = await held(http, host_token)
+    card = (await provider_of(app).client.v1.payment_methods.create_async({"type": "card", "card": {
+        "number": "4000002500003155", "exp_month": 12, "exp_year": 2040, "cvc": "123"}})).to_dict()  # type: ignore[arg-type]
+    started = await http.post(f"/api/holds/{the_hold['hold_id']}/payment", json={**details(), "payment_method": card["id"]},
+                              headers=auth(buyer))
+    assert started.status_code == 200 and started.json()["status"] == "requires_action", started.text
+    await asyncio.sleep(HOLD_S + 0.5)
+    assert (await app.state.livedrop.checkout.get_hold(the_hold["hold_id"])).expires_at < time.time() * 1000
+    return slug, buyer, the_hold["hold_id"], started.json()
+
+
+async def finish_three_d_secure(localstripe: str, payment: dict[str, Any]) -> httpx.Response:
+    """What Stripe.js does when the buyer passes the bank's check (localstripe's stand-in)."""
+    async with httpx.AsyncClient() as client:
+        return await client.post(f"{localstripe}/v1/payment_intents/{payment['payment_id']}/_authenticate", data={
+            "client_secret": payment["client_secret"], "success": "true", "key": STRIPE_PUBLISHABLE_KEY})
+
+
+async def test_a_hold_that_expires_in_3ds_is_let_go_and_its_payment_cancelled_so_nothing_is_charged(
+    short_holds: tuple[Any, httpx.AsyncClient], host_token: str, localstripe: str,
+) -> None:
+    """The buyer is still in 3-D Secure when the hold runs out and its checkout's lock deadline
+    passes: the hold-expiry job's recovery cancels the PaymentIntent and gives the unit back. The
+    bank's late yes is refused by Stripe, the checkout is 410: no order, no charge, no refund needed."""
+    app, http = short_holds
+    slug, buyer, hold_id, payment = await in_three_d_secure(app, http, host_token)
+    assert (await http.get(f"/api/shows/{slug}")).json()["stock"]["AUR-42"] == 2, "locked: the sweeper leaves it"
+    assert (await app.state.livedrop.checkout.sweep()).outcomes.get(hold_id) is None
+
+    assert await app.state.livedrop.checkout.recover(hold_id) == "released"  # what the sweeper does at the lock deadline
+    assert (await http.get(f"/api/shows/{slug}")).json()["stock"]["AUR-42"] == 3
+    late = await finish_three_d_secure(localstripe, payment)
+    assert late.status_code == 400, late.text
+    pi = (await provider_of(app).client.v1.payment_intents.retrieve_async(payment["payment_id"])).to_dict()
+    assert pi["status"] == "canceled"
+    answer = await http.post(f"/api/holds/{hold_id}/checkout", json=details(), headers=auth(buyer))
+    assert answer.status_code == 410 and answer.json()["error"]["code"] == "hold_expired", answer.text
+    assert await paid_orders(http, host_token, slug) == [] and await app.state.livedrop.checkout.order_for_hold(hold_id) is None
+
+
+async def test_a_3ds_yes_after_the_hold_ran_out_but_within_its_checkout_lock_sells_the_reserved_unit(
+    short_holds: tuple[Any, httpx.AsyncClient], host_token: str, localstripe: str,
+) -> None:
+    """The bank says yes after the hold's own time but before its checkout's lock deadline: the
+    locked hold still reserves its unit (no sweeper returned it), so the payment stands and the
+    webhook makes the one order (the design's checkout order: lock, charge, order, sold)."""
+    app, http = short_holds
+    slug, buyer, hold_id, payment = await in_three_d_secure(app, http, host_token)
+    await app.state.livedrop.checkout.sweep()
+    assert (await finish_three_d_secure(localstripe, payment)).status_code == 200
+    pi = (await provider_of(app).client.v1.payment_intents.retrieve_async(payment["payment_id"])).to_dict()
+    assert pi["status"] == "succeeded"
+    body, headers = webhook(pi)
+    assert (await http.post("/webhooks/stripe", content=body, headers=headers)).status_code == 200
+    [order] = await paid_orders(http, host_token, slug)
+    again = await http.post(f"/api/holds/{hold_id}/checkout", json=details(), headers=auth(buyer))
+    assert again.status_code == 200 and again.json()["order_id"] == order["order_id"], again.text
+    assert (await http.get(f"/api/shows/{slug}")).json()["stock"]["AUR-42"] == 2
+    assert await app.state.livedrop.checkout.recover(hold_id) == "sold"

@@ -241,7 +241,7 @@ routes = [
               "Stripe: start (or find again) the hold's payment for Stripe.js to confirm; then check out without a card number.", "buyer",
               PaymentIn, answers={200: "{payment_id, client_secret, publishable_key, stripe_js_url, status, amount_cents, currency}, "
                                        "or {status: paid, order_id, receipt_url} when the hold is paid for already."},
-              errors=("payment_not_in_browser", "payment_declined", "hold_expired", "limit_reached", "not_shipped_to", "hold_locked", "not_found",
+              errors=("payment_not_in_browser", "payment_declined", "unknown_payment_method", "hold_expired", "limit_reached", "not_shipped_to", "hold_locked", "not_found",
                       "unavailable", "malformed_json", "invalid_request", "unauthorized"),
               responses={200: {"content": {"application/json": {"schema": {"type": "object", "properties": {
                   "payment_id": {"type": "string"}, "client_secret": {"type": "string"},

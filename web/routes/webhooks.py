@@ -4,7 +4,8 @@ Checked first (the ``Stripe-Signature`` header signs the raw body with STRIPE_WE
 five minutes of our clock: ``inventory.stripe_payments``), deduplicated by the event's id, answered
 at once, and handled after the answer (Stripe waits only seconds for it): a
 ``payment_intent.succeeded`` finishes a checkout the server stopped between the charge and the
-order (``Checkout.payment_succeeded``). If the handling itself dies, the hold-expiry job settles
+order, or one whose buyer has not called checkout yet (``Buying.payment_succeeded``: the order
+and the purchase ticker). If the handling itself dies, the hold-expiry job settles
 the checkout from the same PaymentIntent when its lock runs out (docs/payments.md).
 """
 
@@ -40,7 +41,7 @@ async def stripe_webhook(request: Request) -> JSONResponse:
 async def handle(root: Livedrop, event: PaymentEvent) -> None:
     assert event.hold_id is not None
     try:
-        outcome = await root.checkout.payment_succeeded(event.hold_id)
+        outcome = await root.buying.payment_succeeded(event.hold_id)
         log.info("stripe %s %s (hold %s): %s", event.type, event.id, event.hold_id, outcome)
     except Exception:  # the sweeper settles it when the hold's lock runs out
         log.exception("stripe %s %s (hold %s) failed", event.type, event.id, event.hold_id)
