@@ -27,6 +27,7 @@ from starlette.types import Scope
 
 from inventory.checkout import Checkout
 from inventory.order_life import OrderLife
+from inventory.orders_link import OrdersLinks
 from inventory.epochs import RedisEpochs
 from inventory.payments import PaymentProvider, TestPaymentProvider
 from inventory.stripe_payments import StripeProvider
@@ -56,6 +57,7 @@ from web.jobs import Job
 from web.links import receipt_url, recording_url, show_url, unsubscribe_url
 from web.media_process import RemoteMedia
 from web.money import format_money
+from web.orders_link import OrdersLinkTokens
 from web.queue_pow import QueuePow
 from web.ratelimit import RateLimiter
 from web.services import Services
@@ -81,6 +83,7 @@ class Livedrop:
     stripe: StripeProvider | None  # the same object as payments when LIVEDROP_PAYMENTS=stripe (its webhooks, its keys)
     checkout: Checkout
     orders: OrderLife  # an order's life after payment: shipped, delivered, refunded, cancelled
+    orders_links: OrdersLinks  # a fresh link to one's orders, by email
     epochs: RedisEpochs
     shopify: ShopifySync  # a host's Shopify shop: its products/update webhook (docs/shop-import.md)
     # live
@@ -100,6 +103,7 @@ class Livedrop:
     # web
     rate_limiter: RateLimiter
     buyer_tokens: BuyerTokens
+    orders_link_tokens: OrdersLinkTokens
     templates: Jinja2Templates
     # The waiting room's proof of work; None when LIVEDROP_QUEUE_POW is 0 (joins carry none).
     queue_pow: QueuePow | None
@@ -191,6 +195,7 @@ def assemble(settings: Settings, services: Services) -> Livedrop:
         stripe=payments if isinstance(payments, StripeProvider) else None,
         checkout=checkout,
         orders=orders,
+        orders_links=OrdersLinks(sessions),
         epochs=epochs,
         shopify=ShopifySync(sessions, stock, redis),
         hub=hub,
@@ -208,6 +213,7 @@ def assemble(settings: Settings, services: Services) -> Livedrop:
         outbox=outbox,
         rate_limiter=RateLimiter(redis),
         buyer_tokens=BuyerTokens(settings.secret_key),
+        orders_link_tokens=OrdersLinkTokens(settings.secret_key),
         templates=templates,
         # Keyed from SECRET_KEY (QueuePow derives its own key), so every process checks what any issued.
         queue_pow=QueuePow(settings.secret_key, settings.queue_pow) if settings.queue_pow > 0 else None,

@@ -3,7 +3,8 @@ the browser's buyer (its livedrop_buyer cookie).
 
 A receipt link is a capability URL: order ids are unguessable (24 random URL-safe characters),
 and anyone holding the link sees the order (docs/payments.md, "Receipt links"). ``/orders`` shows
-only the cookie's buyer's orders.
+only the cookie's buyer's orders, or, with ``?t=``, those of the email a fresh link was sent to
+(POST /api/buyers/orders-link; web.orders_link).
 """
 
 from __future__ import annotations
@@ -67,18 +68,31 @@ async def receipt_page(request: Request) -> HTMLResponse:
     }, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
 
 
+def _rows(orders: list[Any]) -> list[dict[str, Any]]:
+    rows = []
+    for order in orders:
+        shown = order_json(order, receipt_url(order.id))
+        rows.append({"order": shown, "when": _when(shown["created_at"]),
+                     "summary": ", ".join(f"{line['title']} ({line['label']})" + (f" × {line['quantity']}" if line["quantity"] > 1 else "")
+                                        for line in shown["lines"])})
+    return rows
+
+
 async def orders_page(request: Request) -> HTMLResponse:
+    """The browser's buyer's orders; with ``?t=`` (the emailed link, a day long) that email's."""
     root = livedrop(request)
-    buyer_id = root.buyer_tokens.from_request(request)
-    orders = []
-    if buyer_id is not None:
-        for order in await root.checkout.orders_for_buyer(buyer_id):
-            shown = order_json(order, receipt_url(order.id))
-            orders.append({"order": shown, "when": _when(shown["created_at"]),
-                           "items": ", ".join(f"{line['title']} ({line['label']})" + (f" × {line['quantity']}" if line["quantity"] > 1 else "")
-                                              for line in shown["lines"])})
-    return root.templates.TemplateResponse(request, "orders.html", {"orders": orders, "signed_in": buyer_id is not None},
-                                           headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+    token = request.query_params.get("t")
+    emailed_to = root.orders_link_tokens.email_of(token) if token else None
+    if emailed_to is not None:
+        orders = await root.orders_links.orders_of(emailed_to)
+        signed_in = True
+    else:
+        buyer_id = root.buyer_tokens.from_request(request)
+        orders = await root.checkout.orders_for_buyer(buyer_id) if buyer_id is not None else []
+        signed_in = buyer_id is not None
+    return root.templates.TemplateResponse(request, "orders.html", {
+        "orders": _rows(orders), "signed_in": signed_in, "emailed_to": emailed_to, "link_expired": bool(token) and emailed_to is None,
+    }, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
 
 
 routes = [
