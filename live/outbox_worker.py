@@ -34,10 +34,16 @@ from live.webhook_sender import SendResult, WebhookSender, event_body
 
 log = logging.getLogger("livedrop.outbox")
 
-CLAIM_LEASE_MS = 60_000  # longer than a webhook's 10 s timeout and an SMTP exchange
+CLAIM_LEASE_MS = 60_000
 FAN_OUT_BATCH = 200
 DELIVER_BATCH = 200  # claimed, sent (CONCURRENCY at a time) and recorded together
 CONCURRENCY = 16
+# A batch is sent in rounds (200 / 16), more than one lease could cover if its receivers are slow. So
+# that no send outlives its claim's lease (after which another worker may take the delivery), each
+# send is cut at SEND_BOUND_S (a webhook: 5 s to connect, 10 s per read; an SMTP exchange) and starts
+# only while it can end within the lease; a delivery not started by then is released, not attempted.
+SEND_BOUND_S = 25.0
+START_WITHIN_S = CLAIM_LEASE_MS / 1000 - SEND_BOUND_S - 5.0  # 5 s for the claim's commit and clocks
 
 
 class EmailSender(Protocol):
@@ -77,15 +83,19 @@ class OutboxWorker:
                     continue  # events nobody subscribed to: there may be more behind them
                 return done
             sem = asyncio.Semaphore(CONCURRENCY)
+            start_by = time.monotonic() + START_WITHIN_S
 
-            async def one(item: _Claimed) -> tuple[_Claimed, SendResult, int]:
+            async def one(item: _Claimed) -> tuple[_Claimed, SendResult | None, int]:
                 async with sem:
+                    if time.monotonic() > start_by:
+                        return item, None, 0  # too late to end within the lease: released
                     return await self._deliver(item)
 
             # The outcomes of a batch are recorded in one transaction: one commit per batch, not per
             # delivery (on SQLite each commit is a sync to disk). Until then the claims' lease stands.
-            await self.record(await asyncio.gather(*(one(item) for item in claimed)))
-            done += len(claimed)
+            outcomes = await asyncio.gather(*(one(item) for item in claimed))
+            await self.record(outcomes)
+            done += sum(1 for _, result, _ in outcomes if result is not None)
 
     async def has_work(self) -> bool:
         """One small SELECT (two indexed EXISTS): all an idle tick costs, and no locks taken."""
@@ -193,7 +203,10 @@ class OutboxWorker:
     async def _deliver(self, item: _Claimed) -> tuple[_Claimed, SendResult, int]:
         started = time.monotonic()
         try:
-            result = await self._send(item)
+            async with asyncio.timeout(SEND_BOUND_S):
+                result = await self._send(item)
+        except TimeoutError:
+            result = SendResult(None, f"no answer within {SEND_BOUND_S:g} s", retry=True)
         except Exception as exc:  # a bug or an unexpected library error: recorded, retried on schedule
             log.exception("outbox delivery %s (%s) failed unexpectedly", item.delivery_id, item.channel)
             result = SendResult(None, f"{type(exc).__name__}: {exc}"[:500], retry=True)
@@ -207,14 +220,19 @@ class OutboxWorker:
             return await self.email.send(item.event)
         return SendResult(None, f"no sender for channel {item.channel}", retry=False)
 
-    async def record(self, outcomes: list[tuple[_Claimed, SendResult, int]]) -> None:
+    async def record(self, outcomes: list[tuple[_Claimed, SendResult | None, int]]) -> None:
         """A batch's outcomes in one transaction: one executemany UPDATE of the deliveries, one
-        multi-row INSERT of the attempts, one or two UPDATEs per endpoint (not per delivery)."""
+        multi-row INSERT of the attempts, one or two UPDATEs per endpoint (not per delivery).
+        An outcome of None is a delivery released unsent: its attempt is given back, due now."""
         now = self.clock()
         updates: list[dict[str, Any]] = []
         attempts: list[dict[str, Any]] = []
+        released: list[dict[str, Any]] = []
         endpoint_ok: dict[int, bool] = {}
         for item, result, duration_ms in outcomes:
+            if result is None:
+                released.append({"b_id": item.delivery_id, "b_attempts": item.attempts, "b_now": now})
+                continue
             next_at = delivered_at = None
             if result.ok:
                 status, delivered_at = DELIVERED, now
@@ -240,8 +258,11 @@ class OutboxWorker:
             # the connection: the ORM would take a list of rows as its by-primary-key bulk form).
             # ``coalesce`` keeps the column when the outcome leaves it alone (None).
             connection = await session.connection()
-            await connection.execute(_RECORD, updates)
-            await session.execute(insert(DeliveryAttempt), attempts)
+            if updates:
+                await connection.execute(_RECORD, updates)
+                await session.execute(insert(DeliveryAttempt), attempts)
+            if released:
+                await connection.execute(_RELEASE, released)
             for endpoint_id, ok in sorted(endpoint_ok.items()):
                 await self._endpoint_health(session, endpoint_id, ok, now)
 
@@ -267,6 +288,13 @@ _RECORD = (
             last_error=bindparam("b_last_error", type_=String),
             next_attempt_at=func.coalesce(bindparam("b_next", type_=BigInteger), OutboxDelivery.next_attempt_at),
             delivered_at=func.coalesce(bindparam("b_delivered", type_=BigInteger), OutboxDelivery.delivered_at))
+)
+
+_RELEASE = (
+    update(OutboxDelivery)
+    .where(OutboxDelivery.id == bindparam("b_id"), OutboxDelivery.attempts == bindparam("b_attempts"),
+           OutboxDelivery.status == PENDING)
+    .values(attempts=OutboxDelivery.attempts - 1, next_attempt_at=bindparam("b_now", type_=BigInteger))
 )
 
 

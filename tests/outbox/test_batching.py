@@ -29,7 +29,7 @@ class Statements:
         self.seen: list[str] = []
 
     def __call__(self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
-        self.seen.append(" ".join(statement.split()[:3]))
+        self.seen.append(" ".join(statement.split()))
 
     def take(self) -> list[str]:
         seen, self.seen = self.seen, []
@@ -73,7 +73,7 @@ async def test_an_idle_tick_is_one_select_and_a_batch_costs_the_same_sql_for_3_d
     statements.take()
     assert await run.tick() == 0
     [idle] = statements.take()
-    assert idle.upper().startswith("SELECT"), idle
+    assert idle.upper().startswith("SELECT") and "FOR UPDATE" not in idle.upper(), idle
 
     await paid(sessions, host_id, 3)
     statements.take()
@@ -143,3 +143,43 @@ async def test_an_outcome_does_not_overwrite_a_redelivery_made_while_it_was_on_t
         assert delivery is not None and (delivery.status, delivery.attempts, delivery.last_status) == ("delivered", 1, 200)
         attempts = [a.status for a in (await session.execute(select(DeliveryAttempt).order_by(DeliveryAttempt.id))).scalars()]
         assert attempts == [410, 200]  # every attempt recorded, the overtaken one too
+
+
+async def test_a_send_is_cut_at_its_bound_and_retried_on_schedule(
+        sessions: async_sessionmaker, receiver: Receiver, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """So that no send outlives its claim's lease, each is bounded (shortened here from 25 s)."""
+    monkeypatch.setattr("live.outbox_worker.SEND_BOUND_S", 0.3)
+    host_id = await shop(sessions, receiver, clock)
+    await paid(sessions, host_id, 1)
+    receiver.hang = asyncio.Event()  # the receiver takes the request and never answers
+    assert await asyncio.wait_for(worker(sessions, clock).tick(), 5) == 1
+    async with sessions() as session:
+        delivery = (await session.execute(select(OutboxDelivery))).scalar_one()
+        assert (delivery.status, delivery.attempts, delivery.last_status) == ("pending", 1, None)
+        assert delivery.last_error == "no answer within 0.3 s"
+        assert delivery.next_attempt_at == clock.now + RETRY_SCHEDULE_MS[1]
+
+
+async def test_deliveries_that_could_not_start_within_the_lease_are_released_unsent_and_sent_next(
+        sessions: async_sessionmaker, receiver: Receiver, clock: Clock, monkeypatch: pytest.MonkeyPatch,
+        statements: Statements) -> None:
+    """One at a time, the first delivery hangs past the start window (shortened here from 30 s): the
+    other two are given back (no attempt counted or recorded) and go out in the tick's next batch."""
+    monkeypatch.setattr("live.outbox_worker.CONCURRENCY", 1)
+    monkeypatch.setattr("live.outbox_worker.START_WITHIN_S", 0.3)
+    host_id = await shop(sessions, receiver, clock)
+    await paid(sessions, host_id, 3)
+    hang = receiver.hang = asyncio.Event()
+    run = asyncio.create_task(worker(sessions, clock).tick())
+    await receiver.wait_for(1)
+    await asyncio.sleep(0.5)
+    hang.set()
+    assert await run == 3
+    claims = [s for s in statements.take() if s.upper().startswith("UPDATE OUTBOX_DELIVERIES") and "RETURNING" in s.upper()]
+    assert len(claims) == 2  # the batch of 3, then the 2 released
+    ids = [r.headers["webhook-id"] for r in receiver.received]
+    assert len(ids) == len(set(ids)) == 3
+    async with sessions() as session:
+        rows = [tuple(r) for r in await session.execute(select(OutboxDelivery.status, OutboxDelivery.attempts))]
+        assert rows == [("delivered", 1)] * 3
+        assert len((await session.execute(select(DeliveryAttempt))).all()) == 3
