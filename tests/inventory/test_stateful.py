@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import Counter
+from typing import Any
 
 import hypothesis.strategies as st
 from hypothesis import HealthCheck, settings
@@ -123,10 +124,16 @@ def test_inventory_invariants_hold_under_random_operations(redis_url: str, datab
                 assert order.status == "paid"
                 self.last_sale_from = self.step
 
+        def _pick_hold(self, data: st.DataObject) -> Any:
+            # A draw whose bounds never depend on the machine's state: how many holds there are can
+            # differ when hypothesis replays a case (Redis and the clock are real), and a draw
+            # from sampled_from(self.holds) then fails its replay check (FlakyStrategyDefinition).
+            return self.holds[data.draw(st.integers(0, 63)) % len(self.holds)]
+
         @precondition(lambda self: self.holds)
         @rule(data=st.data(), owner=st.booleans())
         def release(self, data: st.DataObject, owner: bool) -> None:
-            h = data.draw(st.sampled_from(self.holds))
+            h = self._pick_hold(data)
             try:
                 self.run(self.stock.release(h.hold_id, h.buyer_id if owner else "someone-else"))
             except (errors.NotFound, errors.HoldLocked):
@@ -135,7 +142,7 @@ def test_inventory_invariants_hold_under_random_operations(redis_url: str, datab
         @precondition(lambda self: self.holds)
         @rule(data=st.data(), email=st.sampled_from(EMAILS), pays=st.booleans())
         def checkout_hold(self, data: st.DataObject, email: str, pays: bool) -> None:
-            h = data.draw(st.sampled_from(self.holds))
+            h = self._pick_hold(data)
             card = PAYING_CARD if pays else DECLINED_CARD
             try:
                 order, _ = self.run(self.checkout.checkout(h.hold_id, h.buyer_id, details(email, card)))
@@ -152,7 +159,7 @@ def test_inventory_invariants_hold_under_random_operations(redis_url: str, datab
         def checkout_crashes(self, data: st.DataObject, email: str, step: str) -> None:
             """The checkout process dies after the lock, the pending order, the charge, or
             marking the order paid (before the Redis commit)."""
-            h = data.draw(st.sampled_from(self.holds))
+            h = self._pick_hold(data)
             d = details(email)
 
             async def go() -> None:
@@ -275,7 +282,7 @@ def test_inventory_invariants_hold_under_random_operations(redis_url: str, datab
         def provider_says_paid(self, data: st.DataObject) -> None:
             """The provider's word that a hold's payment went through (Stripe's webhook), at any
             moment: before the buyer's checkout call, after it, for a checkout that died, or twice."""
-            h = data.draw(st.sampled_from(self.holds))
+            h = self._pick_hold(data)
             self.run(self.checkout.payment_succeeded(h.hold_id))
 
         @rule(n=st.integers(0, 3), capture_cents=st.sampled_from([None, 600]), twice=st.booleans(),
@@ -331,7 +338,7 @@ def test_inventory_invariants_hold_under_random_operations(redis_url: str, datab
             if lose_the_last_sale and before_sale:
                 saved = before_sale[0]
             else:
-                n = data.draw(st.integers(1, min(5, len(self.history) - 1)))
+                n = 1 + data.draw(st.integers(0, 4)) % min(5, len(self.history) - 1)
                 saved = self.history[-1 - n][1]
 
             async def go() -> None:
