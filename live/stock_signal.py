@@ -9,8 +9,9 @@ tells the other processes through one Redis PUBLISH per ``COALESCE_S`` at most: 
 holds a second that is ~33 small messages a second per process, not one per hold (the hold script
 itself publishes nothing: Redis's time per hold is the drop's ceiling). The feed then ticks at
 most once per ``coalescing_window`` (30 ms, longer with thousands of viewers), so frames per
-viewer stay bounded during a drop and a quiet show's change is sent at once. A slow poll (``LIVEDROP_STOCK_POLL_S``) stays as the safety
-net for a message lost while the subscription reconnects.
+viewer stay bounded during a drop and a quiet show's change is sent at once. A slow poll
+(``LIVEDROP_STOCK_POLL_MS``) stays as the safety net for a message lost while the subscription
+reconnects.
 """
 
 from __future__ import annotations

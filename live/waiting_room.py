@@ -178,14 +178,12 @@ class _JoinBatch:
         self.offer_id = offer_id
         self.expire_at = expire_at
         self.window_ms = window_ms
-        self.buyers: list[str] = []
         self.args: list[Any] = []
         self.ip_keys: dict[str, int] = {}  # address key -> its index in KEYS (from 3)
         self.futures: list[asyncio.Future[tuple[int, str]]] = []
 
     def add(self, buyer_id: str, entry_id: str, allowed: int, ip_key: str) -> asyncio.Future[tuple[int, str]]:
         index = self.ip_keys.setdefault(ip_key, len(self.ip_keys) + 3)
-        self.buyers.append(buyer_id)
         self.args += (buyer_id, entry_id, allowed, index)
         future: asyncio.Future[tuple[int, str]] = self.loop.create_future()
         self.futures.append(future)
@@ -230,7 +228,7 @@ class WaitingRoom:
         (bench/queue.py part 1; docs/waiting-room-bench.md)."""
         allowed, window_ms = ip_limit or (0, 0)
         batch = self._batches.get(offer_id)
-        if batch is None or len(batch.buyers) >= JOIN_BATCH_MAX or batch.window_ms != window_ms:
+        if batch is None or len(batch.futures) >= JOIN_BATCH_MAX or batch.window_ms != window_ms:
             batch = self._start_batch(offer_id, ends_at, window_ms)
         future = batch.add(buyer_id, secrets.token_hex(8), allowed, keys.queue(offer_id, "ip:" + ip[:64]))
         created, record = await future
