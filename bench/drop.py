@@ -1,7 +1,7 @@
 """Benchmark of a limited drop: how fast holds go compared with a trivial endpoint, and that
 nothing is oversold. Prints JSON.
 
-    .venv/bin/python -m bench.drop [--seconds 5] [--rounds 3] [--processes 2] [--connections 32]
+    .venv/bin/python -m bench.drop [--seconds 5] [--rounds 3] [--processes 2] [--connections 32] [--cluster]
 
 The three measured paths (trivial endpoint, hold success, hold sold out) run in turn, ``--rounds``
 times. Each round gives a pair of ratios measured seconds apart (hold / trivial, sold out /
@@ -9,28 +9,48 @@ trivial); the reported ratios are the medians of those pairs, so a slow spell of
 machine, or an append-only-file rewrite of the embedded Redis, costs one round, not the result.
 The ratios of the paths' median rates are printed beside them.
 
+It also reads the server's ``/metrics`` mid-drop and at the end (parsed with prometheus_client's
+parser) and prints ``metrics``: the server's ``livedrop_holds_total{answer="held"}`` beside the 201s
+the bench counted, and whether they are equal.
+
 Starts its own `livedrop serve` on loopback with a fresh data folder (embedded redis-server and
 SQLite, or REDIS_URL / DATABASE_URL when set) and drives it from separate processes.
+
+``--cluster`` runs the same twice: on one Redis (the embedded one, or REDIS_URL), then on a Redis
+Cluster it starts on loopback (three primaries and a replica each, Debian's redis-server; see
+docs/redis-cluster.md), and prints both, the cluster's hold ratio over the single one's, and
+each run's Redis time per hold on the primary that owns the drop's product (INFO commandstats:
+EVALSHA's usec_per_call there, reset before the measured rounds).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import resource
 import statistics
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.loadgen import LoadResult, hold_presses, request_bytes, run_load
+import redis as sync_redis
+
+from inventory import keys
 from inventory.stock import SaleTerms, StockStore
 from tests.support import LivedropProcess, host_token, livedrop_env
 from web.services import make_redis
+
+if TYPE_CHECKING:
+    from tests.redis_cluster_servers import Cluster
 
 
 def raise_nofile() -> None:
@@ -94,17 +114,49 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--connections", type=int, default=32, help="per load process")
+    parser.add_argument("--cluster", action="store_true", help="also on a 3-primary Redis Cluster, and compare")
     args = parser.parse_args()
     raise_nofile()
+    command = "python -m bench.drop " + " ".join(f"--{k} {v}" for k, v in vars(args).items())
+    if not args.cluster:
+        print(json.dumps({"command": command, **run_drop(args, None)}, indent=2))
+        return
 
+    from tests.redis_cluster_servers import Cluster
+
+    single = run_drop(args, None)
+    cluster = Cluster(Path(tempfile.mkdtemp(prefix="livedrop-bench-cluster-"))).start()
+    try:
+        clustered = run_drop(args, cluster)
+    finally:
+        cluster.stop()
+    ratio = "hold_success_vs_trivial"
+    print(json.dumps({
+        "command": command,
+        "single_redis": single,
+        "redis_cluster": clustered,
+        "comparison": {
+            f"{ratio}_single": single["ratios"][ratio],
+            f"{ratio}_cluster": clustered["ratios"][ratio],
+            "cluster_over_single": round(clustered["ratios"][ratio] / single["ratios"][ratio], 3),
+            "redis_usec_per_hold_single": single["redis_time_per_hold_on_owner"]["usec_per_call"],
+            "redis_usec_per_hold_cluster": clustered["redis_time_per_hold_on_owner"]["usec_per_call"],
+        },
+    }, indent=2))
+
+
+def run_drop(args: argparse.Namespace, cluster: Cluster | None) -> dict[str, Any]:
+    """One full run on a fresh server: on one Redis (``cluster`` None) or on ``cluster``
+    (tests.redis_cluster_servers.Cluster)."""
     data = Path(tempfile.mkdtemp(prefix="livedrop-bench-"))
-    env = livedrop_env(data, LIVEDROP_HOLDS_PER_BUYER_PER_MINUTE="1000000", LIVEDROP_BUYERS_PER_IP_PER_MINUTE="1000000")
+    extra = {"REDIS_URL": cluster.url} if cluster is not None else {}
+    env = livedrop_env(data, LIVEDROP_HOLDS_PER_BUYER_PER_MINUTE="1000000", LIVEDROP_BUYERS_PER_IP_PER_MINUTE="1000000", **extra)
     token = host_token(env, "bench@example.com", "bench password 123")
-    report: dict[str, object] = {"command": "python -m bench.drop " + " ".join(f"--{k} {v}" for k, v in vars(args).items())}
+    report: dict[str, Any] = {"redis": "cluster of 3 primaries (+1 replica each)" if cluster is not None else "one server"}
 
     with LivedropProcess(["serve"], env) as server:
         url = server.url
-        big_slug, _ = asyncio.run(setup_show(url, token, "Big stock", {f"BIG-{i}": 1_000_000 for i in range(6)}, 1000))
+        big_slug, big_product = asyncio.run(setup_show(url, token, "Big stock", {f"BIG-{i}": 1_000_000 for i in range(6)}, 1000))
         out_slug, out_product = asyncio.run(setup_show(url, token, "Sold out", {"OUT-1": 1}, 1))
         drop_slug, drop_product = asyncio.run(setup_show(url, token, "Drop", {f"DROP-{i}": 50 for i in range(6)}, 1))
         buyers = asyncio.run(make_buyers(url, 2000))
@@ -118,15 +170,30 @@ def main() -> None:
             "hold_sold_out_path": hold_presses(url, out_slug, buyers, ["OUT-1"]),
         }
         rounds: dict[str, list[LoadResult]] = {name: [] for name in paths}
+        owner = owning_primary(redis_url, cluster, keys.version(big_product))
+        with contextlib.closing(owner):
+            owner.config_resetstat()
         for _ in range(args.rounds):
             for name, make in paths.items():
                 rounds[name].append(run_load(url, make, processes=args.processes, connections=args.connections,
                                              seconds=args.seconds))
+            report["redis_time_per_hold_on_owner"] = evalsha_stats(owner)
         for name, results in rounds.items():
             report[name] = median_of(results)
+        during: list[dict[str, float]] = []
+        scraper = threading.Timer(min(args.seconds, 3) / 2, lambda: during.append(scrape_holds(url)))
+        scraper.start()  # /metrics read mid-drop: it must parse while the server is busiest
         drop = run_load(url, hold_presses(url, drop_slug, buyers, [f"DROP-{i}" for i in range(6)]), processes=args.processes,
                         connections=args.connections, seconds=min(args.seconds, 3))
+        scraper.join()
         report["drop_300_units"] = drop.summary()
+        # Every 201 the bench counted, against the server's own count of holds made.
+        counted = 1 + sum(r.statuses.get(201, 0) for name in ("hold_success_path", "hold_sold_out_path") for r in rounds[name])
+        counted += drop.statuses.get(201, 0)
+        after = scrape_holds(url)
+        report["metrics"] = {"scraped_mid_drop": during[0] if during else None, "holds_by_answer": after,
+                             "held_counter": after.get("held", 0), "holds_bench_counted": counted,
+                             "held_counter_equals_bench": after.get("held", 0) == counted}
 
         counts = asyncio.run(_counts(redis_url, [drop_product, out_product]))
         holds_made = drop.statuses.get(201, 0)
@@ -152,7 +219,39 @@ def main() -> None:
         },
         "targets": {"hold_success_vs_trivial": 0.6, "hold_sold_out_vs_trivial": 0.8},
     }
-    print(json.dumps(report, indent=2))
+    return report
+
+
+def owning_primary(redis_url: str, cluster: Cluster | None, key: str) -> sync_redis.Redis:
+    """A client of the server that runs ``key``'s scripts: the one Redis, or the cluster's
+    primary for the key's slot."""
+    if cluster is None:
+        return sync_redis.Redis.from_url(redis_url, decode_responses=True)
+    return cluster.primary_of(key).client()
+
+
+def evalsha_stats(server: sync_redis.Redis) -> dict[str, object]:
+    """EVALSHA's calls and time on ``server`` since its stats were reset: the holds of the
+    measured rounds (the big product's), plus the few other scripts that hash there."""
+    stats = server.info("commandstats").get("cmdstat_evalsha", {})
+    return {"calls": int(stats.get("calls", 0)), "usec_per_call": float(stats.get("usec_per_call", 0.0)),
+            "port": server.connection_pool.connection_kwargs.get("port") or "unix socket"}
+
+
+def scrape_holds(url: str, token: str | None = None) -> dict[str, float]:
+    """GET /metrics, parsed with prometheus_client's parser: livedrop_holds_total by answer, and
+    the hold histogram's count (``_observed``). Raises if it does not parse."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    answer = httpx.get(url + "/metrics", headers=headers, timeout=10)
+    answer.raise_for_status()
+    holds: dict[str, float] = {}
+    for family in text_string_to_metric_families(answer.text):
+        for sample in family.samples:
+            if sample.name == "livedrop_holds_total":
+                holds[sample.labels["answer"]] = sample.value
+            elif sample.name == "livedrop_hold_seconds_count":
+                holds["_observed"] = sample.value
+    return holds
 
 
 def median_of(results: list[LoadResult]) -> dict[str, object]:

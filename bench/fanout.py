@@ -1,7 +1,7 @@
 """WebSocket fan-out benchmark: N viewers of one show on one server process; prints JSON.
 
-    .venv/bin/python bench/fanout.py                 # 2,000 viewers
-    .venv/bin/python bench/fanout.py --clients 10000
+    PYTHONPATH=$PWD .venv/bin/python -m bench.fanout                   # 2,000 viewers
+    PYTHONPATH=$PWD .venv/bin/python -m bench.fanout --clients 10000
 
 It starts ``livedrop serve`` (embedded Redis and SQLite in a temporary data folder unless REDIS_URL
 / DATABASE_URL are set), a host, a product and a live show; then opens the viewers from separate
@@ -23,18 +23,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import json
 import math
 import multiprocessing as mp
 import os
 import resource
+import secrets
+import signal
 import statistics
 import struct
+import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -61,6 +68,7 @@ class Viewer(asyncio.Protocol):
         self.buffer = bytearray()
         self.upgraded = False
         self.frames = 0
+        self.closed_by_server = False
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -92,10 +100,24 @@ class Viewer(asyncio.Protocol):
                 length, offset = struct.unpack("!Q", self.buffer[2:10])[0], 10
             if len(self.buffer) < offset + length:
                 return
+            opcode = self.buffer[0] & 0x0F
             payload = bytes(self.buffer[offset: offset + length])
             del self.buffer[: offset + length]
+            if opcode == 0x9:  # ping: a browser answers on its own, and uvicorn closes (1011) a socket that does not
+                self.pong(payload)
+                continue
+            if opcode == 0x8:
+                self.closed_by_server = True
+                continue
             self.frames += 1
             self.on_payload(payload, now)
+
+    def pong(self, payload: bytes) -> None:
+        """A pong with the ping's payload (at most 125 bytes), masked as a client's frames must be."""
+        mask = os.urandom(4)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        if self.transport is not None:
+            self.transport.write(bytes([0x8A, 0x80 | len(payload)]) + mask + masked)
 
     def on_payload(self, payload: bytes, now: float) -> None:
         """One frame's text, arrived at ``now``: pins noted, ready at the snapshot."""
@@ -114,10 +136,10 @@ def _raise_nofile() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-async def _viewers(port: int, slug: str, count: int, conn: "mp.connection.Connection") -> None:
+async def _viewers(port: int, path: str, count: int, conn: "mp.connection.Connection") -> None:
     loop = asyncio.get_running_loop()
     request = (
-        f"GET /ws/shows/{slug} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
         "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\n\r\n"
     )
     viewers: list[Viewer] = []
@@ -141,13 +163,14 @@ async def _viewers(port: int, slug: str, count: int, conn: "mp.connection.Connec
     # every arrival.
     while (await loop.run_in_executor(None, conn.recv)) == "count":
         conn.send(sum(len(pins) for pins in pins_per_viewer))
-    conn.send(("pins", pins_per_viewer, sum(v.frames for v in viewers)))
+    conn.send(("pins", pins_per_viewer, sum(v.frames for v in viewers), sum(len(v.buffer) for v in viewers),
+               sum(v.closed_by_server for v in viewers)))
     for viewer in viewers:
         if viewer.transport is not None:
             viewer.transport.close()
 
 
-def _worker(port: int, slug: str, count: int, conn: "mp.connection.Connection") -> None:
+def _worker(port: int, path: str, count: int, conn: "mp.connection.Connection") -> None:
     _raise_nofile()
     try:
         import uvloop
@@ -155,17 +178,32 @@ def _worker(port: int, slug: str, count: int, conn: "mp.connection.Connection") 
         uvloop.install()
     except ImportError:
         pass
-    asyncio.run(_viewers(port, slug, count, conn))
+    asyncio.run(_viewers(port, path, count, conn))
 
 
-# -- the host side -------------------------------------------------------------------------------
+# -- the servers measured ------------------------------------------------------------------------
+
+FLOOR_DIR = ROOT / "bench" / "ws_floor"
+
+
+@dataclass
+class Target:
+    """A server under measurement: where its viewers connect, and how one pin is published."""
+
+    name: str
+    port: int
+    path: str
+    process: psutil.Process
+    publish: Callable[[], None]  # one pin; returns once the server answered the call
+    last_seq: int  # the seq before the first measured pin: each publish is the next one
+    collect: Callable[[], None] = lambda: None  # before a memory reading: a full gc where offered
 
 
 def _setup(server: LivedropProcess, env: dict[str, str]) -> tuple[httpx.Client, str, int]:
-    email = f"bench-{os.getpid()}@example.com"
+    email = f"bench-{os.getpid()}-{secrets.token_hex(3)}@example.com"
     token = host_token(env, email, "benchmark-password")
     host = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
-    slug = f"fanout-{os.getpid()}"
+    slug = f"fanout-{os.getpid()}-{secrets.token_hex(3)}"
     product = host.post("/api/products", json={
         "title": "Aurora Runner", "description": "A retro runner.", "price_cents": 12900, "currency": "EUR",
         "variants": [{"sku": f"AUR-{slug}-{n}", "label": f"EU {n}", "stock": 1_000_000} for n in range(40, 46)],
@@ -175,20 +213,67 @@ def _setup(server: LivedropProcess, env: dict[str, str]) -> tuple[httpx.Client, 
     return host, slug, product["id"]
 
 
-def _cpu_after_delivery(process: psutil.Process, pipes: list) -> object:  # type: ignore[type-arg]
-    """Wait until the viewers stop receiving pins (the client processes share the cores with the
-    server and may still be reading the burst), at most 60 s; the server's CPU time then."""
-    deadline = time.monotonic() + 60
+def _pin_body(host: httpx.Client, slug: str, product_id: int) -> str:
+    """A pin frame as livedrop sends it, without its seq: what the floor broadcasts, so both
+    servers send frames of the same size."""
+    snapshot = host.get(f"/api/shows/{slug}").json()
+    fields = {"media_ms": None, "type": "pin", "ts": int(time.time() * 1000), "product_id": product_id,
+              "product": snapshot["pinned"], "stock": snapshot["stock"]}
+    return json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
+
+
+def _ensure_ws() -> None:
+    """``ws`` from npm into bench/ws_floor/node_modules, once (package-lock.json pins the version)."""
+    if not (FLOOR_DIR / "node_modules" / "ws").is_dir():
+        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", str(FLOOR_DIR)],
+                       check=True, stdout=subprocess.DEVNULL, timeout=300)
+
+
+@contextlib.contextmanager
+def node_floor(pin_body: str) -> Iterator[Target]:
+    """bench/ws_floor/server.js on a loopback port, as a Target; stopped on the way out."""
+    _ensure_ws()
+    proc = subprocess.Popen(["node", "--expose-gc", str(FLOOR_DIR / "server.js"), "0"],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline())
+        http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+
+        def publish() -> None:
+            http.put("/pin", content=pin_body).raise_for_status()
+
+        def collect() -> None:
+            http.post("/gc").raise_for_status()
+            time.sleep(0.2)
+
+        yield Target("node-ws", port, "/ws", psutil.Process(proc.pid), publish, 0, collect)
+        http.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+# -- one measurement -------------------------------------------------------------------------------
+
+
+def _cpu_after_delivery(process: psutil.Process, pipes: list, expected: int) -> object:  # type: ignore[type-arg]
+    """Wait until the viewers have every pin (``expected`` receipts in all), or stop receiving for
+    30 s (the client processes share the cores with the server, and on a loaded machine one may
+    be starved for seconds), at most 180 s; the server's CPU time then."""
+    deadline = time.monotonic() + 180
     last, quiet_since = -1, time.monotonic()
     while time.monotonic() < deadline:
         for pipe in pipes:
             pipe.send("count")
         received = sum(pipe.recv() for pipe in pipes)
+        if received >= expected:
+            break
         if received != last:
             last, quiet_since = received, time.monotonic()
-        elif time.monotonic() - quiet_since >= 2:
+        elif time.monotonic() - quiet_since >= 30:
             break
-        time.sleep(0.5)
+        time.sleep(0.1)
     return process.cpu_times()
 
 
@@ -205,31 +290,44 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--clients", type=int, default=2000)
-    parser.add_argument("--pins", type=int, default=20, help="spaced pins for the latency figures")
-    parser.add_argument("--burst", type=int, default=30, help="back-to-back pins for frames per second")
-    parser.add_argument("--drop", action="store_true", help="run a drop (bench/drop.py's hold load) during the spaced pins")
-    args = parser.parse_args()
-    _raise_nofile()
+class Strace:
+    """``strace -c -f`` attached to the server during the burst: system calls per delivered frame."""
 
-    data_dir = Path(tempfile.mkdtemp(prefix="livedrop-fanout-"))
-    env = livedrop_env(data_dir, LIVEDROP_HOLDS_PER_BUYER_PER_MINUTE="1000000", LIVEDROP_BUYERS_PER_IP_PER_MINUTE="1000000")
-    server = LivedropProcess(["serve"], env).start()
+    def __init__(self, pid: int) -> None:
+        self.out = Path(tempfile.mkstemp(prefix="fanout-strace-")[1])
+        self.proc = subprocess.Popen(["strace", "-c", "-f", "-p", str(pid), "-o", str(self.out)],
+                                     stderr=subprocess.DEVNULL)
+        time.sleep(1)  # attached to every thread before the first pin
+
+    def stop(self) -> dict[str, int]:
+        """{syscall: calls} and "total", from strace's summary table."""
+        self.proc.send_signal(signal.SIGINT)
+        self.proc.wait(30)
+        calls: dict[str, int] = {}
+        for line in self.out.read_text().splitlines():
+            parts = line.split()
+            # "% time  seconds  usecs/call  calls  [errors]  syscall", the last row's name "total"
+            if len(parts) >= 5 and parts[0][0].isdigit() and parts[3].isdigit():
+                calls[parts[-1]] = int(parts[3])
+        self.out.unlink()
+        return calls
+
+
+def measure(target: Target, args: argparse.Namespace, drop: Callable[[], dict[str, object]] | None = None) -> dict[str, object]:
+    """Connect ``args.clients`` viewers to ``target``, then the spaced pins (latency) and the burst
+    (CPU and system calls per delivered frame); the figures of this one server."""
+    process = target.process
+    target.collect()
+    time.sleep(1)
+    rss_before = process.memory_info().rss
+    n_workers = max(1, math.ceil(args.clients / PER_WORKER))
+    pipes = []
     workers: list[mp.Process] = []
     try:
-        host, slug, product_id = _setup(server, env)
-        process = psutil.Process(server.proc.pid)  # type: ignore[union-attr]
-        time.sleep(1)
-        rss_before = process.memory_info().rss
-
-        n_workers = max(1, math.ceil(args.clients / PER_WORKER))
-        pipes = []
         for i in range(n_workers):
             share = args.clients // n_workers + (1 if i < args.clients % n_workers else 0)
             parent, child = mp.Pipe()
-            worker = mp.Process(target=_worker, args=(server.port, slug, share, child), daemon=True)
+            worker = mp.Process(target=_worker, args=(target.port, target.path, share, child), daemon=True)
             worker.start()
             workers.append(worker)
             pipes.append(parent)
@@ -237,29 +335,32 @@ def main() -> None:
         connected = sum(pipe.recv()[1] for pipe in pipes)
         connect_s = time.monotonic() - connect_started
         time.sleep(2)  # settle: every viewer idle, counts and clocks ticked
+        target.collect()
         rss_idle = process.memory_info().rss
+        if args.memory_only:
+            return {"server": target.name, "connected": connected, "memory": _memory(rss_before, rss_idle, connected),
+                    "load_average_1m": round(os.getloadavg()[0], 2)}
+        idle_before = process.cpu_times()
+        time.sleep(args.idle)  # nothing happens: what the server's own clocks cost
+        idle_after = process.cpu_times()
+        idle_cpu = (idle_after.user + idle_after.system) - (idle_before.user + idle_before.system)
 
         sent: dict[int, float] = {}
-        answered: dict[int, float] = {}  # when the host's call returned
-        seq = _last_seq(host, slug)  # only this benchmark publishes: each pin is the next seq
+        answered: dict[int, float] = {}  # when the call returned
+        seq = target.last_seq
 
         def pin() -> None:
             nonlocal seq
             started = time.monotonic()
-            answer = host.put(f"/api/shows/{slug}/pin", json={"product_id": product_id})
-            answer.raise_for_status()
+            target.publish()
             seq += 1
             sent[seq] = started
             answered[seq] = time.monotonic()
 
         drop_result: dict[str, object] = {}
         drop_thread = None
-        if args.drop:
-            host.put(f"/api/shows/{slug}/pin", json={"product_id": product_id}).raise_for_status()
-            seq += 1  # that pin is not measured
-            make = _drop_requests(server.url, slug)
-            drop_thread = threading.Thread(target=lambda: drop_result.update(run_load(
-                server.url, make, processes=2, connections=32, seconds=args.pins * 0.5 + 1).summary()))
+        if drop is not None:
+            drop_thread = threading.Thread(target=lambda: drop_result.update(drop()))
             drop_thread.start()
             time.sleep(1)  # the drop is under way before the first measured pin
         for _ in range(args.pins):
@@ -268,10 +369,13 @@ def main() -> None:
         if drop_thread is not None:
             drop_thread.join()
         spaced = set(sent)
+        strace = Strace(process.pid) if args.strace else None
+        cpu_before = process.cpu_times()
         burst_started = time.monotonic()
         for _ in range(args.burst):
             pin()
-        cpu = _cpu_after_delivery(process, pipes)
+        cpu = _cpu_after_delivery(process, pipes, connected * len(sent))
+        syscalls = strace.stop() if strace is not None else None
 
         for pipe in pipes:
             pipe.send("report")
@@ -280,64 +384,183 @@ def main() -> None:
         burst_arrivals: list[float] = []
         frames_total = 0
         missing = 0
+        viewers_short = 0  # viewers missing at least one pin: a few stuck sockets, or everyone late?
+        viewers_with_holes = 0
+        client_unparsed = 0  # bytes the clients received but have not parsed (a partial frame)
+        closed_by_server = 0  # viewers that got a close frame
         for pipe in pipes:
-            _, per_viewer, frames = pipe.recv()
+            _, per_viewer, frames, unparsed, closed = pipe.recv()
             frames_total += frames
+            client_unparsed += unparsed
+            closed_by_server += closed
             for pins in per_viewer:
-                for seq, started in sent.items():
-                    arrived = pins.get(seq)
+                viewers_short += len(pins) < len(sent)
+                # A hole (a pin missing before one that arrived) is a lost frame, not a late one.
+                got = [s for s in sorted(sent) if s in pins]
+                viewers_with_holes += bool(got) and len(got) < len([s for s in sent if s <= got[-1]])
+                for s, started in sent.items():
+                    arrived = pins.get(s)
                     if arrived is None:
                         missing += 1
-                    elif seq in spaced:
+                    elif s in spaced:
                         latencies.append(arrived - started)
-                        after_answer.append(arrived - answered[seq])
+                        after_answer.append(arrived - answered[s])
                     else:
                         burst_arrivals.append(arrived)
-        burst_frames = len(burst_arrivals)
-        burst_span = (max(burst_arrivals) - burst_started) if burst_arrivals else float("nan")
-        result = {
-            "clients": args.clients,
-            "connected": connected,
-            "client_processes": n_workers,
-            "connect_seconds": round(connect_s, 2),
-            "pins_measured": len(spaced),
-            "deliveries_measured": len(latencies),
-            "missing_deliveries": missing,
-            "latency_ms": {
-                "p50": round(percentile(latencies, 50) * 1000, 1),
-                "p99": round(percentile(latencies, 99) * 1000, 1),
-                "max": round(max(latencies) * 1000, 1),
-                "mean": round(statistics.fmean(latencies) * 1000, 1),
-            },
-            "pin_call_ms": {
-                "p50": round(percentile([answered[s] - sent[s] for s in spaced], 50) * 1000, 1),
-                "max": round(max(answered[s] - sent[s] for s in spaced) * 1000, 1),
-            },
-            "after_call_answer_ms": {
-                "p50": round(percentile(after_answer, 50) * 1000, 1),
-                "p99": round(percentile(after_answer, 99) * 1000, 1),
-            },
-            "memory": {
-                "server_rss_mb_before": round(rss_before / 2**20, 1),
-                "server_rss_mb_idle_with_clients": round(rss_idle / 2**20, 1),
-                "kib_per_idle_connection": round((rss_idle - rss_before) / max(connected, 1) / 1024, 1),
-            },
-            "burst": {
-                "pins": args.burst,
-                "frames_delivered": burst_frames,
-                "seconds": round(burst_span, 3),
-                "frames_per_second": round(burst_frames / burst_span) if burst_arrivals else None,
-            },
-            "drop_during_pins": drop_result or None,
-            "server_cpu_seconds": round(cpu.user + cpu.system, 1),
-            "redis": "REDIS_URL" if os.environ.get("REDIS_URL") else "embedded",
-            "database": "DATABASE_URL" if os.environ.get("DATABASE_URL") else "sqlite",
-        }
-        print(json.dumps(result, indent=2))
     finally:
         for worker in workers:
             worker.terminate()
-        server.stop()
+    burst_frames = len(burst_arrivals)
+    burst_span = (max(burst_arrivals) - burst_started) if burst_arrivals else float("nan")
+    burst_cpu = (cpu.user + cpu.system) - (cpu_before.user + cpu_before.system)  # type: ignore[attr-defined]
+    return {
+        "server": target.name,
+        "clients": args.clients,
+        "connected": connected,
+        "client_processes": n_workers,
+        "connect_seconds": round(connect_s, 2),
+        "pins_measured": len(spaced),
+        "deliveries_measured": len(latencies),
+        "missing_deliveries": missing,
+        "viewers_missing_some": viewers_short,
+        "viewers_with_holes": viewers_with_holes,
+        "client_unparsed_bytes": client_unparsed,
+        "viewers_closed_by_server": closed_by_server,
+        "latency_ms": {
+            "p50": round(percentile(latencies, 50) * 1000, 1),
+            "p99": round(percentile(latencies, 99) * 1000, 1),
+            "max": round(max(latencies) * 1000, 1),
+            "mean": round(statistics.fmean(latencies) * 1000, 1),
+        },
+        "pin_call_ms": {
+            "p50": round(percentile([answered[s] - sent[s] for s in spaced], 50) * 1000, 1),
+            "max": round(max(answered[s] - sent[s] for s in spaced) * 1000, 1),
+        },
+        "after_call_answer_ms": {
+            "p50": round(percentile(after_answer, 50) * 1000, 1),
+            "p99": round(percentile(after_answer, 99) * 1000, 1),
+        },
+        "memory": _memory(rss_before, rss_idle, connected),
+        "idle_cpu_percent_of_a_core": round(idle_cpu / args.idle * 100, 2) if args.idle else None,
+        "burst": {
+            "pins": args.burst,
+            "frames_delivered": burst_frames,
+            "seconds": round(burst_span, 3),
+            "frames_per_second": round(burst_frames / burst_span) if burst_arrivals else None,
+            "server_cpu_seconds": round(burst_cpu, 3),
+            "cpu_us_per_frame": round(burst_cpu / burst_frames * 1e6, 2) if burst_frames else None,
+            "syscalls_per_frame": round(syscalls["total"] / burst_frames, 2) if syscalls and burst_frames else None,
+            "syscalls_top": dict(sorted(((k, v) for k, v in (syscalls or {}).items() if k != "total"),
+                                        key=lambda kv: -kv[1])[:6]) or None,
+        },
+        "drop_during_pins": drop_result or None,
+        "load_average_1m": round(os.getloadavg()[0], 2),
+    }
+
+
+def _memory(rss_before: int, rss_idle: int, connected: int) -> dict[str, float]:
+    return {
+        "server_rss_mb_before": round(rss_before / 2**20, 1),
+        "server_rss_mb_idle_with_clients": round(rss_idle / 2**20, 1),
+        "kib_per_idle_connection": round((rss_idle - rss_before) / max(connected, 1) / 1024, 1),
+    }
+
+
+def _ratio(ours: float | None, floor: float | None) -> float | None:
+    return round(ours / floor, 2) if ours is not None and floor else None
+
+
+def ratios(ours: dict[str, Any], floor: dict[str, Any]) -> dict[str, float | None]:
+    """livedrop's figures over the floor's (lower is better; 1.0: at the floor)."""
+    return {
+        "cpu_per_frame": _ratio(ours["burst"]["cpu_us_per_frame"], floor["burst"]["cpu_us_per_frame"]),
+        "p99": _ratio(ours["latency_ms"]["p99"], floor["latency_ms"]["p99"]),
+        "p50": _ratio(ours["latency_ms"]["p50"], floor["latency_ms"]["p50"]),
+        "memory_per_idle_connection": _ratio(ours["memory"]["kib_per_idle_connection"], floor["memory"]["kib_per_idle_connection"]),
+        "syscalls_per_frame": _ratio(ours["burst"]["syscalls_per_frame"], floor["burst"]["syscalls_per_frame"]),
+    }
+
+
+# -- the run ---------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--clients", type=int, default=2000)
+    parser.add_argument("--pins", type=int, default=20, help="spaced pins for the latency figures")
+    parser.add_argument("--burst", type=int, default=30, help="back-to-back pins for CPU and frames per second")
+    parser.add_argument("--drop", action="store_true", help="run a drop (bench/drop.py's hold load) during the spaced pins")
+    parser.add_argument("--floor", action="store_true", help="also measure a minimal Node ws broadcast server with the same clients; print the ratios")
+    parser.add_argument("--runs", type=int, default=1, help="with --floor or --memory-only: runs (of both servers), one after the other; medians")
+    parser.add_argument("--memory-only", action="store_true", help="connect the viewers, read the memory per idle connection, stop (no pins)")
+    parser.add_argument("--idle", type=float, default=5.0, help="seconds of nothing happening with every viewer connected: the idle CPU")
+    parser.add_argument("--strace", action="store_true", help="count system calls during the burst (strace -c; slows the burst)")
+    args = parser.parse_args()
+    _raise_nofile()
+
+    runs: list[dict[str, Any]] = []
+    for _ in range(args.runs if args.floor or args.memory_only else 1):
+        # A fresh server per run: one that already held N connections reuses their freed memory,
+        # and its RSS would not grow with the next N.
+        data_dir = Path(tempfile.mkdtemp(prefix="livedrop-fanout-"))
+        env = livedrop_env(data_dir, LIVEDROP_HOLDS_PER_BUYER_PER_MINUTE="1000000", LIVEDROP_BUYERS_PER_IP_PER_MINUTE="1000000")
+        server = LivedropProcess(["serve"], env).start()
+        try:
+            host, slug, product_id = _setup(server, env)
+            drop = None
+            if args.drop:
+                host.put(f"/api/shows/{slug}/pin", json={"product_id": product_id}).raise_for_status()
+                make = _drop_requests(server.url, slug)
+                drop = lambda: run_load(server.url, make, processes=2, connections=32,  # noqa: E731
+                                        seconds=args.pins * 0.5 + 1).summary()
+
+            def pin(host: httpx.Client = host, slug: str = slug, product_id: int = product_id) -> None:
+                host.put(f"/api/shows/{slug}/pin", json={"product_id": product_id}).raise_for_status()
+
+            ours = Target("livedrop", server.port, f"/ws/shows/{slug}", psutil.Process(server.proc.pid),  # type: ignore[union-attr]
+                          pin, _last_seq(host, slug))
+            run: dict[str, Any] = {"livedrop": measure(ours, args, drop)}
+            if args.floor and not args.memory_only:
+                with node_floor(_pin_body(host, slug, product_id)) as floor:
+                    run["node_ws_floor"] = measure(floor, args)
+                run["ratios"] = ratios(run["livedrop"], run["node_ws_floor"])
+            host.close()
+            runs.append(run)
+        finally:
+            server.stop()
+    result: dict[str, Any] = {
+        "redis": "REDIS_URL" if os.environ.get("REDIS_URL") else "embedded",
+        "database": "DATABASE_URL" if os.environ.get("DATABASE_URL") else "sqlite",
+    }
+    if len(runs) == 1:
+        result.update(runs[0])
+    else:
+        result["runs"] = runs
+
+        def median_of(server: str, *path: str) -> float | None:
+            values = []
+            for run in runs:
+                value: Any = run[server]
+                for key in path:
+                    value = value[key]
+                values.append(value)
+            return statistics.median(values) if all(v is not None for v in values) else None
+
+        if args.memory_only:
+            result["medians"] = {"livedrop": {"kib_per_idle_connection": median_of("livedrop", "memory", "kib_per_idle_connection")}}
+            print(json.dumps(result, indent=2))
+            return
+        result["medians"] = {server: {
+            "cpu_us_per_frame": median_of(server, "burst", "cpu_us_per_frame"),
+            "latency_p99_ms": median_of(server, "latency_ms", "p99"),
+            "kib_per_idle_connection": median_of(server, "memory", "kib_per_idle_connection"),
+            "missing_deliveries": median_of(server, "missing_deliveries"),
+        } for server in ("livedrop", "node_ws_floor")}
+        result["median_ratios"] = {
+            key: statistics.median(r["ratios"][key] for r in runs) if all(r["ratios"][key] is not None for r in runs) else None
+            for key in runs[0]["ratios"]
+        }
+    print(json.dumps(result, indent=2))
 
 
 def _last_seq(host: httpx.Client, slug: str) -> int:

@@ -50,9 +50,10 @@ show these), 'paid', or 'refunded' (a paid order undone because no unit was left
 counts as sold.
 
 Redis keys: every key of a product shares the hash tag ``{p<id>}`` (``ld:{p<id>}:avail``,
-``:held``, ``:sold``, ``:loaded``, ``:buyers``, ``:emails``, ``:offers``, ``:offer_used``,
-``:hold:<hold id>``, ``:due``, ``:sold_recent``, ``:idem:<buyer>:<key>``, ``:ver``), and so does
-the buyer's index of their holds, one per product (``ld:{p<id>}:bh:<buyer>``; the buyer's holds
+``:sold``, ``:loaded``, ``:buyers``, ``:emails``, ``:offer_used``,
+``:hold:<hold id>``, ``:due``, ``:sold_recent``, ``:ver``), and so does
+the buyer's record, one per product (``ld:{p<id>}:b:<buyer>``: their holds, idempotency answers
+and presses; the buyer's holds
 across products are read from every product on sale); see ``inventory.keys`` for the full layout.
 Hold ids are ``<product id>.<random>``.
 

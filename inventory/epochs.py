@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -39,10 +40,12 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from inventory.timeouts import within
 from inventory import keys
 from inventory.faults import Outages
 from inventory.clock import now_ms
 from inventory.models import RedisEpoch
+from inventory.redis_cluster import is_cluster
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +65,28 @@ def run_id_of(info_server: str | dict[str, Any]) -> str:
 
 
 async def server_run_id(redis: aioredis.Redis) -> str:
+    return (await server_identity(redis))[0]
+
+
+async def server_identity(redis: aioredis.Redis) -> tuple[str, frozenset[str]]:
+    """What SQL's record names (at most 64 characters) and the run ids a connection may meet.
+
+    One server: its run id, twice. A Redis Cluster: ``cluster:`` and a digest of every primary's
+    run id; a failover promotes a replica (another run id) and so changes it, and a connection
+    to any primary of the set is trusted."""
+    if not is_cluster(redis):
+        run_id = await _info_run_id(redis)
+        return run_id, frozenset((run_id,))
+    from redis.asyncio.cluster import RedisCluster
+
+    replies = await redis.info("server", target_nodes=RedisCluster.PRIMARIES)
+    infos = [replies] if "run_id" in replies else list(replies.values())
+    members = frozenset(run_id_of(info) for info in infos)
+    digest = hashlib.sha1(",".join(sorted(members)).encode()).hexdigest()
+    return f"cluster:{digest}", members
+
+
+async def _info_run_id(redis: aioredis.Redis) -> str:
     return run_id_of(await redis.info("server"))
 
 
@@ -129,10 +154,12 @@ class RedisEpochs:
         self.reconcile_all = reconcile_all
         self.clock = clock
         self.outages = outages  # an outage is logged there once, not here once a second
-        self.trusted: str | None = None  # run id of the server holds may run on
+        self.trusted: str | None = None  # run id of the server holds may run on (a cluster: server_identity)
+        self.trusted_members: frozenset[str] = frozenset()  # run ids of its primaries
         self._token: str | None = None
         self._ensuring: asyncio.Task[None] | None = None
         self._warned_about: str | None = None
+        self._members: frozenset[str] = frozenset()
 
     # -- the check on every new connection -----------------------------------------------------
 
@@ -142,7 +169,8 @@ class RedisEpochs:
         periodic check runs)."""
         if stock is not None:
             stock.check_lane_connections(lambda info: self.connected_to(run_id_of(info)))
-        hook = getattr(self.redis.connection_pool.connection_kwargs.get("redis_connect_func"), "__self__", None)
+        pool = getattr(self.redis, "connection_pool", None)  # a RedisCluster has none: checked each second
+        hook = None if pool is None else getattr(pool.connection_kwargs.get("redis_connect_func"), "__self__", None)
         if isinstance(hook, ConnectionCheck):
             hook.check = self.connected_to
             return True
@@ -151,7 +179,7 @@ class RedisEpochs:
     def connected_to(self, run_id: str) -> None:
         """A connection was opened to the server ``run_id``. Raises ConnectionError when it is
         not the trusted one (outside ``ensure``), after stopping holds and starting ``ensure``."""
-        if run_id == self.trusted or _rebuilding.get():
+        if run_id == self.trusted or run_id in self.trusted_members or _rebuilding.get():
             return
         self.gate.suspend_holds()
         if self.trusted is not None and self._warned_about != run_id:
@@ -184,10 +212,11 @@ class RedisEpochs:
             _rebuilding.reset(token)
 
     async def _ensure(self) -> None:
-        run_id = await server_run_id(self.redis)
+        run_id, members = await server_identity(self.redis)
         epoch = await self.redis.get(keys.EPOCH)
         if run_id == self.trusted and epoch is not None and epoch == self._token:
             return
+        self._members = members
         self.gate.suspend_holds()
         claim = f"{keys.EPOCH}:rebuilding"
         deadline = self.clock() + CLAIM_MS
@@ -221,6 +250,7 @@ class RedisEpochs:
 
     def _trust(self, run_id: str, token: str) -> None:
         self.trusted, self._token = run_id, token
+        self.trusted_members = self._members
         self.gate.resume_holds()
 
     async def run(self, stop: asyncio.Event, every_s: float = 1.0) -> None:
@@ -229,6 +259,6 @@ class RedisEpochs:
         while not stop.is_set():
             await self._ensure_quietly()
             try:
-                await asyncio.wait_for(stop.wait(), every_s)
+                await within(stop.wait(), every_s)
             except TimeoutError:
                 pass

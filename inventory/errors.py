@@ -177,3 +177,22 @@ class NotShippedTo(Refusal):
     hold is locked or anything is charged: the hold stays as it was."""
 
     code, status, default_message = "not_shipped_to", 422, "shipping.country: the seller does not ship to this country"
+
+
+# -- the show's bag: one checkout for several holds (docs/bag.md) --------------------------------
+
+
+class BagMixed(InventoryError):
+    """Holds of one bag checkout must share a show and a currency (one payment, one order)."""
+
+    code, status, default_message = (
+        "bag_mixed", 422, "hold_ids: every hold of one checkout must be from this show and in one currency",
+    )
+
+
+class BagConflict(InventoryError):
+    """A hold of the bag is paid for (or being paid for) by another order."""
+
+    code, status, default_message = (
+        "bag_conflict", 409, "hold_ids: one of these holds is paid by another checkout; reload your bag and try again",
+    )

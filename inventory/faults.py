@@ -24,6 +24,8 @@ import asyncpg.exceptions
 import redis.exceptions
 import sqlalchemy.exc
 
+from inventory.timeouts import raise_if_cancelled, within
+
 log = logging.getLogger("livedrop.outage")
 
 REDIS = "redis"
@@ -33,7 +35,15 @@ _REDIS_FAULTS: tuple[type[BaseException], ...] = (
     redis.exceptions.ConnectionError,  # refused, reset, closed; also BusyLoadingError (restarting)
     redis.exceptions.TimeoutError,
     redis.exceptions.ReadOnlyError,  # a replica answering after a failover, until clients move over
+    # A Redis Cluster mid-failover: CLUSTERDOWN until the replica is promoted (1-3 node timeouts),
+    # TRYAGAIN for a multi-key call on a slot mid-migration, and redis-py's "TTL exhausted" when
+    # the slot kept moving; a Sentinel replica whose primary is gone answers MASTERDOWN.
+    redis.exceptions.ClusterError,  # ClusterDownError too
+    redis.exceptions.TryAgainError,
+    redis.exceptions.MasterDownError,
+    redis.exceptions.SlotNotCoveredError,
 )
+_NON_LOCAL_KEY = "Script attempted to access a non local key"
 _DATABASE_FAULTS: tuple[type[BaseException], ...] = (
     sqlalchemy.exc.OperationalError,  # refused, gone, locked, out of disk: what the DBAPI calls operational
     sqlalchemy.exc.InterfaceError,  # the connection is closed
@@ -51,6 +61,14 @@ _DRIVERS = ("sqlalchemy.", "asyncpg.", "aiosqlite.")
 def fault_of(exc: BaseException) -> str | None:
     """REDIS or DATABASE when ``exc`` says that service does not answer; None otherwise."""
     if isinstance(exc, _REDIS_FAULTS):
+        return REDIS
+    if isinstance(exc, redis.exceptions.ResponseError) and _NON_LOCAL_KEY in str(exc):
+        return REDIS  # a script on a Redis Cluster slot mid-migration (docs/redis-cluster.md): retry shortly
+    if isinstance(exc, (AttributeError, TypeError)) and _raised_in(exc, ("redis.asyncio.connection",)):
+        # redis-py 8.1 lets a write on a connection the server (or a failover) just closed fail as
+        # the transport's own AttributeError/TypeError instead of ConnectionError
+        # (redis/redis-py#4287); seen here as "'NoneType' object has no attribute 'writelines'"
+        # in 2 of ~280 requests while a cluster primary was killed. A lost connection: 503.
         return REDIS
     if isinstance(exc, _DATABASE_FAULTS):
         return DATABASE
@@ -141,6 +159,7 @@ class Outages:
     async def _until_back(self, dependency: str, probe: Probe) -> None:
         try:
             while not await self._answers(probe):
+                raise_if_cancelled()  # the probe's client may have swallowed the cancel (inventory.timeouts)
                 await asyncio.sleep(self.probe_every_s)
         finally:
             self._watchers.pop(dependency, None)
@@ -152,7 +171,7 @@ class Outages:
 
     async def _answers(self, probe: Probe) -> bool:
         with contextlib.suppress(Exception):  # any failure of the probe: not back yet
-            await asyncio.wait_for(probe(), self.probe_timeout_s)
+            await within(probe(), self.probe_timeout_s)
             return True
         return False
 

@@ -4,36 +4,43 @@ so a script can touch all of them atomically in Redis Cluster too.
     ld:{p<id>}:ver               string  version, bumped whenever available stock changes
     ld:{p<id>}:loaded            hash    sku -> units loaded (SQL Variant.stock)
     ld:{p<id>}:avail             hash    sku -> units available to hold
-    ld:{p<id>}:held              hash    sku -> units in live holds (held or locked)
-    ld:{p<id>}:sold              hash    sku -> units sold      (avail + held + sold = loaded)
-    ld:{p<id>}:buyers            hash    buyer id -> units held + bought (per-customer limit)
+    ld:{p<id>}:sold              hash    sku -> units sold; units in live holds (held or locked) are
+                                         loaded - avail - sold, not kept (one write less per hold)
+    ld:{p<id>}:buyers            hash    buyer id -> units held + bought (per-customer limit); field
+                                         '~' (no buyer) keeps it a hash table (common.lua's
+                                         buyers_as_table, docs/hold-script.md)
     ld:{p<id>}:emails            hash    email -> units in checkout + bought (per-email limit)
-    ld:{p<id>}:offers            hash    offer id -> cap (units at offer price; -1: every unit)
-    ld:{p<id>}:offer_used        hash    offer id -> units held + sold at the offer price
-    ld:{p<id>}:hold:<hold id>    hash    one hold (fields: see inventory.stock.Hold.from_record)
+    ld:{p<id>}:offer_used        hash    offer id -> units held + sold at the offer price, and
+                                         c:<offer id> -> its cap (units at offer price; -1: every unit)
+    ld:{p<id>}:hold:<hold id>    hash    one hold: r (packed, see common.lua) + fields later steps set
     ld:{p<id>}:due               zset    hold id -> when the sweeper must look at it (ms)
     ld:{p<id>}:sold_recent       zset    hold id -> commit time, sold records kept for reconcile
-    ld:{p<id>}:idem:<buyer>:<k>  string  a hold's idempotency record, fields joined by \x1e (24 h)
     ld:{p<id>}:unsold            hash    refund:<order>:<n> -> 1, restocks already in the counters
     ld:{p<id>}:recon             string  reconcile fence token
     ld:{p<id>}:loading           string  one process is loading the product (ensure_loaded)
-    ld:{p<id>}:bh:<buyer>        set     the buyer's hold ids of this product (GET /api/buyers/me)
-    ld:{p<id>}:rl:<buyer>        string  buy presses in the current rate-limit window
-    ld:products                  set     product ids loaded into Redis (the sweeper's list)
-    ld:epoch                     string  set by reconcile; missing means Redis came back empty
+    ld:{p<id>}:b:<buyer>         hash    the buyer's record of this product (hold.lua), a day after
+                                         their last hold: r = presses in the rate-limit window
+                                         ("count end_ms"), i:<Idempotency-Key> = that hold's answer
+                                         (fields joined by \x1e), h:<hold id> = their holds
+    ld:{ld}:products             set     product ids loaded into Redis (the sweeper's list)
+    ld:{ld}:epoch                string  set by reconcile; missing means Redis came back empty
     ld:{charges}:c:<key>         hash    the test payment provider's charges
     ld:{charges}:ids             hash    charge id -> its charge's key (refunds)
     ld:{charges}:r:<refund key>  string  a refund made with that key (the test provider; never twice)
     ld:{charges}:rl:<charge id>  list    the charge's refunds, "<refund id>:<cents>", oldest first
     ld:{webhooks}:e:<event id>   string  a payment webhook's event, seen (deduplication, 30 days)
+
+Global keys share the hash tag {ld}, so in a Redis Cluster they sit in one known slot (one
+primary) instead of wherever their names hash (docs/redis-cluster.md lists every key's slot).
 """
 
 from __future__ import annotations
 
 import secrets
 
-PRODUCTS = "ld:products"
-EPOCH = "ld:epoch"
+GLOBAL_TAG = "{ld}"
+PRODUCTS = "ld:{ld}:products"
+EPOCH = "ld:{ld}:epoch"
 CHARGE_IDS = "ld:{charges}:ids"
 
 
@@ -49,8 +56,9 @@ def hold(product_id: int, hold_id: str) -> str:
     return prefix(product_id) + "hold:" + hold_id
 
 
-def buyer_holds(product_id: int, buyer_id: str) -> str:
-    return prefix(product_id) + "bh:" + buyer_id
+def buyer_record(product_id: int, buyer_id: str) -> str:
+    """The buyer's record of this product (hash): ``h:<hold id>`` fields index their holds."""
+    return prefix(product_id) + "b:" + buyer_id
 
 
 def charge(idempotency_key: str) -> str:

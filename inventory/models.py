@@ -119,6 +119,8 @@ class Order(Base):
     fulfilled_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     delivered_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     refunded_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # The page's language when it was bought ("de", "pl", "fi"; None: English): its emails use it.
+    locale: Mapped[str | None] = mapped_column(String(8), nullable=True)
 
     lines: Mapped[list[OrderLine]] = relationship(
         back_populates="order", cascade="all, delete-orphan", lazy="selectin", order_by="OrderLine.id"
@@ -128,6 +130,7 @@ class Order(Base):
 
 class OrderLine(Base):
     __tablename__ = "order_lines"
+    __table_args__ = (Index("ix_order_lines_hold_id", "hold_id", unique=True),)
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[str] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
     product_id: Mapped[int] = mapped_column(Integer)
@@ -138,6 +141,9 @@ class OrderLine(Base):
     quantity: Mapped[int] = mapped_column(Integer)
     unit_price_cents: Mapped[int] = mapped_column(BigInteger)
     offer_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The hold this line pays for when its order pays for several (the show's bag, docs/bag.md);
+    # None: the order's own hold_id. Unique: a hold is paid by one order line at most.
+    hold_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # Units of this line whose money went back, and of those, units put back on sale (their
     # ``variants.sold`` moved back down). Units sold = quantity - restocked_quantity.
     refunded_quantity: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

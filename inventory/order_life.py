@@ -421,7 +421,7 @@ def order_payload(order: Order, **more: object) -> dict[str, object]:
     """An order event's data (inventory.outbox): ids, numbers, and the buyer's address for the email."""
     return {"order_id": order.id, "number": order.number, "status": order.status, "show_id": order.show_id,
             "buyer_id": order.buyer_id, "email": order.email, "total_cents": order.total_cents,
-            "currency": order.currency, **more}
+            "currency": order.currency, **({"locale": order.locale} if order.locale else {}), **more}
 
 
 async def _locked(session: AsyncSession, order_id: str) -> Order:

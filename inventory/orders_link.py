@@ -29,14 +29,15 @@ class OrdersLinks:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
 
-    async def request(self, email: str, link_for: Callable[[str], str]) -> bool:
-        """Announce a link to ``email``'s orders if it has any; True when one was announced."""
+    async def request(self, email: str, link_for: Callable[[str], str], locale: str | None = None) -> bool:
+        """Announce a link to ``email``'s orders if it has any; True when one was announced. ``locale``:
+        the language of the page that asked, for the email."""
         async with self.sessions() as session, session.begin():
             has_orders = (await session.execute(
                 select(Order.id).where(_of(email), Order.status != PENDING).limit(1))).first() is not None
             if has_orders:
-                announce(session, "buyer.orders_link", {"email": email.strip(), "url": link_for(email.strip().lower())},
-                         host_id=None)
+                announce(session, "buyer.orders_link", {"email": email.strip(), "url": link_for(email.strip().lower()),
+                                                         **({"locale": locale} if locale else {})}, host_id=None)
         return has_orders
 
     async def orders_of(self, email: str) -> list[Order]:

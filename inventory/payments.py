@@ -14,8 +14,9 @@ Two kinds of provider sit behind the protocol (docs/payments.md):
 
 from __future__ import annotations
 
+import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import redis.asyncio as aioredis
@@ -24,7 +25,7 @@ from inventory import keys, redis_replies
 from inventory.clock import now_ms
 from inventory.scripts import SCRIPTS
 
-PAYING_CARD = "4242424242424242"
+PAYING_CARD = "4242424242424242"  # and any other Luhn-valid 424242... (is_test_paying_card)
 DECLINED_CARD = "4000000000000002"
 
 
@@ -33,6 +34,12 @@ DECLINED_CARD = "4000000000000002"
 # browser-confirmed payment that has not gone through yet (Stripe: the PaymentIntent still needs a
 # card, an authentication or processing) and may still succeed.
 PAID, DECLINED, REFUNDED, AUTHORIZED, VOIDED, INCOMPLETE = "paid", "declined", "refunded", "authorized", "voided", "incomplete"
+
+
+def is_test_paying_card(digits: str) -> bool:
+    """More cards that pay, so a test can enter a draw (one entry per card) with a thousand of
+    them: any 16-digit number starting 424242 that passes the Luhn check."""
+    return len(digits) == 16 and digits.startswith("424242") and luhn_valid(digits)
 
 
 def luhn_valid(digits: str) -> bool:
@@ -62,10 +69,23 @@ class Charge:
 
     # Cents given back so far. A partly refunded charge stays 'paid'; all of it: 'refunded'.
     refunded_cents: int = 0
+    # The provider's fingerprint of the card (the same card, the same value; "" unknown): a draw
+    # takes one entry per card with it.
+    card_fingerprint: str = ""
+    # What the provider says the payment was made for (Stripe: the PaymentIntent's metadata; ""
+    # unknown): a payment pays only the order it names, and only for that order's total.
+    order_id: str = ""
+    hold_id: str = ""
 
     @property
     def paid(self) -> bool:
         return self.status == "paid"
+
+    def pays(self, order_id: str, amount_cents: int, currency: str) -> bool:
+        """Made for this order (or for no order in particular: one made before payments named
+        their order), of exactly its total, in its currency."""
+        return (self.amount_cents == int(amount_cents) and self.currency.upper() == currency.upper()
+                and self.order_id in ("", order_id))
 
 
 @dataclass(frozen=True)
@@ -98,10 +118,12 @@ class PaymentProvider(Protocol):
     # livedrop), ``start`` makes it and ``charge`` only looks it up. False: ``charge`` takes the card.
     confirms_in_browser: bool
 
-    async def charge(self, idempotency_key: str, amount_cents: int, currency: str, card_number: str | None) -> Charge:
+    async def charge(self, idempotency_key: str, amount_cents: int, currency: str, card_number: str | None,
+                     order_id: str | None = None) -> Charge:
         """Charge once per key; a declined card is a Charge with status 'declined' (no exception).
         A browser-confirmed provider answers the hold's payment as it stands ('incomplete' while it
-        can still go through)."""
+        can still go through): only a payment of exactly this amount (and made for ``order_id``,
+        when given) counts."""
         ...
 
     async def refund(self, charge_id: str, amount_cents: int | None = None, idempotency_key: str | None = None) -> Charge | None:
@@ -111,18 +133,27 @@ class PaymentProvider(Protocol):
         paid. None when there is no such charge."""
         ...
 
-    async def find_charge(self, idempotency_key: str) -> Charge | None:
+    async def find_charge(self, idempotency_key: str, *, order_id: str | None = None, amount_cents: int | None = None,
+                          currency: str | None = None) -> Charge | None:
         """The paid (or refunded) charge behind the key, else the latest one, else None. Stripe
-        looks by the hold id in the payment's metadata: any attempt of the hold counts."""
+        looks by the hold id in the payment's metadata: any attempt of the hold counts. With an
+        order's terms, only a charge that pays that order (``Charge.pays``) counts."""
         ...
 
-    async def settle(self, idempotency_key: str) -> Charge | None:
+    async def settle(self, idempotency_key: str, *, order_id: str | None = None, amount_cents: int | None = None,
+                     currency: str | None = None) -> Charge | None:
         """Recovery's last word before it drops a checkout: the paid charge if there is one, else
         make sure none can be paid any more (Stripe: cancel the hold's open PaymentIntents) and
-        answer None."""
+        answer None. With an order's terms, the paid charge must pay that order; any other paid
+        charge of the hold pays no live order (a hold is in one order at a time) and is refunded,
+        once."""
         ...
 
-    async def start(self, idempotency_key: str, amount_cents: int, currency: str) -> PaymentStart:
+    async def lookup(self, charge_id: str) -> Charge | None:
+        """One charge by its id (a webhook names it), None when the provider has no such charge."""
+        ...
+
+    async def start(self, idempotency_key: str, amount_cents: int, currency: str, order_id: str | None = None) -> PaymentStart:
         """Make (or find again) the payment the browser confirms. PaymentsUnsupported when the
         provider takes card numbers instead."""
         ...
@@ -136,9 +167,19 @@ class PaymentProvider(Protocol):
         """Reserve the amount now (status 'authorized'), capture or void it later (draws)."""
         ...
 
-    async def capture(self, charge_id: str, amount_cents: int | None = None) -> Charge: ...
+    async def capture(self, charge_id: str, amount_cents: int | None = None) -> Charge:
+        """Take ``amount_cents`` (None: all) of an authorization; the rest is released. Never more
+        than was authorized: a larger amount captures nothing and answers the authorization as it
+        stands ('authorized'), as Stripe refuses an amount_to_capture above the amount. Capturing
+        a captured charge again answers it ('paid'), capturing nothing more."""
+        ...
 
     async def void(self, charge_id: str) -> Charge: ...
+
+    async def get_charge(self, charge_id: str) -> Charge | None:
+        """A charge by its id (the provider's), as it stands now; None when there is none.
+        Recovery reads a draw claim's authorization with it: captured or not."""
+        ...
 
 
 class TestPaymentProvider:
@@ -158,24 +199,51 @@ class TestPaymentProvider:
     def __init__(self, redis: aioredis.Redis) -> None:
         self.redis = redis
 
-    async def charge(self, idempotency_key: str, amount_cents: int, currency: str, card_number: str | None) -> Charge:
+    async def charge(self, idempotency_key: str, amount_cents: int, currency: str, card_number: str | None,
+                     order_id: str | None = None) -> Charge:
         return await self._store(idempotency_key, amount_cents, currency, card_number, PAID)
 
     async def authorize(self, idempotency_key: str, amount_cents: int, currency: str, payment_method: str) -> Charge:
-        """``payment_method`` is a test card number here."""
-        return await self._store(idempotency_key, amount_cents, currency, payment_method, AUTHORIZED)
+        """``payment_method`` is a test card number here; the card's fingerprint is a hash of it."""
+        charge = await self._store(idempotency_key, amount_cents, currency, payment_method, AUTHORIZED)
+        digits = "".join(ch for ch in payment_method if ch.isdigit())
+        return replace(charge, card_fingerprint=hashlib.sha256(b"test-card:" + digits.encode()).hexdigest()[:32])
 
     async def capture(self, charge_id: str, amount_cents: int | None = None) -> Charge:
+        current = await self.get_charge(charge_id)
+        if current is None:
+            raise KeyError(charge_id)
+        if current.status == AUTHORIZED and amount_cents is not None and amount_cents > current.amount_cents:
+            return current  # more than was authorized: nothing captured (Stripe refuses it too)
         return await self._move(charge_id, AUTHORIZED, PAID, amount_cents)
+
+    async def get_charge(self, charge_id: str) -> Charge | None:
+        key = await redis_replies.hget(self.redis, keys.CHARGE_IDS, charge_id)
+        if key is None:
+            return None
+        flat = await redis_replies.hgetall(self.redis, key)
+        return _charge(flat) if flat else None
 
     async def void(self, charge_id: str) -> Charge:
         return await self._move(charge_id, AUTHORIZED, VOIDED)
 
-    async def settle(self, idempotency_key: str) -> Charge | None:
+    async def settle(self, idempotency_key: str, *, order_id: str | None = None, amount_cents: int | None = None,
+                     currency: str | None = None) -> Charge | None:
         charge = await self.find_charge(idempotency_key)
-        return charge if charge is not None and charge.paid else None
+        if charge is None or not charge.paid:
+            return None
+        if amount_cents is not None and not charge.pays(order_id or "", amount_cents, currency or charge.currency):
+            # Charged under this key for another amount: it pays no live order; never kept.
+            await self.refund(charge.id)
+            return None
+        return charge
 
-    async def start(self, idempotency_key: str, amount_cents: int, currency: str) -> PaymentStart:
+    async def lookup(self, charge_id: str) -> Charge | None:
+        key = await redis_replies.hget(self.redis, keys.CHARGE_IDS, charge_id)
+        flat = await redis_replies.hgetall(self.redis, key) if key is not None else None
+        return _charge(flat) if flat else None
+
+    async def start(self, idempotency_key: str, amount_cents: int, currency: str, order_id: str | None = None) -> PaymentStart:
         raise PaymentsUnsupported("the test provider takes card numbers at checkout; there is no payment to confirm")
 
     async def confirm(self, payment_id: str, payment_method: str) -> PaymentStart:
@@ -197,7 +265,7 @@ class TestPaymentProvider:
     async def _store(self, idempotency_key: str, amount_cents: int, currency: str, card_number: str | None,
                      success: str) -> Charge:
         digits = "".join(ch for ch in str(card_number or "") if ch.isdigit())
-        if digits == PAYING_CARD:
+        if digits == PAYING_CARD or is_test_paying_card(digits):
             status, code = success, ""
         elif digits == DECLINED_CARD:
             status, code = DECLINED, "card_declined"
@@ -211,9 +279,14 @@ class TestPaymentProvider:
         )
         return _charge(flat, created=bool(created))
 
-    async def find_charge(self, idempotency_key: str) -> Charge | None:
+    async def find_charge(self, idempotency_key: str, *, order_id: str | None = None, amount_cents: int | None = None,
+                          currency: str | None = None) -> Charge | None:
         flat = await redis_replies.hgetall(self.redis, keys.charge(idempotency_key))
-        return _charge(flat) if flat else None
+        charge = _charge(flat) if flat else None
+        if charge is not None and amount_cents is not None and not charge.pays(order_id or "", amount_cents,
+                                                                                currency or charge.currency):
+            return None
+        return charge
 
     async def refund(self, charge_id: str, amount_cents: int | None = None, idempotency_key: str | None = None) -> Charge | None:
         key = await redis_replies.hget(self.redis, keys.CHARGE_IDS, charge_id)

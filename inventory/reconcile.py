@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from inventory.epochs import save_epoch, server_run_id
@@ -31,7 +31,7 @@ async def read_product(sessions: async_sessionmaker, product_id: int, recent_sin
         lines = (
             await session.execute(
                 select(
-                    Order.hold_id, OrderLine.sku, units_sold(), Order.buyer_id, Order.email,
+                    func.coalesce(OrderLine.hold_id, Order.hold_id), OrderLine.sku, units_sold(), Order.buyer_id, Order.email,
                     OrderLine.offer_id, Order.created_at,
                 )
                 .join(OrderLine, OrderLine.order_id == Order.id)

@@ -9,8 +9,10 @@ replies come back in order on a single connection (Redis answers a connection's 
 order it sent them). Everything else (locks, checkout, sweeps, the hub) stays on redis-py.
 
 The lane speaks to the same server as the process's redis-py client (TCP or unix socket, with its
-username, password and database). TLS (``rediss://``) is left to redis-py: ``RedisLane.for_client``
-returns None for it and the caller keeps using redis-py's pipeline.
+username, password and database; under Sentinel, the primary the sentinels name when the lane
+connects). TLS (``rediss://``) is left to redis-py: ``RedisLane.for_client`` returns None for it
+and the caller keeps using redis-py's pipeline. A Redis Cluster has a lane per primary
+(inventory.redis_cluster).
 """
 
 from __future__ import annotations
@@ -19,16 +21,19 @@ import asyncio
 import collections
 import dataclasses
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import hiredis
 import redis.asyncio as aioredis
 from redis.asyncio.connection import Connection, UnixDomainSocketConnection
+from redis.asyncio.sentinel import SentinelConnectionPool, SentinelManagedConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import BusyLoadingError, NoScriptError, RedisError, ResponseError
+from redis.exceptions import BusyLoadingError, NoScriptError, ReadOnlyError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from inventory.timeouts import within
 
 
 def pack(*args: Any) -> bytes:
@@ -43,6 +48,20 @@ def resp_items(args: Sequence[Any]) -> bytes:
     one header: ``b"*%d\\r\\n" % count + part + part``."""
     packed = pack(*args)
     return packed[packed.index(b"\r\n") + 2 :]
+
+
+class Lane(Protocol):
+    """A pipelined path to Redis for the hot path: ``RedisLane`` (one server) or
+    ``inventory.redis_cluster.ClusterLane`` (a lane per primary, routed by ``key``)."""
+
+    on_connect: Callable[[str], None] | None
+
+    @property
+    def writes(self) -> int: ...
+
+    async def send(self, command: bytes, *, idempotent: bool = False, key: str | None = None) -> Any: ...
+
+    def close(self) -> None: ...
 
 
 class ConnectionLost(RedisConnectionError):
@@ -87,12 +106,17 @@ class RedisLane:
         # written to it; raising refuses the connection (inventory.epochs: a server that is not
         # the one stock was rebuilt against must not take a hold).
         self.on_connect: Callable[[str], None] | None = None
+        # Sentinel: asked for the primary's (host, port) before each connect, so a lane whose
+        # connection a failover broke reconnects to the promoted replica.
+        self.resolve: Callable[[], Awaitable[tuple[str, int]]] | None = None
 
     @classmethod
     def for_client(cls, redis: aioredis.Redis) -> RedisLane | None:
         """A lane to the server ``redis`` talks to, or None when it is not a plain TCP or unix
         socket connection (TLS, or a client built some other way)."""
-        pool = redis.connection_pool
+        pool = getattr(redis, "connection_pool", None)  # a RedisCluster has none: inventory.redis_cluster
+        if pool is None:
+            return None
         kwargs = pool.connection_kwargs
         common = LaneAddress(
             username=kwargs.get("username"),
@@ -100,6 +124,10 @@ class RedisLane:
             db=int(kwargs.get("db") or 0),
             timeout_s=float(kwargs.get("socket_timeout") or 15.0),
         )
+        if isinstance(pool, SentinelConnectionPool) and pool.connection_class is SentinelManagedConnection:
+            lane = cls(dataclasses.replace(common, host="", port=0))
+            lane.resolve = pool.get_master_address
+            return lane
         if pool.connection_class is UnixDomainSocketConnection:
             return cls(dataclasses.replace(common, path=kwargs["path"]))
         if pool.connection_class is Connection:
@@ -109,8 +137,9 @@ class RedisLane:
     async def call(self, *args: Any) -> Any:
         return await self.send(pack(*args))
 
-    async def send(self, command: bytes, *, idempotent: bool = False) -> Any:
-        """``call`` for a command already packed (RESP), e.g. from ``resp_items`` parts.
+    async def send(self, command: bytes, *, idempotent: bool = False, key: str | None = None) -> Any:
+        """``call`` for a command already packed (RESP), e.g. from ``resp_items`` parts. ``key``:
+        the command's first key (a ClusterLane routes by it; one server needs none).
 
         When the connection turns out dead with the command on it, the command is sent once more
         on a new connection if that is safe: always when it was never written (Redis cannot have
@@ -128,6 +157,19 @@ class RedisLane:
         if self._transport is None:  # not yet reconnected by another caller's retry
             await self._connect()
         return await self._submit(command)
+
+    async def send_asking(self, command: bytes) -> Any:
+        """``ASKING`` and ``command`` back to back on this connection (nothing can come between
+        them: both are queued in one synchronous step), as a cluster node answering ``ASK``
+        wants: the slot is being imported here and this one command may run on it."""
+        if self._transport is None or self._loop is not asyncio.get_running_loop():
+            await self._connect()
+        asking, reply = self._submit(pack("ASKING")), self._submit(command)
+        results = await asyncio.gather(asking, reply, return_exceptions=True)
+        result = results[1]
+        if isinstance(result, BaseException):
+            raise result
+        return result
 
     def close(self) -> None:
         if self._transport is not None:
@@ -176,6 +218,10 @@ class RedisLane:
             if future.done():  # its caller was cancelled; the reply still had to be read
                 continue
             if isinstance(reply, hiredis.ReplyError):
+                if str(reply).startswith("READONLY") and self.resolve is not None and self._transport is not None:
+                    # Sentinel demoted this server (a failover while it stayed up): drop the
+                    # connection so the next call asks the sentinels again.
+                    self._transport.close()
                 future.set_exception(_response_error(str(reply)))
             else:
                 future.set_result(reply)
@@ -239,6 +285,12 @@ class RedisLane:
 
     async def _open(self) -> None:
         loop = asyncio.get_running_loop()
+        if self.resolve is not None:
+            try:
+                host, port = await self.resolve()
+            except RedisError as exc:  # no sentinel answers, or none knows a primary: an outage (503)
+                raise RedisConnectionError(f"cannot find the Redis primary: {exc}") from exc
+            self.address = dataclasses.replace(self.address, host=str(host), port=int(port))
         address = self.address
         try:
             if address.path is not None:
@@ -247,7 +299,7 @@ class RedisLane:
                 # for_client gives a TCP address both; None would mean "any" to create_connection
                 assert address.host is not None and address.port is not None, "a lane address needs a path, or a host and a port"
                 connecting = loop.create_connection(lambda: _LaneProtocol(self), address.host, address.port)
-            transport, _ = await asyncio.wait_for(connecting, timeout=min(5.0, address.timeout_s))
+            transport, _ = await within(connecting, min(5.0, address.timeout_s))
         except (OSError, asyncio.TimeoutError) as exc:
             raise RedisConnectionError(f"cannot connect to Redis: {exc}") from exc
         self._transport = transport
@@ -296,6 +348,8 @@ def _response_error(message: str) -> RedisError:
     """The exception redis-py's own parser would raise for this error reply."""
     if message.startswith("NOSCRIPT"):
         return NoScriptError(message)
+    if message.startswith("READONLY"):
+        return ReadOnlyError(message)  # a replica: an outage until clients reach the primary (503)
     if message.startswith("LOADING"):
         # A restarted Redis answers LOADING while it reads its append-only file: an outage (503
         # and a retry), as redis-py says with BusyLoadingError, a ConnectionError. As a plain

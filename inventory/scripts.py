@@ -9,6 +9,7 @@ call repeated, which is safe because a NOSCRIPT call did not run.
 from __future__ import annotations
 
 import hashlib
+import re
 from importlib import resources
 from typing import Any
 
@@ -59,9 +60,36 @@ class Script:
             return await redis.evalsha(self.sha, len(keys), *keys, *args)
 
 
+def with_helpers(common: str, body: str) -> str:
+    """``body`` behind common.lua's header and the helpers it calls (and those they call), in
+    common.lua's order. Each helper defined is a closure made on every call of the script: the
+    hold script, which calls none, paid 0.7 microseconds of its ~20 for the four it never used."""
+    lines = common.split("\n")
+    starts = []
+    for i, line in enumerate(lines):
+        if line.startswith("local function "):
+            while i > 0 and lines[i - 1].startswith("--"):
+                i -= 1  # a helper's comment goes with it
+            starts.append(i)
+    header = "\n".join(lines[: starts[0]])
+    named = [
+        (lines[a + next(k for k, line in enumerate(lines[a:]) if line.startswith("local function "))].split()[2].split("(")[0],
+         "\n".join(lines[a:b]))
+        for a, b in zip(starts, [*starts[1:], len(lines)])
+    ]
+    wanted: set[str] = set()
+    while True:
+        text = body + "".join(block for name, block in named if name in wanted)
+        more = {name for name, _ in named if re.search(rf"\b{name}\(", text)} - wanted
+        if not more:
+            break
+        wanted |= more
+    return "\n".join([header, *(block for name, block in named if name in wanted), body])
+
+
 def _build() -> dict[str, Script]:
     common = _read("common")
-    scripts = {name: Script(name, common + "\n" + _read(name)) for name in PRODUCT_SCRIPTS}
+    scripts = {name: Script(name, with_helpers(common, _read(name))) for name in PRODUCT_SCRIPTS}
     scripts.update({name: Script(name, _read(name)) for name in PLAIN_SCRIPTS})
     return scripts
 

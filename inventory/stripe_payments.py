@@ -14,6 +14,7 @@ uses); a call that fails on the network is retried by the package with the same 
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import hmac
@@ -133,6 +134,12 @@ class StripeProvider:
             max_network_retries=max_network_retries,
         )
         self._search = True  # False once the server answered that it has no Search API (localstripe)
+        # One refund decision at a time per PaymentIntent in this process: two checkouts of a double
+        # click that each find the other's payment refunded it twice on localstripe, which honours
+        # neither idempotency keys nor the amount left (CI, 1 run in 8 at load 5). Stripe itself
+        # dedupes by key across processes; this makes the check-then-refund atomic within one.
+        # Striped (64 locks, by the PaymentIntent's id): bounded, nothing to clean up.
+        self._refunding = [asyncio.Lock() for _ in range(64)]
         # Which card-only parameter a PaymentIntent is made with: today's API (the `stripe`
         # package's pinned version) takes allowed_payment_method_types; localstripe only knows the
         # older payment_method_types and refuses anything it does not know (docs/payments.md).
@@ -146,24 +153,31 @@ class StripeProvider:
     # -- browser-confirmed payments ---------------------------------------------------------------
 
     @provider_faults
-    async def start(self, idempotency_key: str, amount_cents: int, currency: str) -> PaymentStart:
-        """The hold's PaymentIntent for this amount: one already made (paid, or still open) or a
-        new one, made with the idempotency key and the hold id in its metadata."""
+    async def start(self, idempotency_key: str, amount_cents: int, currency: str, order_id: str | None = None) -> PaymentStart:
+        """The hold's PaymentIntent for this order: one already made for it (paid, or still open)
+        or a new one, made with the idempotency key and the hold id (and the order id) in its
+        metadata. A PaymentIntent of the hold made for another order or amount is never reused."""
         hold_id = hold_of_key(idempotency_key)
-        mine = [pi for pi in await self._payments_of(hold_id) if _fits(pi, amount_cents, currency)]
+        mine = [pi for pi in await self._payments_of(hold_id) if _for(pi, order_id, amount_cents, currency)]
         for pi in mine:
-            if pi["status"] in ("succeeded", "processing", "requires_capture"):
+            if pi["status"] in ("succeeded", "processing", "requires_capture") and not _refunded(pi):
                 return _start(pi)
         for pi in mine:
             if pi["status"] in OPEN_STATES:
                 return _start(pi)
+        metadata = {"hold_id": hold_id, "attempt": idempotency_key.rsplit(":", 1)[-1]}
+        if order_id:
+            metadata["order_id"] = order_id
         params: dict[str, Any] = {
             "amount": int(amount_cents),
             "currency": currency.lower(),
             **self._card_only,
-            "metadata": {"hold_id": hold_id, "attempt": idempotency_key.rsplit(":", 1)[-1]},
+            "metadata": metadata,
         }
-        created = await self.client.v1.payment_intents.create_async(params, {"idempotency_key": idempotency_key})  # type: ignore[arg-type]
+        # Stripe's idempotency key is the order's too: the same key with another order's amount
+        # would be refused by Stripe (or answer the other order's PaymentIntent).
+        key = f"{idempotency_key}:{order_id}" if order_id else idempotency_key
+        created = await self.client.v1.payment_intents.create_async(params, {"idempotency_key": key})  # type: ignore[arg-type]
         return _start(_plain(created))
 
     @provider_faults
@@ -185,7 +199,12 @@ class StripeProvider:
             if getattr(exc, "param", None) == "payment_method" or getattr(exc, "code", None) in (
                     "payment_method_invalid_parameter", "payment_intent_incompatible_payment_method"):
                 raise UnknownPaymentMethod("this payment method cannot pay here; pay by card") from None
-            raise
+            # A double click (or a second tab) confirmed it a moment ago: Stripe refuses to confirm
+            # a PaymentIntent that is no longer waiting (payment_intent_unexpected_state). Its state
+            # is the answer, not a 500 (tests/web/test_bag_stripe.py's double click).
+            pi = _plain(await self.client.v1.payment_intents.retrieve_async(payment_id))
+            if pi["status"] in ("requires_payment_method", "requires_confirmation"):
+                raise
         return _start(pi)
 
     async def _check_payment_method(self, payment_method: str) -> None:
@@ -204,15 +223,16 @@ class StripeProvider:
     # -- the PaymentProvider protocol -------------------------------------------------------------
 
     @provider_faults
-    async def charge(self, idempotency_key: str, amount_cents: int, currency: str, card_number: str | None) -> Charge:
-        """The hold's payment as it stands: 'paid' when a PaymentIntent of the hold for this amount
-        succeeded, else 'incomplete' (with the last decline's code, if any). Never charges, and
-        card_number is never used: the browser confirmed with Stripe."""
+    async def charge(self, idempotency_key: str, amount_cents: int, currency: str, card_number: str | None,
+                     order_id: str | None = None) -> Charge:
+        """The order's payment as it stands: 'paid' when a PaymentIntent of the hold made for this
+        order (``order_id``; any, when None) and of exactly this amount succeeded, else
+        'incomplete' (with the last decline's code, if any). Never charges, and card_number is
+        never used: the browser confirmed with Stripe."""
         hold_id = hold_of_key(idempotency_key)
-        mine = [pi for pi in await self._payments_of(hold_id) if _fits(pi, amount_cents, currency)]
-        paid = [pi for pi in mine if pi["status"] == "succeeded"]
+        mine = [pi for pi in await self._payments_of(hold_id) if _for(pi, order_id, amount_cents, currency)]
+        paid = _paid_first(mine)
         if paid:
-            paid.sort(key=lambda pi: (pi["created"], pi["id"]))
             for extra in paid[1:]:  # two tabs each paid: keep one payment, give the others back
                 log.warning("hold %s was paid twice (%s and %s): refunding the second", hold_id, paid[0]["id"], extra["id"])
                 await self.refund(extra["id"])
@@ -223,36 +243,60 @@ class StripeProvider:
         return _charge(latest)
 
     @provider_faults
-    async def find_charge(self, idempotency_key: str) -> Charge | None:
+    async def find_charge(self, idempotency_key: str, *, order_id: str | None = None, amount_cents: int | None = None,
+                          currency: str | None = None) -> Charge | None:
         payments = await self._payments_of(hold_of_key(idempotency_key))
+        if amount_cents is not None:
+            payments = [pi for pi in payments if _for(pi, order_id, amount_cents, currency or str(pi["currency"]))]
         if not payments:
             return None
-        settled = [pi for pi in payments if pi["status"] == "succeeded"]
-        pick = min(settled, key=lambda pi: (pi["created"], pi["id"])) if settled else max(
-            payments, key=lambda pi: (pi["created"], pi["id"]))
+        settled = _paid_first(payments)
+        pick = settled[0] if settled else max(payments, key=lambda pi: (pi["created"], pi["id"]))
         return _charge(pick)
 
     @provider_faults
-    async def settle(self, idempotency_key: str) -> Charge | None:
+    async def lookup(self, charge_id: str) -> Charge | None:
+        pi = await self._retrieve(charge_id) if charge_id.startswith("pi_") else None
+        return _charge(pi) if pi is not None else None
+
+    @provider_faults
+    async def settle(self, idempotency_key: str, *, order_id: str | None = None, amount_cents: int | None = None,
+                     currency: str | None = None) -> Charge | None:
         """The hold's paid charge, or None once none of its PaymentIntents can be paid any more:
         the open ones are cancelled (a buyer finishing 3-D Secure after the hold ended is told no,
-        instead of paying for nothing). A cancel that loses the race to a confirmation finds it paid."""
+        instead of paying for nothing). A cancel that loses the race to a confirmation finds it paid.
+
+        With an order's terms (``amount_cents``, ``currency``, ``order_id``) only a PaymentIntent
+        made for that order of exactly its total pays it (a bag's lead hold may also have a
+        one-hold payment of another amount). Every other succeeded PaymentIntent of the hold pays
+        no live order (a hold is in one order at a time) and is refunded, once (refund's key)."""
         hold_id = hold_of_key(idempotency_key)
-        for pi in await self._payments_of(hold_id):
-            if pi["status"] == "succeeded":
-                return _charge(pi)
-        for pi in await self._payments_of(hold_id):
+
+        def fits(pi: dict[str, Any]) -> bool:
+            return amount_cents is None or _for(pi, order_id, amount_cents, currency or str(pi["currency"]))
+
+        payments = await self._payments_of(hold_id)
+        for pi in payments:
             if pi["status"] in OPEN_STATES or pi["status"] == "requires_capture":
                 try:
                     await self.client.v1.payment_intents.cancel_async(pi["id"])
+                    pi["status"] = "canceled"
                 except stripe.StripeError:
-                    fresh = _plain(await self.client.v1.payment_intents.retrieve_async(pi["id"]))
-                    if fresh["status"] == "succeeded":
-                        return _charge(fresh)
-                    log.warning("could not cancel PaymentIntent %s of hold %s (%s)", pi["id"], hold_id, fresh["status"])
+                    fresh = _plain(await self.client.v1.payment_intents.retrieve_async(pi["id"], {"expand": ["latest_charge"]}))
+                    pi.clear()
+                    pi.update(fresh)  # a confirmation won the race: it counts as paid below
+                    if fresh["status"] != "succeeded":
+                        log.warning("could not cancel PaymentIntent %s of hold %s (%s)", pi["id"], hold_id, fresh["status"])
             elif pi["status"] == "processing":
                 log.warning("PaymentIntent %s of hold %s is still processing; its webhook will settle it", pi["id"], hold_id)
-        return None
+        paid = _paid_first(payments)
+        keep = next((pi for pi in paid if fits(pi) and not _refunded(pi)), None)
+        for pi in paid:
+            if pi is not keep and amount_cents is not None and not _refunded(pi):
+                log.warning("PaymentIntent %s of hold %s (%s %s) pays no live order: refunding it",
+                            pi["id"], hold_id, pi["amount"], pi["currency"])
+                await self.refund(pi["id"])
+        return _charge(keep) if keep is not None else None
 
     @provider_faults
     async def refund(self, charge_id: str, amount_cents: int | None = None, idempotency_key: str | None = None) -> Charge | None:
@@ -266,6 +310,10 @@ class StripeProvider:
             if found is None or not found.id:
                 return None
             charge_id = found.id
+        async with self._refunding[hash(charge_id) % len(self._refunding)]:
+            return await self._refund_once(charge_id, amount_cents, idempotency_key)
+
+    async def _refund_once(self, charge_id: str, amount_cents: int | None, idempotency_key: str | None) -> Charge | None:
         pi = await self._retrieve(charge_id)
         if pi is None:
             return None
@@ -294,12 +342,14 @@ class StripeProvider:
     @provider_faults
     async def authorize(self, idempotency_key: str, amount_cents: int, currency: str, payment_method: str) -> Charge:
         """Reserve the amount on the card (manual capture): 'authorized' until capture or void."""
-        hold_id = hold_of_key(idempotency_key)
         try:
+            # Not "hold_id" in the metadata: the key is a draw entry's ("draw:<entry id>"), not a
+            # hold's, and hold_id "draw" made every captured authorization look, to the webhook
+            # (payment_succeeded), like the payment of a hold with no order: refunded.
             params: dict[str, Any] = {
                 "amount": int(amount_cents), "currency": currency.lower(), **self._card_only,
                 "capture_method": "manual", "payment_method": payment_method, "confirm": True,
-                "metadata": {"hold_id": hold_id, "attempt": idempotency_key.rsplit(":", 1)[-1]},
+                "metadata": {"authorization_key": idempotency_key},
             }
             pi = await self.client.v1.payment_intents.create_async(params, {"idempotency_key": idempotency_key})  # type: ignore[arg-type]
         except stripe.CardError as exc:
@@ -310,6 +360,9 @@ class StripeProvider:
     @provider_faults
     async def capture(self, charge_id: str, amount_cents: int | None = None) -> Charge:
         pi = await self._retrieve(charge_id)
+        capturable = int((pi or {}).get("amount_capturable") or (pi or {}).get("amount") or 0)
+        if pi is not None and pi["status"] == "requires_capture" and amount_cents is not None and amount_cents > capturable:
+            return _charge(pi)  # more than was authorized: Stripe would refuse it; the caller pays by card instead
         if pi is not None and pi["status"] == "requires_capture":
             params: Any = {} if amount_cents is None else {"amount_to_capture": int(amount_cents)}
             pi = _plain(await self.client.v1.payment_intents.capture_async(
@@ -317,6 +370,11 @@ class StripeProvider:
         if pi is None:
             raise KeyError(charge_id)
         return _charge(pi)
+
+    @provider_faults
+    async def get_charge(self, charge_id: str) -> Charge | None:
+        pi = await self._retrieve(charge_id)
+        return None if pi is None else _charge(pi)
 
     @provider_faults
     async def void(self, charge_id: str) -> Charge:
@@ -407,8 +465,18 @@ def sign_webhook(payload: bytes, secret: str, timestamp: int | None = None) -> s
     return f"t={ts},v1={digest}"
 
 
-def _fits(pi: dict[str, Any], amount_cents: int, currency: str) -> bool:
-    return int(pi["amount"]) == int(amount_cents) and str(pi["currency"]).lower() == currency.lower()
+def _for(pi: dict[str, Any], order_id: str | None, amount_cents: int, currency: str) -> bool:
+    """Made for this order (when both name one: a PaymentIntent made before payments named their
+    order counts for any) and of exactly its amount and currency."""
+    named = (pi.get("metadata") or {}).get("order_id")
+    return (int(pi["amount"]) == int(amount_cents) and str(pi["currency"]).lower() == currency.lower()
+            and (not order_id or not named or named == order_id))
+
+
+def _paid_first(payments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The succeeded PaymentIntents, oldest first, those not given back before those refunded."""
+    paid = [pi for pi in payments if pi["status"] == "succeeded"]
+    return sorted(paid, key=lambda pi: (_refunded(pi), pi["created"], pi["id"]))
 
 
 def _refunded_cents(pi: dict[str, Any]) -> int:
@@ -451,10 +519,12 @@ def _charge(pi: dict[str, Any], created: bool = False) -> Charge:
     if status == PAID and _refunded(pi):
         status = REFUNDED
     brand, last4 = _card_of(pi)
+    metadata = pi.get("metadata") or {}
     return Charge(
         id=str(pi["id"]), status=status, amount_cents=int(pi["amount"]), currency=str(pi["currency"]).upper(),
         decline_code=_decline_code(pi), created=created, card_brand=brand, card_last4=last4,
-        refunded_cents=_refunded_cents(pi),
+        refunded_cents=_refunded_cents(pi), order_id=str(metadata.get("order_id") or ""),
+        hold_id=str(metadata.get("hold_id") or ""),
     )
 
 

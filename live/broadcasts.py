@@ -48,12 +48,14 @@ class Broadcasts:
         *,
         remote: bool,
         record: bool,
+        announce: Callable[[int, bool], Awaitable[object]] | None = None,
     ) -> None:
         self.sessions = sessions
         self.clock = StreamClock(redis)
         self._make_backend = make_backend
         self._remote = remote  # `livedrop media` runs the streams, whether or not this process made a backend
         self._record = record
+        self._announce = announce  # tells viewers (a `video` event) that the stream started or stopped
         self._backend: MediaBackend | None = None
         self._status: dict[str, tuple[float, bool]] = {}  # slug -> (valid until, has a stream)
         # Bumped whenever this process starts or ends a show's stream: an answer the backend gave
@@ -132,6 +134,8 @@ class Broadcasts:
     async def _started(self, show_id: int, started_at: int, recorded: bool) -> None:
         """A publisher was accepted: events are stamped against ``started_at`` from now on."""
         await self.clock.start(show_id, started_at)
+        if self._announce is not None:
+            await self._announce(show_id, True)
         if recorded:
             async with self.sessions() as session:
                 await add_recording(session, show_id, started_at)
@@ -139,7 +143,9 @@ class Broadcasts:
 
     async def _ended(self, show_id: int, started_at: int | None) -> None:
         """The stream that started at ``started_at`` (None: whichever runs) is over."""
-        await self.clock.stop(show_id, started_at)
+        stopped = await self.clock.stop(show_id, started_at)
+        if self._announce is not None and stopped:
+            await self._announce(show_id, False)
         async with self.sessions() as session:
             await finish_recording(session, show_id, started_at, now_ms())
             await session.commit()

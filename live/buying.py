@@ -13,10 +13,12 @@ raising each costs more than answering it); web renders them with the same body 
 
 from __future__ import annotations
 
+from inventory.bag_checkout import BagCheckout
 from inventory.checkout import Checkout, CheckoutDetails
 from inventory.clock import now_ms
-from inventory.errors import Refusal
+from inventory.errors import NotFound, Refusal
 from inventory.models import Order
+from inventory.payments import PaymentStart
 from inventory.stock import Hold, StockStore
 from live.hub import Hub
 from live.passes import Pass, PassBook
@@ -29,6 +31,7 @@ class Buying:
         self.hub = hub
         self.stock = stock
         self.checkout_desk = checkout
+        self.bag_desk = BagCheckout(checkout)
         self.passes = passes
 
     async def hold(
@@ -63,12 +66,33 @@ class Buying:
             await self._tell_viewers(order)
         return order, created
 
-    async def payment_succeeded(self, hold_id: str) -> str:
+    async def checkout_bag(self, slug: str, hold_ids: list[str], buyer_id: str, details: CheckoutDetails) -> tuple[Order, bool]:
+        """Pay for several holds of the show's bag in one order (inventory.bag_checkout); a new
+        paid order is told to the purchase ticker, a line each."""
+        view = await self.hub.views.get(slug)
+        if view is None:
+            raise NotFound("no such show")
+        order, created = await self.bag_desk.checkout(view.id, hold_ids, buyer_id, details)
+        if created:
+            await self._tell_viewers(order)
+        return order, created
+
+    async def start_bag_payment(
+        self, slug: str, hold_ids: list[str], buyer_id: str, details: CheckoutDetails, payment_method: str | None,
+    ) -> tuple[PaymentStart | None, Order | None]:
+        """Under Stripe: the bag's one PaymentIntent for the browser to confirm
+        (inventory.bag_checkout.BagCheckout.start_payment); (None, order) once it is paid for."""
+        view = await self.hub.views.get(slug)
+        if view is None:
+            raise NotFound("no such show")
+        return await self.bag_desk.start_payment(view.id, hold_ids, buyer_id, details, payment_method)
+
+    async def payment_succeeded(self, hold_id: str, payment_id: str | None = None) -> str:
         """The provider's word that a hold's payment went through (Stripe's webhook), perhaps
         before the buyer's own checkout call: the checkout is finished (inventory.checkout) and,
         when this call is the one that made the order paid ('completed'), the show's viewers are
         told, as the buyer's checkout would have. The buyer's call then finds the order (200)."""
-        outcome = await self.checkout_desk.payment_succeeded(hold_id)
+        outcome = await self.checkout_desk.payment_succeeded(hold_id, payment_id)
         if outcome == "completed":
             order = await self.checkout_desk.order_for_hold(hold_id)
             if order is not None:

@@ -16,7 +16,7 @@ from inventory.clock import now_ms
 from inventory.models import Buyer
 from live import keys
 from live.frames import ChatMessageJson
-from live.models import ChatMessage, Mute
+from live.models import ChatMessage, Mute, Show
 
 WINDOW_MS = 10_000
 RECENT = 50
@@ -48,8 +48,19 @@ class ChatSeat:
     muted: bool = False
 
 
-def message_json(message: ChatMessage) -> ChatMessageJson:
-    return {"id": message.id, "buyer_id": message.buyer_id, "name": message.name, "text": message.text, "ts": message.ts}
+REPLY_QUOTE_CHARS = 80  # a reply carries the start of the message it answers, this long at most
+
+
+def message_json(message: ChatMessage, replied: ChatMessage | None = None) -> ChatMessageJson:
+    """A message; staff messages add ``role`` (the badge), replies add ``reply_to`` (the id, name
+    and start of the message answered, so a screen that no longer has it still shows it)."""
+    data: ChatMessageJson = {"id": message.id, "buyer_id": message.buyer_id, "name": message.name, "text": message.text,
+                             "ts": message.ts}
+    if message.role:
+        data["role"] = message.role
+    if message.reply_to_id is not None and replied is not None:
+        data["reply_to"] = {"id": replied.id, "name": replied.name, "text": replied.text[:REPLY_QUOTE_CHARS]}
+    return data
 
 
 def display_name(buyer: Buyer | None, buyer_id: str) -> str:
@@ -121,7 +132,54 @@ class Chat:
                 .limit(RECENT)
             )
             rows = list((await session.execute(query)).scalars())
-        return [message_json(m) for m in reversed(rows)]
+            replied = await self._replied(session, rows)
+        return [message_json(m, replied.get(m.reply_to_id or 0)) for m in reversed(rows)]
+
+    async def _replied(self, session: AsyncSession, rows: list[ChatMessage]) -> dict[int, ChatMessage]:
+        ids = {m.reply_to_id for m in rows if m.reply_to_id is not None}
+        if not ids:
+            return {}
+        found = (await session.execute(select(ChatMessage).where(ChatMessage.id.in_(ids)))).scalars()
+        return {m.id: m for m in found}
+
+    async def post_as_staff(self, show_id: int, staff_id: str, name: str, role: str, text: str,
+                            reply_to_id: int | None) -> tuple[ChatMessage, ChatMessage | None]:
+        """A message of the show's host or a moderator (a badge on every screen), perhaps a reply.
+        Returns it and the message it answers; ChatRefused ``not_found`` when that message is not
+        one of this show's (or was deleted)."""
+        async with self.sessions() as session:
+            replied = None
+            if reply_to_id is not None:
+                replied = await session.scalar(select(ChatMessage).where(
+                    ChatMessage.id == reply_to_id, ChatMessage.show_id == show_id, ChatMessage.deleted_at.is_(None)))
+                if replied is None:
+                    raise ChatRefused("not_found", "reply_to: no such message in this show's chat")
+            message = ChatMessage(show_id=show_id, buyer_id=staff_id, name=name, text=text, ts=now_ms(), role=role,
+                                  reply_to_id=reply_to_id)
+            session.add(message)
+            await session.commit()
+            return message, replied
+
+    async def shown(self, show_id: int, message_id: int) -> ChatMessageJson | None:
+        """One message of the show as screens show it, None if it is not (or no longer) there."""
+        async with self.sessions() as session:
+            message = await session.scalar(select(ChatMessage).where(
+                ChatMessage.id == message_id, ChatMessage.show_id == show_id, ChatMessage.deleted_at.is_(None)))
+            if message is None:
+                return None
+            replied = await self._replied(session, [message])
+            return message_json(message, replied.get(message.reply_to_id or 0))
+
+    async def set_pinned(self, show_id: int, message_id: int | None) -> None:
+        async with self.sessions() as session:
+            await session.execute(update(Show).where(Show.id == show_id).values(pinned_message_id=message_id))
+            await session.commit()
+
+    async def log(self, show_id: int) -> list[ChatMessage]:
+        """Every message of the show, deleted ones too (the CSV says which), oldest first."""
+        async with self.sessions() as session:
+            rows = await session.execute(select(ChatMessage).where(ChatMessage.show_id == show_id).order_by(ChatMessage.id))
+            return list(rows.scalars())
 
     async def delete(self, show_id: int, message_id: int) -> bool | None:
         """True: deleted now; False: it was already; None: no such message in this show."""

@@ -24,7 +24,10 @@ from typing import Protocol
 
 from websockets.frames import Frame, Opcode
 
+from inventory.timeouts import within
 from live.frames import seq_of
+
+from live.metrics import FRAMES_DROPPED, SLOW_CLOSES
 
 log = logging.getLogger("livedrop.connection")
 
@@ -49,6 +52,10 @@ def text_frame(text: str) -> bytes:
     permessage-deflate is off, so the bytes are the same for every connection)."""
     return Frame(Opcode.TEXT, text.encode()).serialize(mask=False, extensions=[])
 
+
+# The queue of every connection whose frames the server writes itself, once it has joined: push
+# never queues for those (it writes at once), so it stays empty.
+_NO_QUEUE: deque[str] = deque(maxlen=0)
 
 # Close tasks run on their own; asyncio keeps only weak references to tasks, so we hold them.
 _closing: set[asyncio.Task[None]] = set()
@@ -147,6 +154,7 @@ class Connection:
                     return
                 unsent = self._write_now(send_frame, text_frame(frame), seq_of(frame), bounded=False)
             self.allowance = max(0, unsent)  # whatever of the burst is still unsent may stay
+            self.queue = _NO_QUEUE  # from now on frames go straight out: no deque (~600 bytes) per viewer
             return
         self.queue.extend(first)
         self.queue.extend(waiting)
@@ -188,7 +196,11 @@ class Connection:
             return
         self.closed = True
         self.close_code = code
-        self.queue.clear()
+        if self.queue:
+            FRAMES_DROPPED.inc(len(self.queue))
+            self.queue.clear()
+        if code == CLOSE_TOO_SLOW:
+            SLOW_CLOSES.inc()
         if self._on_close is not None:
             self._on_close(self)
         writer = self._writer
@@ -202,7 +214,7 @@ class Connection:
         with contextlib.suppress(Exception):
             # A stalled client gets the close frame after the frames it has not read yet; if it
             # never reads, the server stops waiting and the transport closes.
-            await asyncio.wait_for(self.socket.close(code, reason), CLOSE_WAIT_S)
+            await within(self.socket.close(code, reason), CLOSE_WAIT_S)
 
     async def wait_closed(self) -> None:
         """The receive side ended (the client left, or we closed): stop the writer, and let a

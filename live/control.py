@@ -15,14 +15,20 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from inventory.catalog import product_json, product_of
 from inventory.clock import now_ms
 from inventory.errors import InvalidRequest, InvalidState, NotFound
-from inventory.models import Product
-from live import keys, offers, shows
+from inventory.models import Host, Product
+from live import bag, keys, offers, shows, staff
 from live.announcements import announce_offer_started, announce_show
+from live.beacon import DrandBeacon
 from live.broadcasts import Broadcasts
 from live.frames import OfferJson, ShowJson
+from live.errors import ModeratorNotAllowed
 from live.hub import Hub
-from live.models import Offer, Show
+from live.models import ChatMessage, Offer, Show
 from live.offers import OfferSpec
+
+
+ProductIds = list[int]  # (ShowControl has a method named list)
+ProductList = list[dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -39,14 +45,18 @@ class ShowChanges:
 class ShowControl:
     hub: Hub
     broadcasts: Broadcasts | None = None  # None: no video to stop when a show ends (tests of live alone)
+    beacon: DrandBeacon | None = None  # draws name a round of it (LIVEDROP_DRAW_BEACON)
 
     @property
     def sessions(self) -> async_sessionmaker[AsyncSession]:
         return self.hub.sessions
 
     async def _show(self, session: AsyncSession, host_id: int, slug: str) -> Show:
+        """The host's own show; a moderator of it gets 403 moderator_not_allowed (live.staff)."""
         show = await shows.show_by_slug(session, slug)
         if show is None or show.host_id != host_id:
+            if show is not None and await staff.role_of(session, show, host_id) == "moderator":
+                raise ModeratorNotAllowed()
             raise NotFound("no such show")
         return show
 
@@ -156,6 +166,39 @@ class ShowControl:
         if was is not None:
             await self.hub.publish(show.id, "unpin", {"product_id": was})
 
+    # -- the show's bag (live.bag, docs/bag.md) ---------------------------------------------------------
+
+    async def bag(self, host_id: int, slug: str) -> ProductIds:
+        async with self.sessions() as session:
+            show = await self._show(session, host_id, slug)
+            return await bag.bag_of(session, show.id)
+
+    async def set_bag(self, host_id: int, slug: str, product_ids: ProductIds) -> ProductIds:
+        """The bag becomes ``product_ids``: on every screen at once (a ``bag`` event with the
+        products and their stock), and on sale while the show is live."""
+        async with self.sessions() as session:
+            show = await self._show(session, host_id, slug)
+            if show.status == "ended":
+                raise InvalidState("this show has ended")
+            products = await bag.replace_bag(session, show.id, host_id, product_ids)
+            await session.commit()
+            stock: dict[str, int] = {}
+            if show.status == "live":
+                for product in products:
+                    stock.update(await self._on_sale(product))
+        self.hub.views.invalidate(show.id)
+        view = await self.hub.views.get_fresh(slug)
+        now = now_ms()
+        listed: ProductList = []
+        if view is not None:
+            for product_id in view.bag_order():
+                product_view = view.products.get(product_id)
+                if product_view is not None:
+                    offer = view.live_offer_for(product_id, now)
+                    listed.append({**product_view.json, "offer_id": offer.id if offer else None})
+        await self.hub.publish(show.id, "bag", {"products": listed, "stock": stock})
+        return product_ids
+
     # -- offers ----------------------------------------------------------------------------------------
 
     async def create_offer(self, host_id: int, slug: str, spec: OfferSpec) -> OfferJson:
@@ -167,7 +210,7 @@ class ShowControl:
             product = await self._product(session, host_id, spec.product_id)
             await offers.check_fits(session, show.id, spec, product.price_cents, now)
             units = sum((await self._on_sale(product)).values())
-            offer = offers.create_offer(session, show.id, spec, now, units)
+            offer = offers.create_offer(session, show.id, spec, now, units, self.beacon)
             if offer.state == "live":  # else the offer clock announces it when it starts
                 await session.flush()  # the offer's id, for the announcement
                 announce_offer_started(session, show, offer)
@@ -239,24 +282,52 @@ class ShowControl:
 
     # -- moderation ------------------------------------------------------------------------------------
 
+    # The host and the show's moderators (live.staff) may both delete and mute.
+
     async def delete_chat(self, host_id: int, slug: str, message_id: int) -> None:
         async with self.sessions() as session:
-            show = await self._show(session, host_id, slug)
+            show, _ = await staff.staff_show(session, host_id, slug)
+            was_pinned = show.pinned_message_id == message_id
         deleted = await self.hub.chat.delete(show.id, message_id)
         if deleted is None:
             raise NotFound("no such message")
         if deleted:
             await self.hub.publish(show.id, "chat_deleted", {"id": message_id})
+            if was_pinned:  # a deleted message does not stay pinned on anyone's screen
+                await self.hub.chat.set_pinned(show.id, None)
+                await self.hub.publish(show.id, "chat_pin", {"message": None})
+
+    async def erase_chat_line(self, show_id: int, message_id: int) -> None:
+        """A line removed by a buyer's erasure (live.personal_parts): every screen drops it, and
+        it does not stay pinned (as a moderator's delete)."""
+        await self.hub.publish(show_id, "chat_deleted", {"id": message_id})
+        async with self.sessions() as session:
+            show = await session.get(Show, show_id)
+            pinned_id = show.pinned_message_id if show is not None else None
+            pinned = await session.get(ChatMessage, pinned_id) if pinned_id is not None else None
+        if pinned_id == message_id:
+            await self.hub.chat.set_pinned(show_id, None)
+            await self.hub.publish(show_id, "chat_pin", {"message": None})
+        elif pinned is not None and pinned.reply_to_id == message_id:  # a pinned answer to it: pinned again, without the quote
+            await self.hub.publish(show_id, "chat_pin", {"message": await self.hub.chat.shown(show_id, pinned.id)})
 
     async def mute(self, host_id: int, slug: str, buyer_id: str) -> None:
         async with self.sessions() as session:
-            show = await self._show(session, host_id, slug)
+            show, _ = await staff.staff_show(session, host_id, slug)
         await self.hub.chat.mute(show.id, buyer_id)
 
     async def public_show(self, slug: str) -> dict[str, Any] | None:
         """The show's snapshot as a plain dict (GET /api/shows/{slug} leaves out its type and ts)."""
         snapshot = await self.hub.snapshot(slug)
         return None if snapshot is None else dict(snapshot)
+
+    async def host_name(self, slug: str) -> str | None:
+        """Who hosts the show, as the host named themselves (None: unnamed or no such show). The
+        waiting page of a scheduled show says it; the live page does not ask (one query a page)."""
+        async with self.sessions() as session:
+            show = await shows.show_by_slug(session, slug)
+            host = await session.get(Host, show.host_id) if show is not None else None
+        return (host.name or None) if host is not None else None
 
 
 __all__ = ["OfferSpec", "ShowChanges", "ShowControl"]

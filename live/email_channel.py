@@ -3,6 +3,9 @@
 plain text plus simple HTML, sent through SMTP (``LIVEDROP_SMTP_URL``) or, with none configured,
 written as an ``.eml`` file in the data folder (the path logged), so a demo shows what would be sent.
 
+Language: the payload's ``locale`` ("de", "pl", "fi"; the reader's page language when the event
+was made by a request) or English; the templates' strings are gettext messages (live.i18n).
+
 Links: payload URLs that start with ``/`` get the public address in front; an order's receipt link
 is built from its ``order_id`` by ``receipt_path`` (the web layer owns the site's paths).
 Payload fields per kind: docs/email.md.
@@ -14,7 +17,6 @@ import asyncio
 import logging
 import re
 from collections.abc import Callable
-from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
@@ -23,8 +25,11 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound, select_autoescape
+from markupsafe import Markup
 
 from inventory.outbox import OutboxEvent
+from live.i18n import DEFAULT_LOCALE, supported
+from live.i18n import install as install_i18n
 from live.webhook_sender import SendResult
 
 log = logging.getLogger("livedrop.email")
@@ -33,12 +38,16 @@ SMTP_TIMEOUT_S = 20
 _ADDRESS = re.compile(r"^[^@\s<>\"',;]{1,64}@[^@\s<>\"',;]{1,255}$")
 
 
-def _money(cents: int, currency: str = "") -> str:
-    return f"{cents / 100:,.2f} {currency}".strip()
+def _strong_html(value: Any) -> Markup:
+    return Markup("<strong>{}</strong>").format(value)
 
 
-def _when(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+def _code_html(value: Any) -> Markup:
+    return Markup("<code>{}</code>").format(value)
+
+
+def _plain(value: Any) -> Any:
+    return value
 
 
 class EmailChannel:
@@ -54,8 +63,12 @@ class EmailChannel:
         self.text_env = Environment(loader=loader, autoescape=False, undefined=StrictUndefined, keep_trailing_newline=True)
         self.html_env = Environment(loader=loader, autoescape=select_autoescape(["html"]), undefined=StrictUndefined)
         for env in (self.text_env, self.html_env):
-            env.filters["money"] = _money
-            env.filters["when"] = _when
+            install_i18n(env)  # _(), money and when in the context's locale
+        # A value set in bold inside a translated sentence (the sentence is one msgid for both parts).
+        self.html_env.filters["strong"] = _strong_html
+        self.text_env.filters["strong"] = _plain
+        self.html_env.filters["code"] = _code_html  # an id (a draw entry's) in a sentence
+        self.text_env.filters["code"] = _plain
         self.kinds = {p.stem for p in TEMPLATES_DIR.glob("*.txt")}
 
     def wants(self, kind: str, payload: dict[str, Any]) -> bool:
@@ -67,10 +80,11 @@ class EmailChannel:
 
     def render(self, event: OutboxEvent) -> EmailMessage:
         data = dict(event.payload)
-        for key in ("url", "unsubscribe_url", "tracking_url"):
+        for key in ("url", "unsubscribe_url", "tracking_url", "audit_url"):
             if isinstance(data.get(key), str):
                 data[key] = self.link(data[key])
-        context: dict[str, Any] = {"kind": event.kind, "event_id": event.id, **data}
+        context: dict[str, Any] = {"kind": event.kind, "event_id": event.id, **data,
+                                   "locale": supported(str(data.get("locale") or "")) or DEFAULT_LOCALE}
         if "order_id" in data:
             context["receipt_url"] = self.link(self.receipt_path(str(data["order_id"])))
         if "show_slug" in data:

@@ -70,3 +70,58 @@ class QueueClosed(LiveError):
 
 class NotInQueue(LiveError):
     code, status, default_message = "not_in_queue", 404, "you have not joined this offer's line: POST .../queue first"
+
+
+class ModeratorNotAllowed(LiveError):
+    """A moderator of the show asked for something only its host may do (products, offers, the
+    bag, the show itself, moderators): docs/host-chat.md."""
+
+    code, status, default_message = (
+        "moderator_not_allowed", 403,
+        "moderators may post, reply, pin a message, delete and mute; only the show's host changes products and offers",
+    )
+
+
+class ShowNotEnded(LiveError):
+    code, status, default_message = "show_not_ended", 409, "the chat can be downloaded once the show has ended"
+# -- draws (live.draws, docs/draws.md) -------------------------------------------------------------
+
+
+class NotADraw(LiveError):
+    code, status, default_message = "not_a_draw", 409, "this offer is not a draw: press Buy (or join its line) instead"
+
+
+class DrawNotOpen(LiveError):
+    code, status, default_message = "draw_not_open", 409, "entries to this draw are not open yet: come back at entries_open_at"
+
+
+class DrawClosed(LiveError):
+    code, status, default_message = "draw_closed", 409, "entries to this draw are closed"
+
+
+class AlreadyEntered(LiveError):
+    code, status, default_message = "already_entered", 409, "you have already entered this draw: one entry per buyer"
+
+
+class EmailAlreadyEntered(LiveError):
+    code, status, default_message = "email_already_entered", 409, "this email address has already entered this draw: one entry per person"
+
+
+class CardAlreadyEntered(LiveError):
+    code, status, default_message = "card_already_entered", 409, "this card has already entered this draw: one entry per card"
+
+
+class NotEntered(LiveError):
+    code, status, default_message = "not_entered", 404, "you have not entered this draw: POST .../entries first"
+
+
+class AlreadyDrawn(LiveError):
+    """The host voids an entry after the draw: the pick is published, nothing in it may move."""
+
+    code, status, default_message = "already_drawn", 409, "this draw has run: its entries can no longer be voided"
+
+
+class BuyersOnly(LiveError):
+    code, status, default_message = "buyers_only", 403, (
+        "this giveaway is for this shop's buyers: it takes entries from people with a paid order from this host"
+    )

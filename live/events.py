@@ -8,7 +8,7 @@ last ``keep`` events (MAXLEN ~) for resume; SQL keeps all of them for replay aft
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,9 +76,14 @@ class EventLog:
         self._append = redis.register_script(_APPEND)
         self._floors: dict[int, int] = {}  # show id -> last seq in SQL when first seen (Redis-loss guard)
 
-    async def append(self, show_id: int, type_: str, fields: Mapping[str, Any]) -> Event:
+    async def append(self, show_id: int, type_: str, fields: Mapping[str, Any],
+                     appended: Callable[[int, Event], None] | None = None) -> Event:
         """Appends a lasting event; its media_ms comes from the show's stream start in Redis
-        (``live.recordings.StreamClock``), so it is null while the show has no video."""
+        (``live.recordings.StreamClock``), so it is null while the show has no video.
+
+        ``appended`` is called with the event as soon as the stream has it (seq assigned), before
+        the SQL log write: this process's viewers need not wait for that write, nor for their
+        own stream reader to read the event back (live.hub.Hub.publish)."""
         ts = now_ms()
         frame_without_seq = dumps({"type": type_, "ts": ts, **fields})
         floor = self._floors.get(show_id)
@@ -91,8 +96,11 @@ class EventLog:
         )
         seq = int(seq)
         media_ms = None if media in ("null", b"null") else int(media)
+        event = Event(seq, type_, frame if isinstance(frame, str) else frame.decode())
+        if appended is not None:
+            appended(show_id, event)
         await self._record(show_id, seq, type_, fields, ts, media_ms)
-        return Event(seq, type_, frame if isinstance(frame, str) else frame.decode())
+        return event
 
     async def _record(self, show_id: int, seq: int, type_: str, fields: Mapping[str, Any], ts: int, media_ms: int | None) -> None:
         # After the XADD, so viewers never wait for SQL; a failure here loses replay, not delivery.

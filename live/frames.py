@@ -13,7 +13,7 @@ from typing import Any, Literal, NotRequired, TypedDict
 from inventory.clock import now_ms
 
 # Lasting events carry a gap-free seq and are kept in the show's stream; the rest are state.
-LASTING_TYPES = frozenset({"show", "pin", "unpin", "offer", "chat", "chat_deleted"})
+LASTING_TYPES = frozenset({"show", "pin", "unpin", "offer", "chat", "chat_deleted", "bag", "chat_pin"})
 
 
 # -- the objects frames carry ------------------------------------------------------------------
@@ -51,16 +51,25 @@ class OfferJson(TypedDict):
     admit_per_minute: int | None  # queue offers: places let in per minute
     commitment: str | None  # queue offers: hex sha256 of the seed, from the start
     seed: str | None  # queue offers: the shuffle's seed, hex, from starts_at (live.queue_order)
+    # Draw offers (docs/draws.md): the entry window is starts_at..ends_at, named as the issue names it.
+    claim_minutes: int | None  # how long a winner has to claim
+    authorize: bool  # an entry authorizes the price on the card
+    entries_open_at: NotRequired[int]
+    entries_close_at: NotRequired[int]
+    giveaway: NotRequired[bool]
+    buyers_only: NotRequired[bool]
 
 
 class ChatMessageJson(TypedDict):
     """A chat message: ``live.chat.message_json``; the ``chat`` event's fields, and the snapshot's chat."""
 
     id: int
-    buyer_id: str
+    buyer_id: str  # a viewer's buyer id; staff messages: "host-<id>"
     name: str
     text: str
     ts: int
+    role: NotRequired[str]  # "host" | "moderator": the badge (docs/host-chat.md)
+    reply_to: NotRequired[dict[str, Any]]  # {"id", "name", "text"}: the message it answers
 
 
 class SoldJson(TypedDict):
@@ -92,7 +101,45 @@ class ChatDeletedEventFields(TypedDict):
     id: int
 
 
-EventFields = ShowEventFields | PinEventFields | UnpinEventFields | OfferJson | ChatMessageJson | ChatDeletedEventFields
+class BagEventFields(TypedDict):
+    """The show's bag changed: every product in it (the pinned one first) and their stock."""
+
+    products: list[dict[str, Any]]
+    stock: dict[str, int]
+
+
+class ChatPinEventFields(TypedDict):
+    """The message pinned on every screen; None: unpinned."""
+
+    message: ChatMessageJson | None
+
+
+class VideoEventFields(TypedDict):
+    on: bool  # the show's own video (WHIP) started (True) or stopped (False): play it, or stop asking
+
+
+class DrawWinnerJson(TypedDict):
+    entry_id: str
+    sku: str
+    rank: int
+    name: NotRequired[str]  # giveaways: the winner's display name ("" when they have none)
+
+
+class DrawEventFields(TypedDict):
+    """A draw ran (live.draws): every screen shows the result. A giveaway names its winners; a
+    draw's entrants ask for their own status (GET .../entries/me)."""
+
+    offer_id: int
+    giveaway: bool
+    drawn_at: int | None
+    entries: int
+    won: int
+    winners: list[DrawWinnerJson]
+    audit_url: str
+
+
+EventFields = (ShowEventFields | PinEventFields | UnpinEventFields | OfferJson | ChatMessageJson | ChatDeletedEventFields
+               | BagEventFields | ChatPinEventFields | VideoEventFields | DrawEventFields)
 
 
 # -- the snapshot ------------------------------------------------------------------------------
@@ -112,6 +159,9 @@ class Snapshot(TypedDict):
     viewers: int
     reactions: dict[str, int]  # emoji -> total
     chat: list[ChatMessageJson]  # the last 50 messages
+    bag: list[dict[str, Any]]  # the show's bag: products with variants and "offer_id", the pinned one first (docs/bag.md)
+    pinned_message: ChatMessageJson | None  # the chat message pinned on every screen (docs/host-chat.md)
+    video: bool  # the show's own video (WHIP) is on now; `video` events say when that changes
 
 
 # -- state frames (no seq) ---------------------------------------------------------------------

@@ -12,8 +12,11 @@ publish script (seq + stream) stays atomic in Redis Cluster too.
                                     absent while it has none. Events are stamped against it (media_ms)
     ld:{s<id>}:replay_viewers zset  replay viewer id -> when its last heartbeat expires (ms)
     ld:{s<id>}:peak_viewers string  the most live viewers the show's figures have seen (live.report)
-    ld:offers:due           zset    offer id -> when the offer clock must look at it (ms)
-    ld:offers:queues        zset    queue offer id -> its ends_at: the lines the admission clock raises
+    ld:{s<id>}:visitors     hll     buyers who opened the show's page (live.visitors): unique viewers
+    ld:{ld}:offers:due      zset    offer id -> when the offer clock must look at it (ms)
+    ld:{ld}:offers:queues   zset    queue offer id -> its ends_at: the lines the admission clock raises
+    ld:{s<id>}:wake:<proc>  stream  a process's stream reader wakes its blocked XREAD of this slot's shows
+                                    (live.reader; tagged with a show of the slot, so one XREAD takes both)
 
 A queue offer's waiting room (live.waiting_room) shares the hash tag {q<offer id>}:
 
@@ -29,8 +32,8 @@ A queue offer's waiting room (live.waiting_room) shares the hash tag {q<offer id
 
 from __future__ import annotations
 
-OFFERS_DUE = "ld:offers:due"
-QUEUE_OFFERS = "ld:offers:queues"
+OFFERS_DUE = "ld:{ld}:offers:due"  # the global tag of inventory.keys: one known cluster slot
+QUEUE_OFFERS = "ld:{ld}:offers:queues"
 
 
 def prefix(show_id: int) -> str:
@@ -77,6 +80,10 @@ def peak_viewers(show_id: int) -> str:
     return prefix(show_id) + "peak_viewers"
 
 
+def page_visitors(show_id: int) -> str:
+    return prefix(show_id) + "visitors"
+
+
 def show_of_events_key(key: str) -> int:
     """The show id in an events key (the reader gets keys back from XREAD)."""
     return int(key.split("{s", 1)[1].split("}", 1)[0])
@@ -85,3 +92,16 @@ def show_of_events_key(key: str) -> int:
 def queue(offer_id: int, part: str) -> str:
     """One key of offer ``offer_id``'s waiting room (see above for ``part``)."""
     return f"ld:{{q{int(offer_id)}}}:{part}"
+
+
+def watching(show_id: int) -> str:
+    """Buyers connected to the show's room: buyer id -> until when (ms), refreshed while connected
+    (live.watchers; a giveaway's entrants must be watching when it closes)."""
+    return prefix(show_id) + "watching"
+
+
+def drawing(offer_id: int) -> str:
+    """Held (SET NX, with an expiry) by the one task that runs a draw offer's draw right now: the
+    host's "draw now" and the offer clock's tick one second later no longer both read and rank
+    every entry (a draw of 100,000 entries ran twice at once, each at half speed)."""
+    return f"ld:{{d{int(offer_id)}}}:drawing"

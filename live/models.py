@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from inventory.clock import now_ms
@@ -26,6 +26,8 @@ class Show(Base):
     )
     stream_url: Mapped[str | None] = mapped_column(String(2000), nullable=True)
     created_at: Mapped[int] = mapped_column(BigInteger, default=now_ms)
+    # The chat message pinned on every screen (a code, a question answered): docs/host-chat.md.
+    pinned_message_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class Offer(Base):
@@ -50,6 +52,22 @@ class Offer(Base):
     # SHA-256 published from the start (live.queue_order).
     seed: Mapped[str | None] = mapped_column(String(64), nullable=True)
     commitment: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Draw offers (live.draws, docs/draws.md): the winners' claim window, whether an entry
+    # authorizes the price on the card, the frozen entries' hash and when the draw ran.
+    claim_minutes: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    authorize: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    entries_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    drawn_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # A giveaway: a draw at price 0 run during the show, its entrants watching when it closes;
+    # buyers_only: only buyers with a paid order from this host may enter.
+    giveaway: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    buyers_only: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The drand round named at creation (the first after entries_close_at), and once fetched and
+    # verified its signature and randomness (live.beacon).
+    beacon_chain: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    beacon_round: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    beacon_signature: Mapped[str | None] = mapped_column(String(192), nullable=True)
+    beacon_randomness: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class ChatMessage(Base):
@@ -61,6 +79,33 @@ class ChatMessage(Base):
     text: Mapped[str] = mapped_column(Text)
     ts: Mapped[int] = mapped_column(BigInteger, default=now_ms)
     deleted_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # 'host' or 'moderator' for the show's staff (a badge on every screen); None: a viewer.
+    role: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    reply_to_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the message answered
+
+
+class BagItem(Base):
+    """A product in the show's bag: browsable from the viewer page and on sale at list price while
+    the show is live (docs/bag.md). The host chooses them; ``position`` is the host's order."""
+
+    __tablename__ = "show_bag_items"
+    __table_args__ = (UniqueConstraint("show_id", "product_id", name="uq_show_bag_show_product"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    show_id: Mapped[int] = mapped_column(ForeignKey("shows.id", ondelete="CASCADE"), index=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+
+
+class Moderator(Base):
+    """A host account (by its email) that may moderate one show: post with a badge, reply, pin a
+    message, delete and mute; never change products or offers (docs/host-chat.md)."""
+
+    __tablename__ = "show_moderators"
+    __table_args__ = (UniqueConstraint("show_id", "email", name="uq_show_moderators_show_email"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    show_id: Mapped[int] = mapped_column(ForeignKey("shows.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(320), index=True)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now_ms)
 
 
 class Mute(Base):
@@ -99,3 +144,48 @@ class Recording(Base):
     file: Mapped[str] = mapped_column(String(300))
     started_at: Mapped[int] = mapped_column(BigInteger)
     ended_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class DrawEntry(Base):
+    """One entry of a draw offer: a buyer, a size, and the checkout identity it entered with.
+
+    ``email`` and ``card_fingerprint`` (and ``buyer_id``) are the entrant's identity: a GDPR
+    erasure nulls them and the audit keeps the entry id, its size and its rank. ``status``:
+    entered | excluded (voided by the host before the draw, ``reason``) | won | claimed | lapsed;
+    an entry still ``entered`` once the offer is drawn lost."""
+
+    __tablename__ = "draw_entries"
+    __table_args__ = (
+        UniqueConstraint("offer_id", "buyer_id", name="uq_draw_entries_offer_buyer"),
+        UniqueConstraint("offer_id", "email", name="uq_draw_entries_offer_email"),
+        UniqueConstraint("offer_id", "card_fingerprint", name="uq_draw_entries_offer_card"),
+    )
+    id: Mapped[str] = mapped_column(String(24), primary_key=True)
+    offer_id: Mapped[int] = mapped_column(ForeignKey("offers.id", ondelete="CASCADE"))
+    buyer_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    sku: Mapped[str] = mapped_column(String(64))
+    email: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    card_fingerprint: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    country: Mapped[str | None] = mapped_column(String(2), nullable=True)
+    charge_id: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the authorization, when the offer takes one
+    status: Mapped[str] = mapped_column(String(12), default="entered", index=True)  # the clock looks for 'won' every second
+    rank: Mapped[int | None] = mapped_column(Integer, nullable=True)  # winners' (and hand-over recipients') rank
+    hold_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now_ms)
+    locale: Mapped[str | None] = mapped_column(String(8), nullable=True)  # the entry page's language, for the draw's emails
+
+
+class DrawLog(Base):
+    """What happened to a draw's units after the draw: a hand-over to the next-ranked entry of the
+    size (``to_entry_id``), or a winner's void (``reason``); listed in the audit."""
+
+    __tablename__ = "draw_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    offer_id: Mapped[int] = mapped_column(ForeignKey("offers.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(12))  # handover | void
+    entry_id: Mapped[str] = mapped_column(String(24))
+    to_entry_id: Mapped[str | None] = mapped_column(String(24), nullable=True)
+    sku: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(32))
+    at: Mapped[int] = mapped_column(BigInteger)

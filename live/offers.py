@@ -18,11 +18,17 @@ from inventory.errors import InvalidRequest
 from live.errors import OfferAboveList, OfferOverlaps
 from live.frames import OfferJson
 from live.models import Offer
+from live.beacon import DrandBeacon as Beacon
 from live.queue_order import commitment_of, new_seed
 
 MAX_DURATION_S = 7 * 24 * 3600
 MODES = ("open", "queue", "draw")
 MAX_ADMIT_PER_MINUTE = 1_000_000
+# A winner's claim window: minutes in a live show, up to a day after (the hold's expiry).
+MAX_CLAIM_MINUTES = 24 * 60
+DEFAULT_CLAIM_MINUTES = 15
+# A giveaway runs during the show: long enough to enter from a phone, short enough to keep watching.
+GIVEAWAY_MIN_S, GIVEAWAY_MAX_S = 60, 300
 
 
 @dataclass(frozen=True)
@@ -36,10 +42,15 @@ class OfferSpec:
     hold_s: int = 300
     mode: str = "open"
     admit_per_minute: int | None = None  # queue offers; None: default_admit_per_minute
+    claim_minutes: int | None = None  # draw offers: how long a winner has to claim (default 15)
+    authorize: bool = False  # draw offers: an entry authorizes the price on the card
+    giveaway: bool = False  # a draw at price 0 with a short window, run during the show
+    buyers_only: bool = False  # giveaways: only buyers with a paid order from this host
+    close_at: int | None = None  # draws: entries_close_at to the millisecond (duration_s is whole seconds)
 
     @property
     def ends_at(self) -> int:
-        return self.starts_at + self.duration_s * 1000
+        return self.close_at if self.close_at is not None else self.starts_at + self.duration_s * 1000
 
 
 def state_at(starts_at: int, ends_at: int, now: int) -> str:
@@ -54,8 +65,11 @@ def default_admit_per_minute(units: int) -> int:
     return max(60, min(MAX_ADMIT_PER_MINUTE, 2 * units))
 
 
-def create_offer(session: AsyncSession, show_id: int, spec: OfferSpec, now: int, units: int = 0) -> Offer:
-    """``units``: what the offer can sell (its cap or the product's stock), for the default rate."""
+def create_offer(
+    session: AsyncSession, show_id: int, spec: OfferSpec, now: int, units: int = 0, beacon: Beacon | None = None,
+) -> Offer:
+    """``units``: what the offer can sell (its cap or the product's stock), for the default rate.
+    ``beacon``: a draw names the first round of this chain after its entries close."""
     if spec.price_cents < 0:
         raise InvalidRequest("price_cents", "must be 0 or more")
     if not 1 <= spec.duration_s <= MAX_DURATION_S:
@@ -68,8 +82,24 @@ def create_offer(session: AsyncSession, show_id: int, spec: OfferSpec, now: int,
         raise InvalidRequest("hold_s", "must be between 10 and 3600")
     if spec.mode not in MODES:
         raise InvalidRequest("mode", "must be open, queue or draw")
-    if spec.mode == "draw":
-        raise InvalidRequest("mode", "draw offers are not available yet; use open or queue")
+    if spec.mode != "draw":
+        if spec.claim_minutes is not None:
+            raise InvalidRequest("claim_minutes", "only a draw offer has winners who claim")
+        if spec.authorize:
+            raise InvalidRequest("authorize", "only a draw offer authorizes at entry")
+    elif spec.claim_minutes is not None and not 1 <= spec.claim_minutes <= MAX_CLAIM_MINUTES:
+        raise InvalidRequest("claim_minutes", f"must be between 1 and {MAX_CLAIM_MINUTES} (a day)")
+    if spec.giveaway:
+        if spec.mode != "draw":
+            raise InvalidRequest("giveaway", "a giveaway is a draw: send mode draw")
+        if spec.price_cents != 0:
+            raise InvalidRequest("price_cents", "a giveaway is free: 0")
+        if spec.authorize:
+            raise InvalidRequest("authorize", "a giveaway is free: there is nothing to authorize")
+        if not GIVEAWAY_MIN_S <= spec.duration_s <= GIVEAWAY_MAX_S:
+            raise InvalidRequest("entries_close_at", f"a giveaway's entries stay open {GIVEAWAY_MIN_S} to {GIVEAWAY_MAX_S} seconds")
+    elif spec.buyers_only:
+        raise InvalidRequest("buyers_only", "only a giveaway is for buyers only")
     if spec.admit_per_minute is not None:
         if spec.mode != "queue":
             raise InvalidRequest("admit_per_minute", "only a queue offer admits buyers at a rate")
@@ -86,6 +116,10 @@ def create_offer(session: AsyncSession, show_id: int, spec: OfferSpec, now: int,
         raw = new_seed()
         seed, commitment = raw.hex(), commitment_of(raw)
         admit_per_minute = spec.admit_per_minute or default_admit_per_minute(spec.quantity or units)
+    if spec.mode == "draw":
+        # The secret is committed now, before anyone enters; it is revealed by the draw (live.draws).
+        raw = new_seed()
+        seed, commitment = raw.hex(), commitment_of(raw)
     offer = Offer(
         show_id=show_id,
         product_id=spec.product_id,
@@ -101,7 +135,13 @@ def create_offer(session: AsyncSession, show_id: int, spec: OfferSpec, now: int,
         admit_per_minute=admit_per_minute,
         seed=seed,
         commitment=commitment,
+        claim_minutes=(spec.claim_minutes or DEFAULT_CLAIM_MINUTES) if spec.mode == "draw" else None,
+        authorize=spec.authorize,
+        giveaway=spec.giveaway,
+        buyers_only=spec.buyers_only,
     )
+    if spec.mode == "draw" and beacon is not None:
+        offer.beacon_chain, offer.beacon_round = beacon.chain, beacon.round_after(ends_at)
     session.add(offer)
     return offer
 
@@ -214,12 +254,20 @@ class OfferFields(Protocol):
     def seed(self) -> str | None: ...
     @property
     def commitment(self) -> str | None: ...
+    @property
+    def claim_minutes(self) -> int | None: ...
+    @property
+    def authorize(self) -> bool: ...
+    @property
+    def giveaway(self) -> bool: ...
+    @property
+    def buyers_only(self) -> bool: ...
 
 
 def offer_json(
     offer: OfferFields, remaining: int | None, currency: str | None = None, title: str | None = None
 ) -> OfferJson:
-    return {
+    data: OfferJson = {
         "id": offer.id,
         "product_id": offer.product_id,
         "title": title,
@@ -236,5 +284,12 @@ def offer_json(
         "admit_per_minute": offer.admit_per_minute,
         "commitment": offer.commitment,
         # Secret until the line is closed at starts_at: whoever knew it could pick a good entry.
-        "seed": offer.seed if offer.state != "scheduled" else None,
+        # A draw's secret is revealed by the draw, in its audit only (GET .../audit).
+        "seed": offer.seed if offer.state != "scheduled" and offer.mode != "draw" else None,
+        "claim_minutes": offer.claim_minutes,
+        "authorize": bool(offer.authorize),
     }
+    if offer.mode == "draw":
+        data["entries_open_at"], data["entries_close_at"] = offer.starts_at, offer.ends_at
+        data["giveaway"], data["buyers_only"] = bool(offer.giveaway), bool(offer.buyers_only)
+    return data

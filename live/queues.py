@@ -169,11 +169,14 @@ class Queues:
 
     # -- the clock ---------------------------------------------------------------------------------
 
-    async def tick(self, now: int) -> None:
+    async def tick(self, now: int, queued: list[str] | None = None) -> None:
         """Shuffle lines whose offer started, and let each live line in a little further. Run by
-        the offer clock (one process at a time)."""
+        the offer clock (one process at a time), which may pass ``queued``, the members of
+        keys.QUEUE_OFFERS it read in its own round trip."""
         redis = self.hub.redis
-        ids = [int(i) for i in cast(list[str], await redis.zrange(keys.QUEUE_OFFERS, 0, -1))]
+        if queued is None:
+            queued = cast(list[str], await redis.zrange(keys.QUEUE_OFFERS, 0, -1))
+        ids = [int(i) for i in queued]
         if not ids:
             return
         async with self.control.sessions() as session:

@@ -1,9 +1,20 @@
-"""The one stream reader of a process: a single XREAD BLOCK over the event streams of every show
-this process cares about (shows with viewers here, shows whose view is cached for sales).
+"""The stream readers of a process: XREAD BLOCK over the event streams of every show this process
+cares about (shows with viewers here, shows whose view is cached for sales).
+
+On one Redis server that is a single XREAD over every show. In a Redis Cluster an XREAD may only
+name keys of one slot (CROSSSLOT otherwise), so shows are grouped by their stream's slot and each
+group has its own blocked XREAD (and connection); redis-py's cluster client sends each to the
+primary that owns the slot, following it through a resharding or a failover. Shows hash to
+16,384 slots, so a process following N live shows holds at most N blocked reads; 100 shows cost
+100 idle connections spread over the primaries, well within their 10,000 clients.
+
+The private stream (live.private_feed: frames for one buyer or one host) is read the same way:
+in the one XREAD on one server; in a cluster, in the group of its slot ({private}).
 
 Positions are kept per show, so a reconnect to Redis picks up exactly where it stopped. Following
-a new show fixes its position first (the show's current seq), then wakes the blocked XREAD through
-a small per-process stream, so the new show is read within one round trip.
+a new show fixes its position first (the show's current seq), then wakes its group's blocked
+XREAD through a small per-process stream in the same slot (tagged with a show of the group), so
+the new show is read within one round trip.
 """
 
 from __future__ import annotations
@@ -12,19 +23,35 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 
 from inventory import redis_replies
 from inventory.faults import Outages
+from inventory.redis_cluster import is_cluster, slot_of
+from inventory.timeouts import raise_if_cancelled
 from live import keys
 from live.events import Event, entry_seq
+from live.private_feed import STREAM as PRIVATE_STREAM
 
 log = logging.getLogger("livedrop.reader")
 
 BLOCK_MS = 2000  # below any socket timeout a Redis client may have (the embedded one has 5 s)
 COUNT = 500
 WAKE_TTL_MS = 60_000
+SINGLE = 0  # the one group on one server
+PRIVATE_WAKE = "ld:{private}:wake:"  # + process tag: in the private stream's slot
+
+
+@dataclass
+class _Group:
+    """Shows read by one blocked XREAD, with the wake stream that interrupts it."""
+
+    wake_key: str
+    shows: set[int] = field(default_factory=set)
+    wake_position: str = "0-0"
+    task: asyncio.Task[None] | None = None
 
 
 class StreamReader:
@@ -34,14 +61,45 @@ class StreamReader:
         self.redis = redis
         self.on_events = on_events
         self.outages = outages  # takes Redis faults: one line per outage, not one per retry
-        self.wake_key = f"ld:wake:{secrets.token_hex(6)}"
+        self.cluster = is_cluster(redis)
+        self.process_tag = secrets.token_hex(6)
+        self.wake_key = f"ld:wake:{self.process_tag}"  # one server's group
         self._positions: dict[int, str] = {}  # show id -> last stream id read
         self._refs: dict[int, int] = {}
-        self._wake_position = "0-0"
-        self._task: asyncio.Task[None] | None = None
+        self._groups: dict[int, _Group] = {}  # slot (a cluster) or SINGLE -> its group
+        self._started = False
+        # ld:{private} (live.private_feed): read by its slot's group once ``read_private`` fixed where.
+        self._private_position: str | None = None
+        self._on_private: Callable[[list[tuple[str, dict[str, str]]]], None] | None = None
+        self._private_group_id = slot_of(PRIVATE_STREAM) if self.cluster else SINGLE
 
     def following(self, show_id: int) -> bool:
         return show_id in self._positions
+
+    def _group_id(self, show_id: int) -> int:
+        return slot_of(keys.events(show_id)) if self.cluster else SINGLE
+
+    async def read_private(self, on_entries: Callable[[list[tuple[str, dict[str, str]]]], None]) -> None:
+        """Also read the private stream, from its current end (frames sent before this process
+        started are not its business: pages fetch their threads over HTTP)."""
+        last = await self.redis.xrevrange(PRIVATE_STREAM, count=1)
+        self._private_position = str(last[0][0]) if last else "0-0"
+        self._on_private = on_entries
+        group = self._groups.get(self._private_group_id)
+        if group is None:
+            wake_key = PRIVATE_WAKE + self.process_tag if self.cluster else self.wake_key
+            group = self._groups[self._private_group_id] = _Group(wake_key)
+        if self._started and group.task is None:
+            self._start_group(group)
+        await self._wake(group)
+
+    def _group_of(self, show_id: int) -> _Group:
+        group_id = self._group_id(show_id)
+        group = self._groups.get(group_id)
+        if group is None:
+            wake_key = keys.prefix(show_id) + f"wake:{self.process_tag}" if self.cluster else self.wake_key
+            group = self._groups[group_id] = _Group(wake_key)
+        return group
 
     async def follow(self, show_id: int) -> int:
         """Start (or keep) reading a show; returns the seq from which events will be delivered
@@ -54,7 +112,11 @@ class StreamReader:
             return entry_seq(self._positions[show_id])
         seq = int(value or 0)
         self._positions[show_id] = f"{seq}-0"
-        await self._wake()
+        group = self._group_of(show_id)
+        group.shows.add(show_id)
+        if self._started and group.task is None:
+            self._start_group(group)
+        await self._wake(group)
         return seq
 
     def unfollow(self, show_id: int) -> None:
@@ -64,31 +126,54 @@ class StreamReader:
             return
         self._refs.pop(show_id, None)
         self._positions.pop(show_id, None)
+        group_id = self._group_id(show_id)
+        group = self._groups.get(group_id)
+        if group is not None:
+            group.shows.discard(show_id)
+            if self.cluster and not group.shows and not (group_id == self._private_group_id and self._on_private):
+                # Nobody left in this slot: its blocked read ends (its wake stream expires by itself).
+                del self._groups[group_id]
+                if group.task is not None:
+                    group.task.cancel()
 
-    async def _wake(self) -> None:
+    async def _wake(self, group: _Group) -> None:
         pipe = self.redis.pipeline(transaction=False)
-        pipe.xadd(self.wake_key, {"w": "1"}, maxlen=10, approximate=False)
-        pipe.pexpire(self.wake_key, WAKE_TTL_MS)
+        pipe.xadd(group.wake_key, {"w": "1"}, maxlen=10, approximate=False)
+        pipe.pexpire(group.wake_key, WAKE_TTL_MS)
         await pipe.execute()
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="stream-reader")
+        self._started = True
+        if not self.cluster:
+            self._groups.setdefault(SINGLE, _Group(self.wake_key))
+        for group in self._groups.values():
+            if group.task is None:
+                self._start_group(group)
+
+    def _start_group(self, group: _Group) -> None:
+        group.task = asyncio.create_task(self._run(group), name=f"stream-reader:{group.wake_key}")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-        try:
-            await self.redis.delete(self.wake_key)
-        except Exception:  # stopping; Redis may be gone already
-            pass
+        self._started = False
+        groups = list(self._groups.values())
+        tasks = [g.task for g in groups if g.task is not None]
+        for group in groups:
+            if group.task is not None:
+                group.task.cancel()
+                group.task = None
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for group in groups:
+            try:
+                await self.redis.delete(group.wake_key)
+            except Exception:  # stopping; Redis may be gone already
+                pass
 
-    async def _run(self) -> None:
+    async def _run(self, group: _Group) -> None:
         backoff = 0.1
         while True:
+            raise_if_cancelled()  # redis-py may swallow the cancel that stops this loop (inventory.timeouts)
             try:
-                await self._read_once()
+                await self._read_once(group)
                 backoff = 0.1
             except asyncio.CancelledError:
                 raise
@@ -98,13 +183,21 @@ class StreamReader:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
 
-    async def _read_once(self) -> None:
-        streams = {keys.events(show_id): position for show_id, position in self._positions.items()}
-        streams[self.wake_key] = self._wake_position
+    async def _read_once(self, group: _Group) -> None:
+        streams = {keys.events(show_id): self._positions[show_id] for show_id in group.shows if show_id in self._positions}
+        streams[group.wake_key] = group.wake_position
+        private = self._private_position is not None and self._groups.get(self._private_group_id) is group
+        if private:
+            streams[PRIVATE_STREAM] = self._private_position  # type: ignore[assignment]
         answer = await redis_replies.xread(self.redis, streams, count=COUNT, block=BLOCK_MS)
         for key, entries in answer:
-            if key == self.wake_key:
-                self._wake_position = entries[-1][0]
+            if key == group.wake_key:
+                group.wake_position = entries[-1][0]
+                continue
+            if private and key == PRIVATE_STREAM:
+                self._private_position = entries[-1][0]
+                if self._on_private is not None:
+                    self._on_private(entries)
                 continue
             show_id = keys.show_of_events_key(key)
             if show_id not in self._positions:

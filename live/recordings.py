@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inventory.clock import now_ms
 from live import keys
-from live.models import Offer, Recording, Show, ShowEvent
+from live.models import BagItem, Offer, Recording, Show, ShowEvent
 
 STREAM_START_TTL_MS = 48 * 3600 * 1000  # a safety net: a web process that died mid-stream never cleared it
 REPLAY_VIEWER_TTL_MS = 45_000  # a replay page's heartbeat comes every 20 s
@@ -55,12 +55,12 @@ class StreamClock:
     async def start(self, show_id: int, started_at: int) -> None:
         await self.redis.set(keys.stream_start(show_id), started_at, px=STREAM_START_TTL_MS)
 
-    async def stop(self, show_id: int, started_at: int | None = None) -> None:
-        """The stream ended. With ``started_at``, only if it is still that stream."""
+    async def stop(self, show_id: int, started_at: int | None = None) -> bool:
+        """The stream ended. With ``started_at``, only if it is still that stream. True: it was
+        running and is now stopped (so viewers are told once, not at every later end call)."""
         if started_at is None:
-            await self.redis.delete(keys.stream_start(show_id))
-        else:
-            await self._stop(keys=[keys.stream_start(show_id)], args=[str(started_at)])
+            return bool(await self.redis.delete(keys.stream_start(show_id)))
+        return bool(await self._stop(keys=[keys.stream_start(show_id)], args=[str(started_at)]))
 
     async def current(self, show_id: int) -> int | None:
         value = await self.redis.get(keys.stream_start(show_id))
@@ -124,8 +124,11 @@ async def has_recording(session: AsyncSession, show_id: int) -> bool:
 
 
 async def replay_product_ids(session: AsyncSession, show_id: int) -> set[int]:
-    """Every product pinned or offered during the show: what its replay sells (at list price)."""
+    """Every product pinned or offered during the show, and every product the host kept in its bag
+    (docs/bag.md): what its replay sells (at list price). A product taken out of the bag before the
+    end, and never pinned or offered, is not sold there."""
     ids = set((await session.execute(select(Offer.product_id).where(Offer.show_id == show_id))).scalars())
+    ids |= set((await session.execute(select(BagItem.product_id).where(BagItem.show_id == show_id))).scalars())
     pins = await session.execute(select(ShowEvent.payload).where(ShowEvent.show_id == show_id, ShowEvent.type == "pin"))
     for payload in pins.scalars():
         if isinstance(payload, dict) and isinstance(payload.get("product_id"), int):

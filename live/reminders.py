@@ -43,6 +43,7 @@ class ShowReminder(Base):
     show_id: Mapped[int] = mapped_column(ForeignKey("shows.id", ondelete="CASCADE"), index=True)
     buyer_id: Mapped[str] = mapped_column(ForeignKey("buyers.id", ondelete="CASCADE"))
     email: Mapped[str | None] = mapped_column(String(320), nullable=True)  # None: the open page only
+    locale: Mapped[str | None] = mapped_column(String(8), nullable=True)  # the page's language, for the emails
     token: Mapped[str] = mapped_column(String(64), unique=True)  # uq_show_reminders_token
     created_at: Mapped[int] = mapped_column(BigInteger)
     # When each reminder was sent (or passed: its moment was over before it could be); None: not yet.
@@ -78,9 +79,10 @@ class Reminders:
     unsubscribe_url: Callable[[str], str]  # the absolute link for a token (web.routes.notify)
     clock: Callable[[], int] = now_ms
 
-    async def subscribe(self, slug: str, buyer_id: str, email: str | None) -> tuple[dict[str, Any], bool]:
+    async def subscribe(self, slug: str, buyer_id: str, email: str | None,
+                        locale: str | None = None) -> tuple[dict[str, Any], bool]:
         """Remind the buyer of a scheduled (or live) show. Returns (the subscription, new). Again
-        with another email: that email from now on."""
+        with another email: that email from now on. ``locale``: the page's language, for the emails."""
         async with self.sessions() as session:
             show = await self._show(session, slug)
             if show.status == "ended":
@@ -100,6 +102,8 @@ class Reminders:
                 session.add(reminder)
             if email is not None:
                 reminder.email = email
+            if locale is not None:
+                reminder.locale = locale
             await session.commit()
             return reminder_json(reminder, show.slug), new
 
@@ -179,6 +183,7 @@ class Reminders:
                 "scheduled_at": show.scheduled_at,
                 "reason": reason,
                 "unsubscribe_url": self.unsubscribe_url(reminder.token),
+                **({"locale": reminder.locale} if reminder.locale else {}),
             }, host_id=None)
             await session.commit()
             return True

@@ -22,6 +22,7 @@ from inventory.catalog import product_json
 from inventory.clock import now_ms
 from inventory.models import Product
 from inventory.stock import StockStore
+from live.bag import bag_of
 from live.recordings import ReplayAudience, replay_product_ids, replay_recording, timeline
 from live.shows import show_by_slug, show_json
 from live.views import ViewCache
@@ -78,6 +79,8 @@ class Replays:
                 select(Product).where(Product.id.in_(ids), Product.host_id == show.host_id).order_by(Product.id)
             )).scalars()) if ids else []
             product_list = [product_json(p) for p in products]
+            # The bag the host kept at the end, in the host's order: the replay sells it too (docs/bag.md).
+            bag_ids = [i for i in await bag_of(session, show.id) if i in {p.id for p in products}]
             show_data = show_json(show)
         for product in product_list:  # what the replay sells must be in Redis (it may have come back empty)
             await self.ensure_loaded(product["id"])
@@ -96,6 +99,7 @@ class Replays:
             },
             "events": events,
             "products": product_list,
+            "bag": [next(p for p in product_list if p["id"] == i) for i in bag_ids],
             "stock": stock,
         }
 

@@ -26,6 +26,7 @@ from live import keys
 from live.models import Offer, Show, ShowEvent
 from live.recordings import ReplayAudience
 from live.shows import show_by_slug
+from live.visitors import PageVisitors, conversion
 
 # Keep the highest viewer count seen; a plain GET-compare-SET from Python could lower it when
 # two panels poll at once.
@@ -95,6 +96,7 @@ class ShowReport:
         self.stock = stock
         self.presence = presence
         self.peak = PeakViewers(redis)
+        self.visitors = PageVisitors(redis)
         self.replay_audience = ReplayAudience(redis)
 
     async def orders(self, host_id: int, slug: str) -> tuple[Show, list[Order]] | None:
@@ -118,6 +120,7 @@ class ShowReport:
         peak = await self.peak.seen(show.id, viewers)
         sizes = await self._sizes(sales)
         buyers = sales.buyers
+        unique = await self.visitors.count(show.id)
         return {
             "slug": show.slug,
             "status": show.status,
@@ -130,7 +133,8 @@ class ShowReport:
             "orders": sales.orders,
             "buyers": buyers,
             "revenue": sales.revenue,
-            "conversion": round(buyers / peak, 4) if peak else None,
+            "unique_viewers": unique,
+            "conversion": conversion(buyers, unique),
             "sizes": sizes,
             "sales_over_time": {"start": sales.origin, "end": sales.end, "bucket_ms": sales.bucket_ms, "points": sales.timeline},
         }

@@ -7,6 +7,7 @@ for, every connection and nothing is awaited, so the time to fan out is a loop o
 from __future__ import annotations
 
 from live.connection import CLOSE_TOO_SLOW, Connection, text_frame
+from live.metrics import FRAMES_SENT
 
 
 class Room:
@@ -32,8 +33,10 @@ class Room:
         if seq is not None:
             self.delivered = seq
         wire = text_frame(frame)  # framed once: the same bytes go to every connection that takes them
-        for conn in tuple(self.connections):  # a copy: a full queue removes its connection
+        connections = tuple(self.connections)  # a copy: a full queue removes its connection
+        for conn in connections:
             conn.push(frame, seq, wire)
+        FRAMES_SENT.inc(len(connections))  # once per frame, not per viewer
 
     def lost_events(self) -> None:
         """The reader saw a gap (this process fell more than the kept events behind, or Redis lost

@@ -66,6 +66,9 @@ def sale_in(view: ShowView, sku: str, now: int, pinned_hold_s: int) -> Sale | No
         )
     if view.status != "live":
         return NotOnSale(f"the show is {view.status}, nothing is on sale")
+    # A draw's units go to its winners (live.draws), whose holds are made by the draw, not a press.
+    if any(o.product_id == product.id and o.mode == "draw" and now < o.ends_at for o in view.offers):
+        return NotOnSale("this product goes to the winners of a draw: enter it, and the winners get a hold")
     offer = view.live_offer_for(product.id, now)
     if offer is not None:
         return Sale(
@@ -76,7 +79,7 @@ def sale_in(view: ShowView, sku: str, now: int, pinned_hold_s: int) -> Sale | No
         # Its units wait for the waiting room: pinned at list price before the drop starts, a
         # script would buy them there first.
         return NotOnSale("this product drops through a waiting room: join the line and buy with your pass when admitted")
-    if product.id == view.pinned_id:
+    if product.id == view.pinned_id or product.id in view.bag_ids:  # the bag sells at list price too (docs/bag.md)
         return Sale(
             view.id, view.host_id, product.id, sku, product.price_cents, product.currency, None, None,
             PINNED_PER_CUSTOMER_LIMIT, pinned_hold_s,

@@ -23,6 +23,8 @@ import secrets
 import redis.asyncio as aioredis
 
 from inventory.faults import Outages
+from inventory.redis_cluster import is_cluster
+from inventory.timeouts import raise_if_cancelled
 
 log = logging.getLogger("livedrop.stock_signal")
 
@@ -84,11 +86,18 @@ class StockSignal:
         """Wake the feed when another process changed stock. Runs until cancelled; resubscribes
         after a connection failure (and wakes once then: a change may have been missed)."""
         while True:
+            raise_if_cancelled()  # redis-py may swallow the cancel that stops this loop (inventory.timeouts)
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
+                if is_cluster(self.redis):
+                    # A cluster client's Pub/Sub picks its node from the slot map, which the client
+                    # reads on its first command: without one yet, subscribe failed (KeyError: 5411,
+                    # the channel's slot) and stock moved only by the slow poll.
+                    await self.redis.initialize()
                 await pubsub.subscribe(CHANNEL)
                 self.wake.set()
                 while True:
+                    raise_if_cancelled()
                     # A bounded wait: below the client's 15 s socket timeout, which would
                     # otherwise end a quiet subscription as if the connection had failed.
                     message = await pubsub.get_message(timeout=5.0)

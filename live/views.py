@@ -20,8 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from inventory.catalog import product_json
 from inventory.models import Product, Variant
 from live import offers as offer_rules
-from live.frames import OfferJson, ShowJson
-from live.models import Offer, Show
+from live.bag import bag_of
+from live.chat import message_json
+from live.frames import ChatMessageJson, OfferJson, ShowJson
+from live.models import ChatMessage, Offer, Show
 from live.recordings import has_recording, replay_product_ids
 from live.shows import show_by_slug, show_json
 
@@ -59,6 +61,10 @@ class OfferView:
     admit_per_minute: int | None = None
     seed: str | None = None
     commitment: str | None = None
+    claim_minutes: int | None = None
+    authorize: bool = False
+    giveaway: bool = False
+    buyers_only: bool = False
 
     def live_at(self, now: int) -> bool:
         return self.state != "ended" and self.starts_at <= now < self.ends_at
@@ -77,6 +83,14 @@ class ShowView:
     # An ended show with a recording: its replay sells what was pinned or offered during the show.
     replay_product_ids: frozenset[int] = frozenset()
     recorded: bool = False  # ended, with a recording: it has a replay
+    bag_ids: tuple[int, ...] = ()  # the show's bag, in the host's order (docs/bag.md); in ``products`` too
+    pinned_message: ChatMessageJson | None = None  # the chat message pinned on every screen
+
+    def bag_order(self) -> list[int]:
+        """The bag as the viewer's sheet lists it: the pinned product first (in the bag or not),
+        then the bag in the host's order."""
+        order = [self.pinned_id] if self.pinned_id is not None else []
+        return order + [p for p in self.bag_ids if p != self.pinned_id]
 
     @property
     def pinned(self) -> ProductView | None:
@@ -111,7 +125,7 @@ def offer_view(offer: Offer) -> OfferView:
     return OfferView(
         offer.id, offer.product_id, offer.price_cents, offer.starts_at, offer.ends_at, offer.quantity,
         offer.per_customer_limit, offer.hold_s, offer.state, offer.mode, offer.admit_per_minute, offer.seed,
-        offer.commitment,
+        offer.commitment, offer.claim_minutes, bool(offer.authorize), bool(offer.giveaway), bool(offer.buyers_only),
     )
 
 
@@ -126,6 +140,15 @@ async def load_view(sessions: async_sessionmaker, slug: str) -> ShowView | None:
 async def _view_of(session: AsyncSession, show: Show) -> ShowView:
     open_offers = await offer_rules.open_offers(session, show.id)
     product_ids = {o.product_id for o in open_offers}
+    bag_ids = await bag_of(session, show.id)
+    product_ids |= set(bag_ids)
+    pinned_message = None
+    if show.pinned_message_id is not None:
+        message = await session.scalar(select(ChatMessage).where(
+            ChatMessage.id == show.pinned_message_id, ChatMessage.deleted_at.is_(None)))
+        if message is not None:
+            replied = await session.get(ChatMessage, message.reply_to_id) if message.reply_to_id is not None else None
+            pinned_message = message_json(message, replied)
     if show.pinned_product_id is not None:
         product_ids.add(show.pinned_product_id)
     replay_ids: set[int] = set()
@@ -148,6 +171,8 @@ async def _view_of(session: AsyncSession, show: Show) -> ShowView:
         products=products,
         replay_product_ids=frozenset(replay_ids & set(products)),
         recorded=recorded,
+        bag_ids=tuple(p for p in bag_ids if p in products),
+        pinned_message=pinned_message,
     )
 
 

@@ -60,11 +60,17 @@ class WaitlistEntry(Base):
     sku: Mapped[str] = mapped_column(String(64))
     buyer_id: Mapped[str] = mapped_column(ForeignKey("buyers.id", ondelete="CASCADE"), index=True)
     email: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    locale: Mapped[str | None] = mapped_column(String(8), nullable=True)  # the page's language, for the email
     state: Mapped[str] = mapped_column(String(16), default="waiting", index=True)
     hold_id: Mapped[str] = mapped_column(String(64))  # the hold the offer will be (made at join)
     joined_at: Mapped[int] = mapped_column(BigInteger)
     offered_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     deadline: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+# The job's look, once a second: built once (building and compiling it each run was most of its
+# idle cost).
+_WAITING_PRODUCTS = select(WaitlistEntry.product_id).where(WaitlistEntry.state == "waiting").distinct()
 
 
 def entry_json(entry: WaitlistEntry, offer: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -83,7 +89,8 @@ class Waitlists:
 
     # -- the buyer -------------------------------------------------------------------------------
 
-    async def join(self, slug: str, buyer_id: str, variant_id: int, email: str | None) -> tuple[dict[str, Any], bool]:
+    async def join(self, slug: str, buyer_id: str, variant_id: int, email: str | None,
+                   locale: str | None = None) -> tuple[dict[str, Any], bool]:
         """Put the buyer in the line of a sold-out size of this show's host. Returns (the entry,
         newly joined). InStock (409 in_stock) when units are on sale now; NotFound for a show or
         size that is not there."""
@@ -112,6 +119,8 @@ class Waitlists:
             entry.show_id, entry.host_id, entry.product_id, entry.sku = show.id, show.host_id, product.id, variant.sku
             if email:
                 entry.email = email
+            if locale:
+                entry.locale = locale  # the offer's email speaks it
             await session.flush()
             terms = line.OfferTerms(
                 entry_id=entry.id, hold_id=entry.hold_id, unit_price_cents=product.price_cents, currency=product.currency,
@@ -230,8 +239,7 @@ class Waitlists:
         Safe with two workers: each item is claimed by an UPDATE ... WHERE state = 'waiting' in the
         transaction that announces it, and dropped from Redis only after that commits."""
         async with self.sessions() as session:
-            product_ids = (await session.execute(
-                select(WaitlistEntry.product_id).where(WaitlistEntry.state == "waiting").distinct())).scalars().all()
+            product_ids = (await session.execute(_WAITING_PRODUCTS)).scalars().all()
         handled = 0
         for product_id in product_ids:
             for served in await line.pending(self.stock.redis, product_id):
@@ -271,6 +279,7 @@ class Waitlists:
                     "variant_label": variant.label if variant else entry.sku,
                     "deadline": served.deadline,
                     "url": self.show_url(show.slug) if show else "",
+                    **({"locale": entry.locale} if entry.locale else {}),
                 }, host_id=entry.host_id)
             await session.commit()
 

@@ -21,7 +21,9 @@ MAX_ENDPOINTS_PER_HOST = 20
 RECENT_DELIVERIES = 50
 # Events a host's webhook may name: the ones sent on a host's behalf (a reminder or an orders link
 # goes to a buyer's inbox and carries links meant for that buyer alone).
-WEBHOOK_KINDS: tuple[str, ...] = tuple(k for k in EVENT_KINDS if k not in ("show.reminder", "buyer.orders_link"))
+WEBHOOK_KINDS: tuple[str, ...] = tuple(
+    k for k in EVENT_KINDS if k not in ("show.reminder", "buyer.orders_link", "thread.message", "draw.won", "draw.lost")
+)
 
 
 def endpoint_json(endpoint: WebhookEndpoint, *, secret: bool = False) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from inventory.timeouts import within
 from live.errors import LiveError
 
 MAX_URL_LENGTH = 2048
@@ -98,7 +99,7 @@ async def resolve(host: str, port: int) -> list[IPAddress]:
         pass
     loop = asyncio.get_running_loop()
     try:
-        infos = await asyncio.wait_for(loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), 5)
+        infos = await within(loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), 5)
     except (OSError, TimeoutError) as exc:
         raise WebhookUrlInvalid(f"url: the host name {host!r} does not resolve ({exc})") from None
     addresses: list[IPAddress] = []

@@ -1,5 +1,7 @@
 // /orders: "Email me a link" (POST /api/buyers/orders-link). The answer is the same whether or not
-// the address has orders; the page says what the server said.
+// the address has orders.
+
+import { t } from "./common/i18n.js";
 const form = document.getElementById("orders-link-form");
 const status = document.getElementById("orders-link-status");
 
@@ -7,7 +9,7 @@ form?.addEventListener("submit", async (event) => {
   event.preventDefault();
   const email = form.elements.email.value.trim();
   if (!email.includes("@")) {
-    status.textContent = "Enter the email address you used at checkout.";
+    status.textContent = t("orders_link.enter_email");
     return;
   }
   const button = form.querySelector("button");
@@ -19,11 +21,11 @@ form?.addEventListener("submit", async (event) => {
       body: JSON.stringify({ email }),
     });
     const body = await answer.json().catch(() => ({}));
-    status.textContent = answer.ok
-      ? body.message
-      : (body.error && body.error.message) || "Something went wrong; try again in a minute.";
+    // The server's sentences are English: the page says the same in its own language.
+    status.textContent = answer.ok ? t("orders_link.sent")
+      : answer.status === 429 ? t("orders_link.rate_limited") : t("orders_link.failed");
   } catch {
-    status.textContent = "You seem to be offline; try again when you are connected.";
+    status.textContent = t("orders_link.offline");
   } finally {
     button.disabled = false;
   }

@@ -5,6 +5,8 @@
 
 import { api, ApiError } from "./common/api.js";
 import { formatMoney, ServerClock } from "./common/format.js";
+import { t } from "./common/i18n.js";
+import { Bag } from "./viewer/bag.js";
 import { Buying } from "./viewer/buying.js";
 import { Card } from "./viewer/card.js";
 import { byId, makeAnnouncer, setText, show } from "./viewer/dom.js";
@@ -25,9 +27,11 @@ const timeline = new Timeline(replay.events, replay.products);
 const viewer = {
   slug: replay.show.slug,
   clock,
-  state: new ShowState({ show: replay.show, pinned: null, offers: [], stock: replay.stock }),
+  // The bag the host kept at the end sells in the replay too, at list price (docs/bag.md).
+  state: new ShowState({ show: replay.show, pinned: null, offers: [], stock: replay.stock, bag: replay.bag || [] }),
   announce: makeAnnouncer(byId("announcer")),
   buyer: { id: page.buyer_id || null, name: "" },
+  replay: true, // the card sells at list price, as the hold route does for a recorded show (live/sales.py)
   card: null,
   buying: null,
   _buyerPromise: null,
@@ -56,6 +60,7 @@ const viewer = {
 };
 viewer.card = new Card(viewer);
 viewer.buying = new Buying(viewer);
+viewer.bag = new Bag(viewer);
 
 // -- the card follows the video ---------------------------------------------------------------------
 
@@ -67,6 +72,7 @@ const noProduct = byId("no-product");
 function render() {
   viewer.buying.render();
   viewer.card.render();
+  viewer.bag.render();
   show(noProduct, !viewer.state.pinned); // the card hides it outside live shows; a replay says why
 }
 
@@ -84,11 +90,12 @@ function follow() {
   root.dataset.offer = offer ? String(offer.id) : "";
   show(offerNote, Boolean(offer));
   if (offer) {
-    setText(offerNote, `In the show, this was on offer at ${formatMoney(offer.price_cents, offer.currency || pinned.currency)}. `
-      + `That offer is over: it's ${formatMoney(pinned.price_cents, pinned.currency)} now.`);
+    setText(offerNote, t("replay.offer_over", {
+      offer: formatMoney(offer.price_cents, offer.currency || pinned.currency), price: formatMoney(pinned.price_cents, pinned.currency),
+    }));
   }
   render();
-  if (before !== null && pinned) viewer.announce(`Now showing: ${pinned.title}.`);
+  if (before !== null && pinned) viewer.announce(t("replay.now_showing", { title: pinned.title }));
 }
 
 video.addEventListener("timeupdate", follow);
@@ -98,6 +105,7 @@ setInterval(() => {
   if (!video.paused) follow();
   viewer.buying.tick?.(clock.now());
   viewer.card.tick?.(clock.now());
+  viewer.bag.tick(clock.now());
 }, TICK_MS);
 
 // -- replay viewers and stock: a heartbeat, not a socket (live viewers are counted apart) -----------
@@ -130,4 +138,5 @@ async function heartbeat() {
 
 follow();
 heartbeat();
+viewer.loadMe().then((me) => viewer.bag.restore(me)).catch(() => {}); // the buyer's live holds back in the bag
 setInterval(heartbeat, HEARTBEAT_MS);

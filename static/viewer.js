@@ -5,16 +5,24 @@
 import { api, ApiError } from "./common/api.js";
 import { formatDateTime, formatRelative, ServerClock } from "./common/format.js";
 import { LiveSocket } from "./common/live.js";
+import { t } from "./common/i18n.js";
 import { Buying } from "./viewer/buying.js";
 import { Card } from "./viewer/card.js";
+import { Draws } from "./viewer/draw.js";
 import { Queue } from "./viewer/queue.js";
 import { Remind } from "./viewer/remind.js";
 import { Waitlist } from "./viewer/waitlist.js";
+import { Ask } from "./viewer/ask.js";
 import { byId, makeAnnouncer, setText, show } from "./viewer/dom.js";
 import { Social } from "./viewer/social.js";
+import { Bag } from "./viewer/bag.js";
+import { PinnedMessage } from "./viewer/host_chat.js";
 import { startVideo } from "./viewer/video.js";
 import { ShowState } from "./common/show_state.js";
 import { MediaSync } from "./viewer/sync.js";
+import { Share } from "./viewer/share.js";
+import { wireSkipLink } from "./viewer/skip.js";
+import { Upcoming } from "./viewer/upcoming.js";
 
 const TICK_MS = 250;
 
@@ -76,6 +84,13 @@ viewer.queue = new Queue(viewer);
 viewer.social = new Social(viewer);
 viewer.waitlist = new Waitlist(viewer); // back in stock (docs/notify.md)
 viewer.remind = new Remind(viewer);
+viewer.bag = new Bag(viewer); // the show's bag (docs/bag.md)
+viewer.pinnedMessage = new PinnedMessage(viewer); // the host's pinned chat message (docs/host-chat.md)
+viewer.ask = new Ask(viewer); // private questions to the host (docs/threads.md)
+viewer.share = new Share(viewer, page.share_url);
+viewer.upcoming = new Upcoming(viewer, page.host_name);
+wireSkipLink();
+viewer.draws = new Draws(viewer); // draws and giveaways (docs/draws.md)
 
 // -- the show's state (scheduled / live / ended) --------------------------------------------------
 
@@ -92,14 +107,15 @@ function renderShow() {
   show(byId("live-badge"), s.status === "live");
   setText(byId("show-title"), s.title);
   if (s.status !== lastStatus) {
-    if (s.status === "live") viewer.announce("The show is live.");
-    if (s.status === "ended") viewer.announce("The show has ended.");
+    if (s.status === "live") viewer.announce(t("show.live_spoken"));
+    if (s.status === "ended") viewer.announce(t("show.ended_spoken"));
     lastStatus = s.status;
   }
   show(stateBox, s.status !== "live");
   show(reminder, s.status === "scheduled" && Boolean(s.scheduled_at));
   renderShowText();
   viewer.remind.render();
+  viewer.upcoming.render();
 }
 
 function renderShowText() {
@@ -108,13 +124,13 @@ function renderShowText() {
     if (s.scheduled_at) {
       const until = s.scheduled_at - clock.now();
       setText(stateText, until > 0
-        ? `Goes live ${formatDateTime(s.scheduled_at)} (${formatRelative(until)}). Keep this page open: the show starts right here.`
-        : "Starting any moment now. Keep this page open: the show starts right here.");
+        ? t("show.goes_live", { when: formatDateTime(s.scheduled_at), relative: formatRelative(until) })
+        : t("show.any_moment"));
     } else {
-      setText(stateText, "This show hasn't started yet. Keep this page open: it starts right here.");
+      setText(stateText, t("show.not_started"));
     }
   } else if (s.status === "ended") {
-    setText(stateText, "This show has ended. Thanks for watching!");
+    setText(stateText, t("show.ended_thanks"));
   }
 }
 
@@ -123,6 +139,7 @@ function renderShowText() {
 function render(parts) {
   const all = parts.includes("all");
   if (all || parts.includes("show")) renderShow();
+  if (all || parts.includes("video")) viewer.video?.setOnAir(viewer.state.video); // the host's camera on or off
   if (all || ["show", "pinned", "offers", "stock"].some((part) => parts.includes(part))) { // what the card shows
     viewer.buying.render();
     viewer.card.render();
@@ -131,6 +148,9 @@ function render(parts) {
   if (all || parts.includes("viewers")) viewer.social.renderViewers();
   if (all || parts.includes("reactions")) viewer.social.renderReactions();
   if (all || parts.includes("chat")) viewer.social.renderChat();
+  if (all || ["bag", "pinned", "stock"].some((part) => parts.includes(part))) viewer.bag.render();
+  if (all || parts.includes("pinned_message")) viewer.pinnedMessage.render();
+  if (all || parts.includes("offers")) viewer.draws.render();
 }
 
 function onFrame(frame) {
@@ -142,10 +162,15 @@ function onFrame(frame) {
     viewer.social.sold(frame);
     return;
   }
+  if (frame.type.startsWith("thread")) { // private: only this buyer's pages get these
+    viewer.ask.frame(frame);
+    return;
+  }
   if (frame.type === "queue") { // where the waiting rooms stand: each viewer works out its own place
     viewer.queue.frame(frame);
     return;
   }
+  if (frame.type === "draw") viewer.draws.frame(frame); // a draw ran: its result, on every screen
   if (viewer.sync.push(frame)) return; // a pin or offer from a moment the video has not shown yet
   render(viewer.state.apply(frame));
 }
@@ -159,10 +184,10 @@ function onStatus(status) {
     if (openedBefore) viewer.queue.refreshAll(); // back after a drop: the line moved meanwhile
     openedBefore = true;
   } else if (status === "reconnecting") {
-    setText(connStatus, "Reconnecting…");
+    setText(connStatus, t("conn.reconnecting"));
     show(connStatus, true);
   } else if (status === "gone") {
-    setText(connStatus, "This show is no longer available.");
+    setText(connStatus, t("conn.gone"));
     show(connStatus, true);
   }
 }
@@ -173,6 +198,7 @@ function onStatus(status) {
 viewer.video = startVideo({
   video: byId("stream-video"), placeholder: byId("stream-placeholder"), unmute: byId("unmute"), clock,
   streamUrl: viewer.state.show.stream_url || null, streamKind: viewer.state.show.stream_kind || null,
+  onAir: viewer.state.video,
 });
 viewer.sync = new MediaSync({
   position: () => viewer.video.position(),
@@ -191,11 +217,13 @@ viewer.live.start();
 if (viewer.buyer.id) {
   viewer.loadMe().then((me) => {
     viewer.buying.restore(me);
+    viewer.bag.restore(me); // every live hold of this show back in the bag, with its timer
     viewer.queue.noteOrders(me.orders);
   }).catch(() => {});
 }
 viewer.waitlist.start();
 viewer.remind.start();
+viewer.draws.start();
 
 // A phone that slept (timers stopped, frames missed) sees its true place when it wakes.
 document.addEventListener("visibilitychange", () => {
@@ -208,6 +236,8 @@ setInterval(() => {
   viewer.card.tick(now);
   viewer.buying.tick(now);
   viewer.queue.tick(now);
+  viewer.bag.tick(now);
+  viewer.draws.tick(now);
   if (now - lastSlowTick > 15000) {
     lastSlowTick = now;
     if (viewer.state.show.status === "scheduled") renderShowText();

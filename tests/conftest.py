@@ -8,6 +8,8 @@ with REDIS_URL and DATABASE_URL pointing at a real Redis and PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import os
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING
@@ -23,6 +25,7 @@ from web.embedded_redis import EmbeddedRedis
 from web.models import metadata
 from web.services import make_redis
 from web.settings import Settings
+from web.stopping import bounded_step
 
 if TYPE_CHECKING:
     import httpx
@@ -115,7 +118,10 @@ async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
     client = make_redis(redis_url)
     await client.flushdb()
     yield client
-    await client.aclose()
+    with _steps_left_behind() as left_behind:
+        await bounded_step("the test's Redis client", client.aclose())
+    if left_behind:
+        pytest.fail("closing Redis hung:\n" + "\n".join(left_behind), pytrace=False)
 
 
 @pytest.fixture
@@ -123,7 +129,10 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     engine = make_engine(database_url)
     await _empty_tables(engine)
     yield engine
-    await engine.dispose()
+    with _steps_left_behind() as left_behind:
+        await bounded_step("the test's SQL engine", engine.dispose())
+    if left_behind:
+        pytest.fail("closing the SQL engine hung:\n" + "\n".join(left_behind), pytrace=False)
 
 
 @pytest.fixture
@@ -149,8 +158,32 @@ async def app(settings: Settings, redis: aioredis.Redis, engine: AsyncEngine, se
 
     services = Services(settings, redis, engine, sessions)
     application = create_app(settings, services)
-    async with application.router.lifespan_context(application):
-        yield application
+    with _steps_left_behind() as left_behind:
+        async with application.router.lifespan_context(application):
+            yield application
+    if left_behind:
+        pytest.fail("the app's cleanup hung:\n" + "\n".join(left_behind), pytrace=False)
+
+
+@contextlib.contextmanager
+def _steps_left_behind() -> Iterator[list[str]]:
+    """The cleanup steps web.stopping gave up on while the block ran (each with the stacks of
+    the tasks still waiting): a hung cleanup fails its test with the place it waited, instead of
+    hanging the whole run (three CI runs did, in different tests, before web.stopping)."""
+    found: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.levelno >= logging.ERROR:
+                found.append(record.getMessage())
+
+    handler = Collect()
+    logger = logging.getLogger("livedrop.stopping")
+    logger.addHandler(handler)
+    try:
+        yield found
+    finally:
+        logger.removeHandler(handler)
 
 
 @pytest.fixture

@@ -28,6 +28,8 @@ def livedrop_env(data_dir: Path, **extra: str | None) -> dict[str, str]:
     env["LIVEDROP_DATA_DIR"] = str(data_dir)
     env.setdefault("SECRET_KEY", "test-secret-key-0123456789abcdef")
     env["PYTHONUNBUFFERED"] = "1"
+    # No worker HTTP on the fixed default port: tests run side by side (a test that wants it sets a free port).
+    env.setdefault("LIVEDROP_WORKER_PORT", "0")
     for key, value in extra.items():
         if value is None:
             env.pop(key, None)
@@ -117,3 +119,16 @@ def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05) -> bool
             return True
         time.sleep(interval)
     return predicate()
+
+
+def flush_configured_redis() -> None:
+    """With REDIS_URL set (CI's second pass), empty it before a test starts its own processes:
+    earlier tests of the run truncated the database (ids start again at 1), and Redis stock of
+    their product 1 would pass for this test's product 1."""
+    url = os.environ.get("REDIS_URL")
+    if url:
+        import redis  # noqa: PLC0415
+
+        client = redis.Redis.from_url(url)
+        client.flushdb()
+        client.close()

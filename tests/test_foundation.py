@@ -13,7 +13,7 @@ import pytest
 import redis as sync_redis
 
 from web.embedded_redis import EmbeddedRedis
-from web.jobs import Job, JobRunner
+from web.jobs import LEASE_KEY, Job, JobRunner
 from web.settings import Settings, SettingsError
 
 from .support import LivedropProcess, livedrop_env, run_cli, wait_until
@@ -84,8 +84,8 @@ def test_worker_adopts_the_servers_redis_and_takes_the_job_lease(tmp_path: Path)
             assert len(redis_server_pids(tmp_path)) == 1
             client = sync_redis.Redis(unix_socket_path=str(EmbeddedRedis(tmp_path).socket_path), decode_responses=True)
             # The worker announces itself and the server stands aside, so the worker ends up owning the lease.
-            assert wait_until(lambda: str(worker.proc.pid) in (client.get("ld:jobs:lease") or ""), timeout=20), (
-                client.get("ld:jobs:lease"), worker.output(), server.output())
+            assert wait_until(lambda: str(worker.proc.pid) in (client.get(LEASE_KEY) or ""), timeout=20), (
+                client.get(LEASE_KEY), worker.output(), server.output())
             client.close()
         finally:
             assert worker.stop(signal.SIGINT) == 0, worker.output()
@@ -164,6 +164,7 @@ def test_demo_seeds_idempotently_and_serves(tmp_path: Path) -> None:
             out = demo.output()
             assert f"{demo.url.replace('127.0.0.1', 'localhost')}/s/demo" in out
             assert "demo@livedrop.local" in out
+            assert "on a phone:" in out and "Go live on camera" in out  # how to open it from a phone (web/lan.py)
     import sqlite3
 
     db = sqlite3.connect(tmp_path / "livedrop.sqlite3")
@@ -195,7 +196,7 @@ async def test_exactly_one_job_runner_holds_the_lease(redis) -> None:
     assert (runs["a"] > 0) != (runs["b"] > 0), runs
     stop.set()
     await asyncio.gather(*tasks)
-    assert await redis.get("ld:jobs:lease") is None  # released on the way out
+    assert await redis.get(LEASE_KEY) is None  # released on the way out
 
 
 async def test_migrations_from_several_processes_at_once_do_not_race(tmp_path: Path) -> None:

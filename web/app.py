@@ -27,10 +27,13 @@ from web.errors import http_error_handler, refusal_handler, server_error_handler
 from web.faults import FAULT_HANDLERS
 from web.jobs import JobRunner
 from web.livedrop import Livedrop, assemble
+from web.stopping import bounded_step
+from web.logs import RequestContext
+from web.metrics import probe_forever
 from web.openapi import openapi_json
 from web.routes import (
-    buyer_pages, buyers, health, holds, live_ws, media, media_auth, notify, orders, panel, products, queue, queue_pow, replay, shipping,
-    shopify, shows, viewer, webhook_endpoints, webhooks,
+    buyer_pages, buyers, draws, health, holds, live_ws, media, media_auth, metrics, notify, orders, panel, products, queue, queue_pow, replay,
+    shipping, shopify, shows, host_chat, threads, viewer, webhook_endpoints, webhooks,
 )
 from web.services import Services, open_services
 from web.settings import Settings
@@ -45,14 +48,17 @@ def build_routes() -> list[BaseRoute]:
     """Every route of the app, in the order Starlette tries them."""
     return [
         # The buy button comes first: it is the hot path in a drop; then joining a waiting room,
-        # which 100,000 people do before one. Starlette tries each route's pattern in turn, and
+        # which 100,000 people do before one, and entering a draw. Starlette tries each route's pattern in turn, and
         # each miss costs a regex and a scope check (~2 µs): the join was fifth, behind the
         # other hold routes, until bench/queue.py's profile showed it.
         holds.buy_route,
         queue.join_route,
+        draws.entry_route,  # a draw's entries: the same crowd, before a draw closes
         *holds.routes,
         *queue.routes,
+        *draws.routes,
         *health.routes,
+        *metrics.routes,
         Route("/api/openapi.json", openapi_json),
         *products.routes,
         *buyers.routes,
@@ -60,7 +66,9 @@ def build_routes() -> list[BaseRoute]:
         *buyer_pages.routes,
         *shipping.routes,
         *shows.routes,
+        *host_chat.routes,
         *notify.routes,
+        *threads.routes,  # private buyer-host threads and data rights (docs/threads.md, docs/privacy.md)
         *queue_pow.routes,
         *live_ws.routes,
         *panel.routes,
@@ -84,7 +92,7 @@ def create_app(settings: Settings, services: Services | None = None, *, run_jobs
         app.state.livedrop = root
         await root.start()
         stop = asyncio.Event()
-        tasks: list[asyncio.Task[None]] = []
+        tasks: list[asyncio.Task[None]] = [asyncio.create_task(probe_forever(svc), name="metrics-probe")]
         if run_jobs:
             runner = JobRunner(svc.redis, list(root.jobs), is_worker=False, outages=svc.outages)
             tasks.append(asyncio.create_task(runner.run(stop), name="job-lease"))
@@ -92,13 +100,16 @@ def create_app(settings: Settings, services: Services | None = None, *, run_jobs
             yield
         finally:
             stop.set()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            tasks[0].cancel()  # the probe loop; the job lease ends on ``stop``
+            await bounded_step("background jobs", asyncio.gather(*tasks, return_exceptions=True))
             await root.stop()
             if owned:
-                await svc.close()
+                await bounded_step("connections", svc.close())
 
     middleware = [
-        # Outermost: a body too large is refused before anything else reads a byte of it.
+        # Outermost: the request's id, show and offer for log lines, and the sampled access log (web.logs).
+        Middleware(RequestContext, sample=settings.access_log_sample),
+        # Then: a body too large is refused before anything else reads a byte of it.
         Middleware(BodyLimit, larger={"/api/products/import": panel.CSV_UPLOAD_BYTES, shopify.WEBHOOK_PATH: shopify.WEBHOOK_BODY_BYTES}),
         Middleware(
             SessionMiddleware,

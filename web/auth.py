@@ -180,6 +180,33 @@ def _buyer_id_of(payload: bytes) -> str | None:
     return inner.decode("ascii")
 
 
+class HmacSha1:
+    """HMAC-SHA1 under one key, its inner and outer hash states made once (RFC 2104): a message
+    costs two copies and two short SHA-1 updates. ``hmac.digest`` sets the key up again on every
+    call (OpenSSL 3 fetches the algorithm each time): 6.8 µs a token here against 0.95, and every
+    join of a waiting room and every draw entry checks a token seen for the first time."""
+
+    BLOCK = 64  # SHA-1's block size in bytes
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) > self.BLOCK:
+            key = hashlib.sha1(key).digest()
+        key = key.ljust(self.BLOCK, b"\0")
+        self._inner = hashlib.sha1(key.translate(_IPAD))
+        self._outer = hashlib.sha1(key.translate(_OPAD))
+
+    def digest(self, message: bytes) -> bytes:
+        inner = self._inner.copy()
+        inner.update(message)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()
+
+
+_IPAD = bytes(b ^ 0x36 for b in range(256))  # byte -> byte xor 0x36, for bytes.translate
+_OPAD = bytes(b ^ 0x5C for b in range(256))
+
+
 class BuyerTokens:
     CACHE_SIZE = 100_000
 
@@ -188,6 +215,7 @@ class BuyerTokens:
         # The signer's key, derived once (itsdangerous derives it, and builds its signer, on
         # every check): see _loads.
         self._signing_key = self._serializer.make_signer().derive_key()
+        self._mac = HmacSha1(self._signing_key)
         # Tokens never change, and checking one (itsdangerous derives the key every time) was a
         # tenth of a hold request's cost in a drop; valid ones are remembered, invalid never.
         self._verified: OrderedDict[str, str] = OrderedDict()
@@ -219,7 +247,7 @@ class BuyerTokens:
         value, dot, signature = token.rpartition(".")
         if dot:
             payload = value.encode()
-            mac = hmac.digest(self._signing_key, payload, "sha1")  # itsdangerous's Signer: HMAC-SHA1
+            mac = self._mac.digest(payload)  # itsdangerous's Signer: HMAC-SHA1
             if hmac.compare_digest(base64.urlsafe_b64encode(mac).rstrip(b"="), signature.encode()):
                 return _buyer_id_of(payload) or self._serializer.load_payload(payload)
         return self._serializer.loads(token)

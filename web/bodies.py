@@ -18,6 +18,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from web.errors import ApiError, error_body
+from web.refusal_language import refusal_message, scope_locale
 
 Model = TypeVar("Model", bound=BaseModel)
 MAX_BODY_BYTES = 256 * 1024
@@ -48,7 +49,7 @@ class BodyLimit:
         limit = self.larger.get(scope["path"], self.limit)
         declared = declared_length(scope["headers"])
         if declared is not None and declared > limit:
-            await refuse_too_large(send, limit)
+            await refuse_too_large(send, limit, scope_locale(scope))
             return
         try:
             if declared is not None and declared >= 0 or declared is None and scope.get("http_version") in _FRAMED_BY_HEADERS:
@@ -117,10 +118,10 @@ class CountedBody:
         await self._send(message)
 
 
-async def refuse_too_large(send: Send, limit: int) -> None:
+async def refuse_too_large(send: Send, limit: int, locale: str = "en") -> None:
     """413 without reading the body; the connection is closed after it (the client may still be
     sending, and that is not worth reading)."""
-    body = error_body("payload_too_large", _too_large_message(limit))
+    body = error_body("payload_too_large", refusal_message(locale, "payload_too_large", _too_large_message(limit)))
     await send({
         "type": "http.response.start",
         "status": 413,

@@ -36,6 +36,23 @@ def require_buyer(request: HTTPConnection) -> str:
     return buyer_id
 
 
+def scope_authorization(scope: Scope) -> bytes | None:
+    """The raw Authorization header of a plain ASGI app's request: one pass, no Headers object."""
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            return value
+    return None
+
+
+def require_scope_buyer(scope: Scope, authorization: bytes | None) -> str:
+    """``require_buyer`` for a plain ASGI app (the buy button, the queue's join, a draw entry):
+    the caller's buyer id from its Authorization header (else the cookie), or 401."""
+    buyer_id = livedrop(scope).buyer_tokens.from_scope(scope, authorization)
+    if buyer_id is None:
+        raise ApiError(401, "unauthorized", "no buyer token: POST /api/buyers first (or open a show page)")
+    return buyer_id
+
+
 def set_buyer_cookie(response: Response, request: HTTPConnection, token: str) -> None:
     secure = request.url.scheme == "https" or livedrop(request).settings.base_url.startswith("https://")
     response.set_cookie(

@@ -42,8 +42,11 @@ def _run(coro: Awaitable[T]) -> T:
         raise click.ClickException(str(exc)) from None
 
 
-def _logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def _logging(settings: Settings | None = None) -> None:
+    """Text, or JSON lines with LIVEDROP_LOG_FORMAT=json (web.logs)."""
+    from web.logs import configure
+
+    configure(settings.log_format if settings is not None else "text", logging.INFO)
 
 
 @click.group()
@@ -59,8 +62,9 @@ def serve(host: str | None, port: int | None) -> None:
     """Run the web server and hub (plus background jobs when no worker runs)."""
     from web.server import serve as run_server
 
-    _logging()
-    _run(run_server(_settings(host, port)))
+    settings = _settings(host, port)
+    _logging(settings)
+    _run(run_server(settings))
 
 
 @main.command()
@@ -68,8 +72,9 @@ def worker() -> None:
     """Run hold expiry, offer clocks and other background work."""
     from web.server import work
 
-    _logging()
-    _run(work(_settings()))
+    settings = _settings()
+    _logging(settings)
+    _run(work(settings))
 
 
 @main.command()
@@ -79,9 +84,10 @@ def media(host: str, port: int | None) -> None:
     """Run the video process (WHIP/WHEP peers); web processes reach it at LIVEDROP_MEDIA_URL."""
     from web.media_process import run_media
 
-    _logging()
+    settings = _settings()
+    _logging(settings)
     # plain asyncio, not uvloop: aiortc and aioice are tested on it
-    asyncio.run(run_media(_settings(), host, port))
+    asyncio.run(run_media(settings, host, port))
 
 
 @main.command()
@@ -92,14 +98,33 @@ def demo(host: str | None, port: int | None) -> None:
     from web.demo import print_welcome, seed_demo
     from web.server import serve as run_server
 
-    _logging()
     settings = _settings(host, port)
+    _logging(settings)
     login: dict[str, str] = {}
 
     async def seed(services: Services) -> None:
         login.update(await seed_demo(services))
 
     _run(run_server(settings, before_start=seed, after_start=lambda: print_welcome(settings, login)))
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object instead of lines.")
+def status(as_json: bool) -> None:
+    """Who holds the job lease, viewers per live show, Redis and database reachability (exit 1 when one is down)."""
+    import json
+    from dataclasses import asdict
+
+    from web.status import gather_status
+
+    found = _run(gather_status(_settings()))
+    if as_json:
+        click.echo(json.dumps({**asdict(found), "healthy": found.healthy}))
+    else:
+        for line in found.lines():
+            click.echo(line)
+    if not found.healthy:
+        sys.exit(1)
 
 
 @main.group()

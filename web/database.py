@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,21 @@ MIGRATIONS_DIR = Path(migrations.__file__).parent
 MIGRATION_LOCK_ID = 0x6C697665  # "live": the PostgreSQL advisory lock key
 
 
-def make_engine(database_url: str) -> AsyncEngine:
+# Per process: 10 kept plus 10 more under a burst. Four processes (three `serve` and a worker) then
+# open at most 80 connections, inside PostgreSQL's default max_connections of 100 with room for
+# `livedrop status`, migrations run by hand and an operator's psql. The old 20 + 20 passed 100
+# with three web processes and a worker. docs/deployment.md says how to size them.
+DEFAULT_POOL_SIZE = 10
+DEFAULT_MAX_OVERFLOW = 10
+
+
+def make_engine(database_url: str, *, pool_size: int = DEFAULT_POOL_SIZE, max_overflow: int = DEFAULT_MAX_OVERFLOW,
+                pgbouncer: bool = False) -> AsyncEngine:
+    """The engine of ``database_url``. ``pgbouncer``: the URL is a PgBouncer in transaction pooling
+    mode, where consecutive transactions of one client may run on different server connections, so
+    a statement prepared on one is unknown on the next (asyncpg: "prepared statement ... does not
+    exist"). asyncpg's and SQLAlchemy's statement caches are turned off and each statement gets a
+    name of its own, so two clients never collide on one server connection either."""
     if database_url.startswith("sqlite"):
         engine = create_async_engine(database_url, connect_args={"timeout": 30})
 
@@ -43,7 +58,15 @@ def make_engine(database_url: str) -> AsyncEngine:
             cursor.close()
 
         return engine
-    return create_async_engine(database_url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+    connect_args: dict[str, Any] = {}
+    if pgbouncer:
+        connect_args = {
+            "statement_cache_size": 0,  # asyncpg's own cache
+            "prepared_statement_cache_size": 0,  # SQLAlchemy's asyncpg dialect's cache
+            "prepared_statement_name_func": lambda: f"__livedrop_{uuid.uuid4().hex}__",
+        }
+    return create_async_engine(database_url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True,
+                               connect_args=connect_args)
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker:
@@ -73,8 +96,15 @@ async def pending_migrations(engine: AsyncEngine) -> bool:
     return current != _head_revision()
 
 
-async def upgrade(engine: AsyncEngine, lock_dir: Path | None = None) -> None:
+async def upgrade(engine: AsyncEngine, lock_dir: Path | None = None, *, transaction_pooling: bool = False) -> None:
     """Apply every pending migration, holding the migration lock while doing so."""
+    if engine.dialect.name == "postgresql" and transaction_pooling:
+        # Through PgBouncer (transaction pooling) a session's advisory lock could be taken on one
+        # server connection and released on another: one transaction, with a lock that ends with it.
+        async with engine.begin() as conn:
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_ID})
+            await conn.run_sync(lambda sync: command.upgrade(_alembic_config(sync), "head"))
+        return
     if engine.dialect.name == "postgresql":
         async with engine.connect() as conn:
             await conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_ID})

@@ -10,6 +10,7 @@ from inventory.catalog import ProductSpec, VariantSpec, create_product
 from inventory.models import Product
 from live import shows
 from web.auth import create_host, host_by_email
+from web.lan import lan_address, phone_lines
 from web.services import Services
 from web.settings import Settings
 
@@ -71,12 +72,14 @@ async def seed_demo(services: Services) -> dict[str, str]:
 
 def print_welcome(settings: Settings, login: dict[str, str]) -> None:
     base = settings.base_url
+    phone = phone_lines(settings.host, settings.port, DEMO_SLUG, lan_address(), public_url=settings.public_url)
     print(
         "\n"
         "  livedrop demo is running\n"
         f"    viewer page:    {base}/s/{DEMO_SLUG}\n"
         f"    control panel:  {base}/host\n"
         f"    host login:     {login.get('email')}  /  {login.get('password')}\n"
-        "  Press Ctrl-C to stop.\n",
+        + "".join(f"    {line}\n" for line in phone)
+        + "  Press Ctrl-C to stop.\n",
         flush=True,
     )

@@ -1,7 +1,8 @@
 """Errors on the wire: ``{"error": {"code", "message"}}`` with a fitting status.
 
 Codes are stable (integrations branch on them); ``ERROR_CODES`` lists every one for the OpenAPI
-document. Every layer refuses the same way (inventory.errors.Refusal: a code, a status, a
+document. The message is said in the request's language (German, Polish, Finnish; English is the
+raised message itself): web.refusal_language. Every layer refuses the same way (inventory.errors.Refusal: a code, a status, a
 message): inventory's and live's refusals and web's own ``ApiError`` are raised anywhere under a
 route, or returned as values on the hot path, and rendered here by one handler.
 """
@@ -14,6 +15,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from inventory.errors import Refusal
+from live.i18n import DEFAULT_LOCALE
+from web.page_locale import page_locale
+from web.refusal_language import refusal_message
 
 ERROR_CODES: dict[str, str] = {
     "malformed_json": "The body is not valid JSON (400).",
@@ -32,6 +36,9 @@ ERROR_CODES: dict[str, str] = {
     "in_stock": "The size is on sale right now: buy it instead of joining its waiting list (409).",
     "offer_closed": "The back-in-stock offer is over: bought, declined or past its deadline (409).",
     "limit_reached": "The per-customer limit is reached (409).",
+    "thread_closed": "The seller closed this conversation; they can reopen it (409).",
+    "blocked": "The seller does not take messages from this buyer, or the host blocked the buyer it writes to (403).",
+    "message_too_long": "A thread message over 2,000 characters (422).",
     "insufficient_stock": "Fewer units are left than the hold asks for; the error carries units_left (409).",
     "offer_above_list": "An offer's price is above the product's list price: it would be shown as a deal it is not (422).",
     "offer_overlaps": "Another offer on the same product runs at the same time (409).",
@@ -60,6 +67,7 @@ ERROR_CODES: dict[str, str] = {
     "stream_taken": "The show already has a publisher; DELETE its session first (409).",
     "media_full": "This media process carries as many viewers as it can; retry later (503).",
     "action_refused": "MediaMTX asked about an action livedrop never allows (api, metrics, pprof) (403).",
+    "metrics_forbidden": "/metrics was asked from an address not in LIVEDROP_METRICS_ADDRESSES and without the bearer LIVEDROP_METRICS_TOKEN (403).",
     "hook_forbidden": "The MediaMTX hook was called from an address not trusted and without the shared secret (403).",
     "no_pass": "A hold on a queue offer without a valid pass of this buyer: join the line and hold with the pass from .../queue/me (403).",
     "pass_expired": "The waiting room's pass ran out unused (2 minutes after admission); the place went to the next in line (403).",
@@ -67,6 +75,15 @@ ERROR_CODES: dict[str, str] = {
     "not_a_queue": "The offer has no waiting room (it sells first come) (409).",
     "queue_closed": "The offer has ended; its line is closed (409).",
     "not_in_queue": "The buyer has not joined this offer's line (404).",
+    "not_a_draw": "The offer is not a draw (409).",
+    "draw_not_open": "The draw's entries are not open yet: come back at entries_open_at (409).",
+    "draw_closed": "The draw's entries are closed (409).",
+    "already_entered": "This buyer has already entered the draw: one entry per buyer (409).",
+    "email_already_entered": "This email address has already entered the draw: one entry per person (409).",
+    "card_already_entered": "This card has already entered the draw: one entry per card (409).",
+    "not_entered": "The buyer has not entered this draw (404).",
+    "already_drawn": "The draw has run: its entries can no longer be voided (409).",
+    "buyers_only": "The giveaway is for buyers only: the buyer has no paid order from this host (403).",
     "pow_required": "The waiting room asks for proof of work: solve GET .../queue/challenge and send it as pow (403).",
     "pow_invalid": "The proof of work is wrong, expired, or for another buyer or offer: fetch a new challenge (403).",
     "pow_off": "This server asks no proof of work (LIVEDROP_QUEUE_POW is 0): there is no challenge; join with {} (404).",
@@ -74,6 +91,10 @@ ERROR_CODES: dict[str, str] = {
     "webhook_url_too_long": "A webhook URL over 2048 characters (422).",
     "webhook_url_private": "A webhook URL whose host resolves to a private, loopback, link-local or reserved address; an operator may allow them with LIVEDROP_WEBHOOK_ALLOW_PRIVATE=1 (422).",
     "internal_error": "Something failed on our side (500).",
+    "bag_mixed": "A bag checkout lists holds of another show or in another currency: one checkout is one order and one payment (422).",
+    "bag_conflict": "A hold of the bag is paid, or being paid, by another checkout; reload the bag (409).",
+    "moderator_not_allowed": "A moderator of the show asked for what only its host may do: products, offers, the bag, the show, moderators (403).",
+    "show_not_ended": "The chat can be downloaded once the show has ended (409).",
 }
 
 
@@ -111,14 +132,15 @@ def refusal_headers(refusal: Refusal) -> dict[str, str] | None:
     return headers or None
 
 
-def refusal_response(refusal: Refusal) -> Response:
-    return error_response(refusal.status, refusal.code, refusal.message, refusal_headers(refusal), refusal.details)
+def refusal_response(refusal: Refusal, locale: str = DEFAULT_LOCALE) -> Response:
+    message = refusal_message(locale, refusal.code, refusal.message)
+    return error_response(refusal.status, refusal.code, message, refusal_headers(refusal), refusal.details)
 
 
 async def refusal_handler(request: Request, exc: Exception) -> Response:
     """Every layer's refusals (inventory.errors, live.errors, ApiError): one body, one place."""
     assert isinstance(exc, Refusal)
-    return refusal_response(exc)
+    return refusal_response(exc, page_locale(request))
 
 
 _HTTP_CODES = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
@@ -130,8 +152,10 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
     message = exc.detail if isinstance(exc.detail, str) else "request failed"
     if exc.status_code == 404:
         message = "not found"
+    message = refusal_message(page_locale(request), code, message)
     return error_response(exc.status_code, code, message, getattr(exc, "headers", None))
 
 
 async def server_error_handler(request: Request, exc: Exception) -> Response:
-    return error_response(500, "internal_error", "something went wrong on our side; try again")
+    return error_response(500, "internal_error", refusal_message(page_locale(request), "internal_error",
+                                                                   "something went wrong on our side; try again"))

@@ -24,6 +24,8 @@ from starlette.types import ExceptionHandler
 from starlette.websockets import WebSocket, WebSocketState
 
 from web.errors import error_response
+from web.page_locale import page_locale
+from web.refusal_language import refusal_message
 from web.livedrop import livedrop
 
 CLOSE_TRY_AGAIN_LATER = 1013  # RFC 6455 registry: "Try Again Later"; the viewer's page reconnects
@@ -48,7 +50,8 @@ def unavailable(request: Request, retry_after_s: int) -> Response:
         return livedrop(request).templates.TemplateResponse(
             request, "unavailable.html", {"retry_after_s": retry_after_s}, status_code=503, headers=headers
         )
-    return error_response(503, "unavailable", f"briefly unavailable; retry in {retry_after_s} s", headers)
+    message = refusal_message(page_locale(request), "unavailable", f"briefly unavailable; retry in {retry_after_s} s")
+    return error_response(503, "unavailable", message, headers)
 
 
 def _wants_page(request: Request) -> bool:
@@ -72,6 +75,15 @@ _FAULT_TYPES: tuple[type[Exception], ...] = (
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
     redis.exceptions.ReadOnlyError,
+    # A Redis Cluster or Sentinel mid-failover or resharding (CLUSTERDOWN, TRYAGAIN, MASTERDOWN,
+    # a slot with no primary, a script refused on a migrating slot: docs/redis-cluster.md).
+    redis.exceptions.ResponseError,
+    redis.exceptions.ClusterError,
+    redis.exceptions.RedisClusterException,
+    # redis-py 8.1 can raise a closed transport's own error for a lost connection
+    # (redis/redis-py#4287); fault_of takes only those raised inside redis-py's connection.
+    AttributeError,
+    TypeError,
     sqlalchemy.exc.DBAPIError,
     sqlalchemy.exc.TimeoutError,
     asyncpg.exceptions.PostgresConnectionError,

@@ -19,6 +19,9 @@ while the server waits on the client:
 
 ``sweep`` closes the late ones; web.server calls it once a second from uvicorn's own tick. The
 cost per request is a few dict operations and clock reads; there is no timer per request.
+
+It also gives each request's cycle a ``web.one_write.OneWrite``: an answer's head and body in one
+write.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ import logging
 import time
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from web.one_write import OneWrite
 
 log = logging.getLogger("livedrop")
 
@@ -96,7 +101,10 @@ class DeadlineHttpProtocol(HttpToolsProtocol):
         deadlines.heads.pop(self, None)
         # Until on_message_complete, which comes at once for a request without a body.
         deadlines.bodies[self] = time.monotonic() + deadlines.body_timeout
+        before = self.cycle
         super().on_headers_complete()
+        if self.cycle is not before:  # a request to answer (not a WebSocket upgrade), queued or started
+            OneWrite(self.cycle)
 
     def on_body(self, body: bytes) -> None:
         deadlines = self.deadlines

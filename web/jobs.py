@@ -17,15 +17,25 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
+from inventory.timeouts import within
 from inventory.faults import Outages
+from live.metrics import JOB_FAILURES, JOB_LAST_SUCCESS, JOB_LEASE
 
 log = logging.getLogger("livedrop.jobs")
 
-LEASE_KEY = "ld:jobs:lease"
-WORKER_HEARTBEAT_KEY = "ld:jobs:worker-alive"
+# Tagged {ld}: in a Redis Cluster the lease sits in the global keys' slot (inventory.keys).
+LEASE_KEY = "ld:{ld}:jobs:lease"
+WORKER_HEARTBEAT_KEY = "ld:{ld}:jobs:worker-alive"
 LEASE_MS = 10_000
 RENEW_EVERY_S = 2.0
+# A job told to stop finishes the run it is in, for at most this long, before it is cancelled.
+# Cancelled inside a database transaction, a job could leave its SQLite connection holding the
+# write lock with nothing running on it (seen: issue 21's failover test, where losing the Redis
+# lease stopped the outbox job mid-claim and every checkout then waited 30 s on the lock). Well
+# inside LEASE_MS: nobody else can hold the lease before ours runs out.
+STOP_GRACE_S = 1.5
 
 # Renew or release only a lease we still own: compare-and-set, one round trip.
 _RENEW = """
@@ -44,11 +54,19 @@ return 0
 
 @dataclass(frozen=True)
 class Job:
-    """One periodic job: ``run`` is called every ``every_s`` seconds while this process holds the lease."""
+    """One periodic job: ``run`` is called every ``every_s`` seconds while this process holds the lease.
+
+    ``wake``, when given, is set by whoever has work for the job (live.outbox_signal): a job whose
+    last run found nothing to do (returned a false value) runs at once rather than at the end of
+    its wait, and waits ``idle_s()`` seconds (None: ``every_s``) for it. One whose last run did
+    work keeps its pace: a burst is worked off in the batches of ``every_s``, not in a run per
+    wake-up. The runner clears it."""
 
     name: str
     every_s: float
     run: Callable[[], Awaitable[object]]
+    wake: asyncio.Event | None = None
+    idle_s: Callable[[], float | None] | None = None
 
 
 class JobRunner:
@@ -64,14 +82,17 @@ class JobRunner:
         self._renew = redis.register_script(_RENEW)
         self._release = redis.register_script(_RELEASE)
         self._job_tasks: list[asyncio.Task[None]] = []
+        self._jobs_stop = asyncio.Event()  # set: the running jobs end after their current run
+        self.last_tick = 0.0  # loop.time() of the last lease tick: the worker's /healthz heartbeat
 
     async def run(self, stop: asyncio.Event) -> None:
         """Compete for the lease until ``stop`` is set; run the jobs while holding it."""
         try:
             while not stop.is_set():
                 await self._tick()
+                self.last_tick = asyncio.get_running_loop().time()
                 try:
-                    await asyncio.wait_for(stop.wait(), RENEW_EVERY_S)
+                    await within(stop.wait(), RENEW_EVERY_S)
                 except TimeoutError:
                     pass
         finally:
@@ -88,8 +109,10 @@ class JobRunner:
             elif self.is_worker or not await self.redis.exists(WORKER_HEARTBEAT_KEY):
                 if await self.redis.set(LEASE_KEY, self.owner, nx=True, px=LEASE_MS):
                     self._start_jobs()
-        except (aioredis.ConnectionError, aioredis.TimeoutError) as exc:
+        except RedisError as exc:
             # Without Redis we cannot prove we hold the lease: stop the jobs, try again later.
+            # Any Redis error, not only a lost connection: a Redis Cluster mid-failover answers
+            # CLUSTERDOWN or MOVED, and an uncaught one ended this task without a line (issue 21).
             if not self._reported(exc):
                 log.warning("job lease: Redis unavailable (%s)", exc)
             await self._stop_jobs()
@@ -97,34 +120,70 @@ class JobRunner:
 
     def _start_jobs(self) -> None:
         self.holds_lease = True
+        JOB_LEASE.set(1)
         log.info("background jobs: running in this process (%s)", self.owner)
-        self._job_tasks = [asyncio.create_task(self._loop(job), name=f"job:{job.name}") for job in self.jobs]
+        self._jobs_stop = stop = asyncio.Event()
+        self._job_tasks = [asyncio.create_task(self._loop(job, stop), name=f"job:{job.name}") for job in self.jobs]
 
-    async def _loop(self, job: Job) -> None:
+    async def _loop(self, job: Job, stop: asyncio.Event) -> None:
         this = asyncio.current_task()
-        while True:
+        succeeded = JOB_LAST_SUCCESS.labels(job.name)
+        failed = JOB_FAILURES.labels(job.name)
+        while not stop.is_set():
+            busy: object = True
+            if job.wake is not None:
+                job.wake.clear()  # what woke it is looked at by this run
             try:
-                await job.run()
+                busy = await job.run()
+                succeeded.set_to_current_time()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a failing job must not take the others down; it runs again next tick
+                failed.inc()
                 if not self._reported(exc):
                     log.exception("background job %s failed", job.name)
             # Some client libraries swallow a CancelledError that lands inside them; without this
             # check a job told to stop would go on running forever.
             if this is not None and this.cancelling():
                 raise asyncio.CancelledError
-            await asyncio.sleep(job.every_s)
+            # ``_stop_jobs`` sets the wake-up too, so either wait ends when the jobs are told to stop.
+            # within (asyncio.timeout), not wait_for: no task made per wait, no cancellation lost.
+            until, wait_s = stop, job.every_s
+            if job.wake is not None and not busy:
+                until = job.wake
+                idle_s = job.idle_s() if job.idle_s is not None else None
+                # Never shorter than the period: a due time is kept to within ``every_s``, as before.
+                wait_s = max(job.every_s, idle_s) if idle_s is not None else job.every_s
+            try:
+                await within(until.wait(), wait_s)
+            except TimeoutError:
+                pass
 
     def _reported(self, exc: BaseException) -> bool:
         """True when ``exc`` is a dependency fault the outage log took (it says when it is over)."""
         return self.outages is not None and self.outages.report(exc, refused=False) is not None
 
     async def _stop_jobs(self) -> None:
+        JOB_LEASE.set(0)
         tasks, self._job_tasks = self._job_tasks, []
-        for task in tasks:
+        self._jobs_stop.set()
+        for job in self.jobs:
+            if job.wake is not None and tasks:
+                job.wake.set()  # a job waiting on its wake-up sees the stop now, not at its next tick
+        if not tasks:
+            return
+        _, late = await asyncio.wait(tasks, timeout=STOP_GRACE_S)  # each ends after its current run
+        for task in late:  # stuck (a dependency that does not answer): cancelled after all
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if late:
+            # Bounded too: a library that swallows the cancellation must not hold up the
+            # process's shutdown (a test app's lifespan once waited here for good).
+            _, stuck = await asyncio.wait(late, timeout=1.0)
+            for task in stuck:
+                log.warning("background job %s did not stop; left behind", task.get_name())
+            for task in late - stuck:
+                if not task.cancelled() and task.exception() is not None:
+                    log.warning("background job %s ended with %r", task.get_name(), task.exception())
 
     async def _give_up(self) -> None:
         await self._stop_jobs()
@@ -134,5 +193,5 @@ class JobRunner:
                 await self._release(keys=[LEASE_KEY], args=[self.owner])
                 if self.is_worker:
                     await self.redis.delete(WORKER_HEARTBEAT_KEY)
-            except (aioredis.ConnectionError, aioredis.TimeoutError):
+            except RedisError:
                 pass

@@ -16,6 +16,7 @@ from their own connections (``livedrop worker``, ``livedrop inventory reconcile`
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,9 @@ from starlette.types import Scope
 from inventory.checkout import Checkout
 from inventory.order_life import OrderLife
 from inventory.orders_link import OrdersLinks
+from inventory.personal_data import BuyerPart, PersonalData
+from inventory.personal_parts import HoldsPart, OrdersPart, OutboxPart, ThreadsPart
+from inventory.threads import Threads
 from inventory.epochs import RedisEpochs
 from inventory.payments import PaymentProvider, TestPaymentProvider
 from inventory.stripe_payments import StripeProvider
@@ -35,14 +39,24 @@ from inventory.shopify_sync import ShopifySync
 from inventory.stock import StockStore
 from live.broadcasts import Broadcasts
 from live.buying import Buying
+from live.host_chat import HostChat
 from live.chat import ChatRules
 from live.control import ShowControl
 from live.email_channel import EmailChannel
 from live.hub import Hub, HubConfig
+from live.i18n import install as install_i18n
+from live.i18n import warm_up
 from live.media.runner import MediaBackend, ThreadedMedia
 from live.offer_clock import OfferClock
+from live.outbox_signal import OutboxSignal
 from live.outbox_worker import OutboxWorker
+from live.private_feed import STREAM as PRIVATE_STREAM
+from live.personal_parts import ChatPart, DrawEntriesPart, MutesPart, QueueEntriesPart, RemindersPart, WishesPart
+from live.retention import Retention
+from live.threads import ThreadDesk
 from live.passes import PassBook
+from live.beacon import DrandBeacon
+from live.draws import Draws
 from live.queues import Queues
 from live.recordings import ReplayAudience
 from live.reminders import Reminders
@@ -56,21 +70,27 @@ from web.auth import BuyerTokens
 from web.jobs import Job
 from web.links import receipt_url, recording_url, show_url, unsubscribe_url
 from web.media_process import RemoteMedia
-from web.money import format_money
+from web.page_locale import page_context
 from web.orders_link import OrdersLinkTokens
+from web.thread_links import ThreadLinkTokens
 from web.queue_pow import QueuePow
 from web.ratelimit import RateLimiter
 from web.services import Services
 from web.settings import Settings
+from web.stopping import bounded_step
 
+log = logging.getLogger("livedrop")
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 OFFER_CLOCK_EVERY_S = 0.2  # offers start and end within this of their times (sales go by the times themselves)
 HOLD_EXPIRY_EVERY_S = 1.0
 REDIS_EPOCH_EVERY_S = 1.0
 REMINDERS_EVERY_S = 5.0  # a reminder goes out within this of its moment
 WAITLIST_EVERY_S = 1.0  # an offer is announced within this of the line making it (it holds the unit already)
-OUTBOX_EVERY_S = 0.2  # how soon after its commit an event starts on its way; idle, a tick is one small SELECT
+# The pace at which a burst is worked off, and how soon after its commit in another process an
+# event starts on its way while the job has no subscription (with one, or in this process, at once).
+OUTBOX_EVERY_S = 0.2
 STALLED_REFUNDS_EVERY_S = 30.0
+RETENTION_EVERY_S = 3600.0  # chat and messages past LIVEDROP_CHAT_RETENTION_DAYS go within the hour
 
 
 @dataclass(frozen=True)
@@ -89,8 +109,10 @@ class Livedrop:
     # live
     hub: Hub
     shows: ShowControl
+    host_chat: HostChat  # the host talks back: staff messages, the pinned message, moderators (docs/host-chat.md)
     offer_clock: OfferClock
     queues: Queues
+    draws: Draws
     buying: Buying
     broadcasts: Broadcasts
     replays: Replays
@@ -100,10 +122,13 @@ class Livedrop:
     waitlists: Waitlists  # back-in-stock waiting lists (docs/notify.md)
     webhook_endpoints: WebhookEndpoints
     outbox: OutboxWorker
+    threads: ThreadDesk  # private buyer-host threads (docs/threads.md)
+    personal_data: PersonalData  # export and erasure of a buyer's data (docs/privacy.md)
     # web
     rate_limiter: RateLimiter
     buyer_tokens: BuyerTokens
     orders_link_tokens: OrdersLinkTokens
+    thread_link_tokens: ThreadLinkTokens
     templates: Jinja2Templates
     # The waiting room's proof of work; None when LIVEDROP_QUEUE_POW is 0 (joins carry none).
     queue_pow: QueuePow | None
@@ -122,13 +147,17 @@ class Livedrop:
         await self.hub.start()
 
     async def stop(self) -> None:
-        """Stop them again, in reverse order."""
+        """Stop them again, in reverse order, each step bounded (web.stopping): a drained process
+        must exit inside its window (web.server.LIFESPAN_GRACE_S)."""
         self._running.stopping.set()
-        await self.outbox.webhooks.close()
+        await bounded_step("webhook sender", self.outbox.webhooks.close())
+        if self.outbox.signal is not None:
+            await bounded_step("outbox signal", self.outbox.signal.close())
         if self._running.epoch_watch is not None:
-            await self._running.epoch_watch
-        await self.broadcasts.close()
-        await self.hub.stop()
+            await bounded_step("redis epoch watch", self._running.epoch_watch)
+        await bounded_step("broadcasts", self.broadcasts.close())
+        await bounded_step("hub", self.hub.stop())
+        await bounded_step("draw entries", self.draws.writer.close())  # its SQLite thread and connection
         self.stock.close()
 
 
@@ -136,6 +165,16 @@ class Livedrop:
 class _Running:
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     epoch_watch: asyncio.Task[None] | None = None
+
+
+def make_templates() -> Jinja2Templates:
+    """The pages' templates: every page in the reader's language (web.page_locale), money and
+    times formatted in it. Also what a test app renders its error pages with."""
+    warm_up()
+    templates = Jinja2Templates(directory=TEMPLATES_DIR, context_processors=[page_context])
+    install_i18n(templates.env)
+    templates.env.globals["webhook_kinds"] = WEBHOOK_KINDS
+    return templates
 
 
 def assemble(settings: Settings, services: Services) -> Livedrop:
@@ -162,30 +201,56 @@ def assemble(settings: Settings, services: Services) -> Livedrop:
     broadcasts = Broadcasts(
         redis, sessions, media_backend_factory(settings),
         remote=settings.media_url is not None, record=settings.recordings_dir is not None,
+        announce=lambda show_id, on: hub.publish(show_id, "video", {"on": on}),
     )
-    shows = ShowControl(hub, broadcasts)
+    beacon = DrandBeacon(settings.draw_beacon_url, settings.draw_beacon) if settings.draw_beacon else None
+    shows = ShowControl(hub, broadcasts, beacon)
     passes = PassBook(settings.secret_key)
     queues = Queues(shows, passes)
-    offer_clock = OfferClock(shows, queues)
+    draws = Draws(shows, payments)
+    checkout.authorizations = draws  # a draw winner's claim captures what the entry authorized
+    offer_clock = OfferClock(shows, queues, draws)
     base_url = settings.base_url
     reminders = Reminders(sessions, lambda token: unsubscribe_url(base_url, token))
     waitlists = Waitlists(sessions, stock, hub.ensure_loaded, lambda slug: show_url(base_url, slug), settings.waitlist_offer_s)
     url_policy = UrlPolicy(https_only=settings.production, allow_private=settings.webhook_allow_private)
-    outbox = OutboxWorker(sessions, WebhookSender(url_policy), make_email(settings))
+    # Commits that add outbox work tell the worker (here at once, elsewhere through Redis), so the
+    # job runs no SQL while nothing was added (live.outbox_signal).
+    outbox_signal = OutboxSignal(redis, services.outages)
+    outbox_signal.install(sessions)
+    outbox = OutboxWorker(sessions, WebhookSender(url_policy), make_email(settings), signal=outbox_signal)
     # web
-    templates = Jinja2Templates(directory=TEMPLATES_DIR)
-    templates.env.filters["money"] = format_money
-    templates.env.globals["webhook_kinds"] = WEBHOOK_KINDS
+    templates = make_templates()
     orders = OrderLife(sessions, stock, payments, checkout)
+    orders_links = OrdersLinks(sessions)
+    orders_link_tokens = OrdersLinkTokens(settings.secret_key)
+    thread_link_tokens = ThreadLinkTokens(settings.secret_key)
+    threads = Threads(sessions)
+    thread_desk = ThreadDesk(
+        threads, sessions, hub.private, stock, hub.ensure_loaded, orders_links,
+        thread_url=lambda thread_id, buyer_id: thread_link_tokens.url(base_url, thread_id, buyer_id),
+        orders_link_for=lambda email: orders_link_tokens.url(base_url, email),
+    )
+    # One part per feature that keeps records about buyers, in export order; a feature added
+    # later adds its part here.
+    personal_data = PersonalData(sessions, settings.secret_key, [
+        BuyerPart(sessions), OrdersPart(sessions, redis), HoldsPart(stock), ThreadsPart(sessions, redis, PRIVATE_STREAM, thread_desk.erased),
+        ChatPart(sessions, redis, shows.erase_chat_line), MutesPart(sessions), QueueEntriesPart(sessions, redis),
+        WishesPart(sessions, redis), RemindersPart(sessions), DrawEntriesPart(sessions), OutboxPart(sessions),
+    ])
+    retention = Retention(sessions, threads, settings.chat_retention_days)
+    running = _Running()
     jobs = (
         Job("hold-expiry", HOLD_EXPIRY_EVERY_S, checkout.sweep),  # expired holds back to stock, stalled checkouts settled
         Job("stalled-refunds", STALLED_REFUNDS_EVERY_S, orders.finish_stalled),  # refunds a crash left pending, finished
-        # Also run by every serving process (Livedrop.start); here for a worker, which serves nothing.
-        Job("redis-epoch", REDIS_EPOCH_EVERY_S, epochs.ensure),
+        # For a worker, which serves nothing: a serving process has its own watch (Livedrop.start).
+        Job("redis-epoch", REDIS_EPOCH_EVERY_S, lambda: _unless_watched(running, epochs)),
         Job("offer-clock", OFFER_CLOCK_EVERY_S, offer_clock.tick),  # offers go live and end on time
         Job("show-reminders", REMINDERS_EVERY_S, reminders.send_due),  # 24 h, 15 min, live: once each (docs/notify.md)
         Job("waitlist-offers", WAITLIST_EVERY_S, waitlists.deliver),  # back-in-stock offers recorded and announced
-        Job("outbox", OUTBOX_EVERY_S, outbox.tick),  # webhooks and email, at least once (live.outbox_worker)
+        # Webhooks and email, at least once (live.outbox_worker); idle, it sleeps until signalled.
+        Job("outbox", OUTBOX_EVERY_S, outbox.poll, wake=outbox_signal.wake, idle_s=outbox.idle_s),
+        Job("retention", RETENTION_EVERY_S, retention.run),  # LIVEDROP_CHAT_RETENTION_DAYS (docs/privacy.md)
     )
     return Livedrop(
         settings=settings,
@@ -195,13 +260,15 @@ def assemble(settings: Settings, services: Services) -> Livedrop:
         stripe=payments if isinstance(payments, StripeProvider) else None,
         checkout=checkout,
         orders=orders,
-        orders_links=OrdersLinks(sessions),
+        orders_links=orders_links,
         epochs=epochs,
         shopify=ShopifySync(sessions, stock, redis),
         hub=hub,
         shows=shows,
+        host_chat=HostChat(hub),
         offer_clock=offer_clock,
         queues=queues,
+        draws=draws,
         buying=Buying(hub, stock, checkout, passes),
         broadcasts=broadcasts,
         replays=Replays(sessions, stock, hub.ensure_loaded, settings.recordings_dir, recording_url),
@@ -211,14 +278,25 @@ def assemble(settings: Settings, services: Services) -> Livedrop:
         waitlists=waitlists,
         webhook_endpoints=WebhookEndpoints(sessions, url_policy),
         outbox=outbox,
+        threads=thread_desk,
+        personal_data=personal_data,
         rate_limiter=RateLimiter(redis),
         buyer_tokens=BuyerTokens(settings.secret_key),
-        orders_link_tokens=OrdersLinkTokens(settings.secret_key),
+        orders_link_tokens=orders_link_tokens,
+        thread_link_tokens=thread_link_tokens,
         templates=templates,
         # Keyed from SECRET_KEY (QueuePow derives its own key), so every process checks what any issued.
         queue_pow=QueuePow(settings.secret_key, settings.queue_pow) if settings.queue_pow > 0 else None,
         jobs=jobs,
+        _running=running,
     )
+
+
+async def _unless_watched(running: "_Running", epochs: RedisEpochs) -> None:
+    """The Redis epoch check, unless this process's own watch (Livedrop.start) makes it already:
+    in ``serve`` it ran twice a second (an INFO and a GET each time), here and in the watch."""
+    if running.epoch_watch is None or running.epoch_watch.done():
+        await epochs.ensure()
 
 
 def make_payments(settings: Settings, services: Services) -> PaymentProvider:

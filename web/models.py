@@ -11,6 +11,7 @@ import inventory.outbox  # noqa: F401 - registers the outbox table
 import live.models  # noqa: F401 - registers the show tables on the shared metadata
 import live.reminders  # noqa: F401 - show_reminders (docs/notify.md)
 import live.waitlist  # noqa: F401 - waitlist_entries (docs/notify.md)
+import inventory.threads  # noqa: F401 - threads, thread_messages (docs/threads.md)
 from inventory.clock import now_ms
 from inventory.models import Base
 

@@ -139,6 +139,7 @@ RESPONSE_SCHEMAS: dict[str, JsonSchema] = {
         "title": _or_null(TEXT), "currency": _or_null(_CURRENCY),
         "mode": {"type": "string", "enum": ["open", "queue", "draw"]}, "admit_per_minute": _or_null(_ID),
         "commitment": _or_null(_HEX64), "seed": _or_null(_HEX64),
+        "claim_minutes": _or_null(_ID), "authorize": {"type": "boolean"}, "entries_open_at": _MS, "entries_close_at": _MS,
     }),
     "QueueEntry": object_schema({"entry_id": TEXT, "offer_id": _ID, "joined_at": _MS, "late": {"type": "boolean"}}),
     "QueuePlace": object_schema({
@@ -151,6 +152,30 @@ RESPONSE_SCHEMAS: dict[str, JsonSchema] = {
         "entries": _array(object_schema({"entry_id": TEXT, "joined_at": _MS, "rank": _or_null(_ID)})),
         "admissions": _array(object_schema({"admitted_upto": _ID, "at": _MS})),
     }),
+    "DrawEntry": object_schema({"entry_id": TEXT, "offer_id": _ID, "sku": TEXT, "status": TEXT, "entered_at": _MS},
+                               {"commitment": _or_null(_HEX64), "entries_close_at": _MS}),
+    "DrawEntryStatus": object_schema({
+        "entry_id": TEXT, "sku": TEXT, "status": {"type": "string", "enum": ["entered", "won", "lost", "claimed", "lapsed"]},
+        "hold_id": _or_null(TEXT),
+    }, {"claim_deadline": _or_null(_MS), "rank": _or_null(_ID), "excluded_reason": _or_null(TEXT)}),
+    "DrawVoid": object_schema({"entry_id": TEXT, "status": TEXT, "reason": _or_null(TEXT)}),
+    "DrawFigures": object_schema({
+        "offer_id": _ID, "state": _SHOW_STATUS, "drawn_at": _or_null(_MS), "excluded": _COUNT,
+        "entries": {"type": "object", "additionalProperties": _COUNT, "description": "SKU -> entries"},
+        "winners": _array(object_schema({"entry_id": TEXT, "sku": TEXT, "rank": _or_null(_ID), "status": TEXT,
+                                         "hold_id": _or_null(TEXT)})),
+    }),
+    # A queue offer's audit (docs/waiting-room.md) or a draw's (docs/draws.md): "algorithm" tells them apart.
+    "Audit": {"anyOf": [schema_ref("QueueAudit"), schema_ref("DrawAudit")]},
+    "DrawAudit": object_schema({
+        "algorithm": {"type": "string", "enum": ["livedrop-draw-v1"]}, "commitment": _or_null(_HEX64),
+        "entries_hash": _or_null(_HEX64), "secret": _or_null(_HEX64), "seed": _or_null(_HEX64), "beacon": {},
+        "entries": _array(object_schema({"entry_id": TEXT, "sku": TEXT, "rank": _or_null(_ID)})),
+        "excluded": _array(object_schema({"entry_id": TEXT, "reason": _or_null(TEXT)})),
+        "winners": _array(object_schema({"entry_id": TEXT, "sku": TEXT, "rank": _or_null(_ID)})),
+        "handovers": _array(object_schema({"from_entry_id": TEXT, "to_entry_id": _or_null(TEXT), "sku": TEXT, "reason": TEXT})),
+        "voids": _array(object_schema({"entry_id": TEXT, "sku": TEXT, "reason": TEXT})),
+    }),
     "QueueFigures": object_schema({
         "offer_id": _ID, "length": _COUNT, "ranked": {"type": "boolean"}, "admitted_upto": _COUNT, "passes_used": _COUNT,
         "sold": _COUNT, "admit_per_minute": _or_null(_ID), "state": _SHOW_STATUS,
@@ -161,6 +186,7 @@ RESPONSE_SCHEMAS: dict[str, JsonSchema] = {
         "offers": _array(schema_ref("Offer")), "stock": _STOCK, "viewers": _COUNT,
         "reactions": {"type": "object", "additionalProperties": _COUNT, "description": "emoji -> total"},
         "chat": {**_array(schema_ref("ChatMessage")), "maxItems": 50},
+        "video": {"type": "boolean", "description": "the show's own video (WHIP) is on now (docs/protocol.md, the video event)"},
     }),
     "NewBuyer": object_schema({"buyer_id": TEXT, "name": TEXT, "token": TEXT}),
     "BuyerName": object_schema({"buyer_id": TEXT, "name": TEXT}),
@@ -224,9 +250,11 @@ RESPONSE_SCHEMAS: dict[str, JsonSchema] = {
     }),
     "ShowStats": object_schema({
         "slug": TEXT, "status": _SHOW_STATUS, "server_time": _MS, "viewers": _COUNT, "replay_viewers": _COUNT,
-        "peak_viewers": _COUNT, "live_holds": _COUNT, "units_sold": _COUNT, "orders": _COUNT, "buyers": _COUNT,
+        "peak_viewers": _COUNT, "unique_viewers": _COUNT, "live_holds": _COUNT, "units_sold": _COUNT, "orders": _COUNT,
+        "buyers": _COUNT,
         "revenue": {"type": "object", "additionalProperties": _COUNT, "description": "currency -> minor units"},
-        "conversion": _or_null({"type": "number", "minimum": 0}),
+        "conversion": _or_null({"type": "number", "minimum": 0, "maximum": 1,
+                                "description": "buyers / unique_viewers (buyers who opened the page), at most 1"}),
         "sizes": _array(object_schema({
             "product_id": _ID, "title": TEXT, "sku": TEXT, "label": TEXT, "loaded": _COUNT, "available": _COUNT,
             "held": _COUNT, "sold": _COUNT, "sold_all": _COUNT, "sell_through": _or_null({"type": "number", "minimum": 0}),
@@ -241,6 +269,7 @@ RESPONSE_SCHEMAS: dict[str, JsonSchema] = {
         "recording": object_schema({"url": TEXT, "started_at": _MS, "ended_at": _or_null(_MS), "duration_ms": _or_null(_COUNT)}),
         "events": _array(object_schema({"type": TEXT, "seq": _ID, "ts": _MS, "media_ms": _COUNT})),
         "products": _array(schema_ref("Product")), "stock": _STOCK,
+        "bag": _array(schema_ref("Product")),
     }),
     "ReplayPresence": object_schema({"replay_viewers": _COUNT, "stock": _STOCK, "server_time": _MS}),
     "Health": object_schema({"status": {"const": "ok"}}),
@@ -254,6 +283,24 @@ RESPONSE_SCHEMAS: dict[str, JsonSchema] = {
         "algorithm": {"const": "SHA-256"}, "challenge": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
         "maxnumber": _ID, "salt": TEXT, "signature": {"type": "string", "pattern": "^[0-9a-f]{64}$"}, "expires_at": _MS,
     }),
+    # Private threads (docs/threads.md) and data rights (docs/privacy.md).
+    "Thread": object_schema({"id": TEXT, "status": {"type": "string", "enum": ["open", "closed"]}, "blocked": {"type": "boolean"},
+                             "created_at": _MS, "last_message_at": _MS, "buyer_read_at": _COUNT, "host_read_at": _COUNT},
+                            {"host_id": _ID, "buyer_id": TEXT, "unread": _COUNT, "seller": TEXT}),  # seller: in the buyer's list
+    "ThreadMessage": object_schema({"id": _ID, "thread_id": TEXT, "sender": {"type": "string", "enum": ["buyer", "host"]},
+                                    "text": TEXT, "card": _or_null({"type": "object"}), "created_at": _MS, "read": {"type": "boolean"}}),
+    "ThreadPosted": object_schema({"thread": schema_ref("Thread"), "message": schema_ref("ThreadMessage")}),
+    "ThreadList": object_schema({"threads": _array(schema_ref("Thread"))}),
+    "ThreadRead": object_schema({"thread": schema_ref("Thread"), "messages": _array(schema_ref("ThreadMessage")), "seller": TEXT}),
+    "InboxFigures": object_schema({"weeks": _array(object_schema({
+        "week_start": _MS, "messages": _COUNT, "answered_12h": _COUNT, "pending": _COUNT,
+        "answered_12h_share": _or_null({"type": "number", "minimum": 0, "maximum": 1}),
+        "median_first_answer_ms": _or_null(_COUNT)}))}),
+    "BuyerRecords": object_schema({"buyer_id": TEXT, "orders": _array({"type": "object"}), "holds": _array({"type": "object"}),
+                                   "messages": _array({"type": "object"}), "chat": _array({"type": "object"})}),
+    "DataExport": object_schema({"buyer_id": TEXT, "exported_at": _MS, "scope": TEXT, "orders": _array({"type": "object"}),
+                                 "messages": _array({"type": "object"}), "chat": _array({"type": "object"})}),
+    "Erasure": object_schema({"buyer_id": TEXT, "scope": TEXT, "erased": {"type": "object", "additionalProperties": _COUNT}}),
 }
 
 

@@ -7,16 +7,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.asyncio.cluster import RedisCluster
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from inventory.epochs import ConnectionCheck
 from inventory.faults import DATABASE, REDIS, Outages
 from web.database import make_engine, make_sessionmaker, pending_migrations, upgrade
+from inventory.redis_cluster import is_cluster
 from web.embedded_redis import EmbeddedRedis
+from web.redis_clients import close_redis, make_redis, redis_retry
+
+__all__ = ["Services", "ServiceUnreachable", "make_redis", "redis_retry", "open_services"]
 from web.settings import Settings, redacted
 
 
@@ -37,48 +38,17 @@ class Services:
     outages: Outages = field(init=False)
 
     def __post_init__(self) -> None:
-        self.outages = Outages({REDIS: self.redis.ping, DATABASE: lambda: database_answers(self.engine)})
+        self.outages = Outages({REDIS: lambda: redis_answers(self.redis), DATABASE: lambda: database_answers(self.engine)})
 
     async def close(self) -> None:
         await self.outages.close()
         if self.payments_redis is not None:
-            await self.payments_redis.aclose()
-        await self.redis.aclose()
+            await close_redis(self.payments_redis)
+        await close_redis(self.redis)
         await self.engine.dispose()
         if self.embedded_redis is not None:
             self.embedded_redis.release()
             self.embedded_redis = None
-
-
-def make_redis(url: str) -> aioredis.Redis:
-    return aioredis.Redis.from_url(
-        # socket_timeout well above the hub's 2 s blocking stream reads, so a busy event loop is not
-        # mistaken for a dead Redis.
-        url, decode_responses=True, socket_connect_timeout=5, socket_timeout=15, health_check_interval=30,
-        max_connections=512, retry=redis_retry(),
-        # Each new connection is checked against the server stock was rebuilt on (inventory.epochs).
-        redis_connect_func=ConnectionCheck().on_connect,
-    )
-
-
-def redis_retry() -> Retry:
-    """One immediate resend on a new connection when a command's connection turns out dead.
-
-    That is a pooled connection Redis closed while it sat idle (a restart, a failover, an idle
-    timeout): without the resend, each such connection failed the next request to use it, after
-    /readyz was 200 again (tests/web/test_outage.py saw them up to 1.8 s later: connections sit in
-    the pool until a burst needs them). The resend is immediate (no backoff), so it succeeds only
-    when Redis itself answers right away: a command that was lost with the connection of a Redis
-    that just died finds it still down, and the request is answered 503. In the rare case left
-    (Redis ran the command, then the connection broke while Redis stayed up) stock and money are
-    safe to send twice: the inventory scripts are idempotent state changes (a hold per buyer and
-    Idempotency-Key, lock/commit/release by the hold's state, charges by their key). What is not
-    idempotent would at worst show twice and moves no stock: a show event appended again (the
-    hub's append script), a purchase-ticker line, a reaction or rate-limit count.
-
-    Only ConnectionError: a TimeoutError means Redis did not answer within socket_timeout (15 s)
-    and may still be running the command; sending it again would double that wait and the load."""
-    return Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
 
 
 async def open_services(settings: Settings, *, migrate: bool | None = None) -> Services:
@@ -90,17 +60,18 @@ async def open_services(settings: Settings, *, migrate: bool | None = None) -> S
     if redis_url is None:
         embedded = EmbeddedRedis(settings.data_dir)
         redis_url = embedded.acquire()
-    redis_client = make_redis(redis_url)
-    engine = make_engine(settings.database_url)
+    redis_client = make_redis(redis_url, sentinel_password=settings.sentinel_password)
+    engine = make_engine(settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow,
+                         pgbouncer=settings.db_pgbouncer)
     services = Services(settings, redis_client, engine, make_sessionmaker(engine), embedded)
     if settings.payments_redis_url is not None:
-        services.payments_redis = make_redis(settings.payments_redis_url)
+        services.payments_redis = make_redis(settings.payments_redis_url, sentinel_password=settings.sentinel_password)
     try:
         await check_redis(redis_client, redis_url)
         await check_database(engine, settings.database_url)
         should_migrate = settings.migrate_on_start if migrate is None else migrate
         if should_migrate:
-            await upgrade(engine, lock_dir=settings.data_dir)
+            await upgrade(engine, lock_dir=settings.data_dir, transaction_pooling=settings.db_pgbouncer)
         elif await pending_migrations(engine):
             raise ServiceUnreachable(
                 f"the database at {redacted(settings.database_url)} has pending migrations; "
@@ -114,9 +85,18 @@ async def open_services(settings: Settings, *, migrate: bool | None = None) -> S
 
 async def check_redis(client: aioredis.Redis, url: str) -> None:
     try:
-        await client.ping()
+        await redis_answers(client)
     except Exception as exc:  # redis raises several unrelated types for "cannot connect"
         raise ServiceUnreachable(f"could not reach Redis at {redacted(url)}: {exc}") from exc
+
+
+async def redis_answers(redis: aioredis.Redis) -> None:
+    """PING; in a Redis Cluster every primary, so /readyz and the outage log say a cluster with a
+    primary down (before its replica is promoted) is not all there."""
+    if is_cluster(redis):
+        await redis.ping(target_nodes=RedisCluster.PRIMARIES)
+    else:
+        await redis.ping()
 
 
 async def database_answers(engine: AsyncEngine) -> None:

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, TypeAlias
 from urllib.parse import urlsplit
 
+from web.redis_urls import RedisUrlError, parse_redis_url
+
 if TYPE_CHECKING:  # a type only: importing the engine loads aiortc, which only media processes need
     from live.media.engine import MediaConfig
 
@@ -37,6 +39,8 @@ class Settings:
     # Where the built-in test payment provider keeps its charges; None: REDIS_URL. A Redis of its
     # own makes it act like an outside provider that does not forget when the stock Redis does.
     payments_redis_url: str | None = None
+    # The sentinels' own password (REDIS_URL's is the data nodes'); docs/redis-cluster.md.
+    sentinel_password: str | None = field(default=None, repr=False)  # never in a log line or traceback
     host: str = "127.0.0.1"
     port: int = 8000
     public_url: str | None = None
@@ -49,9 +53,14 @@ class Settings:
     waitlist_offer_s: int = 900  # a back-in-stock offer's hold lasts this long (docs/notify.md)
     chat_messages_per_buyer_per_10s: int = 5
     chat_max_length: int = 280
+    chat_retention_days: int = 365  # chat lines and private messages older than this are deleted; 0: kept (docs/privacy.md)
     # The waiting room's proof of work (web.queue_pow): the ALTCHA maxnumber a join must solve; 0: none.
     # docs/waiting-room-pow.md has what a real drop should use and what it costs a phone.
     queue_pow: int = 0
+    # Draws mix in a drand beacon round when this names the chain (live.beacon; docs/draws.md):
+    # "quicknet" or its chain hash. None: no beacon, and the audit says what that allows.
+    draw_beacon: str | None = None
+    draw_beacon_url: str = "https://api.drand.sh"
     allowed_origins: tuple[str, ...] = ()
     migrate_on_start: bool = True
     ws_queue_frames: int = 256
@@ -62,6 +71,21 @@ class Settings:
     keep_alive_s: int = 5  # an idle kept-alive connection
     header_timeout_s: int = 10  # a request head, from the connection or the request's first byte
     body_timeout_s: int = 30  # between two reads of a request body
+    # On SIGTERM, viewers are told to move (close 1012) spread over this many seconds (live.drain;
+    # docs/deployment.md, "Draining a process"); 0: all at once.
+    drain_s: float = 10.0
+    # who may read /metrics (web.metrics; docs/metrics.md): a caller from these addresses, or with the token
+    metrics_token: str | None = field(default=None, repr=False)  # never in a log line or traceback
+    metrics_addresses: tuple[Network, ...] = LOOPBACK
+    # the worker's own loopback HTTP port: /healthz, /readyz, /metrics (web.worker_http); 0: none
+    worker_port: int = 8002
+    worker_host: str = "127.0.0.1"  # LIVEDROP_WORKER_HOST: 0.0.0.0 for a Prometheus on another machine
+    # PostgreSQL pool per process (web.database; docs/deployment.md, "Connections and PgBouncer")
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    db_pgbouncer: bool = False  # DATABASE_URL goes through PgBouncer in transaction mode: no prepared statement caches
+    log_format: str = "text"  # LIVEDROP_LOG_FORMAT: text or json (web.logs)
+    access_log_sample: float = 0.01  # the share of requests given an access log line (errors always are)
     # media (WHIP/WHEP): see docs/operations.md, "Video"
     media_url: str | None = None  # the `livedrop media` process; None: media runs in `serve` (own thread)
     media_port: int = 8001  # where `livedrop media` listens (loopback)
@@ -130,7 +154,7 @@ class Settings:
                 raise SettingsError(f"LIVEDROP_DATA_DIR: cannot create {data_dir}: {exc.strerror}") from exc
 
         database_url = _database_url(env.get("DATABASE_URL"), data_dir)
-        redis_url = _redis_url(env.get("REDIS_URL"))
+        redis_url = _redis_url(env.get("REDIS_URL"), cluster=_bool(env, "LIVEDROP_REDIS_CLUSTER", False))
         secret_key = env.get("SECRET_KEY") or ""
         if secret_key and len(secret_key) < 16:
             raise SettingsError("SECRET_KEY: must be at least 16 characters long")
@@ -170,12 +194,14 @@ class Settings:
         media_auth_secret = _media_auth_secret(env.get("LIVEDROP_MEDIA_AUTH_SECRET"))
         media_auth_addresses = _media_auth_addresses(env, media_auth_secret is not None)
         payments, stripe_secret_key, stripe_publishable_key, stripe_webhook_secret, stripe_api_base = _stripe_settings(env)
+        metrics_token = _metrics_token(env.get("LIVEDROP_METRICS_TOKEN"))
 
         return cls(
             data_dir=data_dir,
             database_url=database_url,
             redis_url=redis_url,
             payments_redis_url=_redis_url(env.get("LIVEDROP_PAYMENTS_REDIS_URL"), "LIVEDROP_PAYMENTS_REDIS_URL"),
+            sentinel_password=env.get("LIVEDROP_SENTINEL_PASSWORD") or None,
             secret_key=secret_key,
             host=env.get("LIVEDROP_HOST") or "127.0.0.1",
             port=_int(env, "LIVEDROP_PORT", env.get("PORT") and int_or_error("PORT", env["PORT"]) or 8000, 1, 65535),
@@ -188,9 +214,12 @@ class Settings:
             waitlist_offer_s=_int(env, "LIVEDROP_WAITLIST_OFFER_S", 900, 1, 7 * 86400),
             chat_messages_per_buyer_per_10s=_int(env, "LIVEDROP_CHAT_PER_BUYER_PER_10S", 5, 1, 10_000),
             chat_max_length=_int(env, "LIVEDROP_CHAT_MAX_LENGTH", 280, 1, 2000),
+            chat_retention_days=_int(env, "LIVEDROP_CHAT_RETENTION_DAYS", 365, 0, 36_500),
             # Bounded so a typo cannot ask phones for minutes of work (1M: about a minute, at worst, on a
             # mid-range phone; docs/waiting-room-pow.md).
             queue_pow=_int(env, "LIVEDROP_QUEUE_POW", 0, 0, 1_000_000),
+            draw_beacon=_draw_beacon(env.get("LIVEDROP_DRAW_BEACON")),
+            draw_beacon_url=_beacon_url(env.get("LIVEDROP_DRAW_BEACON_URL")),
             allowed_origins=origins,
             migrate_on_start=_bool(env, "LIVEDROP_MIGRATE_ON_START", True),
             ws_queue_frames=_int(env, "LIVEDROP_WS_QUEUE_FRAMES", 256, 8, 100_000),
@@ -200,6 +229,16 @@ class Settings:
             keep_alive_s=_int(env, "LIVEDROP_KEEP_ALIVE_SECONDS", 5, 1, 3600),
             header_timeout_s=_int(env, "LIVEDROP_HEADER_TIMEOUT_SECONDS", 10, 1, 600),
             body_timeout_s=_int(env, "LIVEDROP_BODY_TIMEOUT_SECONDS", 30, 1, 3600),
+            drain_s=_seconds(env, "LIVEDROP_DRAIN_SECONDS", 10.0, 0.0, 600.0),
+            metrics_token=metrics_token,
+            metrics_addresses=_addresses(env, "LIVEDROP_METRICS_ADDRESSES", metrics_token is not None),
+            worker_port=_int(env, "LIVEDROP_WORKER_PORT", 8002, 0, 65535),
+            worker_host=env.get("LIVEDROP_WORKER_HOST") or "127.0.0.1",
+            db_pool_size=_int(env, "LIVEDROP_DB_POOL_SIZE", 10, 1, 1000),
+            db_max_overflow=_int(env, "LIVEDROP_DB_MAX_OVERFLOW", 10, 0, 1000),
+            db_pgbouncer=_bool(env, "LIVEDROP_DB_PGBOUNCER", False),
+            log_format=_choice(env, "LIVEDROP_LOG_FORMAT", ("text", "json")),
+            access_log_sample=_seconds(env, "LIVEDROP_ACCESS_LOG_SAMPLE", 0.01, 0.0, 1.0),
             media_url=media_url,
             media_port=_int(env, "LIVEDROP_MEDIA_PORT", 8001, 1, 65535),
             media_ice_servers=ice_servers,
@@ -253,6 +292,75 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
     if not low <= value <= high:
         raise SettingsError(f"{name}: {value} is out of range ({low} to {high})")
     return value
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return choices[0]
+    if raw not in choices:
+        raise SettingsError(f"{name}: {raw!r} is not one of {', '.join(choices)}")
+    return raw
+
+
+def _metrics_token(raw: str | None) -> str | None:
+    """LIVEDROP_METRICS_TOKEN: the bearer token Prometheus sends (``authorization: credentials``
+    in its scrape config). Never quoted in a message."""
+    if not raw:
+        return None
+    if len(raw) < 16:
+        raise SettingsError("LIVEDROP_METRICS_TOKEN: must be at least 16 characters long")
+    if not set(raw) <= _URL_SAFE:
+        raise SettingsError("LIVEDROP_METRICS_TOKEN: only letters, digits and - . _ ~ "
+                            "(`python -c 'import secrets; print(secrets.token_urlsafe(32))'` makes one)")
+    return raw
+
+
+def _addresses(env: Mapping[str, str], name: str, has_secret: bool) -> tuple[Network, ...]:
+    """A list of trusted addresses or networks. Unset: loopback, unless a secret is set (then only
+    the secret opens; a reverse proxy on the same machine makes every visitor look like loopback)."""
+    items = _list(env, name)
+    if not items:
+        return () if has_secret else LOOPBACK
+    networks: list[Network] = []
+    for item in items:
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise SettingsError(f"{name}: {item!r} is not an IP address or network like 10.0.0.0/24") from None
+    return tuple(networks)
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    """A duration in seconds, decimals allowed (``2.5``)."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}: {raw!r} is not a number of seconds") from None
+    if not low <= value <= high:  # also refuses nan and inf
+        raise SettingsError(f"{name}: {raw} is out of range ({low:g} to {high:g} seconds)")
+    return value
+QUICKNET_HASH = "52db9ba70e0cc0f6eaf7803dd07447a1f5477735fd3f661792ba94600c84e971"  # live.beacon's
+
+
+def _draw_beacon(raw: str | None) -> str | None:
+    if not raw or raw == "off":
+        return None
+    if raw in ("quicknet", QUICKNET_HASH):
+        return QUICKNET_HASH
+    raise SettingsError(f"LIVEDROP_DRAW_BEACON: {raw!r} is not a drand chain livedrop knows; use quicknet (or off)")
+
+
+def _beacon_url(raw: str | None) -> str:
+    if not raw:
+        return "https://api.drand.sh"
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError(f"LIVEDROP_DRAW_BEACON_URL: {raw!r} is not an http(s) address of a drand relay")
+    return raw.rstrip("/")
 
 
 def _smtp_url(raw: str | None) -> str | None:
@@ -382,13 +490,15 @@ def _database_url(raw: str | None, data_dir: Path) -> str:
     )
 
 
-def _redis_url(raw: str | None, variable: str = "REDIS_URL") -> str | None:
+def _redis_url(raw: str | None, variable: str = "REDIS_URL", *, cluster: bool = False) -> str | None:
+    """The URL, checked (web.redis_urls); with ``cluster`` (LIVEDROP_REDIS_CLUSTER=1) a redis:// URL
+    comes back as redis+cluster://, so every later reader sees one spelling."""
     if not raw:
         return None
-    scheme = urlsplit(raw).scheme
-    if scheme not in ("redis", "rediss", "unix"):
-        raise SettingsError(f"{variable}: unsupported scheme {scheme!r}; use redis://host:6379/0")
-    return raw
+    try:
+        return parse_redis_url(raw, cluster=cluster, variable=variable).url
+    except RedisUrlError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 def _data_dir_secret(data_dir: Path) -> str:

@@ -1,5 +1,10 @@
 """uvicorn's websockets-sansio protocol with one addition for the hub: ``send_frame``.
 
+Under ``livedrop serve`` the viewers' sockets (``/ws/shows/``) no longer come here: they run on
+livedrop's own protocol (web.viewer_socket), which writes frames the same way without the ASGI
+stack. This one serves any other WebSocket path, and every WebSocket of the fallback to uvicorn's
+own protocols (web.uvicorn_seams).
+
 ASGI gives an app one way to send: ``await send({"type": "websocket.send", "text": ...})``, which
 for every viewer encodes the text again, frames it again and wakes a task per viewer. A live room
 sends the same frame to thousands of viewers at once, so ``livedrop serve`` offers the hub a

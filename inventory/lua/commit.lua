@@ -11,7 +11,6 @@ local key = P .. 'hold:' .. hid
 local rec = load_record(key)
 if rec then
   if rec.st == 'sold' then return {1, 'already'} end
-  redis.call('HINCRBY', P .. 'held', rec.sku, -tonumber(rec.q))
   redis.call('HINCRBY', P .. 'sold', rec.sku, tonumber(rec.q))
   if rec.em == '' then
     -- Unlocked by recovery in between: the email reservation was dropped, take it again.

@@ -11,7 +11,6 @@ local rec = load_record(key)
 if not rec then return {0, 'gone'} end
 if rec.st == 'sold' then return {0, 'sold'} end
 local q = tonumber(rec.q)
-redis.call('HINCRBY', P .. 'held', rec.sku, -q)
 redis.call('HINCRBY', P .. 'sold', rec.sku, q)
 redis.call('HINCRBY', P .. 'buyers', rec.b, -q)
 if rec.o ~= nil and rec.o ~= '' then redis.call('HINCRBY', P .. 'offer_used', rec.o, -q) end

@@ -6,10 +6,12 @@ for i = 2, #ARGV, 2 do
   local sku, units = ARGV[i], ARGV[i + 1]
   if redis.call('HSETNX', P .. 'loaded', sku, units) == 1 then
     redis.call('HSET', P .. 'avail', sku, units)
-    redis.call('HSETNX', P .. 'held', sku, 0)
     redis.call('HSETNX', P .. 'sold', sku, 0)
     n = n + 1
   end
 end
-if n > 0 then bump() end
+if n > 0 then
+  buyers_as_table()
+  bump()
+end
 return n

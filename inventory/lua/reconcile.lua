@@ -117,6 +117,13 @@ for _, sku in ipairs(skus) do
   end
 end
 
+-- Offer caps (c:<offer> in offer_used) are the host's, not counts: kept across the rebuild.
+local caps = {}
+local ou_flat = redis.call('HGETALL', P .. 'offer_used')
+for j = 1, #ou_flat, 2 do
+  if string.sub(ou_flat[j], 1, 2) == 'c:' then caps[#caps + 1] = ou_flat[j]; caps[#caps + 1] = ou_flat[j + 1] end
+end
+-- 'held' is no longer kept (loaded - avail - sold); deleted here in case an older version left one.
 for _, name in ipairs({'avail', 'held', 'sold', 'loaded', 'buyers', 'emails', 'offer_used'}) do
   redis.call('DEL', P .. name)
 end
@@ -127,10 +134,11 @@ for _, sku in ipairs(skus) do
   if a < 0 then a = 0 end
   redis.call('HSET', P .. 'loaded', sku, loaded[sku])
   redis.call('HSET', P .. 'avail', sku, a)
-  redis.call('HSET', P .. 'held', sku, h)
   redis.call('HSET', P .. 'sold', sku, sold[sku] + p)
 end
+buyers_as_table()
 for k, v in pairs(buyers) do if v ~= 0 then redis.call('HSET', P .. 'buyers', k, v) end end
 for k, v in pairs(emails) do if v ~= 0 then redis.call('HSET', P .. 'emails', k, v) end end
 for k, v in pairs(offers) do if v ~= 0 then redis.call('HSET', P .. 'offer_used', k, v) end end
+if #caps > 0 then redis.call('HSET', P .. 'offer_used', unpack(caps)) end
 return {1, bump()}

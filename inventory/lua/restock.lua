@@ -7,7 +7,6 @@ local old = redis.call('HGET', P .. 'loaded', sku)
 if not old then
   redis.call('HSET', P .. 'loaded', sku, total)
   redis.call('HSET', P .. 'avail', sku, total)
-  redis.call('HSETNX', P .. 'held', sku, 0)
   redis.call('HSETNX', P .. 'sold', sku, 0)
   bump()
   return {total, total}

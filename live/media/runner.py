@@ -14,6 +14,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
+from inventory.timeouts import within
 from live.media.engine import MediaConfig, MediaEngine, RecordingRequest, SessionAnswer
 from live.media.ice import restrict_host_addresses, restrict_remote_addresses
 
@@ -62,7 +63,7 @@ class ThreadedMedia:
             return await make()
 
         future: concurrent.futures.Future[T] = asyncio.run_coroutine_threadsafe(run(), self._loop)
-        return await asyncio.wait_for(asyncio.wrap_future(future), self.CALL_TIMEOUT_S)
+        return await within(asyncio.wrap_future(future), self.CALL_TIMEOUT_S)
 
     async def publish(self, slug: str, sdp: str, record: RecordingRequest | None = None) -> SessionAnswer:
         return await self._call(lambda: self._engine.publish(slug, sdp, record))

@@ -3,6 +3,8 @@
 // Shared by the viewer page (buyer cookie), the replay page and the host panel (session cookie
 // plus CSRF header: sessionApi below).
 
+import { LOCALE } from "./i18n.js";
+
 export class ApiError extends Error {
   /**
    * @param {number} status HTTP status (0 when the server was not reached)
@@ -79,6 +81,8 @@ export async function api(path, { method = "GET", body, headers = {}, signal, co
  * @param {string} fallback
  */
 export function refusalText(err, fallback) {
+  // The server's messages are English: a page in another language says its own sentence when it has one.
+  if (LOCALE !== "en" && fallback) return fallback;
   const message = err instanceof ApiError && err.status !== 0 ? err.body?.error?.message : null;
   if (typeof message !== "string" || !message.trim()) return fallback;
   const text = message.trim();

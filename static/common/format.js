@@ -1,7 +1,10 @@
 // Money, countdowns, dates and the server clock. Every time on the wire is integer milliseconds
 // since the epoch in the server's clock; ServerClock maps it onto this device's clock so every
 // screen shows the same second. Shared by the viewer page and the host panel (which also parses the
-// prices a host types: parseMoney, moneyInput).
+// prices a host types: parseMoney, moneyInput). Everything is written in the page's language
+// (LOCALE, static/common/i18n.js); a currency stays the product's.
+
+import { LOCALE, t } from "./i18n.js";
 
 const moneyFormats = new Map();
 
@@ -21,7 +24,7 @@ function moneyFormat(currency, locale) {
 
 /** Integer minor units in `currency` ("USD", "JPY"...) as the browser's locale writes them.
  * A missing amount is 0 and a missing currency USD (the panel's revenue before the first sale). */
-export function formatMoney(cents, currency, locale = undefined) {
+export function formatMoney(cents, currency, locale = LOCALE) {
   const format = moneyFormat((currency || "USD").toUpperCase(), locale);
   const digits = format.resolvedOptions().maximumFractionDigits ?? 2;
   return format.format(Number(cents || 0) / 10 ** digits);
@@ -59,13 +62,14 @@ export function moneyInput(cents, currency) {
   return (Number(cents || 0) / 10 ** digits).toFixed(digits);
 }
 
-/** A share (0..1) as "20%", "2.5%" under 10%, and "–" when there is nothing to divide by (null). */
-export function formatPercent(share) {
+/** A share (0..1) as "20%" ("20 %" in German), "2.5%" under 10%, and "–" when there is nothing to divide by (null). */
+export function formatPercent(share, locale = LOCALE) {
   if (share === null || share === undefined) return "–";
-  return `${(share * 100).toFixed(share >= 0.1 || share === 0 ? 0 : 1)}%`;
+  const digits = share >= 0.1 || share === 0 ? 0 : 1;
+  return new Intl.NumberFormat(locale, { style: "percent", minimumFractionDigits: digits, maximumFractionDigits: digits }).format(share);
 }
 
-/** "1 buyer", "3 buyers". */
+/** "1 buyer", "3 buyers" (English only: translated code uses t() with a plural key). */
 export function plural(n, one, many) {
   return `${n} ${n === 1 ? one : many}`;
 }
@@ -87,29 +91,29 @@ export function spokenDuration(ms) {
   const m = Math.floor((total % 3600) / 60);
   const s = total % 60;
   const parts = [];
-  if (h) parts.push(`${h} hour${h === 1 ? "" : "s"}`);
-  if (m) parts.push(`${m} minute${m === 1 ? "" : "s"}`);
-  if (s && !h) parts.push(`${s} second${s === 1 ? "" : "s"}`);
-  return parts.join(" ") || "0 seconds";
+  if (h) parts.push(t("time.hours", { n: h }));
+  if (m) parts.push(t("time.minutes", { n: m }));
+  if (s && !h) parts.push(t("time.seconds", { n: s }));
+  return parts.join(" ") || t("time.seconds", { n: 0 });
 }
 
 /** A date and time in the browser's locale and time zone: "Friday, December 4, 2026 at 8:00 PM". */
-export function formatDateTime(ms, locale = undefined) {
+export function formatDateTime(ms, locale = LOCALE) {
   return new Intl.DateTimeFormat(locale, { dateStyle: "full", timeStyle: "short" }).format(new Date(ms));
 }
 
 /** The same, short enough for a list row: "Dec 4, 2026, 8:00 PM". */
-export function formatShortDateTime(ms) {
-  return new Date(ms).toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+export function formatShortDateTime(ms, locale = LOCALE) {
+  return new Date(ms).toLocaleString(locale, { dateStyle: "medium", timeStyle: "short" });
 }
 
 /** A time of day to the second, for logs and lists of events: "20:01:09". */
-export function formatClockTime(ms) {
-  return new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+export function formatClockTime(ms, locale = LOCALE) {
+  return new Date(ms).toLocaleTimeString(locale, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
 }
 
 /** "in 3 hours", "in 5 minutes", "tomorrow"... */
-export function formatRelative(ms, locale = undefined) {
+export function formatRelative(ms, locale = LOCALE) {
   const rtf = new Intl.RelativeTimeFormat(locale, { numeric: "auto" });
   const seconds = Math.round(ms / 1000);
   const abs = Math.abs(seconds);
@@ -120,12 +124,12 @@ export function formatRelative(ms, locale = undefined) {
 }
 
 /** A compact count: 1,234 -> "1.2K". */
-export function formatCount(n, locale = undefined) {
+export function formatCount(n, locale = LOCALE) {
   return new Intl.NumberFormat(locale, { notation: n >= 10000 ? "compact" : "standard" }).format(n);
 }
 
 /** A whole number as the locale writes it: 1284 -> "1,284" (en), "1.284" (de). */
-export function formatNumber(n, locale = undefined) {
+export function formatNumber(n, locale = LOCALE) {
   return numberFormat(locale).format(n);
 }
 
@@ -148,7 +152,7 @@ export function formatOrdinal(n, locale = "en") {
 
 /** When something happens, as short as is clear from `now`: "8:00 PM" today ("8:00:30 PM" off the
  * minute), "Fri 8:00 PM" within a week, else "Dec 4, 8:00 PM". */
-export function formatWhen(ms, now = Date.now(), locale = undefined) {
+export function formatWhen(ms, now = Date.now(), locale = LOCALE) {
   const at = new Date(ms);
   const time = { hour: "numeric", minute: "2-digit" };
   if (at.getSeconds() !== 0) time.second = "2-digit";

@@ -32,6 +32,12 @@ export class ShowState {
     this.viewers = snapshot.viewers ?? 0;
     this.reactions = { ...(snapshot.reactions || {}) };
     this.chat = (snapshot.chat || []).slice(-this.chatKeep);
+    // The show's bag (docs/bag.md): products with variants, the pinned one first.
+    this.bag = (snapshot.bag || []).map((p) => ({ ...p }));
+    // The chat message pinned on every screen (docs/host-chat.md), or null.
+    this.pinnedMessage = snapshot.pinned_message ? { ...snapshot.pinned_message } : null;
+    // The show's own video is on (true), off (false), or not said (null: an older server; ask).
+    this.video = typeof snapshot.video === "boolean" ? snapshot.video : null;
   }
 
   /**
@@ -56,7 +62,8 @@ export class ShowState {
         return ["pinned"];
       case "offer": {
         const offer = pick(frame, ["id", "product_id", "title", "price_cents", "currency", "starts_at", "ends_at",
-          "quantity", "remaining", "per_customer_limit", "hold_s", "state", "mode", "admit_per_minute", "commitment", "seed"]);
+          "quantity", "remaining", "per_customer_limit", "hold_s", "state", "mode", "admit_per_minute", "commitment", "seed",
+          "entries_open_at", "entries_close_at", "claim_minutes", "giveaway", "buyers_only"]); // draws: viewer/draw.js, panel/draw.js
         this.offers.set(offer.id, offer);
         return ["offers"];
       }
@@ -75,13 +82,25 @@ export class ShowState {
         return ["reactions"];
       case "chat":
         if (!this.chat.some((m) => m.id === frame.id)) {
-          this.chat.push(pick(frame, ["id", "buyer_id", "name", "text", "ts"]));
+          this.chat.push(pick(frame, ["id", "buyer_id", "name", "text", "ts", "role", "reply_to"]));
           if (this.chat.length > this.chatKeep) this.chat.splice(0, this.chat.length - this.chatKeep);
         }
         return ["chat"];
       case "chat_deleted":
-        this.chat = this.chat.filter((m) => m.id !== frame.id);
+        // The line goes, and so does its quote in the replies to it (its words must not live on).
+        this.chat = this.chat.filter((m) => m.id !== frame.id)
+          .map((m) => (m.reply_to && m.reply_to.id === frame.id ? pick(m, ["id", "buyer_id", "name", "text", "ts", "role"]) : m));
         return ["chat"];
+      case "bag":
+        this.bag = (frame.products || []).map((p) => ({ ...p }));
+        Object.assign(this.stock, frame.stock || {});
+        return ["bag"];
+      case "chat_pin":
+        this.pinnedMessage = frame.message ? { ...frame.message } : null;
+        return ["pinned_message"];
+      case "video":
+        this.video = Boolean(frame.on);
+        return ["video"];
       default:
         return [];
     }
@@ -92,7 +111,8 @@ export class ShowState {
     if (!this.pinned) return null;
     let best = null;
     for (const offer of this.offers.values()) {
-      if (offer.product_id !== this.pinned.id || offer.state === "ended") continue;
+      // A draw's units go to its winners (viewer/draw.js): it is no price a press can buy at.
+      if (offer.product_id !== this.pinned.id || offer.state === "ended" || offer.mode === "draw") continue;
       if (offer.starts_at <= now && now < offer.ends_at && (!best || offer.price_cents < best.price_cents)) best = offer;
     }
     return best;
@@ -103,7 +123,7 @@ export class ShowState {
     if (!this.pinned) return null;
     let next = null;
     for (const offer of this.offers.values()) {
-      if (offer.product_id !== this.pinned.id || offer.state === "ended" || offer.starts_at <= now) continue;
+      if (offer.product_id !== this.pinned.id || offer.state === "ended" || offer.starts_at <= now || offer.mode === "draw") continue;
       if (!next || offer.starts_at < next.starts_at) next = offer;
     }
     return next;

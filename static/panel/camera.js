@@ -4,6 +4,7 @@
 // calls use fetch() itself rather than common/api.js; only the CSRF token is shared.
 
 import { csrfToken } from "../common/api.js";
+import { t } from "../common/i18n.js";
 
 const GATHER_WAIT_MS = 2000;
 
@@ -50,9 +51,9 @@ export function startCamera(box) {
       preview.srcObject = stream;
       preview.hidden = false;
       await preview.play().catch(() => {});
-      say("Preview: only you see this.", "preview");
+      say(t("panel.camera.preview"), "preview");
     } catch (err) {
-      say(`No camera: ${err.message || err.name}. Allow the camera and try again.`, "error");
+      say(t("panel.camera.none", { reason: err.message || err.name }), "error");
     } finally {
       startButton.disabled = false;
       buttons(false);
@@ -72,17 +73,17 @@ export function startCamera(box) {
 
   publishButton.addEventListener("click", async () => {
     publishButton.disabled = true;
-    say("Connecting…", "connecting");
+    say(t("panel.camera.connecting"), "connecting");
     try {
       const peer = (pc = new RTCPeerConnection({ iceServers: [] }));
       for (const track of stream.getTracks()) peer.addTransceiver(track, { direction: "sendonly", streams: [stream] });
       peer.onconnectionstatechange = () => {
         if (peer !== pc) return;
-        if (peer.connectionState === "connected") say("Live: viewers see your camera.", "live");
+        if (peer.connectionState === "connected") say(t("panel.camera.live"), "live");
         if (peer.connectionState === "failed") {
           stopPublishing();
           buttons(false);
-          say("The video connection was lost. Go live on camera again.", "error");
+          say(t("panel.camera.lost"), "error");
         }
       };
       await peer.setLocalDescription(await peer.createOffer());
@@ -95,7 +96,7 @@ export function startCamera(box) {
         cache: "no-store",
       });
       if (response.status !== 201) {
-        let text = `the server answered ${response.status}`;
+        let text = t("panel.camera.server_answered", { status: response.status });
         try { text = (await response.json()).error.message; } catch (err) { /* not JSON */ }
         throw new Error(text);
       }
@@ -105,7 +106,7 @@ export function startCamera(box) {
     } catch (err) {
       await stopPublishing();
       buttons(false);
-      say(`Could not go live on camera: ${err.message || err}`, "error");
+      say(t("panel.camera.failed", { reason: err.message || err }), "error");
     } finally {
       publishButton.disabled = false;
     }
@@ -116,7 +117,7 @@ export function startCamera(box) {
     await stopPublishing();
     stopButton.disabled = false;
     buttons(false);
-    say("Video stopped. The preview is still on.", "preview");
+    say(t("panel.camera.stopped"), "preview");
   });
 
   window.addEventListener("pagehide", () => { if (location) stopPublishing(true); });

@@ -2,6 +2,7 @@
 
 import { formatClockTime } from "../common/format.js";
 import { clear, svg } from "./dom.js";
+import { t } from "../common/i18n.js";
 
 const W = 600;
 const H = 140;
@@ -13,7 +14,8 @@ export function drawSales(el, series) {
   const total = points.reduce((n, p) => n + p.units, 0);
   el.dataset.units = String(total);
   el.dataset.points = String(points.length);
-  el.setAttribute("aria-label", total ? `${total} unit${total === 1 ? "" : "s"} sold so far, over ${points.length} time slot${points.length === 1 ? "" : "s"}` : "No sales yet");
+  el.setAttribute("aria-label", total
+    ? t("panel.chart.summary", { n: total, slots: t("panel.chart.slots", { n: points.length }) }) : t("panel.chart.none"));
   const start = series ? series.start : 0;
   const end = Math.max(series ? series.end : 1, start + (series ? series.bucket_ms : 1));
   const span = Math.max(end - start, 1);
@@ -21,7 +23,7 @@ export function drawSales(el, series) {
   const base = H - PAD.bottom;
   el.append(svg("line", { class: "axis", x1: PAD.left, x2: W - PAD.right, y1: base, y2: base }));
   if (!total) {
-    el.append(svg("text", { x: W / 2, y: H / 2, "text-anchor": "middle" }, "Sales appear here as they happen"));
+    el.append(svg("text", { x: W / 2, y: H / 2, "text-anchor": "middle" }, t("panel.chart.empty")));
     return;
   }
   const maxBar = Math.max(...points.map((p) => p.units), 1);
@@ -44,5 +46,5 @@ export function drawSales(el, series) {
   el.append(svg("text", { x: PAD.left + 2, y: H - 4 }, formatClockTime(start)));
   el.append(svg("text", { x: W - PAD.right - 2, y: H - 4, "text-anchor": "end" }, formatClockTime(end)));
   el.append(svg("text", { x: W - PAD.right - 2, y: PAD.top + 2, "text-anchor": "end", "dominant-baseline": "hanging", class: "total" },
-    `${total} sold`));
+    t("panel.chart.total", { n: total })));
 }

@@ -6,6 +6,7 @@
 import { formatClockTime } from "../common/format.js";
 import { $, h } from "./dom.js";
 import { act } from "./feedback.js";
+import { t } from "../common/i18n.js";
 
 const NEAR_BOTTOM_PX = 40;
 
@@ -33,21 +34,24 @@ export class Chat {
       previous = li;
     }
     const note = this.list.querySelector(".empty");
-    if (!messages.length && !note) this.list.append(h("li", { class: "muted small empty" }, "No messages yet."));
+    if (!messages.length && !note) this.list.append(h("li", { class: "muted small empty" }, t("panel.chat.empty")));
     if (messages.length && note) note.remove();
     if (atBottom) this.list.scrollTop = this.list.scrollHeight;
   }
 
   item(m) {
-    const who = m.name || "viewer";
+    const who = m.name || t("panel.chat.viewer");
     const tools = h("div", { class: "tools" },
-      h("button", { type: "button", class: "btn btn-small", "aria-label": `Delete message from ${who}`,
-        onclick: (e) => this.remove(m, e.currentTarget) }, "Delete"));
-    if (this.muted.has(m.buyer_id)) tools.append(h("span", { class: "muted-note" }, "muted"));
-    else tools.append(h("button", { type: "button", class: "btn btn-small btn-quiet", "aria-label": `Mute ${m.name || "this viewer"}`,
-      onclick: (e) => this.mute(m, e.currentTarget) }, "Mute"));
+      h("button", { type: "button", class: "btn btn-small", "aria-label": t("panel.chat.delete_label", { name: who }),
+        onclick: (e) => this.remove(m, e.currentTarget) }, t("panel.chat.delete")));
+    if (this.panel.hostChat) tools.prepend(...this.panel.hostChat.tools(m)); // Reply, Pin (panel/host_chat.js)
+    if (this.muted.has(m.buyer_id)) tools.append(h("span", { class: "muted-note" }, t("panel.chat.muted")));
+    else tools.append(h("button", { type: "button", class: "btn btn-small btn-quiet", "aria-label": t("panel.chat.mute_label", { name: m.name || t("panel.chat.this_viewer") }),
+      onclick: (e) => this.mute(m, e.currentTarget) }, t("panel.chat.mute")));
+    if (this.panel.inbox) tools.prepend(this.panel.inbox.writeButton({ show_slug: this.panel.slug, chat_message_id: m.id }, t("inbox.what_chat_line"))); // docs/threads.md
     return h("li", { dataset: { messageId: m.id, buyerId: m.buyer_id } },
-      h("div", {}, h("span", { class: "name" }, who), h("span", { class: "muted small" }, formatClockTime(m.ts))),
+      h("div", {}, m.role ? h("span", { class: "badge" }, m.role === "host" ? t("panel.chat.badge_host") : t("panel.chat.badge_mod")) : null,
+        h("span", { class: "name" }, who), h("span", { class: "muted small" }, formatClockTime(m.ts))),
       h("div", { class: "text" }, m.text),
       tools);
   }
@@ -57,12 +61,12 @@ export class Chat {
     return act(button, async () => {
       await api(`${path}/chat/${m.id}`, { method: "DELETE" });
       this.panel.apply({ type: "chat_deleted", id: m.id }); // gone here at once; the frame follows
-    }, "Message deleted.");
+    }, t("panel.chat.deleted"));
   }
 
   mute(m, button) {
     const { api, path } = this.panel;
-    const who = m.name || "viewer";
+    const who = m.name || t("panel.chat.viewer");
     return act(button, async () => {
       await api(`${path}/mutes`, { method: "POST", body: { buyer_id: m.buyer_id } });
       this.muted.add(m.buyer_id);
@@ -70,8 +74,8 @@ export class Chat {
       for (const li of this.list.querySelectorAll("li[data-buyer-id]")) {
         if (li.dataset.buyerId !== m.buyer_id) continue;
         const mute = li.querySelector(".tools button:last-child");
-        if (mute && mute.textContent === "Mute") mute.replaceWith(h("span", { class: "muted-note" }, "muted"));
+        if (mute && mute.textContent === t("panel.chat.mute")) mute.replaceWith(h("span", { class: "muted-note" }, t("panel.chat.muted")));
       }
-    }, `${who} is muted in this show.`);
+    }, t("panel.chat.muted_in_show", { name: who }));
   }
 }

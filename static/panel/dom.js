@@ -40,11 +40,14 @@ export function $(selector, root = document) {
   return root.querySelector(selector);
 }
 
+const FLASH_SHOWN = 2; // older notes go: a stack of five covered the lineup and the chat
+
 export function flash(message, kind = "error", ms = 5000) {
   const box = document.getElementById("flash");
   if (!box) return;
   const note = h("p", { class: `alert alert-${kind === "ok" ? "ok" : "error"}` }, message);
   box.append(note);
+  while (box.childElementCount > FLASH_SHOWN) box.firstElementChild.remove();
   setTimeout(() => note.remove(), ms);
 }
 

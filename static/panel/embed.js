@@ -1,6 +1,7 @@
 // The embed snippet a host pastes into their own site: an <iframe> of the viewer page.
 
 import { flash } from "./dom.js";
+import { t } from "../common/i18n.js";
 
 function attr(text) {
   return String(text).replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
@@ -8,7 +9,7 @@ function attr(text) {
 
 export function embedSnippet(base, show) {
   const src = `${base}/s/${encodeURIComponent(show.slug)}`;
-  return `<iframe src="${attr(src)}" title="${attr(show.title)} (live shopping)" width="420" height="760" ` +
+  return `<iframe src="${attr(src)}" title="${attr(t("panel.embed.title", { title: show.title }))}" width="420" height="760" ` +
     `style="border:0;max-width:100%" allow="autoplay; fullscreen; clipboard-write" loading="lazy"></iframe>`;
 }
 
@@ -31,6 +32,6 @@ export function wireEmbedBox({ field, button, base, show }) {
   field.value = embedSnippet(base, show);
   button.addEventListener("click", async () => {
     const copied = await copyText(field.value, field);
-    flash(copied ? "Embed snippet copied." : "Press Ctrl+C to copy the selected snippet.", "ok", 2500);
+    flash(copied ? t("panel.embed.copied") : t("panel.embed.press_ctrl_c"), "ok", 2500);
   });
 }

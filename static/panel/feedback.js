@@ -4,11 +4,12 @@
 
 import { ApiError } from "../common/api.js";
 import { flash } from "./dom.js";
+import { t } from "../common/i18n.js";
 
 /** The sentence for a failed call: the server's own for a refusal (it names the field), ours when
  * the server was not reached (common/api.js leaves that sentence to each page). */
 export function problem(err) {
-  if (err instanceof ApiError) return err.code === "network" ? "The server cannot be reached; check the connection." : err.message;
+  if (err instanceof ApiError) return err.code === "network" ? t("panel.unreachable") : err.message;
   return String(err);
 }
 

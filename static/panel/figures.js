@@ -4,10 +4,11 @@
 // `sold` frame, so a sale shows within a second or two without polling faster.
 
 import { ApiError } from "../common/api.js";
-import { formatMoney, formatPercent, plural } from "../common/format.js";
+import { formatMoney, formatPercent } from "../common/format.js";
 import { drawSales } from "./chart.js";
 import { $, clear, flash, h } from "./dom.js";
 import { problem } from "./feedback.js";
+import { t } from "../common/i18n.js";
 
 const STATS_EVERY_MS = 2000;
 const SOONEST_AFTER_SALE_MS = 1000; // a burst of sales costs one fetch a second, not one per sale
@@ -36,9 +37,11 @@ export class Figures {
     const revenueText = revenue.length ? revenue.map(([c, cents]) => formatMoney(cents, c)).join(" + ") : formatMoney(0, products[0]?.currency || "USD");
     $("#fig-revenue").textContent = revenueText;
     $("#fig-revenue").title = revenueText;
-    const conversion = this.peak ? s.buyers / this.peak : null;
-    $("#fig-conversion").textContent = formatPercent(conversion);
-    $("#fig-conversion").title = `${plural(s.buyers, "buyer", "buyers")} / ${plural(this.peak, "peak viewer", "peak viewers")}`;
+    // Buyers over the unique viewers who opened the page (the server counts both; never above 100 %).
+    $("#fig-conversion").textContent = formatPercent(s.conversion ?? null);
+    $("#fig-conversion").title = t("panel.figures.conversion_title", {
+      buyers: t("panel.figures.buyers", { n: s.buyers }), peak: t("panel.figures.unique_viewers", { n: s.unique_viewers ?? 0 }),
+    });
     this.drawSizes(s.sizes);
     drawSales($("#sales-chart"), s.sales_over_time);
     this.panel.orders.update(s.orders);
@@ -47,7 +50,7 @@ export class Figures {
   drawSizes(sizes) {
     const { stock } = this.panel.state;
     const body = clear(this.sizes);
-    if (!sizes.length) body.append(h("tr", {}, h("td", { colspan: 5, class: "muted small" }, "Pin a product or start an offer to see its sizes here.")));
+    if (!sizes.length) body.append(h("tr", {}, h("td", { colspan: 5, class: "muted small" }, t("panel.figures.no_sizes"))));
     let product = null;
     for (const size of sizes) {
       const share = size.sell_through ?? 0;
@@ -61,7 +64,7 @@ export class Figures {
         h("td", {}, String(size.held)),
         h("td", { class: "left", dataset: { sku: size.sku } }, String(stock[size.sku] ?? size.available)),
         h("td", {}, h("div", { class: "meter" },
-          h("span", { class: "track", role: "img", "aria-label": `${formatPercent(size.sell_through)} sold` },
+          h("span", { class: "track", role: "img", "aria-label": t("panel.figures.sold_share", { percent: formatPercent(size.sell_through) }) },
             h("span", { class: "fill", style: { width: `${Math.min(100, share * 100)}%` } })),
           h("span", { class: "small" }, formatPercent(size.sell_through))))));
     }

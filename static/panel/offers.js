@@ -10,16 +10,32 @@ import { formatCountdown, formatMoney, moneyInput, parseMoney } from "../common/
 import { $, clear, flash, h, keepingFocus } from "./dom.js";
 import { act, problem } from "./feedback.js";
 import { defaultAdmitPerMinute } from "./queue.js";
+import { t } from "../common/i18n.js";
 
 const ENDED_SHOWN_MS = 15000;
 const QUEUE_START_IN_MIN = 5; // a waiting room needs time for people to join before it starts
 const MODE_HINTS = {
-  open: "First come: it starts at once, and whoever presses Buy first gets the units.",
-  queue: "Waiting room: buyers join a line before the start; at the start it is shuffled fairly (later joiners go to the back) and let in at the rate below. Only those let in can buy.",
+  open: () => t("panel.offers.hint_open"),
+  queue: () => t("panel.offers.hint_queue"),
 };
 
-function terms(o) {
-  return `${o.remaining ?? "all"} of ${o.quantity ?? "all"} left · ${o.per_customer_limit} per customer · hold ${o.hold_s}s`;
+const TEXT = {
+  endedUnsold: (unsold, of) => t("panel.offers.ended_unsold", { unsold, of }),
+  get ended() { return t("panel.offers.ended"); },
+  get showEnded() { return t("panel.offers.show_ended"); },
+};
+
+/** An offer's terms. An ended offer's `remaining` is 0 by definition (nothing more sells at its
+ * price), so "0 of 4 left" would hide 3 unsold units: the panel says what was left when it ended,
+ * as last seen while it ran (`lastLeft`), or only "ended". */
+function terms(o, lastLeft) {
+  const rules = t("panel.offers.rules", { limit: o.per_customer_limit, hold: o.hold_s });
+  if (o.state === "ended") {
+    const head = Number.isInteger(lastLeft) && o.quantity ? TEXT.endedUnsold(lastLeft, o.quantity) : TEXT.ended;
+    return `${head} · ${rules}`;
+  }
+  const all = t("panel.offers.all");
+  return t("panel.offers.left", { remaining: o.remaining ?? all, quantity: o.quantity ?? all, rules });
 }
 
 export class Offers {
@@ -40,6 +56,8 @@ export class Offers {
     // The last offer started here, kept per tab so R still repeats it after a reload.
     this.storageKey = `livedrop.lastOffer.${panel.slug}`;
     this.last = JSON.parse(sessionStorage.getItem(this.storageKey) || "null");
+    this.leftWhileLive = new Map(); // offer id -> units left the last time it was seen running
+    this.endedNote = $("#offer-ended-note");
 
     this.product.addEventListener("change", () => {
       this.fillPrice(true);
@@ -71,7 +89,7 @@ export class Offers {
   /** The mode's hint, and the waiting room's fields only for a waiting room. */
   showMode() {
     const queue = this.mode.value === "queue";
-    this.modeHint.textContent = MODE_HINTS[this.mode.value] || "";
+    this.modeHint.textContent = MODE_HINTS[this.mode.value] ? MODE_HINTS[this.mode.value]() : "";
     this.queueFields.hidden = !queue;
     this.admit.disabled = !queue;
     this.startIn.disabled = !queue;
@@ -88,7 +106,7 @@ export class Offers {
       const { stock } = this.panel.state;
       units = p.variants.reduce((sum, v) => sum + (Number.isInteger(stock[v.sku]) ? stock[v.sku] : v.stock), 0);
     }
-    this.admit.placeholder = `${defaultAdmitPerMinute(units ?? 0)} (twice the units, at least 60)`;
+    this.admit.placeholder = t("panel.offers.admit_placeholder", { n: defaultAdmitPerMinute(units ?? 0) });
   }
 
   selected() {
@@ -109,9 +127,9 @@ export class Offers {
 
   submit() {
     const p = this.selected();
-    if (!p) return flash("Choose a product for the offer.");
+    if (!p) return flash(t("panel.offers.choose_product"));
     const price = parseMoney(this.price.value, p.currency);
-    if (price === null) return flash("Offer price: write it like 99.00.");
+    if (price === null) return flash(t("panel.offers.bad_price"));
     const spec = {
       product_id: p.id,
       price_cents: price,
@@ -126,11 +144,11 @@ export class Offers {
       const admit = this.admit.value.trim();
       if (admit) {
         const n = Number(admit);
-        if (!Number.isInteger(n) || n < 1) return this.refuse("Admit per minute: a whole number, 1 or more (or empty for the default).");
+        if (!Number.isInteger(n) || n < 1) return this.refuse(t("panel.offers.bad_admit"));
         spec.admit_per_minute = n;
       }
       const minutes = Number(this.startIn.value);
-      if (!(minutes > 0)) return this.refuse("A waiting room starts in the future: give it a few minutes for people to join.");
+      if (!(minutes > 0)) return this.refuse(t("panel.offers.future"));
       spec.start_in_ms = Math.round(minutes * 60_000); // not sent: starts_at is counted from the moment it is sent
     }
     return this.start(spec, this.startButton);
@@ -160,7 +178,7 @@ export class Offers {
       this.last = spec;
       sessionStorage.setItem(this.storageKey, JSON.stringify(spec));
       this.panel.apply({ type: "offer", ...offer }); // the answer is the offer, as its frame will carry it
-      flash(offer.mode === "queue" ? "Waiting room open: buyers can join now." : "Offer started.", "ok", 2500);
+      flash(offer.mode === "queue" ? t("panel.offers.room_open") : t("panel.offers.started"), "ok", 2500);
     } catch (err) {
       // The server's sentence names the field (and is what the host must change), next to the form.
       this.error.textContent = problem(err);
@@ -170,8 +188,24 @@ export class Offers {
     }
   }
 
+  /** After End: the composer is shut (Start offer would only be refused). */
+  renderEnded() {
+    const ended = this.panel.ended ? this.panel.ended() : false;
+    for (const field of this.form.elements) field.disabled = ended;
+    if (!ended) this.showMode(); // the waiting room's fields stay off outside that mode
+    if (this.endedNote) this.endedNote.hidden = !ended;
+  }
+
+  /** Remembers what each running offer had left (see terms()). */
+  noteLeft() {
+    for (const o of this.panel.state.offers.values()) {
+      if (o.state !== "ended" && Number.isInteger(o.remaining)) this.leftWhileLive.set(o.id, o.remaining);
+    }
+  }
+
   repeatLast() {
-    if (!this.last) return flash("No offer started from this screen yet.");
+    if (this.panel.ended && this.panel.ended()) return flash(TEXT.showEnded);
+    if (!this.last) return flash(t("panel.offers.none_yet"));
     return this.start({ ...this.last }, this.startButton, { shortcut: true });
   }
 
@@ -183,12 +217,13 @@ export class Offers {
 
   draw() {
     const { clock, products, state } = this.panel;
+    this.noteLeft();
     const now = clock.now();
     clear(this.list);
     const shown = [...state.offers.values()]
       .filter((o) => o.state !== "ended" || now - o.ends_at < ENDED_SHOWN_MS)
       .sort((a, b) => b.id - a.id);
-    if (!shown.length) this.list.append(h("li", { class: "muted small" }, "No offer running. Compose one above: first come starts at once."));
+    if (!shown.length) this.list.append(h("li", { class: "muted small" }, t("panel.offers.none_running")));
     const { queue } = this.panel;
     for (const o of shown) {
       const product = products.find((p) => p.id === o.product_id);
@@ -196,15 +231,15 @@ export class Offers {
       const waiting = queue.isQueue(o);
       this.list.append(h("li", { dataset: { offerId: o.id, state: o.state, mode: waiting ? "queue" : "open" } },
         h("div", { class: "grow" },
-          h("strong", {}, o.title || product?.title || `Product ${o.product_id}`), " ",
+          h("strong", {}, o.title || product?.title || t("panel.offers.product", { id: String(o.product_id) })), " ",
           h("span", {}, formatMoney(o.price_cents, currency)), " ",
-          h("span", { class: `mode-tag mode-${waiting ? "queue" : "open"}` }, waiting ? "waiting room" : "first come"),
-          h("div", { class: "muted small", dataset: { remainingOf: o.id } }, terms(o))),
-        h("span", { class: "countdown", dataset: { endsAt: o.ends_at, startsAt: o.starts_at, state: o.state }, "aria-label": "time left" }, ""),
+          h("span", { class: `mode-tag mode-${waiting ? "queue" : "open"}` }, waiting ? t("panel.offers.mode_queue") : t("panel.offers.mode_open")),
+          h("div", { class: "muted small", dataset: { remainingOf: o.id } }, terms(o, this.leftWhileLive.get(o.id)))),
+        h("span", { class: "countdown", dataset: { endsAt: o.ends_at, startsAt: o.starts_at, state: o.state }, "aria-label": t("panel.offers.time_left") }, ""),
         o.state !== "ended"
           ? h("button", { type: "button", class: "btn btn-small btn-danger", dataset: { focusKey: `end-${o.id}` },
-            onclick: (e) => this.end(o, e.currentTarget) }, "End now")
-          : h("span", { class: "muted small" }, "ended"),
+            onclick: (e) => this.end(o, e.currentTarget) }, t("panel.offers.end_now"))
+          : h("span", { class: "muted small" }, t("panel.offers.ended")),
         waiting ? queue.box(o) : null));
     }
     this.tick(now);
@@ -217,14 +252,15 @@ export class Offers {
       await api(`${path}/offers/${offer.id}`, { method: "DELETE" });
       // Ended now, not at its planned end; the server's `offer` frame says the same moments later.
       this.panel.apply({ type: "offer", ...offer, state: "ended", ends_at: Math.min(offer.ends_at, clock.now()) });
-    }, "Offer ended.");
+    }, t("panel.offers.ended_flash"));
   }
 
   /** A stock frame moved an offer's units left (its cap across sizes): the numbers, not the list. */
   showRemaining() {
+    this.noteLeft();
     for (const line of this.list.querySelectorAll("[data-remaining-of]")) {
       const offer = this.panel.state.offers.get(Number(line.dataset.remainingOf));
-      if (offer) line.textContent = terms(offer);
+      if (offer) line.textContent = terms(offer, this.leftWhileLive.get(offer.id));
     }
   }
 
@@ -232,7 +268,7 @@ export class Offers {
   tick(now) {
     for (const el of this.list.querySelectorAll(".countdown")) {
       if (el.dataset.state === "ended") el.textContent = "0:00";
-      else if (now < Number(el.dataset.startsAt)) el.textContent = `starts in ${formatCountdown(Number(el.dataset.startsAt) - now)}`;
+      else if (now < Number(el.dataset.startsAt)) el.textContent = t("panel.offers.starts_in", { time: formatCountdown(Number(el.dataset.startsAt) - now) });
       else el.textContent = formatCountdown(Number(el.dataset.endsAt) - now);
     }
   }

@@ -9,15 +9,17 @@ import { newKey } from "../common/api.js";
 import { formatClockTime, formatMoney } from "../common/format.js";
 import { $, clear, flash, h } from "./dom.js";
 import { act, problem } from "./feedback.js";
+import { t } from "../common/i18n.js";
 
 const STATUS_TEXT = {
-  paid: "Paid",
-  fulfilled: "Shipped",
-  delivered: "Delivered",
-  partially_refunded: "Partly refunded",
-  refunded: "Refunded",
-  cancelled: "Cancelled",
+  paid: () => t("panel.orders.status.paid"),
+  fulfilled: () => t("panel.orders.status.fulfilled"),
+  delivered: () => t("panel.orders.status.delivered"),
+  partially_refunded: () => t("panel.orders.status.partially_refunded"),
+  refunded: () => t("panel.orders.status.refunded"),
+  cancelled: () => t("panel.orders.status.cancelled"),
 };
+const statusText = (status) => (STATUS_TEXT[status] ? STATUS_TEXT[status]() : status);
 const SELLING = ["paid", "fulfilled", "delivered", "partially_refunded"];
 
 export class Orders {
@@ -42,7 +44,7 @@ export class Orders {
       const { orders } = await this.panel.api(`${this.panel.path}/orders`);
       this.count.textContent = `(${orders.length})`;
       const body = clear(this.body);
-      if (!orders.length) body.append(h("tr", {}, h("td", { colspan: 7, class: "muted small" }, "No orders yet.")));
+      if (!orders.length) body.append(h("tr", {}, h("td", { colspan: 7, class: "muted small" }, t("panel.orders.none"))));
       for (const o of [...orders].reverse()) body.append(this.row(o));
     } catch (err) {
       this.shown = -1;
@@ -54,7 +56,7 @@ export class Orders {
     const tracking = o.tracking_number || o.carrier
       ? h("div", { class: "small muted order-tracking" }, [o.carrier, o.tracking_number].filter(Boolean).join(" "))
       : null;
-    const refunded = o.refunded_cents ? h("div", { class: "small muted" }, `${formatMoney(o.refunded_cents, o.currency)} refunded`) : null;
+    const refunded = o.refunded_cents ? h("div", { class: "small muted" }, t("panel.orders.refunded_amount", { amount: formatMoney(o.refunded_cents, o.currency) })) : null;
     const actions = h("td", { class: "order-actions" });
     const tr = h("tr", { dataset: { orderId: o.order_id, status: o.status } },
       h("td", {}, h("a", { href: o.receipt_url, target: "_blank", rel: "noopener" }, o.number)),
@@ -62,21 +64,22 @@ export class Orders {
       h("td", {}, o.name),
       h("td", {}, o.lines.map((l) => `${l.quantity} × ${l.label} (${l.sku})`).join(", ")),
       h("td", {}, formatMoney(o.total_cents, o.currency)),
-      h("td", {}, h("span", { class: "badge order-status", "data-status": o.status }, STATUS_TEXT[o.status] || o.status), tracking, refunded),
+      h("td", {}, h("span", { class: "badge order-status", "data-status": o.status }, statusText(o.status)), tracking, refunded),
       actions);
     const selling = SELLING.includes(o.status);
     const shipped = o.fulfilled_at !== null && o.fulfilled_at !== undefined;
     const button = (text, onclick, cls = "btn btn-quiet btn-small") => h("button", { type: "button", class: cls, onclick }, text);
-    if (selling && !o.delivered_at) actions.append(button(shipped ? "Edit tracking" : "Mark shipped", () => this.shipForm(tr, o)));
+    if (selling && !o.delivered_at) actions.append(button(shipped ? t("panel.orders.edit_tracking") : t("panel.orders.mark_shipped"), () => this.shipForm(tr, o)));
     if (selling && shipped && !o.delivered_at) {
-      actions.append(button("Delivered", (e) => this.call(e.currentTarget, o, "deliver", {}, `Order ${o.number} delivered.`)));
+      actions.append(button(t("panel.orders.delivered"), (e) => this.call(e.currentTarget, o, "deliver", {}, t("panel.orders.delivered_flash", { number: o.number }))));
     }
-    if (selling) actions.append(button("Refund", () => this.refundForm(tr, o)));
+    if (selling) actions.append(button(t("panel.orders.refund"), () => this.refundForm(tr, o)));
+    if (this.panel.inbox) actions.append(this.panel.inbox.writeButton({ order_id: o.order_id }, t("inbox.what_order", { number: o.number }))); // docs/threads.md
     if (selling && !shipped && (o.status === "paid" || o.status === "partially_refunded")) {
-      actions.append(button("Cancel", (e) => {
+      actions.append(button(t("panel.orders.cancel"), (e) => {
         const left = o.total_cents - (o.refunded_cents || 0);
-        if (!window.confirm(`Cancel order ${o.number}? ${formatMoney(left, o.currency)} goes back to ${o.name} and the units go back on sale.`)) return;
-        this.call(e.currentTarget, o, "cancel", {}, `Order ${o.number} cancelled and refunded.`, newKey());
+        if (!window.confirm(t("panel.orders.cancel_confirm", { number: o.number, amount: formatMoney(left, o.currency), name: o.name }))) return;
+        this.call(e.currentTarget, o, "cancel", {}, t("panel.orders.cancelled_flash", { number: o.number }), newKey());
       }, "btn btn-danger btn-small"));
     }
     return tr;
@@ -93,17 +96,17 @@ export class Orders {
   }
 
   shipForm(tr, o) {
-    const carrier = h("input", { type: "text", name: "carrier", maxlength: 64, value: o.carrier || "", "aria-label": "Carrier", placeholder: "Carrier (UPS, DHL…)" });
+    const carrier = h("input", { type: "text", name: "carrier", maxlength: 64, value: o.carrier || "", "aria-label": t("panel.orders.carrier"), placeholder: t("panel.orders.carrier_placeholder") });
     const tracking = h("input", { type: "text", name: "tracking_number", maxlength: 128, value: o.tracking_number || "",
-      "aria-label": "Tracking number", placeholder: "Tracking number", spellcheck: "false" });
-    const submit = h("button", { type: "submit", class: "btn btn-primary btn-small" }, "Save shipment");
-    const form = h("form", { class: "inline-form", "aria-label": `Ship order ${o.number}` }, carrier, " ", tracking, " ", submit,
-      " ", h("button", { type: "button", class: "btn btn-quiet btn-small", onclick: () => row.remove() }, "Close"));
+      "aria-label": t("panel.orders.tracking_number"), placeholder: t("panel.orders.tracking_number"), spellcheck: "false" });
+    const submit = h("button", { type: "submit", class: "btn btn-primary btn-small" }, t("panel.orders.save_shipment"));
+    const form = h("form", { class: "inline-form", "aria-label": t("panel.orders.ship_label", { number: o.number }) }, carrier, " ", tracking, " ", submit,
+      " ", h("button", { type: "button", class: "btn btn-quiet btn-small", onclick: () => row.remove() }, t("panel.orders.close")));
     const row = this.openForm(tr, form);
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       this.call(submit, o, "fulfil", { carrier: carrier.value.trim() || null, tracking_number: tracking.value.trim() || null },
-        `Order ${o.number} marked shipped.`);
+        t("panel.orders.shipped_flash", { number: o.number }));
     });
   }
 
@@ -112,30 +115,30 @@ export class Orders {
     const inputs = o.lines.map((l) => {
       const left = l.quantity - (l.refunded_quantity || 0);
       return { line: l, left, input: h("input", { type: "number", min: 0, max: left, value: left, step: 1, class: "qty-input",
-        name: `refund-${l.line_id}`, "aria-label": `Units of ${l.label} (${l.sku}) to refund` }) };
+        name: `refund-${l.line_id}`, "aria-label": t("panel.orders.units_label", { size: l.label, sku: l.sku }) }) };
     });
     const restock = h("input", { type: "checkbox", name: "restock", checked: true });
-    const submit = h("button", { type: "submit", class: "btn btn-danger btn-small" }, "Refund");
-    const form = h("form", { class: "inline-form", "aria-label": `Refund order ${o.number}` },
-      inputs.map(({ line, left, input }) => h("label", {}, input, ` of ${left} × ${line.label} (${line.sku}) `)),
-      h("label", {}, restock, " Put the units back on sale "), submit,
-      " ", h("button", { type: "button", class: "btn btn-quiet btn-small", onclick: () => row.remove() }, "Close"));
+    const submit = h("button", { type: "submit", class: "btn btn-danger btn-small" }, t("panel.orders.refund"));
+    const form = h("form", { class: "inline-form", "aria-label": t("panel.orders.refund_label", { number: o.number }) },
+      inputs.map(({ line, left, input }) => h("label", {}, input, t("panel.orders.of_left", { left, size: line.label, sku: line.sku }))),
+      h("label", {}, restock, t("panel.orders.restock")), submit,
+      " ", h("button", { type: "button", class: "btn btn-quiet btn-small", onclick: () => row.remove() }, t("panel.orders.close")));
     const row = this.openForm(tr, form);
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       const lines = inputs.map(({ line, input }) => ({ line_id: line.line_id, quantity: Number.parseInt(input.value, 10) || 0 }))
         .filter((l) => l.quantity > 0);
       if (!lines.length) {
-        flash("Choose at least one unit to refund.");
+        flash(t("panel.orders.choose_unit"));
         return;
       }
       const everything = inputs.every(({ left, input }) => (Number.parseInt(input.value, 10) || 0) >= left);
       const amount = everything ? o.total_cents - (o.refunded_cents || 0)
         : lines.reduce((sum, l) => sum + l.quantity * o.lines.find((x) => x.line_id === l.line_id).unit_price_cents, 0);
       const units = lines.reduce((sum, l) => sum + l.quantity, 0);
-      const what = `${units} ${units === 1 ? "unit" : "units"}${restock.checked ? ", back on sale" : ", not back on sale"}`;
-      if (!window.confirm(`Refund ${formatMoney(amount, o.currency)} to ${o.name} for order ${o.number} (${what})?`)) return;
-      this.call(submit, o, "refund", { lines, restock: restock.checked }, `Order ${o.number}: ${formatMoney(amount, o.currency)} refunded.`, key);
+      const what = t(restock.checked ? "panel.orders.units_back" : "panel.orders.units_not_back", { n: units });
+      if (!window.confirm(t("panel.orders.refund_confirm", { amount: formatMoney(amount, o.currency), name: o.name, number: o.number, what }))) return;
+      this.call(submit, o, "refund", { lines, restock: restock.checked }, t("panel.orders.refunded_flash", { number: o.number, amount: formatMoney(amount, o.currency) }), key);
     });
   }
 
@@ -156,12 +159,12 @@ export class Orders {
     if (!answer) return;
     const list = clear(this.csvResult);
     list.hidden = false;
-    list.append(h("li", { class: "small" }, `${answer.shipped} marked shipped, ${answer.failed} not.`));
+    list.append(h("li", { class: "small" }, t("panel.orders.shipments_summary", { shipped: answer.shipped, failed: answer.failed })));
     for (const r of answer.results) {
       list.append(h("li", { class: `small ${r.ok ? "ok" : "error"}`, dataset: { row: r.row, ok: r.ok ? "yes" : "no" } },
-        `Line ${r.row}, ${r.number || "(no number)"}: `, r.ok ? (STATUS_TEXT[r.status] || r.status) : r.message));
+        t("panel.orders.line", { row: r.row, number: r.number || t("panel.orders.no_number") }), r.ok ? statusText(r.status) : r.message));
     }
-    flash(`${answer.shipped} ${answer.shipped === 1 ? "order" : "orders"} marked shipped.`, answer.failed ? "error" : "ok");
+    flash(t("panel.orders.shipped_count", { n: answer.shipped }), answer.failed ? "error" : "ok");
     await this.load();
   }
 }

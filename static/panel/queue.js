@@ -15,6 +15,7 @@ import { formatCount } from "../common/format.js";
 import { copyText } from "./embed.js";
 import { h } from "./dom.js";
 import { problem } from "./feedback.js";
+import { t } from "../common/i18n.js";
 
 const FIGURES_EVERY_MS = 2000;
 const ROOM_FIELDS = ["mode", "admit_per_minute", "commitment", "seed"];
@@ -79,11 +80,11 @@ export class Queue {
 
   build(offer) {
     const rate = h("input", { type: "number", min: 1, step: 1, required: true, class: "rate-input", inputmode: "numeric",
-      "aria-label": `Admission rate per minute, offer ${offer.id}`, dataset: { focusKey: `rate-${offer.id}` } });
+      "aria-label": t("panel.queue.rate_label", { id: String(offer.id) }), dataset: { focusKey: `rate-${offer.id}` } });
     const note = h("span", { class: "small rate-note", role: "status", "aria-live": "polite" });
     const form = h("form", { class: "rate-form", autocomplete: "off", novalidate: true },
-      h("label", { class: "small" }, "Admit", rate, "a minute"),
-      h("button", { type: "submit", class: "btn btn-small", dataset: { focusKey: `rate-set-${offer.id}` } }, "Set rate"),
+      h("label", { class: "small" }, t("panel.queue.admit"), rate, t("panel.queue.a_minute")),
+      h("button", { type: "submit", class: "btn btn-small", dataset: { focusKey: `rate-set-${offer.id}` } }, t("panel.queue.set_rate")),
       note);
     form.addEventListener("submit", (event) => {
       event.preventDefault();
@@ -91,21 +92,22 @@ export class Queue {
     });
     const figure = (key, label) => h("div", {}, h("dt", { title: label }, label), h("dd", { dataset: { figure: key } }, "–"));
     const commitment = h("code", { class: "commitment", tabindex: 0 });
-    const copy = h("button", { type: "button", class: "btn btn-small btn-quiet", "aria-label": `Copy the commitment of offer ${offer.id}` }, "Copy");
+    const copy = h("button", { type: "button", class: "btn btn-small btn-quiet", "aria-label": t("panel.queue.copy_label", { id: String(offer.id) }) }, t("panel.queue.copy"));
     copy.addEventListener("click", async () => {
       const full = commitment.dataset.full || "";
       const copied = await copyText(full, null);
-      note.textContent = copied ? "Commitment copied." : `Commitment: ${full}`;
+      note.textContent = copied ? t("panel.queue.copied") : t("panel.queue.commitment_is", { value: full });
     });
     return h("div", { class: "queue-box", dataset: { queueOf: offer.id } },
       h("div", { class: "queue-head small" },
         h("span", { class: "queue-state", dataset: { shuffled: "false" } }, ""),
         h("span", { class: "queue-rate muted" }, "")),
       h("dl", { class: "queue-figures" },
-        figure("length", "In line"), figure("admitted", "Admitted"), figure("passes", "Passes used"), figure("sold", "Sold")),
+        figure("length", t("panel.queue.in_line")), figure("admitted", t("panel.queue.admitted")),
+        figure("passes", t("panel.queue.passes_used")), figure("sold", t("panel.queue.sold"))),
       h("div", { class: "queue-proof small muted" },
-        "Commitment ", commitment, " ", copy, " ",
-        h("a", { href: `${this.panel.path}/offers/${offer.id}/audit`, target: "_blank", rel: "noopener", class: "audit-link" }, "Audit JSON ↗")),
+        `${t("panel.queue.commitment")} `, commitment, " ", copy, " ",
+        h("a", { href: `${this.panel.path}/offers/${offer.id}/audit`, target: "_blank", rel: "noopener", class: "audit-link" }, t("panel.queue.audit"))),
       form);
   }
 
@@ -116,8 +118,8 @@ export class Queue {
     const shuffled = Boolean(figures?.ranked);
     const state = box.querySelector(".queue-state");
     state.dataset.shuffled = String(shuffled);
-    state.textContent = shuffled ? "shuffled" : offer.state === "scheduled" ? "joining: shuffled at the start" : "not shuffled yet";
-    box.querySelector(".queue-rate").textContent = rate ? `admits ${formatCount(rate)} a minute` : "";
+    state.textContent = shuffled ? t("panel.queue.shuffled") : offer.state === "scheduled" ? t("panel.queue.joining") : t("panel.queue.not_shuffled");
+    box.querySelector(".queue-rate").textContent = rate ? t("panel.queue.admits", { n: formatCount(rate) }) : "";
     if (figures) {
       box.querySelector("[data-figure='length']").textContent = formatCount(figures.length);
       box.querySelector("[data-figure='admitted']").textContent = formatCount(Math.min(figures.admitted_upto, figures.length));
@@ -128,7 +130,8 @@ export class Queue {
     const full = room.commitment || "";
     commitment.dataset.full = full;
     commitment.textContent = full ? `${full.slice(0, 12)}…` : "–";
-    commitment.title = full ? `sha256 of the seed: ${full}${room.seed ? ` (seed ${room.seed})` : " (the seed is revealed at the start)"}` : "";
+    commitment.title = !full ? "" : room.seed ? t("panel.queue.seed_title", { hash: full, seed: room.seed })
+      : t("panel.queue.seed_title_hidden", { hash: full });
     const input = box.querySelector(".rate-input");
     if (rate && !input.value && document.activeElement !== input) input.value = String(rate);
     const ended = offer.state === "ended";
@@ -139,12 +142,12 @@ export class Queue {
     const n = Number(input.value);
     if (!Number.isInteger(n) || n < 1) {
       note.dataset.kind = "error";
-      note.textContent = "The rate is a whole number of people a minute, 1 or more.";
+      note.textContent = t("panel.queue.bad_rate");
       return;
     }
     button.disabled = true;
     note.dataset.kind = "";
-    note.textContent = "Saving…";
+    note.textContent = t("panel.queue.saving");
     try {
       const offer = await this.panel.api(`${this.panel.path}/offers/${offerId}`, { method: "PATCH", body: { admit_per_minute: n } });
       const figures = this.figures.get(offerId);
@@ -152,7 +155,7 @@ export class Queue {
       input.value = String(offer.admit_per_minute);
       this.panel.apply({ type: "offer", ...offer }); // the answer is the offer, as its frame will carry it
       note.dataset.kind = "ok";
-      note.textContent = `Now ${formatCount(offer.admit_per_minute)} a minute.`;
+      note.textContent = t("panel.queue.now_rate", { n: formatCount(offer.admit_per_minute) });
     } catch (err) {
       note.dataset.kind = "error";
       note.textContent = problem(err);

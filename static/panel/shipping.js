@@ -10,6 +10,7 @@ import { sessionApi } from "../common/api.js";
 import { moneyInput, parseMoney } from "../common/format.js";
 import { $, flash, h } from "./dom.js";
 import { problem } from "./feedback.js";
+import { t } from "../common/i18n.js";
 
 const api = sessionApi("/host/login");
 
@@ -22,9 +23,9 @@ export function mountShipping(section) {
   const ofShow = path !== "/api/shipping";
   const currency = section.dataset.currency || "USD";
   const kind = h("select", { id: "ship-kind", name: "kind" },
-    h("option", { value: "none" }, "No shipping charge, ship anywhere"),
-    h("option", { value: "flat" }, "Flat rate, ship anywhere"),
-    h("option", { value: "per_country" }, "Per country (only the countries listed)"));
+    h("option", { value: "none" }, t("shipping.none")),
+    h("option", { value: "flat" }, t("shipping.flat")),
+    h("option", { value: "per_country" }, t("shipping.per_country")));
   const flat = h("input", { id: "ship-flat", name: "flat", inputmode: "decimal", placeholder: "5.00" });
   const freeOver = h("input", { id: "ship-free-over", name: "free_over", inputmode: "decimal", placeholder: "100.00" });
   const countries = h("textarea", { id: "ship-countries", name: "countries", rows: "4", placeholder: "US 7.00\nCA 15.00" });
@@ -32,19 +33,19 @@ export function mountShipping(section) {
   const label = h("input", { id: "ship-tax-label", name: "tax_label", maxlength: "16", value: "VAT" });
   const source = h("p", { class: "muted small", id: "ship-source", "aria-live": "polite" });
   const error = h("p", { class: "error-text", id: "ship-error", role: "alert" });
-  const flatField = field("ship-flat", `Flat rate (${currency})`, flat);
-  const countriesField = field("ship-countries", `Countries and their rate (${currency})`, countries,
-    "One a line: the two-letter code (ISO 3166-1, e.g. US, CA, GB, DE) and the price. Countries not listed are not shipped to.");
+  const flatField = field("ship-flat", t("shipping.flat_rate", { currency }), flat);
+  const countriesField = field("ship-countries", t("shipping.countries", { currency }), countries,
+    t("shipping.countries_hint"));
   const form = h("form", { id: "shipping-form", class: "stack", autocomplete: "off" },
-    field("ship-kind", "Shipping", kind),
+    field("ship-kind", t("shipping.shipping"), kind),
     flatField, countriesField,
-    field("ship-free-over", `Free shipping from (${currency}, optional)`, freeOver),
+    field("ship-free-over", t("shipping.free_over", { currency }), freeOver),
     h("div", { class: "form-grid" },
-      field("ship-tax-rate", "Tax included in prices (%)", rate, "0: no tax. 20 means prices include 20 % VAT; the receipt shows it."),
-      field("ship-tax-label", "Tax name", label)),
+      field("ship-tax-rate", t("shipping.tax_rate"), rate, t("shipping.tax_hint")),
+      field("ship-tax-label", t("shipping.tax_name"), label)),
     error,
-    h("div", {}, h("button", { type: "submit", class: "btn btn-primary", id: "ship-save" }, "Save shipping"),
-      ofShow ? h("button", { type: "button", class: "btn btn-quiet", id: "ship-reset", onclick: reset }, "Use my default") : null),
+    h("div", {}, h("button", { type: "submit", class: "btn btn-primary", id: "ship-save" }, t("shipping.save")),
+      ofShow ? h("button", { type: "button", class: "btn btn-quiet", id: "ship-reset", onclick: reset }, t("shipping.use_default")) : null),
     source);
   section.append(form);
 
@@ -61,8 +62,8 @@ export function mountShipping(section) {
     countries.value = Object.entries(profile.countries || {}).map(([code, cents]) => `${code} ${moneyInput(cents, currency)}`).join("\n");
     rate.value = profile.tax_rate_bp ? String(profile.tax_rate_bp / 100) : "";
     label.value = profile.tax_label || "VAT";
-    source.textContent = { show: "This show has its own shipping settings.", host: ofShow ? "This show uses your default shipping settings." : "",
-      default: "Not set yet: no shipping charge and no tax." }[profile.source] || "";
+    source.textContent = { show: t("shipping.source_show"), host: ofShow ? t("shipping.source_host") : "",
+      default: t("shipping.source_default") }[profile.source] || "";
     showFields();
   }
 
@@ -71,23 +72,23 @@ export function mountShipping(section) {
       const text = input.value.trim();
       if (!text && optional) return null;
       const cents = parseMoney(text || "0", currency);
-      if (cents === null) throw new Error(`Check ${name}: a price like 5.00.`);
+      if (cents === null) throw new Error(t("shipping.check_price", { name }));
       return cents;
     };
-    const out = { kind: kind.value, free_over_cents: money(freeOver, "free shipping from", true), tax_label: label.value.trim() || "VAT" };
-    if (kind.value === "flat") out.flat_cents = money(flat, "the flat rate", false);
+    const out = { kind: kind.value, free_over_cents: money(freeOver, t("shipping.name_free_from"), true), tax_label: label.value.trim() || "VAT" };
+    if (kind.value === "flat") out.flat_cents = money(flat, t("shipping.name_flat"), false);
     if (kind.value === "per_country") {
       out.countries = {};
       for (const line of countries.value.split("\n").map((l) => l.trim()).filter(Boolean)) {
         const match = line.match(/^([A-Za-z]{2})[\s:,;]+(\S+)$/);
         const cents = match ? parseMoney(match[2], currency) : null;
-        if (cents === null) throw new Error(`Check the line “${line}”: a country code and a price, like US 7.00.`);
+        if (cents === null) throw new Error(t("shipping.check_line", { line }));
         out.countries[match[1].toUpperCase()] = cents;
       }
     }
     const percent = rate.value.trim().replace(",", ".");
     const bp = percent ? Math.round(Number(percent) * 100) : 0;
-    if (!Number.isFinite(bp) || bp < 0 || bp > 10000) throw new Error("Check the tax rate: a percentage from 0 to 100.");
+    if (!Number.isFinite(bp) || bp < 0 || bp > 10000) throw new Error(t("shipping.check_tax"));
     out.tax_rate_bp = bp;
     return out;
   }
@@ -103,7 +104,7 @@ export function mountShipping(section) {
   async function reset() {
     try {
       await api(path, { method: "DELETE" });
-      flash("This show now uses your default shipping settings.", "ok");
+      flash(t("shipping.now_default"), "ok");
       await load();
     } catch (err) {
       flash(problem(err));
@@ -122,7 +123,7 @@ export function mountShipping(section) {
     }
     try {
       fill(await api(path, { method: "PUT", body: sent }));
-      flash("Shipping settings saved.", "ok");
+      flash(t("shipping.saved"), "ok");
     } catch (err) {
       error.textContent = problem(err);
     }

@@ -16,10 +16,14 @@ import { LiveSocket } from "../common/live.js";
 import { ShowState } from "../common/show_state.js";
 import { startCamera } from "./camera.js";
 import { Chat } from "./chat.js";
+import { HostChat } from "./host_chat.js";
+import { Moderators } from "./moderators.js";
+import { DrawPanel } from "./draw.js";
 import { $, flash, typing } from "./dom.js";
-import { wireEmbedBox } from "./embed.js";
+import { copyText, wireEmbedBox } from "./embed.js";
 import { problem } from "./feedback.js";
 import { Figures } from "./figures.js";
+import { Inbox } from "./inbox.js";
 import { Lineup } from "./lineup.js";
 import { WaitlistCounts } from "./waitlist.js";
 import { Offers } from "./offers.js";
@@ -27,6 +31,7 @@ import { Orders } from "./orders.js";
 import { Queue } from "./queue.js";
 import { ShowBar } from "./show_bar.js";
 import { StreamForm } from "./stream.js";
+import { t } from "../common/i18n.js";
 
 const TICK_MS = 250;
 const CHAT_KEEP = 200; // a moderator scrolls back further than a viewer
@@ -50,10 +55,13 @@ const panel = {
   figures: null,
   orders: null,
   chat: null,
+  hostChat: null,
   stream: null,
+  draws: null,
 
   /** A frame (from the socket, or the host's own change as the server answered it) and its redraw. */
   apply(frame) {
+    if (frame.type === "offer" && this.offers) this.offers.noteLeft(); // what it had left, before an end zeroes it
     this.queue.note(frame); // the waiting room fields, which the shared state does not keep
     render(this.state.apply(frame));
   },
@@ -66,12 +74,26 @@ panel.queue = new Queue(panel);
 panel.offers = new Offers(panel);
 panel.figures = new Figures(panel);
 panel.orders = new Orders(panel);
+panel.hostChat = new HostChat(panel); // post, reply, pin (docs/host-chat.md)
 panel.chat = new Chat(panel);
 panel.stream = new StreamForm(panel);
+panel.inbox = new Inbox(panel); // private threads with buyers (docs/threads.md)
+panel.draws = new DrawPanel(panel); // giveaways and draws (docs/draws.md)
+panel.moderators = new Moderators(panel); // who may moderate the chat (docs/host-chat.md)
 
 wireEmbedBox({ field: $("#embed-snippet"), button: $("#copy-embed"), base: screen.dataset.publicBase,
   show: { slug, title: $("#show-title").textContent } });
 startCamera($("#camera-panel"));
+$("#copy-share").addEventListener("click", async () => {
+  const copied = await copyText($("#share-url").value, $("#share-url"));
+  flash(copied ? t("panel.share.copied") : t("panel.share.press_ctrl_c"), "ok", 2500);
+});
+
+/** An ended show takes no pin, no offer and no shortcut: the controls say so instead of failing. */
+function ended() {
+  return panel.state.show?.status === "ended";
+}
+panel.ended = ended;
 
 // -- frames ----------------------------------------------------------------------------------------
 
@@ -87,9 +109,17 @@ function render(parts) {
   if (changed("show")) {
     panel.showBar.render();
     panel.stream.render();
+    screen.dataset.status = panel.state.show?.status || "";
+    $("#shortcuts").hidden = ended();
+    panel.offers.renderEnded();
+    panel.hostChat.renderShow(); // the chat's CSV after the end
   }
-  if (changed("pinned")) renderLineup();
-  if (changed("offers")) panel.offers.render();
+  if (changed("pinned") || changed("show")) renderLineup();
+  if (changed("bag")) panel.lineup.loadBag(); // the bag's editor (lineup.js) reads the host's own list
+  if (changed("offers")) {
+    panel.offers.render();
+    panel.draws.render();
+  }
   if (changed("stock")) {
     panel.lineup.showStock();
     panel.figures.showStock();
@@ -97,9 +127,14 @@ function render(parts) {
   }
   if (changed("viewers")) panel.figures.render();
   if (changed("chat")) panel.chat.render();
+  if (changed("pinned_message")) panel.hostChat.render();
 }
 
 function onFrame(frame) {
+  if (frame.type.startsWith("thread")) { // private: only this host's panels get these
+    panel.inbox.frame(frame);
+    return;
+  }
   if (frame.type === "sold") {
     panel.figures.soon(); // the books have a new order: figures and chart now, not at the next poll
     return;
@@ -110,7 +145,7 @@ function onFrame(frame) {
 // -- keyboard shortcuts ----------------------------------------------------------------------------
 
 document.addEventListener("keydown", (event) => {
-  if (event.ctrlKey || event.metaKey || event.altKey || typing(event)) return;
+  if (event.ctrlKey || event.metaKey || event.altKey || typing(event) || ended()) return;
   const key = event.key.toLowerCase();
   if (key === "n") {
     event.preventDefault();
@@ -138,4 +173,6 @@ panel.api("/api/products")
   .catch((err) => flash(problem(err)));
 panel.figures.refresh();
 panel.waitlist.start();
+panel.inbox.start();
+panel.moderators.start();
 setInterval(() => panel.offers.tick(panel.clock.now()), TICK_MS);

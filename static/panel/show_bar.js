@@ -3,8 +3,13 @@
 
 import { $ } from "./dom.js";
 import { act } from "./feedback.js";
+import { t } from "../common/i18n.js";
 
-const CONNECTION_TEXT = { open: "connected", connecting: "connecting…", reconnecting: "reconnecting…", gone: "show not found" };
+const CONNECTION_TEXT = {
+  open: () => t("panel.conn.open"), connecting: () => t("panel.conn.connecting"),
+  reconnecting: () => t("panel.conn.reconnecting"), gone: () => t("panel.conn.gone"),
+};
+const STATUS_TEXT = { scheduled: () => t("panel.status.scheduled"), live: () => t("panel.status.live"), ended: () => t("panel.status.ended") };
 
 export class ShowBar {
   constructor(panel) {
@@ -15,10 +20,10 @@ export class ShowBar {
     this.endShow = $("#end-show");
     this.connection = $("#conn-state");
 
-    this.goLive.addEventListener("click", (e) => act(e.currentTarget, () => this.change("start"), "You are live."));
+    this.goLive.addEventListener("click", (e) => act(e.currentTarget, () => this.change("start"), t("panel.you_are_live")));
     this.endShow.addEventListener("click", (e) => {
-      if (!window.confirm("End the show? Offers end and viewers can no longer buy.")) return;
-      act(e.currentTarget, () => this.change("end"), "The show has ended.");
+      if (!window.confirm(t("panel.end_confirm"))) return;
+      act(e.currentTarget, () => this.change("end"), t("panel.show_ended"));
     });
   }
 
@@ -34,7 +39,7 @@ export class ShowBar {
     this.title.textContent = show.title;
     this.title.title = show.title;
     document.title = `${show.title} · livedrop`;
-    this.badge.textContent = show.status;
+    this.badge.textContent = STATUS_TEXT[show.status] ? STATUS_TEXT[show.status]() : show.status;
     this.badge.dataset.status = show.status;
     this.goLive.hidden = show.status !== "scheduled";
     this.endShow.hidden = show.status !== "live";
@@ -42,6 +47,6 @@ export class ShowBar {
 
   /** The LiveSocket's status: "connecting", "open", "reconnecting" or "gone". */
   connectionStatus(status) {
-    this.connection.textContent = CONNECTION_TEXT[status] || status;
+    this.connection.textContent = CONNECTION_TEXT[status] ? CONNECTION_TEXT[status]() : status;
   }
 }

@@ -4,6 +4,7 @@
 
 import { $ } from "./dom.js";
 import { act } from "./feedback.js";
+import { t } from "../common/i18n.js";
 
 export class StreamForm {
   constructor(panel) {
@@ -23,7 +24,7 @@ export class StreamForm {
     return act(this.save, async () => {
       const show = await api(path, { method: "PATCH", body: { stream_url: url || null } });
       this.panel.apply({ type: "show", show });
-    }, url ? "Stream URL saved: viewers play it now." : "Stream URL cleared: viewers play the camera.");
+    }, url ? t("panel.stream.saved") : t("panel.stream.cleared"));
   }
 
   render() {

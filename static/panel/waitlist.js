@@ -2,6 +2,8 @@
 // how many hold an offer right now, beside the lineup's stock chips. Polled (GET /api/waitlist):
 // the count matters at a glance, not to the second.
 
+import { t } from "../common/i18n.js";
+
 const POLL_MS = 10000;
 
 export class WaitlistCounts {
@@ -29,6 +31,7 @@ export class WaitlistCounts {
   suffix(sku) {
     const counts = this.bySku[sku];
     if (!counts || (!counts.waiting && !counts.offered)) return "";
-    return ` · ${counts.waiting} waiting${counts.offered ? `, ${counts.offered} offered` : ""}`;
+    return counts.offered ? t("panel.waitlist.waiting_offered", { n: counts.waiting, offered: counts.offered })
+      : t("panel.waitlist.waiting", { n: counts.waiting });
   }
 }

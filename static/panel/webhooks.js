@@ -7,15 +7,16 @@
 import { sessionApi } from "../common/api.js";
 import { $, clear, flash, h } from "./dom.js";
 import { act, problem } from "./feedback.js";
+import { LOCALE, t } from "../common/i18n.js";
 
 const api = sessionApi("/host/login");
 
-const when = (ms) => (ms ? new Date(ms).toLocaleString() : "");
+const when = (ms) => (ms ? new Date(ms).toLocaleString(LOCALE) : "");
 
 export function mountWebhooks(section) {
   const kinds = (section.dataset.events || "").split(" ").filter(Boolean);
   const banner = h("div", { id: "webhooks-disabled", class: "alert alert-error", role: "alert", hidden: true });
-  const list = h("ul", { id: "webhook-list", class: "product-list", "aria-label": "Your webhook endpoints" });
+  const list = h("ul", { id: "webhook-list", class: "product-list", "aria-label": t("webhooks.list") });
   const url = h("input", { id: "webhook-url", name: "url", type: "url", required: true, maxlength: "2048",
     placeholder: "https://shop.example/livedrop-webhooks" });
   const boxes = kinds.map((kind) => h("label", { class: "check" },
@@ -23,15 +24,15 @@ export function mountWebhooks(section) {
   const error = h("p", { class: "error-text", id: "webhook-error", role: "alert" });
   const secret = h("div", { id: "webhook-secret", hidden: true });
   const form = h("form", { id: "webhook-form", class: "stack", autocomplete: "off" },
-    h("div", { class: "field" }, h("label", { for: "webhook-url" }, "Endpoint URL"), url),
-    h("fieldset", { class: "field" }, h("legend", {}, "Events"), ...boxes),
+    h("div", { class: "field" }, h("label", { for: "webhook-url" }, t("webhooks.url")), url),
+    h("fieldset", { class: "field" }, h("legend", {}, t("webhooks.events")), ...boxes),
     error,
-    h("div", {}, h("button", { type: "submit", class: "btn btn-primary", id: "webhook-add" }, "Add endpoint")));
-  section.append(banner, list, h("details", { id: "webhook-new" }, h("summary", {}, "Add an endpoint"), form), secret);
+    h("div", {}, h("button", { type: "submit", class: "btn btn-primary", id: "webhook-add" }, t("webhooks.add"))));
+  section.append(banner, list, h("details", { id: "webhook-new" }, h("summary", {}, t("webhooks.add_summary")), form), secret);
 
   function showSecret(value) {
     clear(secret).append(
-      h("p", { class: "alert alert-ok" }, "The signing secret of the new endpoint. Copy it now: it is not shown again."),
+      h("p", { class: "alert alert-ok" }, t("webhooks.secret")),
       h("code", { id: "webhook-secret-value", class: "secret" }, value));
     secret.hidden = false;
   }
@@ -40,11 +41,12 @@ export function mountWebhooks(section) {
     const answer = await api(`/api/webhooks/endpoints/${endpoint.id}/deliveries`);
     clear(box);
     if (!answer.deliveries.length) {
-      box.append(h("p", { class: "muted small" }, "No deliveries yet."));
+      box.append(h("p", { class: "muted small" }, t("webhooks.no_deliveries")));
       return;
     }
     box.append(h("table", { class: "deliveries" },
-      h("thead", {}, h("tr", {}, h("th", {}, "Event"), h("th", {}, "Status"), h("th", {}, "Attempts"), h("th", {}, "Last answer"), h("th", {}, ""))),
+      h("thead", {}, h("tr", {}, h("th", {}, t("webhooks.event")), h("th", {}, t("webhooks.status")), h("th", {}, t("webhooks.attempts")),
+        h("th", {}, t("webhooks.last_answer")), h("th", {}, ""))),
       h("tbody", {}, answer.deliveries.map((d) => h("tr", { dataset: { deliveryId: d.id } },
         h("td", {}, h("code", {}, d.type), " ", h("span", { class: "muted small" }, d.event_id)),
         h("td", { class: `delivery-${d.status}` }, d.status),
@@ -52,27 +54,27 @@ export function mountWebhooks(section) {
         h("td", { class: "small" }, d.last_error || (d.last_status ? `HTTP ${d.last_status}` : "")),
         h("td", {}, h("button", { type: "button", class: "btn btn-quiet redeliver", onclick: async (event) => {
           const done = await act(event.currentTarget, () => api(`/api/webhooks/deliveries/${d.id}/redeliver`, { method: "POST" }),
-            "Queued again: it goes out within a second.");
+            t("webhooks.queued"));
           if (done) setTimeout(() => deliveries(endpoint, box).catch((err) => flash(problem(err))), 1500);
-        } }, "Redeliver")))))));
+        } }, t("webhooks.redeliver"))))))));
   }
 
   function row(endpoint) {
     const box = h("div", { class: "webhook-deliveries" });
-    const details = h("details", {}, h("summary", {}, "Recent deliveries"), box);
+    const details = h("details", {}, h("summary", {}, t("webhooks.recent")), box);
     details.addEventListener("toggle", () => {
       if (details.open) deliveries(endpoint, box).catch((err) => flash(problem(err)));
     });
     return h("li", { class: "webhook", dataset: { endpointId: endpoint.id } },
       h("div", {}, h("strong", { class: "webhook-url" }, endpoint.url),
-        endpoint.disabled_at ? h("span", { class: "badge badge-error" }, " disabled") : null),
+        endpoint.disabled_at ? h("span", { class: "badge badge-error" }, t("webhooks.disabled")) : null),
       h("p", { class: "muted small" }, endpoint.events.join(", ")),
       h("button", { type: "button", class: "btn btn-quiet webhook-delete", onclick: async (event) => {
-        if (!confirm(`Delete the endpoint ${endpoint.url}? Its deliveries are deleted too.`)) return;
-        if (await act(event.currentTarget, () => api(`/api/webhooks/endpoints/${endpoint.id}`, { method: "DELETE" }), "Endpoint deleted.") !== undefined) {
+        if (!confirm(t("webhooks.delete_confirm", { url: endpoint.url }))) return;
+        if (await act(event.currentTarget, () => api(`/api/webhooks/endpoints/${endpoint.id}`, { method: "DELETE" }), t("webhooks.deleted")) !== undefined) {
           await load();
         }
-      } }, "Delete"),
+      } }, t("webhooks.delete")),
       details);
   }
 
@@ -80,12 +82,11 @@ export function mountWebhooks(section) {
     try {
       const { endpoints } = await api("/api/webhooks/endpoints");
       clear(list).append(...endpoints.map(row));
-      if (!endpoints.length) list.append(h("li", { class: "muted small" }, "No endpoints yet."));
+      if (!endpoints.length) list.append(h("li", { class: "muted small" }, t("webhooks.none")));
       const disabled = endpoints.filter((e) => e.disabled_at);
       banner.hidden = !disabled.length;
       clear(banner).append(...disabled.map((e) => h("p", {},
-        `Webhooks to ${e.url} were stopped on ${when(e.disabled_at)}: every delivery had failed for 3 days. `
-        + "Fix the receiver, then delete the endpoint and add it again.")));
+        t("webhooks.stopped", { url: e.url, when: when(e.disabled_at) }))));
     } catch (err) {
       flash(problem(err));
     }
@@ -96,7 +97,7 @@ export function mountWebhooks(section) {
     error.textContent = "";
     const events = boxes.map((b) => b.querySelector("input")).filter((i) => i.checked).map((i) => i.value);
     if (!events.length) {
-      error.textContent = "Choose at least one event.";
+      error.textContent = t("webhooks.choose_event");
       return;
     }
     try {

@@ -3,19 +3,32 @@
 // confirmation links the receipt. Every refusal becomes a plain sentence with a next step.
 
 import { api, ApiError, newKey, refusalText } from "../common/api.js";
+import { cardDigits } from "../common/card_number.js";
 import { formatCountdown, formatMoney, spokenDuration } from "../common/format.js";
 import { byId, el, setText, show } from "./dom.js";
+import { LOCALE, t } from "../common/i18n.js";
 import { includedTax, loadCountries, shippingCents, termsText } from "./shipping.js";
 import { StripeCheckout } from "./stripe_checkout.js";
 
 const SAVED_DETAILS = "livedrop.checkout"; // name, email and address for next time (never the card)
 const MAX_AUTO_RETRIES = 3;
 const FIELD_NAMES = {
-  name: "your name", email: "the email", card_number: "the card number", "shipping.line1": "the address",
-  "shipping.line2": "the apartment or suite", "shipping.city": "the city", "shipping.postal_code": "the postal code",
-  "shipping.country": "the country", "shipping.region": "the state or province", phone: "the phone number",
+  name: () => t("checkout.field.name"), email: () => t("checkout.field.email"), card_number: () => t("checkout.field.card_number"),
+  "shipping.line1": () => t("checkout.field.line1"), "shipping.line2": () => t("checkout.field.line2"),
+  "shipping.city": () => t("checkout.field.city"), "shipping.postal_code": () => t("checkout.field.postal_code"),
+  "shipping.country": () => t("checkout.field.country"), "shipping.region": () => t("checkout.field.region"),
+  phone: () => t("checkout.field.phone"),
 };
-const REGION_NAMES = { US: "State", CA: "Province" };
+const REGION_NAMES = { US: () => t("checkout.region.US"), CA: () => t("checkout.region.CA") };
+// Country names in the page's language (the server's list is English); a code Intl does not know keeps the server's name.
+const regionNames = typeof Intl.DisplayNames === "function" ? new Intl.DisplayNames([LOCALE], { type: "region" }) : null;
+const countryName = (code, fallback) => {
+  try {
+    return regionNames?.of(code) || fallback;
+  } catch {
+    return fallback;
+  }
+};
 
 export class Buying {
   constructor(viewer) {
@@ -39,7 +52,7 @@ export class Buying {
     this.confirmation = byId("confirmation");
     // Shipping (docs/shipping.md): the show's terms, shown in the card and priced in the sheet.
     this.terms = null;
-    this.countryNames = new Map([["US", "United States"]]);
+    this.countryNames = new Map([["US", countryName("US", "United States")]]);
     this.shippingLine = byId("shipping-line");
     this.shippingText = byId("checkout-shipping");
     this.country = byId("co-country");
@@ -106,7 +119,7 @@ export class Buying {
     }
     const product = state.pinned;
     this.setHold({ ...hold, product_id: product && product.variants.some((v) => v.sku === sku) ? product.id : undefined });
-    viewer.announce(`${state.label(sku)} reserved for ${spokenDuration(hold.expires_at - viewer.clock.now())}. Check out to buy it.`);
+    viewer.announce(t("buy.reserved_spoken", { size: state.label(sku), duration: spokenDuration(hold.expires_at - viewer.clock.now()) }));
     this.openCheckout();
   }
 
@@ -123,15 +136,15 @@ export class Buying {
         const pinned = state.pinned;
         const allGone = pinned && pinned.variants.every((v) => state.available(v.sku) === 0);
         card.setNotice({ text: allGone
-          ? "Sorry, it just sold out in every size. Stay tuned: the host may have another drop."
-          : `Sorry, ${label} just sold out. Pick another size.` });
+          ? t("buy.sold_out_everywhere")
+          : t("buy.size_just_sold_out", { size: label }) });
         break;
       }
       case "insufficient_stock": { // more asked for than is left (others are not told sold out)
         const left = err.body?.error?.units_left;
         card.setNotice({ text: Number.isInteger(left) && left > 0
-          ? `Only ${left} of ${label} left: ask for ${left} or fewer.`
-          : `Not that many of ${label} left. Try fewer.` });
+          ? t("buy.only_left", { n: left, size: label })
+          : t("buy.not_that_many", { size: label }) });
         break;
       }
       case "limit_reached":
@@ -139,29 +152,29 @@ export class Buying {
         break;
       case "not_on_sale":
         card.setNotice({
-          text: "This isn't on sale right now: the host may have moved on or the offer ended. The card updates by itself.",
-          actionLabel: "Try again", action: again(false),
+          text: t("buy.not_on_sale"),
+          actionLabel: t("buy.try_again"), action: again(false),
         });
         break;
       case "no_pass": // a waiting room's drop: the pass is missing, ran out, or is someone else's
       case "pass_expired":
       case "pass_not_yours":
         if (viewer.queue) viewer.queue.passRefused(err);
-        else card.setNotice({ text: refusalText(err, "This drop has a waiting room. Reload the page to join the line.") });
+        else card.setNotice({ text: refusalText(err, t("buy.waiting_room_reload")) });
         break;
       case "unknown_sku":
         card.selected = null;
-        card.setNotice({ text: `${label} is not available any more. Pick another size.` });
+        card.setNotice({ text: t("buy.size_gone", { size: label }) });
         break;
       case "unavailable": // the shop is restarting a part or checking stock: same press, a moment later
       case "rate_limited": {
         const wait = Math.min(30, Math.max(1, Math.ceil(err.retryAfter ?? 2)));
         if (attempt < MAX_AUTO_RETRIES) {
-          card.setNotice({ text: `Lots of people are pressing buy right now. Trying again in ${wait} s…` });
+          card.setNotice({ text: t("buy.busy_retrying", { s: wait }) });
           card.setBusy(true);
           setTimeout(() => this.buy(sku, key, attempt + 1), wait * 1000);
         } else {
-          card.setNotice({ text: "It's very busy right now. Wait a few seconds, then try again.", actionLabel: "Try again", action: again(true) });
+          card.setNotice({ text: t("buy.very_busy"), actionLabel: t("buy.try_again"), action: again(true) });
         }
         break;
       }
@@ -172,13 +185,13 @@ export class Buying {
           this.buy(sku, key, attempt + 1);
           break;
         }
-        card.setNotice({ text: "We couldn't set up your cart. Reload the page and try again.", actionLabel: "Reload", action: () => location.reload() });
+        card.setNotice({ text: t("buy.no_cart"), actionLabel: t("buy.reload"), action: () => location.reload() });
         break;
       case "network":
-        card.setNotice({ text: "We couldn't reach the shop. Check your connection, then try again.", actionLabel: "Try again", action: again(true) });
+        card.setNotice({ text: t("buy.offline"), actionLabel: t("buy.try_again"), action: again(true) });
         break;
       default:
-        card.setNotice({ text: "Something went wrong on our side. Please try again.", actionLabel: "Try again", action: again(true) });
+        card.setNotice({ text: t("buy.our_fault"), actionLabel: t("buy.try_again"), action: again(true) });
     }
   }
 
@@ -192,15 +205,15 @@ export class Buying {
       /* the sentence below still helps */
     }
     if (me && this.restore(me)) {
-      card.setNotice({ text: "You already have this reserved. Check out to make it yours.", actionLabel: "Check out", action: () => this.openCheckout() });
+      card.setNotice({ text: t("buy.already_reserved"), actionLabel: t("buy.check_out"), action: () => this.openCheckout() });
       return;
     }
     const skus = new Set((state.pinned?.variants || []).map((v) => v.sku));
     const order = (me?.orders || []).slice().reverse().find((o) => o.lines.some((line) => skus.has(line.sku)));
     card.setNotice(order
-      ? { text: `You've already bought the most one person may buy of this product (order ${order.number}).`,
-          actionLabel: "See your receipt", action: () => { location.href = order.receipt_url || `/orders/${order.order_id}`; } }
-      : { text: "You've already reserved or bought as many of these as one person may. Look for an earlier order confirmation in your email." });
+      ? { text: t("buy.limit_order", { number: order.number }),
+          actionLabel: t("buy.see_receipt"), action: () => { location.href = order.receipt_url || `/orders/${order.order_id}`; } }
+      : { text: t("buy.limit") });
   }
 
   // -- the hold --------------------------------------------------------------------------------
@@ -230,17 +243,17 @@ export class Buying {
       await api(`/api/holds/${encodeURIComponent(hold.hold_id)}`, { method: "DELETE" });
     } catch (err) {
       if (err instanceof ApiError && err.code === "hold_locked") {
-        this.viewer.card.setNotice({ text: "Your payment is being processed, so the reservation can't be let go right now." });
+        this.viewer.card.setNotice({ text: t("hold.payment_processing") });
         return;
       }
       if (!(err instanceof ApiError) || (err.code !== "not_found" && err.code !== "hold_expired")) {
-        this.viewer.card.setNotice({ text: "We couldn't reach the shop to let it go. Try again.", actionLabel: "Try again", action: () => this.release() });
+        this.viewer.card.setNotice({ text: t("hold.release_failed"), actionLabel: t("buy.try_again"), action: () => this.release() });
         return;
       }
     }
     const label = this.viewer.state.label(hold.sku);
     this.setHold(null);
-    this.viewer.card.setNotice({ text: `${label} is back on sale. You can pick a size again.` });
+    this.viewer.card.setNotice({ text: t("hold.released", { size: label }) });
   }
 
   render() {
@@ -248,7 +261,8 @@ export class Buying {
     show(this.holdBar, Boolean(hold));
     if (!hold) return;
     const { state } = this.viewer;
-    setText(this.holdLabel, `${state.label(hold.sku)}${hold.quantity > 1 ? ` × ${hold.quantity}` : ""} reserved for`);
+    const item = hold.quantity > 1 ? t("hold.item_quantity", { size: state.label(hold.sku), n: hold.quantity }) : state.label(hold.sku);
+    setText(this.holdLabel, t("hold.label", { item }));
     this.tick(this.viewer.clock.now());
   }
 
@@ -259,13 +273,13 @@ export class Buying {
     const text = formatCountdown(left);
     setText(this.holdCountdown, text);
     setText(this.checkoutCountdown, text);
-    const spoken = `Reserved for ${spokenDuration(left)}`;
+    const spoken = t("hold.reserved_for", { duration: spokenDuration(left) });
     this.holdCountdown.setAttribute("aria-label", spoken);
     this.checkoutCountdown.setAttribute("aria-label", spoken);
     this.holdBar.classList.toggle("urgent", left <= 60000);
     if (left <= 60000 && !this._warnedMinute) {
       this._warnedMinute = true;
-      this.viewer.announce("1 minute left on your reservation.");
+      this.viewer.announce(t("hold.last_minute"));
     }
     if (left <= 0 && !this.paying) this._expired(hold);
   }
@@ -275,8 +289,8 @@ export class Buying {
     this.setHold(null);
     if (this.dialog.open) this.dialog.close();
     this.viewer.card.setNotice({
-      text: `Your reservation ran out, so ${label} went back on sale.`,
-      actionLabel: "Try again", action: () => this.buy(hold.sku),
+      text: t("hold.expired", { size: label }),
+      actionLabel: t("buy.try_again"), action: () => this.buy(hold.sku),
     });
   }
 
@@ -287,31 +301,81 @@ export class Buying {
     this.setHold(null);
     if (this.dialog.open) this.dialog.close();
     this.viewer.card.setNotice({
-      text: `We're sorry: ${label} sold out while your payment went through. Your payment has been refunded in full.`,
+      text: t("hold.sold_out_after_all", { size: label }),
     });
   }
 
   // -- checkout --------------------------------------------------------------------------------
 
+  /** A hold that costs nothing (a giveaway's win): the sheet collects the address only, no card. */
+  _free(hold = this.hold) {
+    return Boolean(hold) && hold.price_cents * hold.quantity === 0;
+  }
+
+  /** A draw win whose entry authorized the money (viewer/draw.js): the claim captures that
+   * authorization, so no card is asked; unless its total outgrew the authorization (the server
+   * said so: _cardAnyway), when it pays by card like any hold. */
+  _covered(hold = this.hold) {
+    return Boolean(hold) && !this._free(hold) && this._cardAnyway !== hold.hold_id
+      && Boolean(this.viewer.draws?.covers(hold.hold_id));
+  }
+
+  /** The card field (or Stripe's) for a hold that is paid; hidden for one that is free or whose
+   * draw entry authorized it. */
+  _renderCard() {
+    const free = this._free();
+    const covered = this._covered();
+    const input = byId("co-card");
+    const field = input.closest(".field");
+    if (!this.claimNote) {
+      this.claimNote = el("p", { className: "sheet-claim-note", id: "checkout-claim-note", hidden: true });
+      field.before(this.claimNote);
+    }
+    show(this.claimNote, covered);
+    if (covered) setText(this.claimNote, t("draw_card.claim_note"));
+    if (free || covered) {
+      input.required = false;
+      show(field, false);
+      const stripeField = document.getElementById("stripe-card"); // there once Stripe.js mounted its field
+      if (stripeField) show(stripeField, false);
+      return;
+    }
+    if (this.stripe) {
+      const stripeField = document.getElementById("stripe-card"); // there once Stripe.js mounted its field
+      if (stripeField) show(stripeField, true);
+      this.stripe.mount().catch(() => this._showError(t("checkout.card_form_failed")));
+      return;
+    }
+    input.required = true;
+    show(field, true);
+  }
+
   openCheckout() {
     const hold = this.hold;
     if (!hold) return;
     const { state } = this.viewer;
-    const title = state.pinned && this.holdFor(state.pinned) ? state.pinned.title : "Your item";
-    setText(this.item, `${title}, ${state.label(hold.sku)}${hold.quantity > 1 ? ` × ${hold.quantity}` : ""}`);
+    const title = state.pinned && this.holdFor(state.pinned) ? state.pinned.title : t("checkout.your_item");
+    const size = hold.quantity > 1 ? t("hold.item_quantity", { size: state.label(hold.sku), n: hold.quantity }) : state.label(hold.sku);
+    setText(this.item, t("checkout.item", { title, size }));
     show(this.form, true);
     show(this.confirmation, false);
     this._showError("");
+    // A card number belongs to one checkout: a declined one must not wait in the field for the next.
+    if (this._cardFor !== hold.hold_id) {
+      byId("co-card").value = "";
+      byId("co-card").removeAttribute("aria-invalid");
+      this._cardFor = hold.hold_id;
+    }
     this._fillSaved();
     this._renderRegions();
     this._renderMoney();
     this._prepareCountries();
     this.loadTerms().then(() => this._renderMoney());
-    if (this.stripe) this.stripe.mount().catch(() => this._showError("We couldn't load the card form. Check your connection and open checkout again."));
+    this._renderCard();
     this.tick(this.viewer.clock.now());
     if (!this.dialog.open) this.dialog.showModal();
     const empty = [...this.form.querySelectorAll("input[required]")].find((input) => !input.value);
-    (empty || byId("co-card")).focus();
+    (empty || (this._free() || this._covered() ? this.payButton : byId("co-card"))).focus();
   }
 
   _details() {
@@ -320,8 +384,9 @@ export class Buying {
     const shipping = { line1: value("line1"), city: value("city"), postal_code: value("postal_code"), country: value("country").toUpperCase() };
     if (value("line2")) shipping.line2 = value("line2");
     if (!this.regionField.hidden && this.region.value) shipping.region = this.region.value;
-    if (this.stripe) return { name: value("name"), email: value("email"), shipping }; // the card goes to Stripe
-    return { name: value("name"), email: value("email"), card_number: value("card_number").replace(/[\s-]/g, ""), shipping };
+    // The card goes to Stripe; a free hold needs none, nor a draw win its entry authorized.
+    if (this.stripe || this._free() || this._covered()) return { name: value("name"), email: value("email"), shipping };
+    return { name: value("name"), email: value("email"), card_number: cardDigits(value("card_number")), shipping };
   }
 
   _validate() {
@@ -332,14 +397,14 @@ export class Buying {
       if (!ok && !first) first = input;
     }
     if (first) {
-      const label = this.form.querySelector(`label[for="${first.id}"]`)?.textContent || "this field";
-      this._showError(`Please check: ${label}.`);
+      const label = this.form.querySelector(`label[for="${first.id}"]`)?.textContent || t("checkout.field.this");
+      this._showError(t("checkout.please_check", { field: label }));
       first.focus();
       return false;
     }
     const hold = this.hold;
     if (this.terms && hold && shippingCents(this.terms, hold.price_cents * hold.quantity, this.country.value) === null) {
-      this._showError(`The seller doesn't ship to ${this._countryName(this.country.value)}. Choose another address.`);
+      this._showError(t("checkout.not_shipped_to", { country: this._countryName(this.country.value) }));
       this.country.focus();
       return false;
     }
@@ -355,14 +420,15 @@ export class Buying {
     this.paying = true;
     this._showError("");
     const idle = this.payButton.textContent;
-    setText(this.payButton, "Paying…");
+    setText(this.payButton, t("checkout.paying"));
     this.payButton.setAttribute("aria-busy", "true");
     this.payButton.disabled = true;
     let order = null;
     let failure = null;
     for (let attempt = 0; attempt < 4; attempt += 1) {
       try {
-        order = this.stripe
+        // A covered claim is one call with either provider: the server captures the authorization.
+        order = this.stripe && !this._free(hold) && !this._covered(hold)
           ? await this.stripe.pay(hold.hold_id, details)
           : await api(`/api/holds/${encodeURIComponent(hold.hold_id)}/checkout`, { method: "POST", body: details });
         break;
@@ -391,9 +457,18 @@ export class Buying {
   _payRefused(err, hold) {
     const code = err instanceof ApiError ? err.code : "network";
     const label = this.viewer.state.label(hold.sku);
+    const outgrew = code === "payment_incomplete" || (code === "invalid_request" && /^card_number\b/.test(err.message || ""));
+    if (this._covered(hold) && outgrew) {
+      // The total (shipping) is more than the entry authorized: nothing was captured; pay by card.
+      this._cardAnyway = hold.hold_id;
+      this._renderCard();
+      this._showError(t("draw_card.claim_over"));
+      if (!this.stripe) byId("co-card").focus();
+      return;
+    }
     switch (code) {
       case "payment_declined":
-        this._showError(`Your card was declined. ${label} stays reserved: try another card.`);
+        this._showError(t("checkout.declined", { size: label }));
         byId("co-card").select();
         byId("co-card").focus();
         break;
@@ -405,54 +480,58 @@ export class Buying {
         this._soldOutAfterAll(hold);
         break;
       case "unavailable":
-        this._showError("The shop is catching its breath for a second. Your size stays reserved: press Pay again in a moment (you won't be charged twice).");
+        this._showError(t("checkout.unavailable"));
         break;
       case "not_shipped_to":
-        this._showError(`The seller doesn't ship to ${this._countryName(this.country.value)}. ${label} stays reserved: choose another address.`);
+        this._showError(t("checkout.not_shipped_to_reserved", { country: this._countryName(this.country.value), size: label }));
         this.country.focus();
         this.loadTerms().then(() => this._renderMoney());
         break;
       case "limit_reached":
-        this._showError("This email has already bought the most one person may buy of this product. Use the email of the person it's for, or let this reservation go.");
+        this._showError(t("checkout.limit"));
         byId("co-email").focus();
         break;
       case "invalid_request": {
         const field = Object.keys(FIELD_NAMES).find((name) => err.message.startsWith(`${name}:`));
-        this._showError(field ? `Please check ${FIELD_NAMES[field]}.` : `Please check your details (${err.message}).`);
+        this._showError(field ? t("checkout.please_check", { field: FIELD_NAMES[field]() }) : t("checkout.check_details", { message: err.message }));
         break;
       }
       case "rate_limited":
-        this._showError("It's very busy right now. Wait a few seconds, then press Pay again.");
+        this._showError(t("checkout.very_busy"));
         break;
       case "hold_locked":
-        this._showError("Your payment is still being processed. Wait a moment, then press Pay again: you won't be charged twice.");
+        this._showError(t("checkout.still_processing"));
         break;
       case "network":
-        this._showError("We couldn't reach the shop. Your size stays reserved: check your connection and press Pay again (you won't be charged twice).");
+        this._showError(t("checkout.offline"));
         break;
       default:
-        this._showError("Something went wrong on our side. Press Pay again: you won't be charged twice.");
+        this._showError(t("checkout.our_fault"));
     }
   }
 
   _confirmed(order) {
     this.order = order;
     if (this.viewer.queue) this.viewer.queue.noteOrders([order]);
+    if (this.hold) this.viewer.bag?.forget([this.hold.hold_id]); // restored into the bag too after a reload
     this.setHold(null);
     const receipt = order.receipt_url || `/orders/${order.order_id}`;
     setText(byId("order-number"), order.number);
     const line = order.lines?.[0];
-    setText(byId("order-summary"), `${line ? `${line.title}, ${line.label}. ` : ""}Total ${formatMoney(order.total_cents, order.currency)}. A confirmation goes to ${order.email}.`);
+    const total = formatMoney(order.total_cents, order.currency);
+    setText(byId("order-summary"), line
+      ? t("checkout.summary_line", { title: line.title, size: line.label, total, email: order.email })
+      : t("checkout.summary", { total, email: order.email }));
     byId("receipt-link").href = receipt;
     byId("co-card").value = "";
     show(this.form, false);
     show(this.confirmation, true);
     if (!this.dialog.open) this.dialog.showModal();
     this.confirmation.focus();
-    this.viewer.announce(`Order ${order.number} confirmed.`);
+    this.viewer.announce(t("checkout.order_confirmed_spoken", { number: order.number }));
     this.viewer.card.setNotice({
-      text: `Order ${order.number} confirmed. Thank you!`, announce: false,
-      actionLabel: "View receipt", action: () => { location.href = receipt; },
+      text: t("checkout.order_confirmed_thanks", { number: order.number }), announce: false,
+      actionLabel: t("checkout.view_receipt"), action: () => { location.href = receipt; },
     });
   }
 
@@ -516,8 +595,10 @@ export class Buying {
     this._countriesReady = true;
     this.regions = list.regions;
     const chosen = this.country.value;
-    this.country.replaceChildren(...list.countries.map((c) => el("option", { value: c.code, textContent: c.name })));
-    for (const c of list.countries) this.countryNames.set(c.code, c.name);
+    const countries = list.countries.map((c) => ({ code: c.code, name: countryName(c.code, c.name) }))
+      .sort((a, b) => a.name.localeCompare(b.name, LOCALE));
+    this.country.replaceChildren(...countries.map((c) => el("option", { value: c.code, textContent: c.name })));
+    for (const c of countries) this.countryNames.set(c.code, c.name);
     this.country.value = chosen || "US";
     this._applySavedPlace();
     this._renderRegions();
@@ -541,8 +622,8 @@ export class Buying {
     this.region.required = needed;
     if (!needed || this.region.dataset.country === country) return;
     const previous = this.region.value;
-    setText(byId("co-region-label"), REGION_NAMES[country] || "Region");
-    this.region.replaceChildren(el("option", { value: "", textContent: "Choose…" }),
+    setText(byId("co-region-label"), REGION_NAMES[country] ? REGION_NAMES[country]() : t("checkout.region.other"));
+    this.region.replaceChildren(el("option", { value: "", textContent: t("checkout.choose") }),
       ...regions.map((r) => el("option", { value: r.code, textContent: r.name })));
     this.region.dataset.country = regions.length ? country : "";
     if ([...this.region.options].some((o) => o.value === previous)) this.region.value = previous;
@@ -560,21 +641,29 @@ export class Buying {
     const subtotal = hold.price_cents * hold.quantity;
     const country = this.country.value;
     const shipping = this.terms ? shippingCents(this.terms, subtotal, country) : 0;
+    if (this._free(hold) && shipping !== null) {
+      // A giveaway ships free whatever the host's rules (inventory/checkout.py quote_for).
+      this.shippingText.classList.remove("refused");
+      setText(this.shippingText, t("checkout.free_note"));
+      setText(this.total, money(0));
+      if (!this.paying) setText(this.payButton, t("checkout.claim_free"));
+      return;
+    }
     this.shippingText.classList.toggle("refused", shipping === null);
     if (shipping === null) {
-      setText(this.shippingText, `The seller doesn't ship to ${this._countryName(country)}. Choose another country.`);
+      setText(this.shippingText, t("checkout.not_shipped_country", { country: this._countryName(country) }));
       setText(this.total, money(subtotal));
-      setText(this.payButton, `Pay ${money(subtotal)}`);
+      setText(this.payButton, t("checkout.pay_amount", { amount: money(subtotal) }));
       return;
     }
     const total = subtotal + shipping;
     const rate = this.terms?.tax_rate_bp || 0;
-    const tax = rate ? ` (incl. ${this.terms.tax_label} ${money(includedTax(total, rate))})` : "";
+    const tax = rate ? t("checkout.tax_included", { tax: this.terms.tax_label, amount: money(includedTax(total, rate)) }) : "";
     setText(this.shippingText, this.terms
-      ? `Shipping to ${this._countryName(country)}: ${shipping ? money(shipping) : "free"} · Total ${money(total)}${tax}`
+      ? t("checkout.shipping_to", { country: this._countryName(country), shipping: shipping ? money(shipping) : t("checkout.free"), total: money(total), tax })
       : "");
     setText(this.total, money(total));
-    if (!this.paying) setText(this.payButton, `Pay ${money(total)}`);
+    if (!this.paying) setText(this.payButton, t("checkout.pay_amount", { amount: money(total) }));
   }
 }
 

@@ -5,6 +5,7 @@
 
 import { formatCountdown, formatMoney, spokenDuration } from "../common/format.js";
 import { byId, el, setText, show } from "./dom.js";
+import { t } from "../common/i18n.js";
 
 const LOW_STOCK = 5; // below this, a change in the chosen size's stock is announced
 const STOCK_ANNOUNCE_EVERY_MS = 5000;
@@ -62,13 +63,13 @@ export class Card {
     const { state } = this.viewer;
     if (this.busy) return;
     if (!this.selected) {
-      this.setNotice({ text: "Pick a size first." });
+      this.setNotice({ text: t("card.pick_size") });
       const first = this.chips.querySelector("button[data-sku]:not([disabled])");
       if (first) first.focus();
       return;
     }
     if (state.available(this.selected) === 0) {
-      this.setNotice({ text: `${state.label(this.selected)} is sold out. Pick another size.` });
+      this.setNotice({ text: t("card.size_sold_out", { size: state.label(this.selected) }) });
       return;
     }
     this.viewer.buying.buy(this.selected);
@@ -120,21 +121,23 @@ export class Card {
       this._offerKey = offerKey;
       if (offer) {
         this.viewer.announce(
-          `Offer: ${formatMoney(offer.price_cents, currency)}${discounted ? ` instead of ${formatMoney(pinned.price_cents, currency)}` : ""}, ends in ${spokenDuration(offer.ends_at - now)}.`,
+          discounted
+            ? t("card.offer_spoken_discounted", { price: formatMoney(offer.price_cents, currency), was: formatMoney(pinned.price_cents, currency), duration: spokenDuration(offer.ends_at - now) })
+            : t("card.offer_spoken", { price: formatMoney(offer.price_cents, currency), duration: spokenDuration(offer.ends_at - now) }),
         );
       } else if (before.startsWith("live:")) {
-        this.viewer.announce("The offer has ended.");
+        this.viewer.announce(t("card.offer_ended"));
       }
     }
     show(this.offerLine, Boolean(offer || upcoming));
     if (offer) {
-      setText(this.offerTag, "Offer");
+      setText(this.offerTag, t("card.offer"));
       this.offerLine.classList.remove("upcoming");
       const left = offer.quantity !== null && offer.quantity !== undefined && Number.isInteger(offer.remaining)
-        ? `${offer.remaining} left at this price` : "";
+        ? t("card.offer_left", { n: offer.remaining }) : "";
       setText(this.offerLeft, left);
     } else if (upcoming) {
-      setText(this.offerTag, `${formatMoney(upcoming.price_cents, currency)} offer`);
+      setText(this.offerTag, t("card.upcoming_offer", { price: formatMoney(upcoming.price_cents, currency) }));
       this.offerLine.classList.add("upcoming");
       setText(this.offerLeft, "");
     }
@@ -142,14 +145,15 @@ export class Card {
 
     this._renderChips();
 
-    // What the buyer can do now: buy, check out a hold, or read why not.
-    const live = state.show.status === "live";
+    // What the buyer can do now: buy, check out a hold, or read why not. A recorded show's replay
+    // sells at list price after the end (live/sales.py): its page says so with viewer.replay.
+    const live = state.show.status === "live" || (state.show.status === "ended" && Boolean(this.viewer.replay));
     const hold = buying.holdFor(pinned);
     const soldOut = pinned.variants.length > 0 && pinned.variants.every((v) => state.available(v.sku) === 0);
     let stateText = "";
-    if (state.show.status === "scheduled") stateText = "On sale when the show goes live.";
-    else if (state.show.status === "ended") stateText = "The show has ended, so this is no longer on sale here.";
-    else if (soldOut && !hold) stateText = "Sold out in every size. Stay tuned: the host may have another drop.";
+    if (state.show.status === "scheduled") stateText = t("card.on_sale_when_live");
+    else if (state.show.status === "ended" && !live) stateText = t("card.show_ended");
+    else if (soldOut && !hold) stateText = t("card.sold_out_everywhere");
     // A waiting room's drop (viewer/queue.js): Buy only for a buyer the line has let in.
     const gate = this.viewer.queue ? this.viewer.queue.gate(pinned, now) : null;
     const waiting = Boolean(gate && !gate.canBuy);
@@ -160,8 +164,10 @@ export class Card {
     show(this.buyButton, live && !hold && !soldOut && !waiting);
     this.sizes.disabled = !live;
     if (this.buyButton.hidden === false) {
-      const label = this.selected ? `Buy ${state.label(this.selected)} · ${formatMoney(unit, currency)}` : `Buy · ${formatMoney(unit, currency)}`;
-      setText(this.buyButton, this.busy ? "Reserving…" : label);
+      const label = this.selected
+        ? t("card.buy_size", { size: state.label(this.selected), price: formatMoney(unit, currency) })
+        : t("card.buy_price", { price: formatMoney(unit, currency) });
+      setText(this.buyButton, this.busy ? t("card.reserving") : label);
       this.buyButton.setAttribute("aria-busy", String(this.busy));
       this.buyButton.disabled = this.busy;
     }
@@ -187,15 +193,15 @@ export class Card {
     }
     if (offer) {
       const left = offer.ends_at - now;
-      setText(this.offerCountdown, `ends in ${formatCountdown(left)}`);
-      this.offerCountdown.setAttribute("aria-label", `Offer ends in ${spokenDuration(left)}`);
+      setText(this.offerCountdown, t("card.ends_in", { time: formatCountdown(left) }));
+      this.offerCountdown.setAttribute("aria-label", t("card.offer_ends_in", { duration: spokenDuration(left) }));
       if (left <= 60000 && left > 50000 && !this._announcedOfferMinute.has(offer.id)) {
         this._announcedOfferMinute.add(offer.id);
-        this.viewer.announce("The offer ends in 1 minute.");
+        this.viewer.announce(t("card.offer_ends_minute"));
       }
     } else if (upcoming) {
-      setText(this.offerCountdown, `starts in ${formatCountdown(upcoming.starts_at - now)}`);
-      this.offerCountdown.setAttribute("aria-label", `Offer starts in ${spokenDuration(upcoming.starts_at - now)}`);
+      setText(this.offerCountdown, t("card.starts_in", { time: formatCountdown(upcoming.starts_at - now) }));
+      this.offerCountdown.setAttribute("aria-label", t("card.offer_starts_in", { duration: spokenDuration(upcoming.starts_at - now) }));
     }
   }
 
@@ -235,12 +241,12 @@ export class Card {
       const label = state.label(sku);
       const n = state.available(sku);
       const soldOut = n === 0;
-      const text = n === null ? "" : soldOut ? "Sold out" : `${n} left`;
+      const text = n === null ? "" : soldOut ? t("card.sold_out") : t("card.left", { n });
       setText(chip.querySelector(".chip-stock"), text);
       chip.disabled = soldOut;
       chip.classList.toggle("sold-out", soldOut);
       chip.setAttribute("aria-pressed", String(sku === this.selected));
-      chip.setAttribute("aria-label", text ? `${label}, ${text.toLowerCase()}` : label);
+      chip.setAttribute("aria-label", text ? t("card.chip_label", { size: label, stock: text.toLowerCase() }) : label);
       const before = this._lastStock[sku];
       this._lastStock[sku] = n;
       if (sku === this.selected && before !== undefined && before !== n && n !== null) this._stockMoved(sku, label, n);
@@ -249,7 +255,7 @@ export class Card {
     if (this.selected && state.available(this.selected) === 0 && !this.viewer.buying.hold && !this.busy) {
       const label = state.label(this.selected);
       this.selected = null;
-      this.notice = { text: `${label} just sold out. Pick another size.` };
+      this.notice = { text: t("card.just_sold_out", { size: label }) };
       this.viewer.announce(this.notice.text);
     }
   }
@@ -259,7 +265,7 @@ export class Card {
     const now = Date.now();
     if (n <= LOW_STOCK && now - this._lastStockAnnounce >= STOCK_ANNOUNCE_EVERY_MS) {
       this._lastStockAnnounce = now;
-      this.viewer.announce(`${label}: ${n} left.`);
+      this.viewer.announce(t("card.stock_spoken", { size: label, n }));
     }
   }
 }

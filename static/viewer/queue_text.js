@@ -1,71 +1,69 @@
-// Every sentence the waiting room shows or speaks, in one place, so that translating it later is
-// one file. Numbers, ordinals and times are formatted for the page's language (common/format.js).
+// Every sentence the waiting room shows or speaks, in one place, in the page's language (t(),
+// static/i18n/*.json). Numbers, ordinals and times are formatted for it (common/format.js).
 
 import { formatCountdown, formatNumber, formatOrdinal, formatWhen, spokenDuration } from "../common/format.js";
+import { LOCALE, t } from "../common/i18n.js";
 
-export const LOCALE = document.documentElement.lang || "en";
-
-const minutes = new Intl.PluralRules(LOCALE);
+export { LOCALE };
 
 /** "less than a minute", "about 1 minute", "about 3 minutes", "about 2 hours". */
 function about(seconds) {
-  if (seconds < 60) return "less than a minute";
-  if (seconds < 5400) {
-    const m = Math.round(seconds / 60);
-    return `about ${formatNumber(m, LOCALE)} ${minutes.select(m) === "one" ? "minute" : "minutes"}`;
-  }
-  const h = Math.round(seconds / 3600);
-  return `about ${formatNumber(h, LOCALE)} ${minutes.select(h) === "one" ? "hour" : "hours"}`;
+  if (seconds < 60) return t("queue.less_than_minute");
+  if (seconds < 5400) return t("queue.about_minutes", { n: Math.round(seconds / 60) });
+  return t("queue.about_hours", { n: Math.round(seconds / 3600) });
 }
+
+// English says "3rd"; the other languages say "place 3" in their sentence ({n}).
+const ordinal = (position) => ({ n: position, ordinal: formatOrdinal(position, LOCALE) });
 
 export const QUEUE_TEXT = {
   // Before joining
-  startsIn: (ms) => `Drop starts in ${formatCountdown(ms)}`,
-  startsInSpoken: (ms) => `The drop starts in ${spokenDuration(ms)}`,
-  explainBefore: (startsAt, now) =>
-    `Everyone who joins before ${formatWhen(startsAt, now, LOCALE)} gets a random place; joining early does not put you ahead.`,
-  started: "The drop has started",
-  explainLate: "You can still join: new places go to the back of the line.",
-  join: "Join the line",
-  joining: "Joining…",
-  solving: "Checking this is a person… (a second or two)",
-  checking: "Checking your place in line…",
+  startsIn: (ms) => t("queue.starts_in", { time: formatCountdown(ms) }),
+  startsInSpoken: (ms) => t("queue.starts_in_spoken", { duration: spokenDuration(ms) }),
+  explainBefore: (startsAt, now) => t("queue.explain_before", { when: formatWhen(startsAt, now, LOCALE) }),
+  get started() { return t("queue.started"); },
+  get explainLate() { return t("queue.explain_late"); },
+  get join() { return t("queue.join"); },
+  get joining() { return t("queue.joining"); },
+  get solving() { return t("queue.solving"); },
+  get checking() { return t("queue.checking"); },
 
   // In line, before the draw
-  inLine: "You're in line.",
-  drawnAtStart: "Places are drawn at random when the drop starts.",
-  startsInShort: (ms) => `starts in ${formatCountdown(ms)}`,
-  entry: (entryId) => `Entry ${entryId}`,
-  checkTheDraw: "Check the draw",
-  drawing: "Drawing places…",
-  drawingDetail: "Your place shows here in a moment.",
+  get inLine() { return t("queue.in_line"); },
+  get drawnAtStart() { return t("queue.drawn_at_start"); },
+  startsInShort: (ms) => t("queue.starts_in_short", { time: formatCountdown(ms) }),
+  entry: (entryId) => t("queue.entry", { id: entryId }),
+  get checkTheDraw() { return t("queue.check_draw"); },
+  get drawing() { return t("queue.drawing"); },
+  get drawingDetail() { return t("queue.drawing_detail"); },
 
   // In line, with a place
-  position: (position, etaS) => `You are ${formatOrdinal(position, LOCALE)}${etaS === null ? "" : `: ${about(etaS)}`}`,
-  positionSpoken: (position) => `You are ${formatOrdinal(position, LOCALE)} in line.`,
-  keepOpen: "Keep this page open: Buy appears here when it's your turn.",
-  soldOutWaiting: "Sold out for now: the line moves again if units come back.",
-  drawNumber: (rank) => `Your number in the draw: ${formatNumber(rank, LOCALE)}`,
+  position: (position, etaS) => (etaS === null ? t("queue.position", ordinal(position))
+    : t("queue.position_eta", { ...ordinal(position), eta: about(etaS) })),
+  positionSpoken: (position) => t("queue.position_spoken", ordinal(position)),
+  get keepOpen() { return t("queue.keep_open"); },
+  get soldOutWaiting() { return t("queue.sold_out_waiting"); },
+  drawNumber: (rank) => t("queue.draw_number", { n: formatNumber(rank, LOCALE) }),
 
   // Your turn
-  yourTurn: "It's your turn!",
-  gettingPass: "Getting your pass…",
-  passExpiresIn: (ms) => `Your pass expires in ${formatCountdown(ms)}`,
-  passExpiresSpoken: (ms) => `Your pass expires in ${spokenDuration(ms)}`,
-  pickAndBuy: "Pick a size and buy before your pass runs out.",
-  soldOutYourTurn: "Sold out right now: if a size comes back before your pass runs out, you can still buy it.",
-  yourTurnSpoken: (ms) => `It's your turn. You have ${spokenDuration(ms)} to buy.`,
+  get yourTurn() { return t("queue.your_turn"); },
+  get gettingPass() { return t("queue.getting_pass"); },
+  passExpiresIn: (ms) => t("queue.pass_expires_in", { time: formatCountdown(ms) }),
+  passExpiresSpoken: (ms) => t("queue.pass_expires_spoken", { duration: spokenDuration(ms) }),
+  get pickAndBuy() { return t("queue.pick_and_buy"); },
+  get soldOutYourTurn() { return t("queue.sold_out_your_turn"); },
+  yourTurnSpoken: (ms) => t("queue.your_turn_spoken", { duration: spokenDuration(ms) }),
 
   // After
-  passRanOut: "Your pass ran out.",
-  placeWentOn: "Your place went to the next person in line.",
-  passRanOutNotice: "Your pass ran out, so your place went to the next person in line.",
-  turnOver: "Your turn in line is over.",
-  thanks: "Thanks for shopping the drop!",
-  boughtYourShare: "You've bought as many as one person may at this drop's price.",
+  get passRanOut() { return t("queue.pass_ran_out"); },
+  get placeWentOn() { return t("queue.place_went_on"); },
+  get passRanOutNotice() { return t("queue.pass_ran_out_notice"); },
+  get turnOver() { return t("queue.turn_over"); },
+  get thanks() { return t("queue.thanks"); },
+  get boughtYourShare() { return t("queue.bought_share"); },
 
   // Trouble
-  joinedSpoken: "You're in line. Places are drawn at random when the drop starts.",
-  joinFailed: "We couldn't reach the shop to join the line. Check your connection, then try again.",
-  passChecking: "Checking your place in line…",
+  get joinedSpoken() { return t("queue.joined_spoken"); },
+  get joinFailed() { return t("queue.join_failed"); },
+  get passChecking() { return t("queue.checking"); },
 };

@@ -4,6 +4,7 @@
 
 import { api, ApiError } from "../common/api.js";
 import { byId, setText, show } from "./dom.js";
+import { t } from "../common/i18n.js";
 
 export class Remind {
   constructor(viewer) {
@@ -40,11 +41,11 @@ export class Remind {
     try {
       await this.viewer.ensureBuyer();
       this.reminder = await api(this.path, { method: "POST", body: email ? { email } : {} });
-      this.viewer.announce(email ? `We'll email ${email} before the show starts.` : "Keep this page open: it goes live right here.");
+      this.viewer.announce(email ? t("remind.will_email", { email }) : t("remind.keep_open"));
     } catch (err) {
       const code = err instanceof ApiError ? err.code : "network";
       this.reminder = null;
-      setText(this.statusText, code === "invalid_request" ? "That email doesn't look right." : "We couldn't set the reminder. Try again.");
+      setText(this.statusText, code === "invalid_request" ? t("remind.bad_email") : t("remind.failed"));
       show(this.status, true);
       show(this.cancelButton, false);
       return;
@@ -59,7 +60,7 @@ export class Remind {
       if (!(err instanceof ApiError) || err.code !== "not_found") return;
     }
     this.reminder = null;
-    this.viewer.announce("Reminder cancelled.");
+    this.viewer.announce(t("remind.cancelled"));
     this.render();
   }
 
@@ -69,8 +70,8 @@ export class Remind {
     show(this.status, scheduled && Boolean(this.reminder));
     if (this.reminder) {
       setText(this.statusText, this.reminder.email
-        ? `Reminder set: we'll email ${this.reminder.email} 24 hours and 15 minutes before, and when it goes live.`
-        : "Reminder set for this page.");
+        ? t("remind.set_email", { email: this.reminder.email })
+        : t("remind.set_page"));
       show(this.cancelButton, true);
     }
   }

@@ -4,6 +4,7 @@
 
 import { api } from "../common/api.js";
 import { formatMoney } from "../common/format.js";
+import { t } from "../common/i18n.js";
 
 let countries = null;
 
@@ -25,6 +26,14 @@ export function shippingCents(terms, subtotal, country) {
   return terms.kind === "flat" ? terms.flat_cents : terms.countries[country];
 }
 
+/** What a draw's entry authorizes for shipping on top of `price` when it names no country
+ * (live/draws.py _shipping_allowance): none, flat, or the dearest listed destination. */
+export function entryShippingCents(terms, price) {
+  if (!terms || terms.kind === "none") return 0;
+  if (terms.free_over_cents !== null && terms.free_over_cents !== undefined && price >= terms.free_over_cents) return 0;
+  return terms.kind === "flat" ? terms.flat_cents : Math.max(0, ...Object.values(terms.countries || {}));
+}
+
 /** The tax inside a tax-inclusive amount: gross * rate / (1 + rate), nearest minor unit, halves up. */
 export function includedTax(gross, rateBp) {
   if (!rateBp || gross <= 0) return 0;
@@ -36,14 +45,14 @@ export function includedTax(gross, rateBp) {
 export function termsText(terms, currency) {
   if (!terms) return "";
   const money = (cents) => formatMoney(cents, currency);
-  const free = terms.free_over_cents !== null && terms.free_over_cents !== undefined ? `, free from ${money(terms.free_over_cents)}` : "";
+  const free = terms.free_over_cents !== null && terms.free_over_cents !== undefined ? t("terms.free_from", { amount: money(terms.free_over_cents) }) : "";
   let text = "";
-  if (terms.kind === "flat") text = terms.flat_cents ? `Shipping ${money(terms.flat_cents)}${free}` : "Free shipping";
+  if (terms.kind === "flat") text = terms.flat_cents ? t("terms.shipping", { amount: money(terms.flat_cents), free }) : t("terms.free_shipping");
   if (terms.kind === "per_country") {
     const prices = Object.values(terms.countries || {});
     const count = prices.length;
-    text = `Ships to ${count} ${count === 1 ? "country" : "countries"}, from ${money(Math.min(...prices))}${free}`;
+    text = t("terms.ships_to", { n: count, amount: money(Math.min(...prices)), free });
   }
-  if (terms.tax_rate_bp) text += `${text ? " · " : ""}Prices include ${terms.tax_label} (${terms.tax_rate_bp / 100} %)`;
+  if (terms.tax_rate_bp) text += `${text ? " · " : ""}${t("terms.tax", { tax: terms.tax_label, percent: terms.tax_rate_bp / 100 })}`;
   return text;
 }

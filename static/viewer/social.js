@@ -3,18 +3,31 @@
 import { api, ApiError } from "../common/api.js";
 import { formatCount } from "../common/format.js";
 import { byId, el, reducedMotion, setText, show } from "./dom.js";
+import { t } from "../common/i18n.js";
 import { reactionIcon } from "./icons.js";
+import { chatExtras } from "./host_chat.js";
 
 // The server accepts exactly these (live/presence.py REACTIONS).
-const REACTIONS = [["❤️", "love"], ["🔥", "fire"], ["😂", "laughing"], ["😮", "wow"], ["👏", "applause"], ["👍", "thumbs up"]];
+const REACTIONS = [["❤️", () => t("reaction.love")], ["🔥", () => t("reaction.fire")], ["😂", () => t("reaction.laughing")],
+  ["😮", () => t("reaction.wow")], ["👏", () => t("reaction.applause")], ["👍", () => t("reaction.thumbs_up")]];
 const FLOATS_PER_FRAME = 6;
 const TICKER_MS = 4000;
 
+const CHAT_ERROR_MS = 6000; // a refusal's sentence goes after 6 s (the 10 s rate window is then mostly over)
+// Lines longer than this many characters are clamped to two lines; a tap shows the whole line.
+const CLAMP_CHARS = 90;
+const TEXT = {
+  chattingAs: (name) => t("chat.as", { name }),
+  guestName: (buyerId) => `viewer-${buyerId.slice(0, 4)}`, // what the server calls an unnamed buyer (live/chat.py)
+  get guest() { return t("chat.as_guest"); },
+  get expand() { return t("chat.expand"); },
+};
+
 const CHAT_ERRORS = {
-  rate_limited: "You're sending messages quickly. Wait a few seconds, then send again.",
-  muted: "The host has turned off chat for you in this show.",
-  chat_too_long: "That message is too long: keep it under 280 characters.",
-  malformed_frame: "That message couldn't be sent. Type something, then press Send.",
+  rate_limited: () => t("chat.rate_limited"),
+  muted: () => t("chat.muted"),
+  chat_too_long: () => t("chat.too_long"),
+  malformed_frame: () => t("chat.malformed"),
 };
 
 export class Social {
@@ -33,13 +46,16 @@ export class Social {
     this.ticker = byId("ticker");
     this.floats = byId("reaction-floats");
     this.pendingChat = null; // a line typed before this page had a buyer; sent once it has
+    this.sentText = null; // the line sent and not yet seen back: it stays in the input until then
+    this._errorTimer = null;
     this._shownReactions = null;
     this._tickerQueue = [];
     this._tickerTimer = null;
 
     const bar = byId("reactions");
-    for (const [emoji, name] of REACTIONS) {
-      const button = el("button", { type: "button", className: "reaction", "aria-label": `Send ${name}`, title: name },
+    for (const [emoji, nameOf] of REACTIONS) {
+      const name = nameOf();
+      const button = el("button", { type: "button", className: "reaction", "aria-label": t("reaction.send", { name }), title: name },
         reactionIcon(emoji, 26));
       button.addEventListener("click", () => this.react(emoji));
       bar.append(button);
@@ -49,6 +65,21 @@ export class Social {
       this.send();
     });
     this.nameEdit.addEventListener("click", () => this.toggleName());
+    // A clamped long line opens on a tap (or Enter), and closes on the next.
+    const toggleLine = (event) => {
+      const line = event.target.closest(".chat-line.clamped");
+      if (!line) return;
+      const open = !line.classList.contains("expanded");
+      line.classList.toggle("expanded", open);
+      line.setAttribute("aria-expanded", String(open));
+    };
+    this.log.addEventListener("click", toggleLine);
+    this.log.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" || event.key === " ") {
+        if (event.target.closest(".chat-line.clamped")) event.preventDefault();
+        toggleLine(event);
+      }
+    });
     this.nameForm.addEventListener("submit", (event) => {
       event.preventDefault();
       this.saveName();
@@ -66,12 +97,21 @@ export class Social {
     for (const message of state.chat) {
       if (have.has(String(message.id))) continue;
       const mine = buyer.id && message.buyer_id === buyer.id;
-      this.log.append(
-        el("li", { className: mine ? "chat-line mine" : "chat-line", dataset: { id: message.id } },
-          el("span", { className: "chat-name" }, message.name || "viewer"),
-          " ",
-          el("span", { className: "chat-text" }, message.text)),
-      );
+      const extras = chatExtras(message); // the host's badge and a reply's quote (host_chat.js)
+      const long = message.text.length > CLAMP_CHARS;
+      const line = el("li", { className: `chat-line${mine ? " mine" : ""}${long ? " clamped" : ""}`, dataset: { id: message.id } },
+        extras.quote || null,
+        extras.badge || null,
+        el("span", { className: "chat-name" }, message.name || t("chat.viewer")),
+        " ",
+        el("span", { className: "chat-text" }, message.text));
+      if (long) {
+        line.tabIndex = 0;
+        line.title = TEXT.expand;
+        line.setAttribute("aria-expanded", "false");
+      }
+      this.log.append(line);
+      if (mine && this.sentText !== null && message.text === this.sentText) this._accepted();
     }
     if (nearBottom) this.log.scrollTop = this.log.scrollHeight;
   }
@@ -83,21 +123,28 @@ export class Social {
       return;
     }
     this._chatError("");
+    // The text stays in the input until the server sends it back as a chat line (_accepted): a
+    // refused line (too fast, muted, offline) is not lost.
+    this.sentText = text;
     if (!this.viewer.buyer.id) {
       this.pendingChat = text;
       try {
         await this.viewer.ensureBuyer(); // reconnects the socket with the new cookie, then sends
       } catch {
-        this._chatError("We couldn't set you up to chat. Check your connection and try again.");
+        this._chatError(t("chat.setup_failed"));
       }
-      this.input.value = "";
       return;
     }
     if (!this.viewer.live.send({ type: "chat", text })) {
-      this._chatError("Reconnecting… your message wasn't sent. Try again in a moment.");
-      return;
+      this._chatError(t("chat.reconnecting"));
     }
-    this.input.value = "";
+  }
+
+  /** The server published our line: now the input may be emptied (unless typing went on). */
+  _accepted() {
+    if (this.input.value.trim() === this.sentText) this.input.value = "";
+    this.sentText = null;
+    this._chatError("");
   }
 
   /** The socket is open (again): send a line typed while it had no buyer. */
@@ -113,24 +160,27 @@ export class Social {
   refused(frame) {
     if (frame.code === "not_signed_in") {
       this.viewer.buyer.id = null;
-      this._chatError("Setting you up to chat… send your message again in a moment.");
+      this._chatError(t("chat.setting_up"));
       this.viewer.ensureBuyer().catch(() => {});
       return;
     }
-    this._chatError(CHAT_ERRORS[frame.code] || "That couldn't be sent. Try again.");
+    this._chatError(CHAT_ERRORS[frame.code] ? CHAT_ERRORS[frame.code]() : t("chat.not_sent"));
   }
 
   _chatError(text) {
     show(this.error, Boolean(text));
     setText(this.error, text);
+    clearTimeout(this._errorTimer);
+    if (text) this._errorTimer = setTimeout(() => this._chatError(""), CHAT_ERROR_MS);
   }
 
   // -- display name ----------------------------------------------------------------------------
 
   renderName() {
-    const name = this.viewer.buyer.name;
-    setText(this.chatAs, name ? `Chatting as ${name}` : "Chatting as a guest");
-    setText(this.nameEdit, name ? "Change name" : "Set a name");
+    const { name, id } = this.viewer.buyer;
+    // Unnamed, the server shows this buyer's lines as "viewer-xxxx": the page says the same.
+    setText(this.chatAs, name ? TEXT.chattingAs(name) : id ? TEXT.chattingAs(TEXT.guestName(id)) : TEXT.guest);
+    setText(this.nameEdit, name ? t("chat.change_name") : t("chat.set_name"));
   }
 
   toggleName(open = this.nameForm.hidden) {
@@ -159,12 +209,12 @@ export class Social {
       }
     } catch (err) {
       this._chatError(err instanceof ApiError && err.code === "invalid_request"
-        ? "Names can be up to 40 characters." : "We couldn't save your name. Try again.");
+        ? t("chat.name_too_long") : t("chat.name_failed"));
       return;
     }
     this.renderName();
     this.toggleName(false);
-    this.viewer.announce(`You're now chatting as ${this.viewer.buyer.name}.`);
+    this.viewer.announce(t("chat.now_as", { name: this.viewer.buyer.name }));
   }
 
   // -- reactions, viewers, ticker -----------------------------------------------------------------
@@ -198,14 +248,14 @@ export class Social {
   renderViewers() {
     const n = this.viewer.state.viewers;
     setText(this.viewerNumber, formatCount(n));
-    this.viewerCount.title = `${n} watching now`;
+    this.viewerCount.title = t("viewers.watching_now", { n });
   }
 
   sold(frame) {
     const label = this.viewer.state.label(frame.sku);
-    const who = typeof frame.name === "string" && frame.name ? frame.name : "Someone";
-    const what = this.viewer.state.variant(frame.sku) ? `${this.viewer.state.pinned.title}, ${label}` : label;
-    this._tickerQueue.push(`${who} just bought ${what}`);
+    const who = typeof frame.name === "string" && frame.name ? frame.name : t("ticker.someone");
+    const what = this.viewer.state.variant(frame.sku) ? t("ticker.item", { title: this.viewer.state.pinned.title, size: label }) : label;
+    this._tickerQueue.push(t("ticker.bought", { who, what }));
     if (this._tickerQueue.length > 3) this._tickerQueue.splice(0, this._tickerQueue.length - 3);
     if (!this._tickerTimer) this._nextTicker();
   }

@@ -2,12 +2,15 @@
 // card element, so its number goes to Stripe and never to livedrop. The sheet's own card field is
 // hidden; the checkout is three calls: POST .../payment (the hold's PaymentIntent), confirm it with
 // a payment method Stripe.js made (3-D Secure handled by Stripe.js), then POST .../checkout.
+// The show's bag pays the same way with its own calls (POST /api/shows/{slug}/bag/payment, one
+// PaymentIntent for the bag's total, then .../bag/checkout; docs/bag.md) and its own card element.
 //
 // Stripe.js's createPaymentMethod makes the payment method; localstripe's stand-in for Stripe.js
 // (the tests) answers nothing there and has only createToken, whose card id it takes instead.
 
 import { api, ApiError } from "../common/api.js";
 import { byId, show } from "./dom.js";
+import { LOCALE, t } from "../common/i18n.js";
 
 let loading = null;
 
@@ -32,35 +35,43 @@ function refused(error) {
 
 export class StripeCheckout {
   /** The page's payment settings (web/routes/viewer.py): a StripeCheckout, or null (test provider). */
-  static fromPage() {
+  static fromPage(place = undefined) {
     const page = JSON.parse(byId("livedrop-page").textContent);
-    return page.payments?.provider === "stripe" ? new StripeCheckout(page.payments) : null;
+    return page.payments?.provider === "stripe" ? new StripeCheckout(page.payments, place) : null;
   }
 
-  constructor(config) {
-    this.config = config; // {provider, publishable_key, stripe_js_url}
+  /**
+   * @param config the page's payment settings: {provider, publishable_key, stripe_js_url}
+   * @param place which card-number field the card element replaces: the checkout sheet's (the
+   *   default) or the bag's ({cardInput: "bag-card", holder: "bag-stripe-card", fieldClass: "bag-field"}).
+   */
+  constructor(config, { cardInput = "co-card", holder = "stripe-card", fieldClass = "field" } = {}) {
+    this.config = config;
+    this.place = { cardInput, holder, fieldClass };
     this.stripe = null;
     this.card = null;
   }
 
-  /** Hide the sheet's card-number field and put Stripe.js's card element in its place (once). */
+  /** Hide the form's card-number field and put Stripe.js's card element in its place (once). */
   async mount() {
-    const input = byId("co-card");
+    const { cardInput, fieldClass } = this.place;
+    const input = byId(cardInput);
     input.required = false;
-    show(input.closest(".field"), false);
+    const field = input.closest(`.${fieldClass}`);
+    show(field, false);
     if (this.card) return;
     await loadStripeJs(this.config.stripe_js_url);
     this.stripe = window.Stripe(this.config.publishable_key);
     const holder = document.createElement("div");
-    holder.className = "field";
-    holder.id = "stripe-card";
+    holder.className = fieldClass;
+    holder.id = this.place.holder;
     const label = document.createElement("p");
-    label.textContent = "Card (handled by Stripe; it never reaches this shop)";
+    label.textContent = t("stripe.card_label");
     const element = document.createElement("div");
-    element.id = "stripe-card-element";
+    element.id = `${this.place.holder}-element`;
     holder.append(label, element);
-    input.closest(".field").after(holder);
-    this.card = this.stripe.elements().create("card");
+    field.after(holder);
+    this.card = this.stripe.elements({ locale: LOCALE }).create("card"); // Stripe's own field in the page's language
     this.card.mount(element);
   }
 
@@ -77,28 +88,44 @@ export class StripeCheckout {
     return made.token.card.id;
   }
 
+  /** A payment method made from the card element (a draw's entry authorizes with it: viewer/draw.js). */
+  async paymentMethod(details) {
+    if (!this.card) await this.mount();
+    return this._paymentMethod(details);
+  }
+
   /** Pay for the hold; resolves to the order (as POST .../checkout answers it). */
-  async pay(holdId, details) {
+  pay(holdId, details) {
+    const hold = encodeURIComponent(holdId);
+    return this._guarded(`/api/holds/${hold}/payment`, `/api/holds/${hold}/checkout`, details);
+  }
+
+  /** Pay for several holds of the show's bag with one payment; resolves to the one order. */
+  payBag(slug, holdIds, details) {
+    const show = encodeURIComponent(slug);
+    return this._guarded(`/api/shows/${show}/bag/payment`, `/api/shows/${show}/bag/checkout`, { ...details, hold_ids: holdIds });
+  }
+
+  async _guarded(paymentUrl, checkoutUrl, body) {
     try {
-      return await this._pay(holdId, details);
+      return await this._pay(paymentUrl, checkoutUrl, body);
     } catch (err) {
       if (!(err instanceof ApiError)) console.error("stripe checkout:", err); // the sheet says "couldn't reach"
       throw err;
     }
   }
 
-  async _pay(holdId, details) {
+  async _pay(paymentUrl, checkoutUrl, body) {
     if (!this.card) await this.mount();
-    const hold = encodeURIComponent(holdId);
-    let payment = await api(`/api/holds/${hold}/payment`, { method: "POST", body: details });
+    let payment = await api(paymentUrl, { method: "POST", body });
     if (!payment.order_id && payment.status !== "succeeded") {
-      const method = await this._paymentMethod(details);
-      payment = await api(`/api/holds/${hold}/payment`, { method: "POST", body: { ...details, payment_method: method } });
+      const method = await this._paymentMethod(body);
+      payment = await api(paymentUrl, { method: "POST", body: { ...body, payment_method: method } });
       if (payment.status === "requires_action") {
         const done = await this.stripe.confirmCardPayment(payment.client_secret);
         if (done.error) throw refused(done.error);
       }
     }
-    return api(`/api/holds/${hold}/checkout`, { method: "POST", body: details });
+    return api(checkoutUrl, { method: "POST", body });
   }
 }

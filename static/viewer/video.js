@@ -5,7 +5,10 @@
 //     (static/vendor/hls, loaded only when needed), or natively where the browser has HLS and no
 //     MediaSource (iOS Safari).
 // Muted autoplay (what browsers allow without a tap) with a tap-to-unmute button; the still stays
-// until frames play and comes back when the stream ends. No stream yet: ask again every few seconds.
+// until frames play and comes back when the stream ends. Whether livedrop's own stream is on comes
+// from the show's state (the snapshot's `video` and `video` events): no stream, no request (a GET
+// /whep/{slug} every few seconds logged a 404 each time). Only an older server that does not say
+// is asked every few seconds.
 // A WHEP connection that ends while the stream goes on (the server closes a viewer whose part of
 // the stream failed on its side, or packets stop coming) is replaced by a new one within a second or
 // two: the picture never stays frozen.
@@ -68,10 +71,11 @@ export function streamKind(url, kind) {
  * @param {{video: HTMLVideoElement, placeholder: HTMLElement, unmute: HTMLElement, clock: {now(): number},
  *          streamUrl?: string|null, streamKind?: string|null}} options
  */
-export function startVideo({ video, placeholder, unmute, clock, streamUrl = null, streamKind: kind = null }) {
+export function startVideo({ video, placeholder, unmute, clock, streamUrl = null, streamKind: kind = null, onAir = null }) {
   const ownWhep = video.dataset.whepUrl;
   let player = null;
   let current = "";
+  let airing = onAir; // livedrop's own stream: true, false, or null (unknown: ask the server)
 
   function showStill() {
     video.hidden = true;
@@ -123,11 +127,13 @@ export function startVideo({ video, placeholder, unmute, clock, streamUrl = null
 
     async function attempt() {
       if (stopped) return;
+      if (own && airing === false) return undefined; // off: the `video` event starts us again
       if (document.hidden) return retry(CHECK_EVERY_MS);
       try {
-        // livedrop answers GET /whep/{slug} with whether a stream exists (cheap, cached); an
-        // external WHEP server need not, so there the offer itself is the question.
-        if (own && (await fetch(url, { cache: "no-store" })).status !== 200) return retry(CHECK_EVERY_MS);
+        // livedrop answers GET /whep/{slug} with whether a stream exists (cheap, cached), asked
+        // only when the show's state does not say; an external WHEP server need not answer it,
+        // so there the offer itself is the question.
+        if (own && airing === null && (await fetch(url, { cache: "no-store" })).status !== 200) return retry(CHECK_EVERY_MS);
         if (stopped) return;
         const peer = (pc = new RTCPeerConnection({ iceServers: [] }));
         peer.addTransceiver("video", { direction: "recvonly" });
@@ -169,7 +175,7 @@ export function startVideo({ video, placeholder, unmute, clock, streamUrl = null
         let since = Date.now();
         watch = setInterval(async () => {
           try {
-            if (own && (await fetch(url, { cache: "no-store" })).status === 404 && peer === pc) return ended();
+            if (own && airing === null && (await fetch(url, { cache: "no-store" })).status === 404 && peer === pc) return ended();
           } catch { /* offline for a moment: the connection state decides */ }
           try {
             const now = packetsReceived(await peer.getStats());
@@ -190,6 +196,18 @@ export function startVideo({ video, placeholder, unmute, clock, streamUrl = null
     attempt();
     return {
       name: own ? "livedrop-whep" : "whep",
+      /** The show's state says the stream is on (connect now) or off (close, show the still). */
+      airChanged() {
+        if (!own) return; // an external stream is not livedrop's to know about
+        if (airing === false) {
+          clearTimeout(timer);
+          close();
+          showStill();
+        } else if (!pc) {
+          clearTimeout(timer);
+          attempt();
+        }
+      },
       position: () => null, // WebRTC plays a fraction of a second behind: as good as live
       stop() {
         stopped = true;
@@ -346,8 +364,17 @@ export function startVideo({ video, placeholder, unmute, clock, streamUrl = null
   window.addEventListener("pagehide", () => player && player.stop());
   setStream(streamUrl, kind);
 
+  /** livedrop's own stream went on or off (the show's `video` state). */
+  function setOnAir(on) {
+    const next = typeof on === "boolean" ? on : null;
+    if (next === airing) return;
+    airing = next;
+    if (player && player.airChanged) player.airChanged();
+  }
+
   return {
     setStream,
+    setOnAir,
     position: () => (player ? player.position() : null),
     stop() {
       if (player) player.stop();

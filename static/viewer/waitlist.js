@@ -9,6 +9,7 @@
 import { api, ApiError } from "../common/api.js";
 import { formatClockTime, formatMoney } from "../common/format.js";
 import { byId, el, setText, show } from "./dom.js";
+import { t } from "../common/i18n.js";
 
 const POLL_MS = 3000;
 
@@ -49,14 +50,14 @@ export class Waitlist {
       const entry = await api(`/api/shows/${encodeURIComponent(this.viewer.slug)}/waitlist`, {
         method: "POST", body: email ? { variant_id: variantId, email } : { variant_id: variantId },
       });
-      this.viewer.announce(`You're number ${entry.place} on the list. We'll hold a unit for you when one comes back.`);
+      this.viewer.announce(t("waitlist.joined_spoken", { n: entry.place }));
       await this.refresh();
     } catch (err) {
       const code = err instanceof ApiError ? err.code : "network";
-      setText(this.text, code === "in_stock" ? "That size is on sale right now: pick it and buy."
-        : code === "invalid_request" ? "That email doesn't look right. Check it, or leave it empty."
-        : code === "rate_limited" ? "Too many requests from here. Try again in a minute."
-        : "We couldn't add you to the list. Try again.");
+      setText(this.text, code === "in_stock" ? t("waitlist.in_stock")
+        : code === "invalid_request" ? t("waitlist.bad_email")
+        : code === "rate_limited" ? t("waitlist.rate_limited")
+        : t("waitlist.failed"));
     } finally {
       this.busy = false;
       this.render();
@@ -93,10 +94,10 @@ export class Waitlist {
     try {
       await api(`/api/shows/${encodeURIComponent(this.viewer.slug)}/waitlist/offers/${encodeURIComponent(entry.id)}/decline`,
         { method: "POST" });
-      this.viewer.announce("Thanks. It goes to the next person waiting.");
+      this.viewer.announce(t("waitlist.declined"));
     } catch (err) {
       if (!(err instanceof ApiError) || err.code !== "offer_closed") {
-        setText(this.text, "We couldn't reach the shop. Try again.");
+        setText(this.text, t("waitlist.offline"));
         return;
       }
     }
@@ -125,19 +126,19 @@ export class Waitlist {
     show(this.offerBox, Boolean(offer) && !(holding && this.viewer.buying.hold.hold_id === offer.offer.hold_id));
     if (offer) {
       const label = offer.variant_label || state.label(offer.sku);
-      setText(this.offerText, `${label} is back, and held for you at ${formatMoney(offer.offer.price_cents, offer.offer.currency)} until ${formatClockTime(offer.offer.deadline)}.`);
+      setText(this.offerText, t("waitlist.offer", { size: label, price: formatMoney(offer.offer.price_cents, offer.offer.currency), time: formatClockTime(offer.offer.deadline) }));
       if (!this._announced.has(offer.offer.hold_id)) {
         this._announced.add(offer.offer.hold_id);
-        this.viewer.announce(`${label} is back and held for you until ${formatClockTime(offer.offer.deadline)}.`);
+        this.viewer.announce(t("waitlist.offer_spoken", { size: label, time: formatClockTime(offer.offer.deadline) }));
       }
     }
     const waiting = soldOut.filter((v) => mine.get(v.id)?.state === "waiting");
     setText(this.text, waiting.length
-      ? waiting.map((v) => `${v.label}: you're number ${mine.get(v.id).place} on the list.`).join(" ")
-      : "Sold out? Get the next one that comes back: it is held for you first.");
+      ? waiting.map((v) => t("waitlist.place", { size: v.label, n: mine.get(v.id).place })).join(" ")
+      : t("waitlist.pitch"));
     this.sizes.replaceChildren(...soldOut.filter((v) => !mine.has(v.id) || mine.get(v.id).state !== "waiting")
       .map((v) => el("button", { type: "button", className: "button button-small", disabled: this.busy,
-        dataset: { variant: String(v.id) } }, `Notify me · ${v.label}`)));
+        dataset: { variant: String(v.id) } }, t("waitlist.notify_me", { size: v.label }))));
     void clock;
   }
 }

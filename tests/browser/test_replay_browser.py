@@ -38,9 +38,10 @@ def replay_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Li
         yield process, token
 
 
-async def record_show(url: str, token: str) -> tuple[str, dict[str, dict], dict[str, float]]:
+async def record_show(url: str, token: str, *, bag: bool = False) -> tuple[str, dict[str, dict], dict[str, float]]:
     """A live show on camera: pins A at ~1 s, B at ~3 s, unpins at ~5 s, ends at ~6.5 s. Returns the
-    slug, the products and when (seconds after the publisher was accepted) each change was made."""
+    slug, the products and when (seconds after the publisher was accepted) each change was made.
+    With ``bag``: a cap C, never pinned, is in the show's bag (docs/bag.md)."""
     from tests.media.peers import Publisher, wait_for_state  # noqa: PLC0415 - aiortc only where needed
 
     auth = {"Authorization": f"Bearer {token}"}
@@ -55,6 +56,14 @@ async def record_show(url: str, token: str) -> tuple[str, dict[str, dict], dict[
             products[name] = made.json()
         assert (await http.post("/api/shows", json={"title": "Replay night", "slug": slug})).status_code == 201
         assert (await http.post(f"/api/shows/{slug}/start")).status_code == 200
+        if bag:
+            made = await http.post("/api/products", json={
+                "title": "Replay cap C", "price_cents": 2500, "currency": "USD",
+                "variants": [{"sku": f"RP-C-{uuid.uuid4().hex[:6]}", "label": "One size", "stock": 2}]})
+            assert made.status_code == 201, made.text
+            products["C"] = made.json()
+            put = await http.put(f"/api/shows/{slug}/bag", json={"product_ids": [products["C"]["id"]]})
+            assert put.status_code == 200, put.text
         publisher = Publisher(http, slug, width=320, height=180, fps=15)
         at: dict[str, float] = {}
         try:
@@ -154,3 +163,81 @@ def test_replay_follows_the_video_when_playing_and_seeking(replay_server, tmp_pa
             assert not problems, problems
         finally:
             browser.close()
+
+
+def test_the_replay_sells_in_the_page_by_touch(replay_server) -> None:  # type: ignore[no-untyped-def]
+    """The hold route sells a recorded show's products at list price after the end (201); the page
+    must too: Buy, not "no longer on sale here" (issue 19). On a phone, by touch."""
+    server, token = replay_server
+    slug, products, at = asyncio.run(record_show(server.url, token))
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 390, "height": 844}, base_url=server.url, has_touch=True, is_mobile=True)
+            context.set_default_timeout(20_000)
+            page = context.new_page()
+            page.goto(f"/s/{slug}")
+            page.wait_for_function("() => document.querySelector('#replay-video').readyState >= 1")
+            seconds = (at["B"] + at["unpin"]) / 2
+            page.evaluate(f"() => {{ const v = document.querySelector('#replay-video'); v.pause(); v.currentTime = {seconds}; }}")
+            expect(page.locator("#replay")).to_have_attribute("data-pinned", str(products["B"]["id"]))
+            expect(page.locator("#card-message-text")).not_to_contain_text("no longer on sale")
+            page.locator("#chips button.chip").first.tap()
+            buy = page.locator("#buy")
+            expect(buy).to_contain_text("150.00")
+            buy.tap()
+            expect(page.locator("#checkout")).to_be_visible()
+            page.fill("#co-name", "Kim Lee")
+            page.fill("#co-email", "kim@example.com")
+            page.fill("#co-line1", "1 Main St")
+            page.fill("#co-city", "Springfield")
+            page.fill("#co-postal", "12345")
+            page.select_option("#co-country", "US")
+            page.select_option("#co-region", "IL")
+            page.fill("#co-card", "4242 4242 4242 4242")
+            page.locator("#checkout-pay").tap()
+            expect(page.locator("#confirmation")).to_be_visible()
+            expect(page.locator("#order-summary")).to_contain_text("Replay shoe B")
+            expect(page.locator("#order-summary")).to_contain_text("150.00")
+        finally:
+            browser.close()
+
+
+def test_the_bag_kept_at_the_end_sells_in_the_replay_by_touch(replay_server) -> None:  # type: ignore[no-untyped-def]
+    """The host kept a cap (never pinned) in the show's bag: the replay page has the bag button, and
+    the cap is held from the bag's sheet and paid in its checkout at list price (docs/bag.md)."""
+    server, token = replay_server
+    slug, products, at = asyncio.run(record_show(server.url, token, bag=True))
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 390, "height": 844}, base_url=server.url, has_touch=True, is_mobile=True)
+            context.set_default_timeout(20_000)
+            page = context.new_page()
+            problems: list[str] = []
+            page.on("pageerror", lambda exc: problems.append(str(exc)))
+            page.goto(f"/s/{slug}")
+            page.wait_for_function("() => document.querySelector('#replay-video').readyState >= 1")
+            expect(page.locator("#bag-count")).to_have_text("1")
+            page.locator("#bag-button").tap()
+            items = page.locator("#bag-list .bag-item")
+            expect(items).to_have_count(1)
+            expect(items.nth(0)).to_contain_text("Replay cap C")
+            items.nth(0).locator(".bag-add").tap()
+            expect(page.locator("#bag-held .bag-hold")).to_have_count(1)
+            page.locator("#bag-checkout").tap()
+            page.fill("#bag-name", "Kim Lee")
+            page.fill("#bag-email", "kim@example.com")
+            page.fill("#bag-line1", "1 Main St")
+            page.fill("#bag-city", "Springfield")
+            page.fill("#bag-postal", "12345")
+            page.fill("#bag-region", "IL")
+            page.fill("#bag-card", "4242 4242 4242 4242")
+            page.locator("#bag-pay").tap()
+            expect(page.locator("#bag-done")).to_contain_text("Paid!")
+            assert not problems, problems
+        finally:
+            browser.close()
+    auth = {"Authorization": f"Bearer {token}"}
+    orders = httpx.get(f"{server.url}/api/shows/{slug}/orders", headers=auth, timeout=10).json()["orders"]
+    assert [(o["status"], o["total_cents"]) for o in orders] == [("paid", 2500)], orders

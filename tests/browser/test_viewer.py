@@ -20,7 +20,8 @@ CARD_PAYS = "4242 4242 4242 4242"
 CARD_DECLINED = "4000 0000 0000 0002"
 
 # Every visible element inside the viewport horizontally (and vertically, outside scrolling
-# boxes); the page itself never scrolls sideways.
+# boxes; an upright phone's sizes are one row that swipes sideways); the page itself never scrolls
+# sideways.
 OVERFLOW_JS = """() => {
   const width = document.documentElement.clientWidth, height = document.documentElement.clientHeight;
   const bad = [];
@@ -28,7 +29,8 @@ OVERFLOW_JS = """() => {
     const r = el.getBoundingClientRect();
     if (r.width === 0 && r.height === 0) continue;
     const scrolls = el.closest(".chat-log, .reaction-floats, dialog");
-    if (r.left < -1 || r.right > width + 1 || (!scrolls && (r.top < -1 || r.bottom > height + 1))) {
+    const swipes = el.closest(".chips") && getComputedStyle(el.closest(".chips")).overflowX === "auto";
+    if ((!swipes && (r.left < -1 || r.right > width + 1)) || (!scrolls && (r.top < -1 || r.bottom > height + 1))) {
       bad.push(`${el.tagName.toLowerCase()}#${el.id}.${el.className} [${Math.round(r.left)},${Math.round(r.top)} ${Math.round(r.right)},${Math.round(r.bottom)}]`);
     }
   }

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from inventory import errors
-from inventory.stock import SkuCounts
+from inventory.stock import SkuCounts, StockStore
 
 from .conftest import terms
 
@@ -166,6 +166,31 @@ async def test_sold_out_flag_answers_locally_until_stock_moves(stock, product, r
     assert got.remaining == 1 and calls > 0
 
 
+async def test_sold_out_flag_survives_holds_on_other_sizes_and_lapses_when_units_return(stock, product, redis, clock):
+    """Sizes are one product with one version counter. Another process selling size 41 moves it;
+    size 40, sold out, must keep its local answer (issue 20: 0.57-0.83 of its presses went back to
+    Redis), while a unit of 40 coming back elsewhere must end the flag on the next look."""
+    _, pid = product
+    other = StockStore(redis, clock=clock)  # a second process on the same Redis
+    try:
+        taken = await other.hold(pid, "SN-40", 2, "a", "k", terms(limit=2))
+        with pytest.raises(errors.SoldOut):
+            await stock.hold(pid, "SN-40", 1, "b", "k", terms())
+        await stock.versions([pid])
+        for n in range(3):  # size 41 sells on the other process: the product's version moves
+            await other.hold(pid, "SN-41", 1, f"buyer-{n}", "k", terms())
+            await stock.versions([pid])
+            assert isinstance(stock.answer_at_hand(pid, "SN-40", 1, "c", "k"), errors.SoldOut)
+        assert stock.answer_at_hand(pid, "SN-41", 1, "c", "k") is None  # never flagged
+        await other.release(taken.hold_id, "a")  # size 40 has units again, over there
+        await stock.versions([pid])
+        assert stock.answer_at_hand(pid, "SN-40", 1, "c", "k") is None
+        got = await stock.hold(pid, "SN-40", 1, "c", "k", terms())
+        assert got.remaining == 1
+    finally:
+        other.close()
+
+
 async def test_concurrent_holds_are_pipelined(stock, product):
     _, pid = product
     await stock.hold(pid, "SN-42", 1, "warm-up", "k", terms())  # connects the lane
@@ -178,3 +203,45 @@ async def test_concurrent_holds_are_pipelined(stock, product):
     assert sum(not isinstance(r, Exception) for r in results) == 4
     assert all(isinstance(r, errors.SoldOut) for r in results if isinstance(r, Exception))
     assert lane.writes - writes_before == 1  # 50 scripts submitted in one tick leave in one write
+
+
+async def test_buyers_hash_is_a_hash_table_after_load_and_reconcile(stock, product, checkout, redis):
+    """A ziplist (listpack in Redis 7) is searched field by field: every hold's three reads and
+    writes of the buyers hash scanned it whole until it had 512 buyers (docs/hold-script.md)."""
+    await stock.load(90_001, {"X-1": 1})  # load.lua (stock.load)
+    assert await redis.object("encoding", "ld:{p90001}:buyers") == "hashtable"
+    _, pid = product  # loaded by reconcile.lua (Checkout.ensure_loaded)
+    buyers = f"ld:{{p{pid}}}:buyers"
+    assert await redis.object("encoding", buyers) == "hashtable"
+    await stock.hold(pid, "SN-42", 1, "buyer-a", "k", terms())
+    await checkout.reconcile([pid])
+    assert await redis.object("encoding", buyers) == "hashtable"
+    # The field that keeps it so is no buyer: buyer-a still has their unit, and only theirs.
+    assert await redis.hget(buyers, "buyer-a") == "1"
+    with pytest.raises(errors.LimitReached):
+        await stock.hold(pid, "SN-41", 1, "buyer-a", "k2", terms())
+    assert (await stock.hold(pid, "SN-41", 1, "buyer-b", "k", terms())).remaining == 2
+
+
+async def test_an_answer_and_a_hold_stored_by_the_previous_script_still_serve(stock, product, redis, clock):
+    """What the previous hold script wrote in a running deployment: its stored answer replays
+    (and conflicts with another body), and its hold expires once, giving its unit back."""
+    _, pid = product
+    p = f"ld:{{p{pid}}}:"
+    hid, exp = f"{pid}.previousscript0", clock() + 300_000
+    # As hold.lua wrote them before: the packed record, its due time, the buyer's record.
+    packed = "\x1e".join(["buyer-a", "SN-41", "1", "12000", "EUR", "", "7", "", str(exp), "1", str(clock())])
+    await redis.hincrby(p + "avail", "SN-41", -1)
+    await redis.hincrby(p + "buyers", "buyer-a", 1)
+    await redis.hset(p + "hold:" + hid, "r", packed)
+    await redis.zadd(p + "due", {hid: exp})
+    await redis.hset(p + "b:buyer-a", mapping={"h:" + hid: "1", "i:k1": "\x1e".join(["SN-41\x1f1", hid, "2", packed])})
+    again = await stock.hold(pid, "SN-41", 1, "buyer-a", "k1", terms())
+    assert again.replayed and (again.hold_id, again.sku, again.remaining, again.expires_at, again.show_id) == (hid, "SN-41", 2, exp, 7)
+    with pytest.raises(errors.IdempotencyConflict):
+        await stock.hold(pid, "SN-42", 1, "buyer-a", "k1", terms())
+    assert [h.hold_id for h in await stock.live_holds_for_buyer("buyer-a")] == [hid]
+    clock.advance(301)
+    assert (await stock.sweep([pid])).units_returned == 1
+    assert (await stock.sweep([pid])).units_returned == 0
+    assert (await stock.counts(pid))["SN-41"] == SkuCounts(loaded=3, available=3, held=0, sold=0)

@@ -138,6 +138,22 @@ async def test_authorize_then_capture_or_void(provider: StripeProvider) -> None:
     assert declined.status == "declined" and declined.decline_code == "card_declined"
 
 
+async def test_a_draw_claim_captures_the_orders_total_within_the_authorization(provider: StripeProvider) -> None:
+    """An entry authorizes the price and its shipping (live.draws); the claim captures the
+    order's total: a total within it is captured exactly, one above it captures nothing (Stripe
+    refuses an amount_to_capture above the amount) and checkout pays by card instead. The
+    authorization names no hold in its metadata: a webhook must not take it for a hold's payment."""
+    authorized = await provider.authorize(f"draw:de_{uuid.uuid4().hex[:16]}", 10600, "USD", "pm_card_visa")
+    assert authorized.status == AUTHORIZED
+    assert (await provider.capture(authorized.id, 11400)).status == AUTHORIZED, "above the authorization: nothing captured"
+    captured = await provider.capture(authorized.id, 10600)
+    assert captured.status == PAID and captured.id == authorized.id
+    seen = await provider.get_charge(authorized.id)
+    assert seen is not None and seen.status == PAID
+    assert await provider.get_charge("pi_does_not_exist") is None
+    assert await provider.find_charge("draw:0") is None, "no hold 'draw' to be found (and refunded) by a webhook"
+
+
 def event_body(event_id: str = "evt_1", hold: str = "7.abc") -> bytes:
     return orjson.dumps({"id": event_id, "type": "payment_intent.succeeded",
                          "data": {"object": {"object": "payment_intent", "id": "pi_1", "metadata": {"hold_id": hold}}}})

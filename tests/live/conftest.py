@@ -48,6 +48,8 @@ class Cluster:
     token: str  # host 1
     other_token: str  # host 2
     redis_url: str  # the Redis both servers use (for tests that reach behind the servers)
+    env: dict[str, str]  # the servers' environment: a test may start another process on the same data
+
 
     def host(self, server: LivedropProcess | None = None, token: str | None = None) -> httpx.AsyncClient:
         return httpx.AsyncClient(
@@ -86,7 +88,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     try:
         tag = secrets.token_hex(4)
         redis_url = os.environ.get("REDIS_URL") or f"unix://{EmbeddedRedis(data_dir).socket_path}"
-        yield Cluster(a, b, host_token(env, f"host-{tag}@example.com"), host_token(env, f"other-{tag}@example.com"), redis_url)
+        yield Cluster(a, b, host_token(env, f"host-{tag}@example.com"), host_token(env, f"other-{tag}@example.com"),
+                      redis_url, env)
     finally:
         a.stop()
         b.stop()

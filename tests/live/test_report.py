@@ -17,6 +17,7 @@ from inventory.models import Host, Product, Variant
 from inventory.payments import PAYING_CARD, TestPaymentProvider
 from inventory.stock import SaleTerms, StockStore
 from live import shows
+from live.visitors import PageVisitors, conversion
 from live.report import CHART_BUCKETS, ShowReport, bucket_ms_for
 
 
@@ -96,7 +97,13 @@ async def test_figures_follow_sales_holds_and_viewers(
     assert (figures["viewers"], figures["peak_viewers"], figures["replay_viewers"]) == (3, 5, 0)
     assert (figures["units_sold"], figures["orders"], figures["buyers"]) == (2, 1, 1)
     assert figures["revenue"] == {"EUR": 24_000} and figures["live_holds"] == 1
-    assert figures["conversion"] == 0.2  # one buyer of five viewers at the peak
+    assert figures["unique_viewers"] == 0 and figures["conversion"] is None  # nobody opened the page yet
+    visitors = PageVisitors(shared_redis)
+    for buyer in ("buyer-a", "viewer-x", "viewer-y", "viewer-x"):  # x opened the page twice: one viewer
+        await visitors.opened(show_id, buyer)
+    figures = await report.figures(host_id, slug)
+    assert figures is not None and (figures["unique_viewers"], figures["conversion"]) == (3, 0.3333)
+    assert conversion(2, 1) == 1.0 and conversion(0, 0) is None  # never above 100 % (buyers through the API alone)
     sizes = {s["sku"]: s for s in figures["sizes"]}
     assert (sizes[sku]["sold"], sizes[sku]["sold_all"], sizes[sku]["available"], sizes[sku]["sell_through"]) == (2, 3, 1, 0.75)
     assert (sizes["AUR-42"]["held"], sizes["AUR-42"]["available"]) == (1, 1)

@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.outbox.receiver import Receiver, serve_receiver
 from web.settings import Settings
@@ -62,3 +65,25 @@ async def receiver() -> AsyncIterator[Receiver]:
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
+
+
+class Statements:
+    """Every statement the engine sends, as text with its whitespace collapsed."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def __call__(self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        self.seen.append(" ".join(statement.split()))
+
+    def take(self) -> list[str]:
+        seen, self.seen = self.seen, []
+        return seen
+
+
+@pytest.fixture
+def statements(engine: AsyncEngine) -> Iterator[Statements]:
+    counter = Statements()
+    event.listen(engine.sync_engine, "before_cursor_execute", counter)
+    yield counter
+    event.remove(engine.sync_engine, "before_cursor_execute", counter)

@@ -6,42 +6,18 @@ made while they were on the wire. Real database, real receiver on 127.0.0.1, the
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
-from sqlalchemy import event, select
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from inventory.deliveries import RETRY_SCHEDULE_MS, DeliveryAttempt, OutboxDelivery, WebhookEndpoint
 from inventory.outbox import announce
 from live.outbox_worker import CLAIM_LEASE_MS, DELIVER_BATCH, FAN_OUT_BATCH, OutboxWorker, redeliver
 from live.webhook_sender import WebhookSender, new_secret
 from live.webhook_urls import UrlPolicy
-from tests.outbox.conftest import Clock
+from tests.outbox.conftest import Clock, Statements
 from tests.outbox.receiver import Receiver
-
-
-class Statements:
-    """Every statement the engine sends (an executemany counts once: one round trip)."""
-
-    def __init__(self) -> None:
-        self.seen: list[str] = []
-
-    def __call__(self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
-        self.seen.append(" ".join(statement.split()))
-
-    def take(self) -> list[str]:
-        seen, self.seen = self.seen, []
-        return seen
-
-
-@pytest.fixture
-def statements(engine: AsyncEngine) -> Iterator[Statements]:
-    counter = Statements()
-    event.listen(engine.sync_engine, "before_cursor_execute", counter)
-    yield counter
-    event.remove(engine.sync_engine, "before_cursor_execute", counter)
 
 
 async def shop(sessions: async_sessionmaker, receiver: Receiver, clock: Clock) -> int:

@@ -14,13 +14,13 @@ from types import SimpleNamespace
 
 import httpx
 import pytest
+import redis.exceptions
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.routing import Route, WebSocketRoute
-from starlette.templating import Jinja2Templates
 from starlette.websockets import WebSocket
 
 from inventory.faults import DATABASE, REDIS, Outages, fault_of
@@ -29,11 +29,11 @@ from tests.support import free_port
 from web.database import make_engine
 from web.errors import server_error_handler
 from web.faults import FAULT_HANDLERS
+from web.livedrop import make_templates
 from web.services import make_redis
 
 from .buying import auth, new_buyer
 
-TEMPLATES = Path(__file__).parents[2] / "web" / "templates"
 
 
 async def _fault(call: Callable[[], object]) -> Exception:
@@ -112,7 +112,7 @@ def _app(faults: dict[str, Exception], outages: Outages) -> Starlette:
         exception_handlers={500: server_error_handler, **FAULT_HANDLERS},
     )
     # Only what the fault handlers reach of the process's Livedrop (web.livedrop).
-    app.state.livedrop = SimpleNamespace(services=SimpleNamespace(outages=outages), templates=Jinja2Templates(directory=TEMPLATES))
+    app.state.livedrop = SimpleNamespace(services=SimpleNamespace(outages=outages), templates=make_templates())
     return app
 
 
@@ -123,6 +123,11 @@ async def faults(tmp_path: Path) -> dict[str, Exception]:
         "postgres": await _postgres_down(),
         "sqlite": _sqlite_unreachable(tmp_path),
         "bug": IntegrityError("INSERT", {}, Exception("UNIQUE constraint failed")),
+        # A Redis Cluster failing over (docs/redis-cluster.md) is an outage; other error replies,
+        # and an AttributeError of our own, are bugs.
+        "clusterdown": redis.exceptions.ClusterDownError("CLUSTERDOWN The cluster is down"),
+        "wrongtype": redis.exceptions.ResponseError("WRONGTYPE Operation against a key holding the wrong kind of value"),
+        "attribute_bug": AttributeError("'NoneType' object has no attribute 'sku'"),
     }
 
 
@@ -141,6 +146,10 @@ async def test_a_fault_is_503_unavailable_with_retry_after_and_a_bug_is_still_50
         assert '<meta http-equiv="refresh" content="1">' in page.text
         bug = await http.get("/api/fail/bug")
         assert bug.status_code == 500 and bug.json()["error"]["code"] == "internal_error"
+        assert (await http.get("/api/fail/clusterdown")).status_code == 503
+        for name in ("wrongtype", "attribute_bug"):
+            other_bug = await http.get(f"/api/fail/{name}")
+            assert other_bug.status_code == 500 and other_bug.json()["error"]["code"] == "internal_error", name
     assert outages.is_down(REDIS) and outages.is_down(DATABASE)
     await outages.close()
 

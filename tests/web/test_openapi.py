@@ -12,7 +12,7 @@ async def test_every_api_route_is_documented(app, client: httpx.AsyncClient) -> 
     served = {
         (method, route.path)
         for route in app.routes
-        if isinstance(route, Route) and (route.path.startswith(("/api/", "/whip/", "/whep/", "/webhooks/")) or route.path in ("/healthz", "/readyz"))
+        if isinstance(route, Route) and (route.path.startswith(("/api/", "/whip/", "/whep/", "/webhooks/")) or route.path in ("/healthz", "/readyz", "/metrics"))
         and route.path != "/api/openapi.json"
         for method in (route.methods or set()) - {"HEAD"}
     }

@@ -58,10 +58,12 @@ async def _call(tally: Tally, send: Callable[[], Awaitable[httpx.Response]]) -> 
     return response
 
 
-async def _buyer(http: httpx.AsyncClient, slug: str, token: str, n: int, tally: Tally, rng: random.Random) -> None:
+async def _buyer(
+    http: httpx.AsyncClient, slug: str, token: str, n: int, tally: Tally, rng: random.Random, sizes: dict[str, int] = SIZES,
+) -> None:
     await asyncio.sleep(rng.uniform(0, 0.5))
     key = uuid.uuid4().hex
-    sku = rng.choice(list(SIZES))
+    sku = rng.choice(list(sizes))
     held = await _call(tally, lambda: http.post(
         f"/api/shows/{slug}/holds", json={"sku": sku, "quantity": 1}, headers={**auth(token), "Idempotency-Key": key}))
     if held.status_code != 201:

@@ -84,6 +84,7 @@ NO_SUCCESS_EXPECTED = {
     # payment_not_in_browser and the webhook is 404 (tests/web/test_stripe_checkout.py runs them on
     # localstripe).
     ("POST", "/api/holds/{hold_id}/payment"),
+    ("POST", "/api/shows/{slug}/bag/payment"),
     ("POST", "/webhooks/stripe"),
     # Shopify's webhook is signed over the exact bytes of its body, which schemathesis serializes
     # itself; tests/web/test_shopify_webhook.py checks its 200 answers (and its 401s) byte for byte.
@@ -338,6 +339,18 @@ async def _world(http: httpx.AsyncClient, app: Starlette, sessions: async_sessio
     created = await ok(await http.post("/api/buyers", json={"name": "Kim"}), 201)
     buyer = auth(created["token"])
     await ok(await http.post(f"/api/shows/{live}/offers/{queue_offer}/queue", headers=buyer, json={}), 201)
+    # Draws (docs/draws.md): one the buyer entered, that stays open; another the planned POST .../draw runs.
+    draw_offers = []
+    for title, sku in (("Aurora Draw", "AW-41"), ("Aurora Drawn", "AX-41")):
+        drawn_product = await ok(await http.post("/api/products", headers=host, json={
+            "title": title, "price_cents": 15900, "currency": "USD", "variants": [{"sku": sku, "label": "EU 41", "stock": 5}]}), 201)
+        draw_offers.append((await ok(await http.post(f"/api/shows/{live}/offers", headers=host, json={
+            "product_id": drawn_product["id"], "price_cents": 9900, "mode": "draw",
+            "entries_close_at": now_ms() + 3_600_000}), 201))["id"])
+    draw_offer, drawn_offer = draw_offers
+    entry = await ok(await http.post(f"/api/shows/{live}/offers/{draw_offer}/entries", headers=buyer,
+                                     json={"sku": "AW-41", "email": "kim@example.com"}), 201)
+    entrant = auth((await ok(await http.post("/api/buyers", json={}), 201))["token"])
 
     async def new_hold() -> str:
         held = await ok(await http.post(f"/api/shows/{live}/holds", json={"sku": "AR-41", "quantity": 1},
@@ -345,6 +358,7 @@ async def _world(http: httpx.AsyncClient, app: Starlette, sessions: async_sessio
         return str(held["hold_id"])
 
     to_check_out, to_release, bought = await new_hold(), await new_hold(), await new_hold()
+    for_bag = await new_hold()  # paid for through the bag's one checkout
     order = await ok(await http.post(f"/api/holds/{bought}/checkout", headers=buyer,
                                      json=checkout_body(email="kim@example.com")), 201)
     # Orders for the order's life: one to ship, one shipped to deliver, one of 2 units to refund, one to cancel.
@@ -400,11 +414,22 @@ async def _world(http: httpx.AsyncClient, app: Starlette, sessions: async_sessio
         await session.flush()  # the delivery's id
         hook_ids, hook_delivery_id = [h.id for h in hooks], hook_delivery.id
 
+    # Private threads and data rights (docs/threads.md, docs/privacy.md): Kim's thread with the host
+    # (asked about the pinned product), Sam's (the one closed, reopened, blocked), Erin (erased).
+    thread = (await ok(await http.post("/api/threads", headers=buyer, json={
+        "show_slug": live, "product_id": product["id"], "text": "Does it run small?"}), 201))["thread"]["id"]
+    sam = await ok(await http.post("/api/buyers", json={"name": "Sam"}), 201)
+    sams = (await ok(await http.post("/api/threads", headers=auth(sam["token"]), json={
+        "show_slug": live, "text": "Hello?"}), 201))["thread"]["id"]
+    erin = await ok(await http.post("/api/buyers", json={"name": "Erin"}), 201)
+    await ok(await http.post("/api/threads", headers=auth(erin["token"]), json={"show_slug": live, "text": "Forget me later"}), 201)
+
     slug = {"slug": live}
     csv = "title,sku,size,stock,price,currency\nCourt Classic,CC-9,US 9,12,89.50,USD\n"
     return {
         ("GET", "/healthz"): Planned(happy=({},)),
         ("GET", "/readyz"): Planned(happy=({},)),
+        ("GET", "/metrics"): Planned(happy=({},)),  # the fuzz calls from loopback, which may read it
         ("POST", "/api/products"): Planned(headers=host, happy=({"body": {
             "title": "Court Classic", "price_cents": 8950, "currency": "usd", "variants": [{"sku": "CC-1", "label": "US 1", "stock": 3}],
         }},)),
@@ -432,7 +457,29 @@ async def _world(http: httpx.AsyncClient, app: Starlette, sessions: async_sessio
         ("GET", "/api/shows/{slug}/offers/{offer_id}/queue"): Planned({**slug, "offer_id": str(queue_offer)}, host, ({},)),
         ("GET", "/api/shows/{slug}/offers/{offer_id}/audit"): Planned({**slug, "offer_id": str(queue_offer)}, happy=({},)),
         ("GET", "/api/shows/{slug}/offers/{offer_id}/queue/challenge"): Planned({**slug, "offer_id": str(queue_offer)}, buyer, ({},)),
+        ("POST", "/api/shows/{slug}/offers/{offer_id}/entries"): Planned(
+            {**slug, "offer_id": str(draw_offer)}, entrant, ({"body": {"sku": "AW-41", "email": "lee@example.com"}},)),
+        ("GET", "/api/shows/{slug}/offers/{offer_id}/entries/me"): Planned({**slug, "offer_id": str(draw_offer)}, buyer, ({},)),
+        ("GET", "/api/shows/{slug}/offers/{offer_id}/entries"): Planned({**slug, "offer_id": str(draw_offer)}, host, ({},)),
+        ("POST", "/api/shows/{slug}/offers/{offer_id}/entries/{entry_id}/void"): Planned(
+            {**slug, "offer_id": str(draw_offer), "entry_id": entry["entry_id"]}, host, ({"body": {"reason": "bot"}},)),
+        ("POST", "/api/shows/{slug}/offers/{offer_id}/draw"): Planned({**slug, "offer_id": str(drawn_offer)}, host, ({},)),
         ("DELETE", "/api/shows/{slug}/chat/{message_id}"): Planned({**slug, "message_id": str(message.id)}, host, ({},)),
+        # The bag and the host's voice in chat (docs/bag.md, docs/host-chat.md): fuzzed with the
+        # host's and the buyer's credentials (no 500, every answer as documented).
+        ("GET", "/api/shows/{slug}/bag"): Planned(slug, host, ({},)),
+        ("PUT", "/api/shows/{slug}/bag"): Planned(slug, host, ({"body": {"product_ids": [product["id"]]}},)),
+        ("POST", "/api/shows/{slug}/bag/checkout"): Planned(slug, buyer, (
+            {"body": {**checkout_body(email="lee@example.com", card=CARD_PAYS), "hold_ids": [for_bag]}},)),
+        # Stripe only (409 payment_not_in_browser here): fuzzed with the buyer's credentials for no 500.
+        ("POST", "/api/shows/{slug}/bag/payment"): Planned(slug, buyer),
+        ("POST", "/api/shows/{slug}/chat"): Planned(slug, host, ({"body": {"text": "Welcome, everyone!"}},)),
+        ("PUT", "/api/shows/{slug}/pinned-message"): Planned(slug, host),
+        ("DELETE", "/api/shows/{slug}/pinned-message"): Planned(slug, host, ({},)),
+        ("GET", "/api/shows/{slug}/chat.csv"): Planned({"slug": replayed}, host, ({},)),  # an ended show
+        ("GET", "/api/shows/{slug}/moderators"): Planned(slug, host, ({},)),
+        ("POST", "/api/shows/{slug}/moderators"): Planned(slug, host, ({"body": {"email": "mod@example.com"}},)),
+        ("DELETE", "/api/shows/{slug}/moderators/{email}"): Planned({**slug, "email": "mod@example.com"}, host),
         ("POST", "/api/shows/{slug}/mutes"): Planned(slug, host, ({"body": {"buyer_id": created["buyer_id"]}},)),
         ("GET", "/api/shows/{slug}/orders"): Planned(slug, host, ({}, {"query": {"format": "csv"}})),
         ("GET", "/api/shows/{slug}/stats"): Planned(slug, host, ({},)),
@@ -468,6 +515,23 @@ async def _world(http: httpx.AsyncClient, app: Starlette, sessions: async_sessio
         ("POST", "/webhooks/shopify"): Planned(),
         # The buyer's own order, and the same as the host of its show.
         ("GET", "/api/orders/{order_id}"): Planned({"order_id": order["order_id"]}, buyer, ({}, {"headers": host})),
+        ("POST", "/api/threads"): Planned(headers=buyer, happy=({"body": {"order_id": order["order_id"], "text": "Where is it?"}},)),
+        ("GET", "/api/threads"): Planned(headers=buyer, happy=({}, {"query": {"show_slug": live}})),
+        ("GET", "/api/threads/{thread_id}"): Planned({"thread_id": thread}, buyer, ({},)),
+        ("POST", "/api/threads/{thread_id}/messages"): Planned({"thread_id": thread}, buyer, ({"body": {"text": "Thanks!"}},)),
+        ("GET", "/api/inbox"): Planned(headers=host, happy=({},)),
+        ("POST", "/api/inbox"): Planned(headers=host, happy=({"body": {"order_id": order["order_id"], "text": "Shipped today."}},)),
+        ("GET", "/api/inbox/figures"): Planned(headers=host, happy=({},)),
+        ("GET", "/api/inbox/{thread_id}"): Planned({"thread_id": thread}, host, ({},)),
+        ("POST", "/api/inbox/{thread_id}/messages"): Planned({"thread_id": thread}, host, ({"body": {
+            "text": "Here it is.", "order_id": order["order_id"]}},)),
+        ("POST", "/api/inbox/{thread_id}/state"): Planned({"thread_id": sams}, host, ({"body": {"action": "close"}},)),
+        ("GET", "/api/inbox/{thread_id}/buyer"): Planned({"thread_id": thread}, host, ({},)),
+        ("POST", "/api/inbox/{thread_id}/hold-offers"): Planned({"thread_id": thread}, host, ({"body": {"sku": "AD-41", "hold_s": 600}},)),
+        ("POST", "/api/inbox/{thread_id}/order-link"): Planned({"thread_id": thread}, host, ({"body": {"order_id": order["order_id"]}},)),
+        ("GET", "/api/buyers/{buyer_id}/data"): Planned({"buyer_id": "me"}, buyer, ({}, {"path_parameters": {"buyer_id": created["buyer_id"]},
+                                                                                          "headers": host})),
+        ("POST", "/api/buyers/{buyer_id}/erase"): Planned({"buyer_id": "me"}, auth(erin["token"]), ({},)),
         # Shipping and tax (docs/shipping.md): the host's default, the show's own, and the public views.
         ("GET", "/api/shipping"): Planned(headers=host, happy=({},)),
         ("PUT", "/api/shipping"): Planned(headers=host, happy=({"body": {"kind": "flat", "flat_cents": 500, "free_over_cents": 10000}},)),

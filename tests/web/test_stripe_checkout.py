@@ -426,3 +426,42 @@ async def test_a_3ds_yes_after_the_hold_ran_out_but_within_its_checkout_lock_sel
     assert again.status_code == 200 and again.json()["order_id"] == order["order_id"], again.text
     assert (await http.get(f"/api/shows/{slug}")).json()["stock"]["AUR-42"] == 2
     assert await app.state.livedrop.checkout.recover(hold_id) == "sold"
+
+
+async def test_a_draw_win_that_authorized_at_entry_is_captured_not_paid_again(
+    http: httpx.AsyncClient, stripe_app: Any, host_token: str,
+) -> None:
+    """A draw entry authorized the money with Stripe: the winner's page starts the payment as for
+    any hold (POST .../payment), and is answered with the order made by capturing that
+    authorization; no PaymentIntent of the hold is made, so nothing is paid twice."""
+    slug, product = await live_show_with_product(http, host_token, {"DR-1": 1})
+    made = await http.post(f"/api/shows/{slug}/offers", headers=auth(host_token), json={
+        "product_id": product["id"], "price_cents": 5000, "mode": "draw", "authorize": True,
+        "entries_close_at": int(time.time() * 1000) + 600_000})
+    assert made.status_code == 201, made.text
+    offer_id = made.json()["id"]
+    buyer = await new_buyer(http, "Kim")
+    # Under Stripe a card number never reaches livedrop: the entry takes Stripe.js's payment method.
+    refused = await http.post(f"/api/shows/{slug}/offers/{offer_id}/entries", headers=auth(buyer),
+                              json={"sku": "DR-1", "email": "kim@example.com", "card_number": "4242424242424242"})
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "invalid_request", refused.text
+    assert "card_number" in refused.json()["error"]["message"]
+    entered = await http.post(f"/api/shows/{slug}/offers/{offer_id}/entries", headers=auth(buyer),
+                              json={"sku": "DR-1", "email": "kim@example.com", "payment_method": "pm_card_visa"})
+    assert entered.status_code == 201, entered.text
+    drawn = await http.post(f"/api/shows/{slug}/offers/{offer_id}/draw", headers=auth(host_token))
+    assert drawn.status_code == 200 and len(drawn.json()["winners"]) == 1, drawn.text
+    mine = (await http.get(f"/api/shows/{slug}/offers/{offer_id}/entries/me", headers=auth(buyer))).json()
+    hold_id = mine["hold_id"]
+
+    started = await http.post(f"/api/holds/{hold_id}/payment", json=details(), headers=auth(buyer))
+    assert started.status_code == 200 and started.json()["status"] == "paid", started.text
+    order_id = started.json()["order_id"]
+    finished = await http.post(f"/api/holds/{hold_id}/checkout", json=details(), headers=auth(buyer))
+    assert finished.status_code == 200 and finished.json()["order_id"] == order_id, finished.text
+    provider = provider_of(stripe_app)
+    assert await provider.find_charge(f"{hold_id}:0") is None  # no PaymentIntent of the hold
+    [order] = await paid_orders(http, host_token, slug)
+    stored = await stripe_app.state.livedrop.checkout.get_order(order_id)
+    captured = await provider.get_charge(stored.payment_id)
+    assert captured is not None and captured.status == "paid" and captured.amount_cents == order["total_cents"] == 5000

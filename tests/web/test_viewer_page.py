@@ -97,7 +97,7 @@ async def test_unsafe_titles_are_escaped_in_tags_and_json(client: httpx.AsyncCli
     assert data["snapshot"]["pinned"]["title"] == evil, "the JSON survives intact"
     assert evil in page.meta["og:description"]
     srcs = [attrs.get("src") for attrs, _ in page.scripts]
-    assert srcs == ["/static/viewer.js", None], "no script but the page's own"
+    assert srcs == ["/static/common/lang_switch.js", "/static/viewer.js", None], "no script but the page's own"
 
 
 async def test_unknown_show_is_a_404_page(client: httpx.AsyncClient) -> None:

@@ -209,9 +209,11 @@ async def test_bad_input_gets_its_code_and_changes_nothing(client: httpx.AsyncCl
     now_starts = await client.post(f"/api/shows/{slug}/offers", headers=host, json={
         "product_id": product["id"], "price_cents": 9900, "duration_s": 600, "mode": "queue"})
     assert now_starts.status_code == 422 and "starts_at" in now_starts.json()["error"]["message"]
+    # Draws exist since issue 22 (tests/web/test_draws.py); a draw has no waiting room to set a rate for.
     draw = await client.post(f"/api/shows/{slug}/offers", headers=host, json={
-        "product_id": product["id"], "price_cents": 9900, "duration_s": 600, "mode": "draw", "starts_at": now_ms() + 60_000})
-    assert draw.status_code == 422 and "draw" in draw.json()["error"]["message"]
+        "product_id": product["id"], "price_cents": 9900, "mode": "draw", "entries_close_at": now_ms() + 60_000,
+        "admit_per_minute": 100})
+    assert draw.status_code == 422 and "admit_per_minute" in draw.json()["error"]["message"]
     rate_on_open = await client.post(f"/api/shows/{slug}/offers", headers=host, json={
         "product_id": product["id"], "price_cents": 9900, "duration_s": 600, "admit_per_minute": 100})
     assert rate_on_open.status_code == 422

@@ -9,7 +9,6 @@ only the cookie's buyer's orders, or, with ``?t=``, those of the email a fresh l
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -19,13 +18,11 @@ from starlette.routing import Route
 from inventory.countries import COUNTRIES
 from inventory.models import Host
 from inventory.orders import OrderJson, order_json, shown_order
+from live.i18n import when
 from live.models import Show
 from web.links import receipt_url
 from web.livedrop import livedrop
-
-
-def _when(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%d %b %Y, %H:%M UTC")
+from web.page_locale import page_locale
 
 
 def seller_name(host: Host | None) -> str:
@@ -59,7 +56,7 @@ async def receipt_page(request: Request) -> HTMLResponse:
     return root.templates.TemplateResponse(request, "receipt.html", {
         "order": shown,
         "subtotal_cents": sum(line["quantity"] * line["unit_price_cents"] for line in shown["lines"]),
-        "when": _when(shown["created_at"]),
+        "when": when(shown["created_at"], page_locale(request)),
         "seller": seller_name(host),
         "show": {"slug": show.slug, "title": show.title} if show is not None else None,
         "country_name": COUNTRIES.get(country, country),
@@ -68,11 +65,11 @@ async def receipt_page(request: Request) -> HTMLResponse:
     }, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
 
 
-def _rows(orders: list[Any]) -> list[dict[str, Any]]:
+def _rows(orders: list[Any], locale: str) -> list[dict[str, Any]]:
     rows = []
     for order in orders:
         shown = order_json(order, receipt_url(order.id))
-        rows.append({"order": shown, "when": _when(shown["created_at"]),
+        rows.append({"order": shown, "when": when(shown["created_at"], locale),
                      "summary": ", ".join(f"{line['title']} ({line['label']})" + (f" × {line['quantity']}" if line["quantity"] > 1 else "")
                                         for line in shown["lines"])})
     return rows
@@ -91,7 +88,7 @@ async def orders_page(request: Request) -> HTMLResponse:
         orders = await root.checkout.orders_for_buyer(buyer_id) if buyer_id is not None else []
         signed_in = buyer_id is not None
     return root.templates.TemplateResponse(request, "orders.html", {
-        "orders": _rows(orders), "signed_in": signed_in, "emailed_to": emailed_to, "link_expired": bool(token) and emailed_to is None,
+        "orders": _rows(orders, page_locale(request)), "signed_in": signed_in, "emailed_to": emailed_to, "link_expired": bool(token) and emailed_to is None,
     }, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
 
 

@@ -18,6 +18,7 @@ from web.errors import ApiError
 from web.links import receipt_url
 from web.livedrop import livedrop
 from web.openapi import Operation, api, json_content
+from web.page_locale import page_locale
 from web.ratelimit import Limit
 
 
@@ -85,7 +86,7 @@ async def orders_link(request: Request) -> JSONResponse:
         if wait is not None:
             raise RateLimited("too many links asked for; try again later", retry_after_ms=wait)
     base_url = root.settings.base_url
-    await root.orders_links.request(body.email, lambda email: root.orders_link_tokens.url(base_url, email))
+    await root.orders_links.request(body.email, lambda email: root.orders_link_tokens.url(base_url, email), page_locale(request))
     return JSONResponse({"sent": True, "message": "If orders were made with this address, a link to them is on its way."},
                         status_code=202)
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 
 from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from inventory.timeouts import within
 from web.livedrop import livedrop
+from web.services import redis_answers
 from web.openapi import Operation, api, json_content
 
 
@@ -21,14 +22,14 @@ async def readyz(request: Request) -> JSONResponse:
     checks: dict[str, str] = {}
 
     async def redis_ok() -> None:
-        await asyncio.wait_for(services.redis.ping(), 2)
+        await within(redis_answers(services.redis), 2)
 
     async def database_ok() -> None:
         async def probe() -> None:
             async with services.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
 
-        await asyncio.wait_for(probe(), 2)
+        await within(probe(), 2)
 
     for name, check in (("redis", redis_ok), ("database", database_ok)):
         try:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable
+from dataclasses import replace
+from time import perf_counter
 from typing import Annotated, Any
 
 import orjson
@@ -11,20 +14,25 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from inventory.bag_checkout import MAX_BAG_HOLDS
 from inventory.checkout import CheckoutDetails
 from inventory.errors import Refusal
+from inventory.models import Order
 from inventory.orders import order_json
-from inventory.payments import DECLINED_CARD, PAYING_CARD, luhn_valid
+from inventory.payments import DECLINED_CARD, PAYING_CARD, PaymentStart, luhn_valid
 from inventory.shipping import check_address
 from inventory.stock import MAX_QUANTITY
+from live.metrics import CHECKOUT_ANSWERS, HOLD_ANSWERS, HOLD_SECONDS
 from live.passes import MAX_PASS_CHARS
 from web.auth import valid_email
 from web.bodies import parse, receive_json, send_json, validate
-from web.buyer_identity import require_buyer
+from web.buyer_identity import require_buyer, require_scope_buyer
 from web.errors import ApiError, error_body
+from web.refusal_language import refusal_message, scope_locale
 from web.links import receipt_url
-from web.livedrop import livedrop
+from web.livedrop import Livedrop, livedrop
 from web.openapi import Operation, api, json_content
+from web.page_locale import page_locale
 
 
 class HoldIn(BaseModel):
@@ -96,11 +104,41 @@ class CheckoutIn(BuyerDetailsIn):
         return digits
 
 
+class BagCheckoutIn(CheckoutIn):
+    """One checkout for several holds of the show's bag (docs/bag.md)."""
+
+    hold_ids: Annotated[list[Annotated[str, Field(min_length=1, max_length=64)]],
+                        Field(min_length=1, max_length=MAX_BAG_HOLDS, description=(
+                            f"the holds to pay for (1 to {MAX_BAG_HOLDS}, each once): one order, one payment, a line per hold"))]
+
+    @field_validator("hold_ids")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("each hold may be listed once")
+        return value
+
+
 class PaymentIn(BuyerDetailsIn):
     payment_method: str | None = Field(None, pattern=r"^(pm|card|src)_[A-Za-z0-9_]{1,200}$", description=(
         "A payment method Stripe.js made in the browser (stripe.createPaymentMethod: pm_..., or the card_... of "
         "stripe.createToken): the server confirms the PaymentIntent with it. Without it, confirm with Stripe.js "
         "(stripe.confirmCardPayment(client_secret, ...))."))
+
+
+class BagPaymentIn(PaymentIn):
+    """Under Stripe: the bag's one payment (docs/bag.md), for the holds the bag checkout will pay."""
+
+    hold_ids: Annotated[list[Annotated[str, Field(min_length=1, max_length=64)]],
+                        Field(min_length=1, max_length=MAX_BAG_HOLDS, description=(
+                            f"the holds to pay for (1 to {MAX_BAG_HOLDS}, each once): the same list the bag checkout sends"))]
+
+    @field_validator("hold_ids")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("each hold may be listed once")
+        return value
 
 
 def hold_request(data: Any) -> tuple[str, int, str | None]:
@@ -131,6 +169,21 @@ class CreateHold:
     """
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Counted by answer and timed (live.metrics): two lookups and ~2.5 µs, no label built here.
+        started = perf_counter()
+        try:
+            answer = await self._answer(scope, receive, send)
+        except Refusal as refusal:
+            HOLD_ANSWERS.count(refusal.code)
+            raise
+        except Exception:
+            HOLD_ANSWERS.count("error")  # a fault (answered 503 unavailable by web.faults) or a bug
+            raise
+        HOLD_ANSWERS.count(answer)
+        HOLD_SECONDS.observe(perf_counter() - started)
+
+    async def _answer(self, scope: Scope, receive: Receive, send: Send) -> str:
+        """Answers the press; returns ``held`` or the refusal's code."""
         root = livedrop(scope)
         authorization = raw_key = None
         for name, value in scope["headers"]:  # one pass over the raw headers, no Headers object
@@ -138,9 +191,7 @@ class CreateHold:
                 authorization = value
             elif name == b"idempotency-key":
                 raw_key = value
-        buyer_id = root.buyer_tokens.from_scope(scope, authorization)
-        if buyer_id is None:
-            raise ApiError(401, "unauthorized", "no buyer token: POST /api/buyers first (or open a show page)")
+        buyer_id = require_scope_buyer(scope, authorization)
         key = raw_key.decode("latin-1") if raw_key else ""
         if not key:
             raise ApiError(400, "idempotency_key_required", "send an Idempotency-Key header (any unique string per buy press)")
@@ -155,22 +206,23 @@ class CreateHold:
         if isinstance(hold, Refusal):
             retry_after = hold.retry_after_s
             headers = () if retry_after is None else ((b"retry-after", str(retry_after).encode()),)
-            await send_json(send, hold.status, refusal_body(hold), headers)
-        else:
-            await send_json(send, 201, orjson.dumps(hold.to_json()))
+            await send_json(send, hold.status, refusal_body(hold, scope_locale(scope)), headers)
+            return hold.code
+        await send_json(send, 201, orjson.dumps(hold.to_json()))
+        return "held"
 
 
-_REFUSAL_BODIES: dict[tuple[str, str], bytes] = {}
+_REFUSAL_BODIES: dict[tuple[str, str, str], bytes] = {}
 
 
-def refusal_body(refusal: Refusal) -> bytes:
+def refusal_body(refusal: Refusal, locale: str) -> bytes:
     """error_body, remembered: a drop answers "sold out" thousands of times a second in the same
     words. Refusal messages come from a small fixed set (one with details says them in its
-    message too); the bound is a guard, not a cache policy."""
-    key = (refusal.code, refusal.message)
+    message too), in one of four languages; the bound is a guard, not a cache policy."""
+    key = (refusal.code, refusal.message, locale)
     body = _REFUSAL_BODIES.get(key)
     if body is None:
-        body = error_body(refusal.code, refusal.message, refusal.details)
+        body = error_body(refusal.code, refusal_message(locale, refusal.code, refusal.message), refusal.details)
         if len(_REFUSAL_BODIES) < 256:
             _REFUSAL_BODIES[key] = body
     return body
@@ -186,16 +238,63 @@ async def checkout(request: Request) -> JSONResponse:
     buyer_id = require_buyer(request)
     body = await parse(request, CheckoutIn)
     root = livedrop(request)
+    # No card needed for a hold that costs nothing (a giveaway) or that captures a draw entry's
+    # authorization: checkout asks for card_number itself, before it locks anything, when one is.
+    details = _card_details(request, root, body, card_optional=True)
+    order, created = await _counted(root.buying.checkout(request.path_params["hold_id"], buyer_id, details))
+    return JSONResponse(order_json(order, receipt_url(order.id)), status_code=201 if created else 200)
+
+
+async def _counted(paying: Awaitable[tuple[Order, bool]]) -> tuple[Order, bool]:
+    """A checkout's answer, counted for /metrics by answer (live.metrics.CHECKOUT_ANSWERS)."""
+    try:
+        order, created = await paying
+    except Refusal as refusal:
+        CHECKOUT_ANSWERS.count(refusal.code)
+        raise
+    except Exception:
+        CHECKOUT_ANSWERS.count("error")  # a fault (503 unavailable) or a bug
+        raise
+    CHECKOUT_ANSWERS.count("paid" if created else "replayed")
+    return order, created
+
+
+def _card_details(request: Request, root: Livedrop, body: CheckoutIn, payment_route: str = "/api/holds/{hold_id}/payment", *,
+                  card_optional: bool = False) -> CheckoutDetails:
+    """The checkout's details, the card number checked as the provider wants it."""
     if root.payments.confirms_in_browser:
         if body.card_number is not None:
             raise ApiError(422, "invalid_request", "card_number: not taken here; the payment is confirmed with Stripe.js "
-                                                   "(POST /api/holds/{hold_id}/payment), so card numbers never reach this server")
+                                                   f"(POST {payment_route}), so card numbers never reach this server")
     elif body.card_number is None:
-        raise ApiError(422, "invalid_request", "card_number: required")
+        if not card_optional:
+            raise ApiError(422, "invalid_request", "card_number: required")
     elif not luhn_valid(body.card_number):
         raise ApiError(422, "invalid_card", "card_number: check the number; it is not a valid card number (a digit may be mistyped)")
-    order, created = await root.buying.checkout(request.path_params["hold_id"], buyer_id, body.details(body.card_number))
+    # The page's language goes with the order: its emails speak it (docs/translations.md).
+    return replace(body.details(body.card_number), locale=page_locale(request))
+
+
+async def checkout_bag(request: Request) -> JSONResponse:
+    """Pay for several holds of the show's bag at once: one order, a line per hold."""
+    buyer_id = require_buyer(request)
+    body = await parse(request, BagCheckoutIn)
+    root = livedrop(request)
+    order, created = await _counted(root.buying.checkout_bag(request.path_params["slug"], body.hold_ids, buyer_id,
+                                                            _card_details(request, root, body, "/api/shows/{slug}/bag/payment",
+                                                                          card_optional=True)))  # a bag of free holds needs none
     return JSONResponse(order_json(order, receipt_url(order.id)), status_code=201 if created else 200)
+
+
+async def start_bag_payment(request: Request) -> JSONResponse:
+    """The bag's one PaymentIntent for Stripe.js to confirm: lock every hold, write the pending
+    order, make (or find again) the payment of the order's total; with payment_method, confirm it."""
+    buyer_id = require_buyer(request)
+    body = await parse(request, BagPaymentIn)
+    root = livedrop(request)
+    payment, order = await root.buying.start_bag_payment(request.path_params["slug"], body.hold_ids, buyer_id,
+                                                         replace(body.details(), locale=page_locale(request)), body.payment_method)
+    return _payment_answer(root, payment, order)
 
 
 async def start_payment(request: Request) -> JSONResponse:
@@ -204,8 +303,13 @@ async def start_payment(request: Request) -> JSONResponse:
     buyer_id = require_buyer(request)
     body = await parse(request, PaymentIn)
     root = livedrop(request)
-    payment, order = await root.checkout.start_payment(request.path_params["hold_id"], buyer_id, body.details(),
-                                                       body.payment_method)
+    payment, order = await root.checkout.start_payment(request.path_params["hold_id"], buyer_id,
+                                                       replace(body.details(), locale=page_locale(request)), body.payment_method)
+    return _payment_answer(root, payment, order)
+
+
+def _payment_answer(root: Livedrop, payment: PaymentStart | None, order: Order | None) -> JSONResponse:
+    """A started payment for Stripe.js, or the order that already paid for it."""
     if order is not None:
         return JSONResponse({"status": "paid", "order_id": order.id, "receipt_url": receipt_url(order.id)})
     assert payment is not None and root.stripe is not None
@@ -220,6 +324,15 @@ async def start_payment(request: Request) -> JSONResponse:
     })
 
 
+# What POST .../payment answers (one hold's or the bag's).
+PAYMENT_ANSWER: dict[str, Any] = {"type": "object", "properties": {
+    "payment_id": {"type": "string"}, "client_secret": {"type": "string"},
+    "publishable_key": {"type": "string"}, "stripe_js_url": {"type": "string"},
+    "status": {"type": "string", "description": "Stripe's PaymentIntent status, or 'paid' with order_id"},
+    "amount_cents": {"type": "integer"}, "currency": {"type": "string"},
+    "order_id": {"type": "string"}, "receipt_url": {"type": "string"}},
+    "required": ["status"]}
+
 # The buy button's route, apart: web.app puts it first of all routes.
 buy_route = api(CreateHold(), Operation("POST", "/api/shows/{slug}/holds", "Hold units of a SKU on sale in a live show (the buy button).", "buyer",
               HoldIn, headers=("Idempotency-Key",),
@@ -230,24 +343,35 @@ buy_route = api(CreateHold(), Operation("POST", "/api/shows/{slug}/holds", "Hold
               responses={201: {"content": json_content("Hold")}}))
 
 routes = [
+    api(checkout_bag, Operation("POST", "/api/shows/{slug}/bag/checkout",
+              "Pay for several holds of the show's bag in one checkout: one order, one payment, a line per hold "
+              "(docs/bag.md). The same call again returns the same order.", "buyer",
+              BagCheckoutIn, answers={201: "The order (status paid), a line per hold.", 200: "The same order again (a retry)."},
+              errors=("hold_expired", "payment_declined", "invalid_card", "sold_out_after_all", "limit_reached", "not_shipped_to",
+                      "hold_locked", "bag_mixed", "bag_conflict", "payment_incomplete", "not_found", "unavailable",
+                      "malformed_json", "invalid_request", "unauthorized"),
+              responses={201: {"content": json_content("Order")}, 200: {"content": json_content("Order")}})),
+    api(start_bag_payment, Operation("POST", "/api/shows/{slug}/bag/payment",
+              "Stripe: start (or find again) the bag's one payment, for the order's total, for Stripe.js to confirm; "
+              "then POST /api/shows/{slug}/bag/checkout without a card number (docs/bag.md).", "buyer",
+              BagPaymentIn, answers={200: "{payment_id, client_secret, publishable_key, stripe_js_url, status, amount_cents, currency}, "
+                                          "or {status: paid, order_id, receipt_url} when the bag is paid for already."},
+              errors=("payment_not_in_browser", "payment_declined", "unknown_payment_method", "hold_expired", "limit_reached",
+                      "not_shipped_to", "hold_locked", "bag_mixed", "bag_conflict", "not_found", "unavailable", "malformed_json",
+                      "invalid_request", "unauthorized"),
+              responses={200: {"content": {"application/json": {"schema": PAYMENT_ANSWER}}}})),
     api(release_hold, Operation("DELETE", "/api/holds/{hold_id}", "Let a hold go; its units are back in stock.", "buyer",
               answers={204: "Released."}, errors=("not_found", "hold_locked", "unauthorized"))),
     api(checkout, Operation("POST", "/api/holds/{hold_id}/checkout", "Pay for a hold. The same call again returns the same order.", "buyer",
               CheckoutIn, answers={201: "The order (status paid).", 200: "The same order again (a retry)."},
               errors=("hold_expired", "payment_declined", "payment_incomplete", "invalid_card", "sold_out_after_all", "limit_reached", "not_shipped_to",
-                      "hold_locked", "not_found", "unavailable", "malformed_json", "invalid_request", "unauthorized"),
+                      "hold_locked", "bag_conflict", "not_found", "unavailable", "malformed_json", "invalid_request", "unauthorized"),
               responses={201: {"content": json_content("Order")}, 200: {"content": json_content("Order")}})),
     api(start_payment, Operation("POST", "/api/holds/{hold_id}/payment",
               "Stripe: start (or find again) the hold's payment for Stripe.js to confirm; then check out without a card number.", "buyer",
               PaymentIn, answers={200: "{payment_id, client_secret, publishable_key, stripe_js_url, status, amount_cents, currency}, "
                                        "or {status: paid, order_id, receipt_url} when the hold is paid for already."},
-              errors=("payment_not_in_browser", "payment_declined", "unknown_payment_method", "hold_expired", "limit_reached", "not_shipped_to", "hold_locked", "not_found",
-                      "unavailable", "malformed_json", "invalid_request", "unauthorized"),
-              responses={200: {"content": {"application/json": {"schema": {"type": "object", "properties": {
-                  "payment_id": {"type": "string"}, "client_secret": {"type": "string"},
-                  "publishable_key": {"type": "string"}, "stripe_js_url": {"type": "string"},
-                  "status": {"type": "string", "description": "Stripe's PaymentIntent status, or 'paid' with order_id"},
-                  "amount_cents": {"type": "integer"}, "currency": {"type": "string"},
-                  "order_id": {"type": "string"}, "receipt_url": {"type": "string"}},
-                  "required": ["status"]}}}}})),
+              errors=("payment_not_in_browser", "payment_declined", "unknown_payment_method", "hold_expired", "limit_reached", "not_shipped_to", "hold_locked",
+                      "bag_conflict", "not_found", "unavailable", "malformed_json", "invalid_request", "unauthorized"),
+              responses={200: {"content": {"application/json": {"schema": PAYMENT_ANSWER}}}})),
 ]

@@ -4,38 +4,19 @@ and ``live.hub`` (see docs/protocol.md); this module checks the upgrade and adap
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from urllib.parse import urlsplit
 
+from starlette.requests import HTTPConnection
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
 from live.connection import CLOSE_POLICY, SEND_FRAME
+from web.auth import bearer_token, host_for_token
 from web.bodies import ascii_digits
-from web.livedrop import livedrop
-from web.settings import Settings
+from web.livedrop import Livedrop, livedrop
+from web.ws_origin import origin_allowed
 
 
-def origin_allowed(websocket: WebSocket, settings: Settings) -> bool:
-    """Browsers always send Origin; a page on another site must not ride a viewer's cookie.
-    No Origin: not a browser (a bot, a test, a native app), which has no cookie to abuse."""
-    origin = websocket.headers.get("origin")
-    if origin is None:
-        return True
-    origin = origin.rstrip("/")
-    allowed = settings.allowed_origins
-    if "*" in allowed or origin in allowed:
-        return True
-    if settings.public_url and origin == _origin_of(settings.public_url):
-        return True
-    return urlsplit(origin).netloc.lower() == websocket.headers.get("host", "").lower()
-
-
-def _origin_of(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
-def _after(websocket: WebSocket) -> int | None:
+def after_of(websocket: HTTPConnection) -> int | None:
     raw = websocket.query_params.get("after")
     if raw is None or not ascii_digits(raw) or len(raw) > 18:
         return None  # no (usable) position: a fresh snapshot
@@ -58,12 +39,29 @@ async def show_socket(websocket: WebSocket) -> None:
     if not origin_allowed(websocket, root.settings):
         await websocket.close(CLOSE_POLICY, "origin not allowed")
         return
-    buyer_id = root.buyer_tokens.from_request(websocket)
+    buyer_id, host_id = await viewer_identity(websocket, root, websocket.scope.get("session"))
     hub = root.hub
     # Under `livedrop serve` the server writes each frame, framed once per process, straight to
     # every viewer (web.ws_protocol); under any other ASGI server frames go through send_text.
     send_frame = websocket.scope.get("extensions", {}).get(SEND_FRAME)
-    await hub.serve(websocket, _frames(websocket), websocket.path_params["slug"], _after(websocket), buyer_id, send_frame)
+    await hub.serve(websocket, _frames(websocket), websocket.path_params["slug"], after_of(websocket), buyer_id, send_frame,
+                    host_id)
+
+
+async def viewer_identity(conn: HTTPConnection, root: Livedrop, session: object) -> tuple[str | None, int | None]:
+    """The buyer (token or cookie) and the host (a signed-in panel's ``session``, else a host's
+    API token) of a viewer's socket, as both ways in (this route, and ``livedrop serve``'s own
+    viewer sockets in web.viewer_socket) find them."""
+    buyer_id = root.buyer_tokens.from_request(conn)
+    # A signed-in panel's socket also carries the host's inbox (docs/threads.md); the Origin check
+    # before this keeps another site from riding the session cookie.
+    host_id = session.get("host_id") if isinstance(session, dict) else None
+    token = bearer_token(conn) if host_id is None and buyer_id is None else None
+    if token:  # a host's API token (an integration's inbox), looked up only when it is no buyer's
+        async with root.services.sessions() as db:
+            host = await host_for_token(db, token)
+        host_id = host.id if host is not None else None
+    return buyer_id, host_id if isinstance(host_id, int) else None
 
 
 routes = [WebSocketRoute("/ws/shows/{slug}", show_socket)]

@@ -20,6 +20,7 @@ from web.errors import ApiError
 from web.links import UNSUBSCRIBE_PATH
 from web.livedrop import livedrop
 from web.openapi import Operation, api, json_content
+from web.page_locale import page_locale
 from web.ratelimit import Limit
 
 # Asking for emails to be sent is cheap to abuse (someone else's address, many shows): bounded per
@@ -83,7 +84,7 @@ async def remind(request: Request) -> JSONResponse:
     buyer_id = require_buyer(request)
     body = await parse(request, ReminderIn)
     await _limit(request)
-    reminder, new = await livedrop(request).reminders.subscribe(_slug(request), buyer_id, body.email)
+    reminder, new = await livedrop(request).reminders.subscribe(_slug(request), buyer_id, body.email, page_locale(request))
     return JSONResponse(reminder, status_code=201 if new else 200)
 
 
@@ -118,7 +119,7 @@ async def join_waitlist(request: Request) -> JSONResponse:
     buyer_id = require_buyer(request)
     body = await parse(request, WaitlistIn)
     await _limit(request)
-    entry, new = await livedrop(request).waitlists.join(_slug(request), buyer_id, body.variant_id, body.email)
+    entry, new = await livedrop(request).waitlists.join(_slug(request), buyer_id, body.variant_id, body.email, page_locale(request))
     return JSONResponse(entry, status_code=201 if new else 200)
 
 

@@ -32,7 +32,8 @@ from inventory.shopify_import import MAX_SHOPIFY_BYTES, parse_shopify_products
 from inventory.woocommerce_import import MAX_WOOCOMMERCE_BYTES, parse_woocommerce_products
 from inventory.errors import retry_after_seconds
 from inventory.models import Host
-from live.shows import show_by_slug
+from live.i18n import ntr, tr
+from web.page_locale import N_, page_locale
 from web.auth import (
     CSRF_HEADER,
     csrf_ok,
@@ -44,6 +45,7 @@ from web.auth import (
 )
 from web.errors import ApiError
 from web.livedrop import livedrop
+from web.qr import qr_data_uri, qr_svg
 from web.openapi import TEXT, Operation, api, json_content, object_schema
 from web.ratelimit import Limit
 
@@ -51,7 +53,7 @@ from web.ratelimit import Limit
 
 LOGIN_LIMIT = Limit("host-login", 10, 300)  # attempts per IP and email in five minutes
 LOGIN_LIMIT_PER_IP = Limit("host-login-ip", 60, 300)  # and per IP, whatever the emails
-LOGIN_FAILED = "Wrong email or password."
+LOGIN_FAILED = N_("Wrong email or password.")
 _dummy_hash: str | None = None
 
 
@@ -99,7 +101,7 @@ async def login(request: Request) -> Response:
     password = str(form.get("password") or "")[:1024]
     if not csrf_ok(request, str(form.get("csrf") or "")):
         # Most often a login page left open past a restart, or cookies switched off.
-        return _login_form(request, error="Your sign-in form expired. Please try again.", email=email, status=403)
+        return _login_form(request, error=tr(page_locale(request), "Your sign-in form expired. Please try again."), email=email, status=403)
     root = livedrop(request)
     limiter = root.rate_limiter
     subject = hashlib.sha256(f"{_client_ip(request)}|{email.lower()}".encode()).hexdigest()[:32]
@@ -109,7 +111,8 @@ async def login(request: Request) -> Response:
     if wait is not None:
         minutes = max(1, -(-wait // 60_000))
         response = _login_form(
-            request, error=f"Too many sign-in attempts. Try again in {minutes} minute{'s' if minutes > 1 else ''}.",
+            request, error=ntr(page_locale(request), "Too many sign-in attempts. Try again in %(num)s minute.",
+                                "Too many sign-in attempts. Try again in %(num)s minutes.", minutes),
             email=email, status=429,
         )
         response.headers["Retry-After"] = str(retry_after_seconds(wait))
@@ -118,7 +121,7 @@ async def login(request: Request) -> Response:
         host: Host | None = await host_by_email(session, email) if email else None
     ok = verify_password(host.password_hash if host else _unknown_email_hash(), password)
     if host is None or not ok:
-        return _login_form(request, error=LOGIN_FAILED, email=email, status=401)
+        return _login_form(request, error=tr(page_locale(request), LOGIN_FAILED), email=email, status=401)
     # A fresh session (nothing from before signing in survives) with a fresh CSRF token.
     request.session.clear()
     request.session["host_id"] = host.id
@@ -167,18 +170,24 @@ async def panel_page(request: Request) -> Response:
     host = await _page_host(request)
     if host is None:
         return RedirectResponse("/host/login", status_code=303)
-    return _page(request, host, "home")
+    # The shows this account moderates for other hosts (docs/host-chat.md): each opens its chat-only screen.
+    moderated = await livedrop(request).host_chat.moderated(host.id)
+    return _page(request, host, "home", moderated=moderated)
 
 
 async def show_page(request: Request) -> Response:
     host = await _page_host(request)
     if host is None:
         return RedirectResponse("/host/login", status_code=303)
-    async with livedrop(request).services.sessions() as session:
-        show = await show_by_slug(session, request.path_params["slug"])
-    if show is None or show.host_id != host.id:
+    found = await livedrop(request).host_chat.role(host.id, request.path_params["slug"])
+    if found is None:
         return _templates(request).TemplateResponse(request, "panel/missing.html", {}, status_code=404)
-    return _page(request, host, "show", show=show)
+    show, role = found
+    if role == "moderator":  # the chat only: moderators never see products, offers, orders or figures
+        return _page(request, host, "moderate", show=show)
+    link = f"{_public_base(request)}/s/{show.slug}"
+    share = {"url": link, "qr": qr_svg(link, title=f"QR code of {link}"), "qr_download": qr_data_uri(link)}
+    return _page(request, host, "show", show=show, share=share)
 
 
 # -- import ---------------------------------------------------------------------------------------

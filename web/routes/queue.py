@@ -13,8 +13,7 @@ from starlette.types import Receive, Scope, Send
 
 from web.auth import current_host
 from web.bodies import path_id, receive_json, send_json, validate
-from web.buyer_identity import require_buyer, scope_ip
-from web.errors import ApiError
+from web.buyer_identity import require_buyer, require_scope_buyer, scope_authorization, scope_ip
 from web.livedrop import livedrop
 from web.openapi import Operation, api, json_content
 
@@ -41,14 +40,7 @@ class JoinQueue:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         root = livedrop(scope)
-        authorization = None
-        for name, value in scope["headers"]:  # one pass over the raw headers, no Headers object
-            if name == b"authorization":
-                authorization = value
-                break
-        buyer_id = root.buyer_tokens.from_scope(scope, authorization)
-        if buyer_id is None:
-            raise ApiError(401, "unauthorized", "no buyer token: POST /api/buyers first (or open a show page)")
+        buyer_id = require_scope_buyer(scope, scope_authorization(scope))
         params = scope["path_params"]
         offer_id = path_id(params["offer_id"], "offer")
         data = await receive_json(receive)
@@ -68,11 +60,6 @@ async def me(request: Request) -> JSONResponse:
     offer_id = path_id(request.path_params["offer_id"], "offer")
     place = await livedrop(request).queues.place(request.path_params["slug"], offer_id, buyer_id)
     return JSONResponse(place, headers={"Cache-Control": "no-store"})
-
-
-async def audit(request: Request) -> JSONResponse:
-    offer_id = path_id(request.path_params["offer_id"], "offer")
-    return JSONResponse(await livedrop(request).queues.audit(request.path_params["slug"], offer_id))
 
 
 async def figures(request: Request) -> JSONResponse:
@@ -99,8 +86,4 @@ routes = [
     api(figures, Operation("GET", _QUEUE, "The waiting room at a glance for its host: length, admitted, passes used, units sold.",
               "host", answers={200: "The figures."}, errors=("not_a_queue", "not_found", "unauthorized"),
               responses={200: {"content": json_content("QueueFigures")}})),
-    api(audit, Operation("GET", "/api/shows/{slug}/offers/{offer_id}/audit", "Everything needed to recompute a queue offer's "
-              "shuffle: the algorithm, the commitment, the seed (from starts_at), every entry with its join time and rank, "
-              "and each admission.", answers={200: "The audit."}, errors=("not_a_queue", "not_found"),
-              responses={200: {"content": json_content("QueueAudit")}})),
 ]

@@ -62,7 +62,8 @@ routes = [
         "GET", "/api/shows/{slug}/replay",
         "The replay of an ended, recorded show: {show, server_time, recording: {url, started_at, ended_at, "
         "duration_ms}, events: [pin/unpin/offer events as on the WebSocket, each with media_ms: its offset into "
-        "the recording], products: [what the replay sells, at list price], stock: {SKU: units}}. Events from "
+        "the recording], products: [what the replay sells, at list price], bag: [the products the host kept in the show's bag, "
+        "in its order; sold too], stock: {SKU: units}}. Events from "
         "before the recording started have media_ms 0 (the state the video opens on).",
         answers={200: "The replay."}, errors=("not_found",),
               responses={200: {"content": json_content("Replay")}})),

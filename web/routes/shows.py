@@ -12,8 +12,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from inventory.clock import now_ms
+from live.bag import MAX_BAG_PRODUCTS
 from live.control import ShowChanges, ShowControl
-from live.offers import MAX_ADMIT_PER_MINUTE, OfferSpec
+from live.offers import MAX_ADMIT_PER_MINUTE, MAX_CLAIM_MINUTES, OfferSpec
 from live.streams import MAX_STREAM_URL, clean_stream_url
 from web.auth import current_host
 from web.bodies import MAX_SQL_ID, Timestamp, parse, path_id
@@ -53,16 +54,28 @@ class OfferIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     product_id: Annotated[int, Field(ge=1, lt=MAX_ID, strict=True)]
     price_cents: Annotated[int, Field(ge=0, le=100_000_000, strict=True)]
-    duration_s: Annotated[int, Field(ge=1, le=7 * 24 * 3600, strict=True)]
+    duration_s: Annotated[int, Field(ge=1, le=7 * 24 * 3600, strict=True)] | None = Field(
+        None, description="required, except for a draw (its window is entries_open_at..entries_close_at)")
     starts_at: Timestamp | None = None
     quantity: Annotated[int, Field(ge=1, le=10_000_000, strict=True)] | None = None
     per_customer_limit: Annotated[int, Field(ge=1, le=1000, strict=True)] = 1
     hold_s: Annotated[int, Field(ge=10, le=3600, strict=True)] = 300
     mode: Literal["open", "queue", "draw"] = Field("open", description=(
         "open: first come, first served. queue: a randomized waiting room; buyers join before starts_at "
-        "(POST .../offers/{id}/queue) and hold with the pass they get when admitted. draw: not available yet."))
+        "(POST .../offers/{id}/queue) and hold with the pass they get when admitted. draw: buyers enter between "
+        "entries_open_at and entries_close_at (POST .../offers/{id}/entries); then the draw gives each size's units to "
+        "its best-ranked entries (docs/draws.md)."))
     admit_per_minute: Annotated[int, Field(ge=1, le=MAX_ADMIT_PER_MINUTE, strict=True)] | None = Field(
         None, description="queue offers: places let in per minute (default: twice the units, at least 60)")
+    entries_open_at: Timestamp | None = Field(None, description="draw offers: entries open (default now)")
+    entries_close_at: Timestamp | None = Field(None, description="draw offers: entries close and the draw runs (required)")
+    claim_minutes: Annotated[int, Field(ge=1, le=MAX_CLAIM_MINUTES, strict=True)] | None = Field(
+        None, description="draw offers: how long a winner's hold lasts to claim it (default 15; at most a day)")
+    authorize: bool = Field(False, description="draw offers: an entry authorizes the price on the card (card_number), "
+                            "captured when the winner claims, released otherwise")
+    giveaway: bool = Field(False, description="draw offers: a giveaway at price 0, entries open 60-300 s from now (or "
+                           "entries_open_at); entrants must be watching the show when it closes; quantity defaults to 1")
+    buyers_only: bool = Field(False, description="giveaways: only buyers with a paid order from this host may enter")
 
 
 class OfferPatch(BaseModel):
@@ -73,6 +86,13 @@ class OfferPatch(BaseModel):
 class MuteIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     buyer_id: Annotated[str, Field(min_length=1, max_length=32)]
+
+
+class BagIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    product_ids: Annotated[list[Annotated[int, Field(ge=1, lt=MAX_ID, strict=True)]], Field(max_length=MAX_BAG_PRODUCTS, description=(
+        f"the products in the show's bag, in the order viewers see them (after the pinned one); at most {MAX_BAG_PRODUCTS}, "
+        "[] empties it"))]
 
 
 def _control(request: Request) -> ShowControl:
@@ -135,16 +155,38 @@ async def unpin(request: Request) -> Response:
 async def create_offer(request: Request) -> JSONResponse:
     host_id = await _host_id(request)
     body = await parse(request, OfferIn)
+    starts_at = body.starts_at if body.starts_at is not None else now_ms()
+    duration_s = body.duration_s
+    if body.mode == "draw":
+        starts_at = body.entries_open_at if body.entries_open_at is not None else starts_at
+        if body.entries_close_at is None:
+            if duration_s is None:  # "a giveaway of 120 s, now" from the panel sends duration_s
+                raise ApiError(422, "invalid_request", "entries_close_at: a draw needs the time its entries close")
+        elif body.entries_close_at <= starts_at:
+            raise ApiError(422, "invalid_request", "entries_close_at: must be after entries_open_at")
+        else:
+            duration_s = max(1, (body.entries_close_at - starts_at) // 1000)
+    else:
+        for name in ("entries_open_at", "entries_close_at"):
+            if getattr(body, name) is not None:
+                raise ApiError(422, "invalid_request", f"{name}: only a draw offer has an entry window")
+    if duration_s is None:
+        raise ApiError(422, "invalid_request", "duration_s: required (seconds the offer runs)")
     spec = OfferSpec(
         product_id=body.product_id,
         price_cents=body.price_cents,
-        duration_s=body.duration_s,
-        starts_at=body.starts_at if body.starts_at is not None else now_ms(),
-        quantity=body.quantity,
+        duration_s=duration_s,
+        starts_at=starts_at,
+        quantity=body.quantity if body.quantity is not None or not body.giveaway else 1,
         per_customer_limit=body.per_customer_limit,
         hold_s=body.hold_s,
         mode=body.mode,
         admit_per_minute=body.admit_per_minute,
+        claim_minutes=body.claim_minutes,
+        authorize=body.authorize,
+        giveaway=body.giveaway,
+        buyers_only=body.buyers_only,
+        close_at=body.entries_close_at if body.mode == "draw" else None,
     )
     offer = await _control(request).create_offer(host_id, request.path_params["slug"], spec)
     return JSONResponse(offer, status_code=201)
@@ -179,6 +221,17 @@ async def mute(request: Request) -> Response:
     return Response(status_code=204)
 
 
+async def get_bag(request: Request) -> JSONResponse:
+    host_id = await _host_id(request)
+    return JSONResponse({"product_ids": await _control(request).bag(host_id, request.path_params["slug"])})
+
+
+async def put_bag(request: Request) -> JSONResponse:
+    host_id = await _host_id(request)
+    body = await parse(request, BagIn)
+    return JSONResponse({"product_ids": await _control(request).set_bag(host_id, request.path_params["slug"], body.product_ids)})
+
+
 async def public_snapshot(request: Request) -> JSONResponse:
     snapshot = await _control(request).public_show(request.path_params["slug"])
     if snapshot is None:
@@ -188,7 +241,9 @@ async def public_snapshot(request: Request) -> JSONResponse:
     return JSONResponse(snapshot, headers={"Cache-Control": "no-store"})
 
 
-_HOST = ("unauthorized", "csrf_failed")
+_HOST = ("unauthorized", "csrf_failed", "moderator_not_allowed")
+_BAG = {"content": {"application/json": {"schema": {"type": "object", "required": ["product_ids"], "properties": {
+    "product_ids": {"type": "array", "items": {"type": "integer"}}}}}}}
 routes = [
     api(create_show, Operation("POST", "/api/shows", "Create a show (status scheduled); the slug defaults to the slugified title.", "host", ShowIn,
               answers={201: "The show."}, errors=("malformed_json", "invalid_request", "slug_taken", *_HOST),
@@ -224,8 +279,15 @@ routes = [
               responses={200: {"content": json_content("Offer")}})),
     api(cancel_offer, Operation("DELETE", "/api/shows/{slug}/offers/{offer_id}", "End an offer now.", "host", answers={204: "Ended."},
               errors=("not_found", *_HOST))),
-    api(delete_chat, Operation("DELETE", "/api/shows/{slug}/chat/{message_id}", "Delete a chat message from every screen.", "host",
+    api(delete_chat, Operation("DELETE", "/api/shows/{slug}/chat/{message_id}", "Delete a chat message from every screen "
+              "(the show's host or one of its moderators; a pinned message is unpinned with it).", "host",
               answers={204: "Deleted."}, errors=("not_found", *_HOST))),
-    api(mute, Operation("POST", "/api/shows/{slug}/mutes", "Mute a buyer's chat in this show.", "host", MuteIn,
+    api(mute, Operation("POST", "/api/shows/{slug}/mutes", "Mute a buyer's chat in this show (the show's host or one of its moderators).", "host", MuteIn,
               answers={204: "Muted."}, errors=("malformed_json", "invalid_request", "not_found", *_HOST))),
+    api(get_bag, Operation("GET", "/api/shows/{slug}/bag", "The products in the show's bag, in order (docs/bag.md).", "host",
+              answers={200: "{\"product_ids\": [...]}"}, responses={200: _BAG}, errors=("not_found", "moderator_not_allowed", *_HOST))),
+    api(put_bag, Operation("PUT", "/api/shows/{slug}/bag", "Choose the products in the show's bag: browsable from the viewer page and "
+              "on sale at list price while the show is live (docs/bag.md). Every screen gets a bag event.", "host", BagIn,
+              answers={200: "{\"product_ids\": [...]}"}, responses={200: _BAG},
+              errors=("malformed_json", "invalid_request", "not_found", "invalid_state", "moderator_not_allowed", *_HOST))),
 ]

@@ -17,8 +17,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from inventory.errors import Refusal
+from live.i18n import tr, when
 from web.buyer_identity import issue_buyer, set_buyer_cookie
 from web.livedrop import livedrop
+from web.page_locale import page_locale
 
 log = logging.getLogger("livedrop.viewer")
 
@@ -58,20 +60,21 @@ def _share_tags(request: Request, snapshot: dict[str, Any]) -> dict[str, str]:
     show = snapshot["show"]
     pinned = snapshot.get("pinned")
     base = _base_url(request)
+    # Link previews are fetched by bots that mostly send no Accept-Language: those get English.
+    locale = page_locale(request)
     tags = {
         "title": show["title"],
         "url": urljoin(base, f"s/{show['slug']}"),
-        "description": "Watch live and shop the drop.",
+        "description": tr(locale, "Watch live and shop the drop."),
         "image": "",
     }
     if show["status"] == "ended":
-        tags["description"] = "This live show has ended."
+        tags["description"] = tr(locale, "This live show has ended.")
     elif show["status"] == "scheduled" and show.get("scheduled_at"):
-        starts = datetime.fromtimestamp(show["scheduled_at"] / 1000, UTC).strftime("%d %b %Y, %H:%M UTC")
-        tags["description"] = f"Live on {starts}."
+        tags["description"] = tr(locale, "Live on %(when)s.", when=when(show["scheduled_at"], locale))
     if pinned is not None:
         price = price_text(pinned["price_cents"], pinned["currency"])
-        tags["description"] = f"Now showing: {pinned['title']} ({price}). " + tags["description"]
+        tags["description"] = tr(locale, "Now showing: %(title)s (%(price)s).", title=pinned["title"], price=price) + " " + tags["description"]
         tags["image"] = urljoin(base, pinned["image_url"]) if pinned.get("image_url") else ""
     return tags
 
@@ -109,6 +112,7 @@ async def viewer_page(request: Request) -> Response:
             if new_token is not None:
                 set_buyer_cookie(response, request, new_token)
             return response
+    share = _share_tags(request, snapshot)
     page = {
         "snapshot": snapshot,
         "buyer_id": buyer_id,
@@ -118,11 +122,14 @@ async def viewer_page(request: Request) -> Response:
         # mounts Stripe.js (static/viewer/stripe_checkout.js).
         "payments": {"provider": "stripe", "publishable_key": root.stripe.publishable_key, "stripe_js_url": root.stripe.js_url}
         if root.stripe is not None else {"provider": "test"},
+        # The waiting page of a scheduled show says who hosts it (docs/phones.md).
+        "host_name": await root.shows.host_name(snapshot["show"]["slug"]) if snapshot["show"]["status"] == "scheduled" else None,
+        "share_url": share["url"],  # what the share button shares (LIVEDROP_PUBLIC_URL when set)
     }
     response = templates.TemplateResponse(
         request,
         "viewer.html",
-        {"page": page, "show": snapshot["show"], "pinned": snapshot.get("pinned"), "share": _share_tags(request, snapshot)},
+        {"page": page, "show": snapshot["show"], "pinned": snapshot.get("pinned"), "share": share},
         headers={"Cache-Control": "no-store"},
     )
     if new_token is not None:
@@ -165,6 +172,10 @@ async def reminder_ics(request: Request) -> Response:
     page_url = urljoin(_base_url(request), f"s/{show['slug']}")
     host = request.url.hostname or "livedrop"
     starts = int(show["scheduled_at"])
+    locale = page_locale(request)  # the calendar entry in the language of the page it was added from
+    summary = tr(locale, "%(title)s (live)", title=show["title"])
+    description = tr(locale, "Watch and shop live: %(url)s", url=page_url)
+    alarm = tr(locale, "%(title)s goes live soon", title=show["title"])
     lines = [
         "BEGIN:VCALENDAR",
         "VERSION:2.0",
@@ -176,12 +187,12 @@ async def reminder_ics(request: Request) -> Response:
         f"DTSTAMP:{_ics_time(int(datetime.now(UTC).timestamp() * 1000))}",
         f"DTSTART:{_ics_time(starts)}",
         f"DTEND:{_ics_time(starts + REMINDER_DURATION_S * 1000)}",
-        f"SUMMARY:{_ics_text(show['title'] + ' (live)')}",
-        f"DESCRIPTION:{_ics_text('Watch and shop live: ' + page_url)}",
+        f"SUMMARY:{_ics_text(summary)}",
+        f"DESCRIPTION:{_ics_text(description)}",
         f"URL:{page_url}",
         "BEGIN:VALARM",
         "ACTION:DISPLAY",
-        f"DESCRIPTION:{_ics_text(show['title'] + ' goes live soon')}",
+        f"DESCRIPTION:{_ics_text(alarm)}",
         f"TRIGGER:-PT{REMINDER_ALARM_MIN}M",
         "END:VALARM",
         "END:VEVENT",

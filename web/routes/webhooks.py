@@ -41,7 +41,7 @@ async def stripe_webhook(request: Request) -> JSONResponse:
 async def handle(root: Livedrop, event: PaymentEvent) -> None:
     assert event.hold_id is not None
     try:
-        outcome = await root.buying.payment_succeeded(event.hold_id)
+        outcome = await root.buying.payment_succeeded(event.hold_id, event.payment_id)
         log.info("stripe %s %s (hold %s): %s", event.type, event.id, event.hold_id, outcome)
     except Exception:  # the sweeper settles it when the hold's lock runs out
         log.exception("stripe %s %s (hold %s) failed", event.type, event.id, event.hold_id)

@@ -1,0 +1,98 @@
+"""A draw that authorizes at entry, with Stripe configured (localstripe and its stand-in for
+Stripe.js on loopback; never the real Stripe), in Chromium at 390x844 by touch: the entry form
+mounts Stripe.js's card element instead of a card-number field, a card localstripe declines is
+refused in place, the test card enters (the entry sends the payment method Stripe.js made, never
+the number), and after the draw the winner claims without a card: the authorization is captured
+for the order's total, one paid order."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import HOST_EMAIL, Host, Server
+from tests.conftest import STRIPE_PUBLISHABLE_KEY, STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET
+from tests.support import LivedropProcess, host_token, livedrop_env
+
+from .test_viewer import expect
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, chromium: Any, localstripe: str) -> Iterator[Server]:
+    data = tmp_path_factory.mktemp("browser-draw-stripe")
+    env = livedrop_env(data, LIVEDROP_BUYERS_PER_IP_PER_MINUTE="100000", LIVEDROP_PAYMENTS="stripe",
+                       STRIPE_SECRET_KEY=STRIPE_SECRET_KEY, STRIPE_PUBLISHABLE_KEY=STRIPE_PUBLISHABLE_KEY,
+                       STRIPE_WEBHOOK_SECRET=STRIPE_WEBHOOK_SECRET, STRIPE_API_BASE=localstripe)
+    token = host_token(env, HOST_EMAIL, "browser tests password")
+    process = LivedropProcess(["serve", "--host", "127.0.0.1"], env).start()
+    try:
+        yield Server(process.url, token, process)
+    finally:
+        process.stop()
+
+
+def fill_card(card: Any, number: str) -> None:
+    card.locator("input[placeholder=number]").fill(number)
+    card.locator("input[placeholder=exp_month]").fill("12")
+    card.locator("input[placeholder=exp_year]").fill("30")
+    card.locator("input[placeholder=cvc]").fill("123")
+    card.locator("input[placeholder=postal_code]").fill("12345")
+
+
+def test_an_authorized_draw_entered_with_stripe_js_and_claimed_without_a_card(host: Host, new_context: Any) -> None:
+    product = host.product({"US 9": 1}, price_cents=12900)
+    slug = host.live_show(product=product)
+    host.call("PUT", f"/api/shows/{slug}/shipping", 200, json={"kind": "flat", "flat_cents": 700})
+    offer = host.call("POST", f"/api/shows/{slug}/offers", 201, json={
+        "product_id": product["id"], "price_cents": 4900, "mode": "draw", "authorize": True,
+        "entries_close_at": int(time.time() * 1000) + 600_000})
+
+    page = new_context(390, 844, has_touch=True, is_mobile=True).new_page()
+    origin = str(host.http.base_url).rstrip("/")
+    sent_to_livedrop: list[str] = []
+    page.on("request", lambda request: sent_to_livedrop.append(request.post_data or "")
+            if request.url.startswith(origin) and request.method == "POST" else None)
+    page.goto(f"/s/{slug}")
+    box = page.locator(".draw")
+    expect()(box.locator(".draw-note")).to_contain_text("Entering authorizes $56.00 on your card")
+    expect()(box.locator(".draw-card-field").first).to_be_hidden()  # the number field gives way to Stripe.js's
+    card = page.locator(f"#draw-stripe-card-{offer['id']}-element")
+    expect()(card.locator("input[placeholder=number]")).to_be_visible(timeout=10_000)
+
+    box.locator(".draw-email").fill("kim@example.com")
+    fill_card(card, "4000000000000341")  # localstripe declines it when charged (docs/payments.md)
+    box.locator(".draw-enter").tap()
+    expect()(box.locator(".draw-error")).to_have_text(
+        "Your card was declined: nothing was authorized and you are not entered. Try another card.", timeout=15_000)
+    assert host.call("GET", f"/api/shows/{slug}/offers/{offer['id']}/entries", 200)["entries"] == {}
+
+    fill_card(card, "4242424242424242")
+    box.locator(".draw-enter").tap()
+    expect()(box.locator(".draw-text")).to_contain_text("$56.00 is authorized on your card", timeout=15_000)
+
+    drawn = host.call("POST", f"/api/shows/{slug}/offers/{offer['id']}/draw", 200)
+    assert len(drawn["winners"]) == 1, drawn
+    expect()(box.locator(".draw-text")).to_contain_text("You won!", timeout=15_000)
+    page.locator("#hold-checkout").tap()
+    expect()(page.locator("#checkout-claim-note")).to_be_visible()
+    expect()(page.locator("#co-card")).to_be_hidden()
+    page.fill("#co-name", "Kim Lee")
+    page.fill("#co-email", "kim@example.com")
+    page.fill("#co-line1", "1 Main St")
+    page.fill("#co-city", "Springfield")
+    page.fill("#co-postal", "12345")
+    page.select_option("#co-country", "US")
+    page.select_option("#co-region", "IL")
+    page.locator("#checkout-pay").tap()
+    expect()(page.locator("#confirmation")).to_be_visible(timeout=15_000)
+    [order] = host.orders(slug)
+    assert (order["status"], order["total_cents"]) == ("paid", 5600), order
+    assert not any("4242424242424242" in body or "4000000000000341" in body for body in sent_to_livedrop), \
+        "card numbers never reach livedrop"
+    entries = [body for body in sent_to_livedrop if '"sku"' in body and '"email"' in body]
+    assert len(entries) == 2 and all('"payment_method":"card_' in body.replace(" ", "") for body in entries), entries

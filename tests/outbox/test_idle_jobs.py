@@ -1,0 +1,246 @@
+"""Background jobs cost nothing when nothing changed, and are as prompt as before when something did.
+
+The outbox job runs no SQL until a commit adds work (here: at once; in another process: through a
+Redis counter), a retry it knows of comes due, or its slow safety poll; the offer clock's draws
+look at SQL only when offers changed. Real Redis, real database, the real app and job runner, a
+real webhook receiver on 127.0.0.1; statements counted on the real engine."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from inventory.deliveries import RETRY_SCHEDULE_MS, OutboxDelivery, WebhookEndpoint
+from inventory.outbox import announce
+from live.outbox_signal import OutboxSignal
+from live.outbox_worker import SAFETY_POLL_S, OutboxWorker
+from live.webhook_sender import WebhookSender, new_secret
+from live.webhook_urls import UrlPolicy
+from tests.outbox.conftest import Clock, Statements
+from tests.outbox.receiver import Receiver
+from web.database import make_sessionmaker
+from web.jobs import Job, JobRunner
+from web.settings import Settings
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return settings.with_overrides(webhook_allow_private=True)  # the receiver listens on 127.0.0.1
+
+
+async def shop(sessions: async_sessionmaker, receiver: Receiver, kinds: list[str]) -> int:
+    """A host with one endpoint on the receiver. Returns the host id."""
+    from web.auth import create_host
+
+    host = await create_host(sessions, "idle@example.com", "a long test password")
+    receiver.secret = new_secret()
+    async with sessions() as session, session.begin():
+        session.add(WebhookEndpoint(host_id=host.id, url=receiver.url, events=kinds, secret=receiver.secret,
+                                    created_at=int(time.time() * 1000)))
+    return host.id
+
+
+async def paid(sessions: async_sessionmaker, host_id: int, order_id: str) -> None:
+    async with sessions() as session, session.begin():
+        announce(session, "order.paid", {"order_id": order_id, "number": "B00001"}, host_id=host_id)
+
+
+def touching(seen: list[str], table: str) -> list[str]:
+    return [s for s in seen if table in s.lower()]
+
+
+# -- the worker's poll, step by step -----------------------------------------------------------------
+
+
+async def test_the_poll_runs_sql_only_when_work_was_added_here_or_elsewhere_or_a_retry_came_due(
+        redis, sessions: async_sessionmaker, receiver: Receiver, clock: Clock, statements: Statements) -> None:
+    signal = OutboxSignal(redis)
+    signal.install(sessions)
+    worker = OutboxWorker(sessions, WebhookSender(UrlPolicy(https_only=False, allow_private=True)), None,
+                          clock=clock, signal=signal)
+    try:
+        await polls_in_order(worker, signal, sessions, receiver, clock, statements)
+    finally:
+        await signal.close()
+
+
+async def subscribed(signal: OutboxSignal) -> None:
+    async with asyncio.timeout(5):
+        while not signal.listening:
+            await asyncio.sleep(0.01)
+
+
+async def polls_in_order(worker: OutboxWorker, signal: OutboxSignal, sessions: async_sessionmaker, receiver: Receiver,
+                         clock: Clock, statements: Statements) -> None:
+    host_id = await shop(sessions, receiver, ["order.paid"])
+    assert await worker.poll() == 0  # the first poll looks, and subscribes
+    if not signal.listening:  # not subscribed yet: the job keeps its 0.2 s period (and reads the counter)
+        assert worker.idle_s() is None
+    await subscribed(signal)
+    assert await worker.poll() == 0  # looks once more: something may have been sent before the subscription
+    idle = worker.idle_s()
+    assert idle is not None and SAFETY_POLL_S - 1 < idle <= SAFETY_POLL_S  # nothing due: sleeps until the safety poll
+    statements.take()
+    for _ in range(5):
+        assert await worker.poll() == 0
+    assert statements.take() == [], "an idle poll ran SQL"
+
+    # Added in this process: the commit tells the worker, with no wait for Redis.
+    await paid(sessions, host_id, "o-here")
+    assert await worker.poll() == 2  # fanned out and delivered
+    assert len(receiver.received) == 1
+    await asyncio.sleep(0.1)  # the coalesced message goes out: our own, so no news to us
+    statements.take()
+    assert await worker.poll() == 0 and statements.take() == []
+
+    # Added in another process: its own sessions and signal; its message wakes this worker.
+    elsewhere = make_sessionmaker(sessions.kw["bind"])
+    OutboxSignal(signal.redis).install(elsewhere)
+    receiver.answers = [503]  # this one fails: retried on the schedule
+    signal.wake.clear()
+    await paid(elsewhere, host_id, "o-elsewhere")
+    assert await worker.poll() == 0, "looked before the other process's message was sent"
+    async with asyncio.timeout(5):
+        await signal.wake.wait()  # the message, after COALESCE_S
+    assert await worker.poll() == 2
+    assert len(receiver.received) == 2
+    statements.take()
+    assert await worker.poll() == 0 and statements.take() == []
+
+    # The retry: due 10 s after the failure. Nobody signals it; the worker knows when it is due.
+    assert worker.next_due == clock.now + RETRY_SCHEDULE_MS[1]
+    clock.advance(RETRY_SCHEDULE_MS[1] - 1)
+    assert await worker.poll() == 0 and statements.take() == []
+    clock.advance(1)
+    assert await worker.poll() == 1
+    assert len(receiver.received) == 3 and receiver.received[2].headers["webhook-id"] == receiver.received[1].headers["webhook-id"]
+    async with sessions() as session:
+        assert sorted(await session.scalars(select(OutboxDelivery.status))) == ["delivered", "delivered"]
+
+
+async def test_without_any_signal_the_safety_poll_still_finds_the_work(
+        redis, sessions: async_sessionmaker, receiver: Receiver, clock: Clock, statements: Statements,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    signal = OutboxSignal(redis)  # not installed: the commit below tells nobody (a row written by hand)
+    worker = OutboxWorker(sessions, WebhookSender(UrlPolicy(https_only=False, allow_private=True)), None,
+                          clock=clock, signal=signal)
+    try:
+        host_id = await shop(sessions, receiver, ["order.paid"])
+        assert await worker.poll() == 0
+        await subscribed(signal)
+        assert await worker.poll() == 0
+        await paid(sessions, host_id, "o-quiet")
+        assert await worker.poll() == 0  # nothing said so
+        later = time.monotonic() + SAFETY_POLL_S
+        monkeypatch.setattr("live.outbox_worker.time.monotonic", lambda: later)
+        assert await worker.poll() == 2
+        assert len(receiver.received) == 1
+    finally:
+        await signal.close()
+
+
+async def test_without_redis_the_poll_looks_at_sql_every_time(
+        sessions: async_sessionmaker, clock: Clock, statements: Statements) -> None:
+    from web.services import make_redis
+
+    dead = make_redis("redis://127.0.0.1:1/0")  # nothing listens there
+    signal = OutboxSignal(dead)
+    worker = OutboxWorker(sessions, WebhookSender(UrlPolicy(https_only=False, allow_private=True)), None,
+                          clock=clock, signal=signal)
+    try:
+        for _ in range(3):
+            assert await worker.poll() == 0
+            assert worker.idle_s() is None  # no subscription: the job keeps its 0.2 s period
+        assert len(touching(statements.take(), "outbox_")) == 3  # as before the signal: nothing is missed
+    finally:
+        await signal.close()
+        await dead.aclose()
+
+
+# -- the job runner's wake-up --------------------------------------------------------------------------
+
+
+async def test_a_woken_job_runs_at_once_when_idle_and_keeps_its_pace_when_busy(redis) -> None:
+    wake = asyncio.Event()
+    runs: list[float] = []
+    busy = {"now": False}
+
+    async def run() -> int:
+        runs.append(time.monotonic())
+        return 1 if busy["now"] else 0
+
+    runner = JobRunner(redis, [Job("woken", 30.0, run, wake=wake)], is_worker=False)
+    stop = asyncio.Event()
+    task = asyncio.create_task(runner.run(stop))
+    try:
+        async with asyncio.timeout(10):
+            while not runs:
+                await asyncio.sleep(0.01)
+        wake.set()
+        async with asyncio.timeout(5):  # a 30 s wait, cut short
+            while len(runs) < 2:
+                await asyncio.sleep(0.01)
+        busy["now"] = True
+        wake.set()
+        async with asyncio.timeout(5):
+            while len(runs) < 3:
+                await asyncio.sleep(0.01)
+        wake.set()  # the last run did work: this wake-up waits for the job's pace (30 s)
+        await asyncio.sleep(0.5)
+        assert len(runs) == 3
+        started = time.monotonic()
+    finally:
+        stop.set()
+        await task
+    assert time.monotonic() - started < 2.5  # the stop ended the wait (STOP_GRACE_S is 1.5 s)
+
+
+# -- the real app, idle and then not ------------------------------------------------------------------
+
+
+async def test_an_idle_app_runs_no_outbox_or_draw_sql(app, statements: Statements) -> None:
+    root = app.state.livedrop
+    async with asyncio.timeout(10):  # the lease taken and the jobs' first looks done
+        while root.outbox._safety_at == 0.0:
+            await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)
+    statements.take()
+    await asyncio.sleep(3.0)
+    seen = statements.take()
+    # Before: the outbox's SELECT and the draws' SELECT five times a second each (15 + 15), the
+    # draws' settle once a second. Now at most one safety look may fall in the window.
+    assert len(touching(seen, "outbox_")) <= 1, touching(seen, "outbox_")
+    assert len(touching(seen, "draw_entries")) <= 1, touching(seen, "draw_entries")
+    assert len(touching(seen, "from offers")) <= 2, touching(seen, "from offers")
+
+
+async def test_an_event_committed_in_a_request_or_another_process_leaves_promptly(
+        app, client, sessions: async_sessionmaker, redis, receiver: Receiver) -> None:
+    from web.auth import create_api_token
+
+    host_id = await shop(sessions, receiver, ["show.live", "order.paid"])
+    auth = {"Authorization": f"Bearer {await create_api_token(sessions, host_id)}"}
+    root = app.state.livedrop
+    async with asyncio.timeout(10):
+        while root.outbox._safety_at == 0.0:
+            await asyncio.sleep(0.05)
+    assert (await client.post("/api/shows", json={"title": "Idle", "slug": "idle-show"}, headers=auth)).status_code == 201
+    started = time.monotonic()
+    assert (await client.post("/api/shows/idle-show/start", headers=auth)).status_code == 200
+    await receiver.wait_for(1, timeout=SAFETY_POLL_S - 1)  # the signal, not the safety poll
+    here_s = time.monotonic() - started
+    assert receiver.received[0].verified["type"] == "show.live"
+
+    # Another process: its own sessions and signal; the app hears of it through Redis.
+    elsewhere = make_sessionmaker(sessions.kw["bind"])
+    OutboxSignal(redis).install(elsewhere)
+    started = time.monotonic()
+    await paid(elsewhere, host_id, "o-other-process")
+    await receiver.wait_for(2, timeout=SAFETY_POLL_S - 1)
+    elsewhere_s = time.monotonic() - started
+    assert receiver.received[1].verified["type"] == "order.paid"
+    print(f"delivered {here_s * 1000:.0f} ms after the request, {elsewhere_s * 1000:.0f} ms after another process's commit")

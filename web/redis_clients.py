@@ -1,0 +1,91 @@
+"""The Redis client of a livedrop process, for each shape of REDIS_URL (web.redis_urls).
+
+One server: redis-py's client, as before. A Cluster: redis-py's ``RedisCluster`` (it follows MOVED
+and ASK, refreshes its slot map after a failover, sends SCRIPT LOAD to every primary); it answers
+the same commands livedrop calls on a plain client, so the layers take it as one (``cast``), and the
+few places that must tell them apart ask ``inventory.redis_cluster.is_cluster``. Sentinel: a plain
+client whose pool asks the sentinels for the primary's address on every new connection, so after
+a failover (which drops every connection) the next command reaches the promoted replica.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
+from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from inventory.epochs import ConnectionCheck
+from web.redis_urls import parse_redis_url
+
+# socket_timeout well above the hub's 2 s blocking stream reads, so a busy event loop is not
+# mistaken for a dead Redis.
+_COMMON: dict[str, Any] = {"decode_responses": True, "socket_connect_timeout": 5, "socket_timeout": 15}
+MAX_CONNECTIONS = 512  # per server (per node in a cluster)
+
+
+def make_redis(url: str, *, sentinel_password: str | None = None) -> aioredis.Redis:
+    target = parse_redis_url(url)
+    if target.mode == "cluster":
+        cluster = RedisCluster(
+            startup_nodes=[ClusterNode(host, port) for host, port in target.nodes],
+            username=target.username, password=target.password, ssl=target.tls,
+            max_connections=MAX_CONNECTIONS,
+            # A failover takes the cluster 2-3 node timeouts (default 15 s each) to settle: the
+            # client's own retry (reinitialising its slot map between tries) covers the start
+            # of it; a request that still fails answers 503 with Retry-After.
+            retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), 3),
+            **_COMMON,
+        )
+        # Not a subclass of Redis, but it answers every command livedrop sends a Redis (see above).
+        return cast(aioredis.Redis, cluster)
+    if target.mode == "sentinel":
+        assert target.service is not None
+        sentinel = Sentinel(
+            list(target.nodes),
+            sentinel_kwargs={"socket_connect_timeout": 2, "socket_timeout": 2,
+                             "password": sentinel_password},
+            username=target.username, password=target.password, db=target.db, ssl=target.tls,
+            health_check_interval=30, max_connections=MAX_CONNECTIONS, retry=redis_retry(),
+            redis_connect_func=ConnectionCheck().on_connect, **_COMMON,
+        )
+        client = sentinel.master_for(target.service, redis_class=aioredis.Redis)
+        client._livedrop_sentinel = sentinel  # closed with the client (close_redis)
+        return cast(aioredis.Redis, client)
+    return aioredis.Redis.from_url(
+        url, health_check_interval=30, max_connections=MAX_CONNECTIONS, retry=redis_retry(),
+        # Each new connection is checked against the server stock was rebuilt on (inventory.epochs).
+        redis_connect_func=ConnectionCheck().on_connect, **_COMMON,
+    )
+
+
+async def close_redis(client: aioredis.Redis) -> None:
+    await client.aclose()
+    sentinel: Sentinel | None = getattr(client, "_livedrop_sentinel", None)
+    if sentinel is not None:
+        for watcher in sentinel.sentinels:
+            await watcher.aclose()
+
+
+def redis_retry() -> Retry:
+    """One immediate resend on a new connection when a command's connection turns out dead.
+
+    That is a pooled connection Redis closed while it sat idle (a restart, a failover, an idle
+    timeout): without the resend, each such connection failed the next request to use it, after
+    /readyz was 200 again (tests/web/test_outage.py saw them up to 1.8 s later: connections sit in
+    the pool until a burst needs them). The resend is immediate (no backoff), so it succeeds only
+    when Redis itself answers right away: a command that was lost with the connection of a Redis
+    that just died finds it still down, and the request is answered 503. In the rare case left
+    (Redis ran the command, then the connection broke while Redis stayed up) stock and money are
+    safe to send twice: the inventory scripts are idempotent state changes (a hold per buyer and
+    Idempotency-Key, lock/commit/release by the hold's state, charges by their key). What is not
+    idempotent would at worst show twice and moves no stock: a show event appended again (the
+    hub's append script), a purchase-ticker line, a reaction or rate-limit count.
+
+    Only ConnectionError: a TimeoutError means Redis did not answer within socket_timeout (15 s)
+    and may still be running the command; sending it again would double that wait and the load."""
+    return Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
