@@ -9,7 +9,7 @@ Now a commit that added outbox work (``inventory.outbox.announce``, a delivery p
 calls ``added`` right after it commits. That wakes this process's worker at once (``wake``, the
 job's wake-up in web.jobs) and tells the other processes, at most once per ``COALESCE_S`` (a
 drop's hundreds of paid orders a second cost ~50 messages a second per process, not one each):
-a PUBLISH, which the worker's subscription (``listen``, started by the worker's first poll) turns
+a PUBLISH, which the worker's subscription (``ensure_listening``, started by the worker's first poll) turns
 into a wake-up within milliseconds, and an INCR of a version counter, which a worker without a
 subscription (Redis restarting, the first poll) compares with the value it last saw, one GET a
 tick. What the signal cannot say (a retry's time coming due, a crashed sender's lease running
@@ -21,16 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inventory.faults import Outages
 from inventory.outbox import NOTIFY
-from inventory.redis_cluster import is_cluster
-from inventory.timeouts import raise_if_cancelled
+from live.redis_wake import RedisWake
 
 log = logging.getLogger("livedrop.outbox")
 
@@ -40,7 +37,6 @@ CHANNEL = "ld:outbox:added"
 # A burst's commits share one message: other processes hear of them this much later at most (well
 # inside the 0.2 s a tick waited before).
 COALESCE_S = 0.02
-RESUBSCRIBE_S = 1.0
 
 
 class OutboxSignal:
@@ -50,14 +46,19 @@ class OutboxSignal:
         # Set by every ``added`` here and every message from elsewhere: the outbox job's wake-up
         # (web.jobs.Job.wake), which the job runner clears. The flags are the worker's own copy.
         self.wake = asyncio.Event()
-        self.origin = secrets.token_hex(6)  # our own messages are not news to us
-        self.listening = False  # subscribed: messages from other processes arrive as they are sent
+        # The Pub/Sub channel and its coalesced messages (live.redis_wake). A lost subscription
+        # wakes the worker too: it goes back to its tick (polling the counter) until we are back.
+        self.pubsub = RedisWake(redis, CHANNEL, coalesce_s=COALESCE_S, log=log, name="outbox signal",
+                                news=self._news, lost=self.wake.set, before_send=self._count, outages=outages)
         self._local = False
         self._remote = False
-        self._bump_at: asyncio.TimerHandle | None = None  # the next message, when one is waiting to go
-        self._bumps: set[asyncio.Task[None]] = set()
         self._closed = False
         self._listener: asyncio.Task[None] | None = None
+
+    @property
+    def listening(self) -> bool:
+        """Subscribed: messages from other processes arrive as they are sent."""
+        return self.pubsub.listening
 
     def install(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         """Every session ``sessions`` makes from now on calls ``added`` after a commit that added
@@ -71,12 +72,7 @@ class OutboxSignal:
         ``COALESCE_S``. Synchronous, never raises (called from a commit hook)."""
         self._local = True
         self.wake.set()
-        if self._bump_at is not None or self._closed:
-            return
-        try:
-            self._bump_at = asyncio.get_running_loop().call_later(COALESCE_S, self._bump)
-        except RuntimeError:  # no loop (a synchronous tool): other processes find it by their safety poll
-            pass
+        self.pubsub.tell_others()
 
     def take_local(self) -> bool:
         """True once for any number of ``added`` since the last call (this process's own commits)."""
@@ -95,21 +91,13 @@ class OutboxSignal:
         value = await self.redis.get(VERSION_KEY)
         return None if value is None else str(value)
 
-    def _bump(self) -> None:
-        self._bump_at = None
-        task = asyncio.ensure_future(self._tell_others())
-        self._bumps.add(task)
-        task.add_done_callback(self._bumps.discard)
+    async def _count(self) -> None:
+        """Before each message: the counter a worker without a subscription compares."""
+        await self.redis.incr(VERSION_KEY)
 
-    async def _tell_others(self) -> None:
-        try:
-            await self.redis.incr(VERSION_KEY)
-            await self.redis.publish(CHANNEL, self.origin)
-        except RedisError as exc:
-            # The other processes' safety poll finds the work; Redis being down is reported by
-            # whoever meets it first.
-            if self.outages is None or self.outages.report(exc, refused=False) is None:
-                log.warning("outbox signal: could not tell other processes (%s)", exc)
+    def _news(self) -> None:
+        self._remote = True
+        self.wake.set()
 
     # -- the worker's side ------------------------------------------------------------------------
 
@@ -117,53 +105,14 @@ class OutboxSignal:
         """Start the subscription (once; again if it ended). Called by the worker's poll, so only a
         process that runs the outbox job holds one."""
         if not self._closed and (self._listener is None or self._listener.done()):
-            self._listener = asyncio.create_task(self._listen(), name="outbox-signal")
-
-    async def _listen(self) -> None:
-        """Wake the worker when another process added work. Runs until cancelled; resubscribes
-        after a connection failure."""
-        while True:
-            raise_if_cancelled()  # redis-py may swallow the cancel that stops this loop (inventory.timeouts)
-            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-            try:
-                if is_cluster(self.redis):
-                    await self.redis.initialize()  # a cluster client's Pub/Sub needs the slot map (live.stock_signal)
-                await pubsub.subscribe(CHANNEL)
-                self.listening = True
-                self._remote = True  # sent while we were not subscribed: looked for once
-                self.wake.set()
-                while True:
-                    raise_if_cancelled()
-                    # A bounded wait: below the client's 15 s socket timeout, which would otherwise
-                    # end a quiet subscription as if the connection had failed.
-                    message = await pubsub.get_message(timeout=5.0)
-                    if message is not None and message.get("data") != self.origin:
-                        self._remote = True
-                        self.wake.set()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # Redis gone or restarting: the worker polls the counter meanwhile
-                if self.outages is None or self.outages.report(exc, refused=False) is None:
-                    log.warning("outbox signal: subscription lost (%s); resubscribing", exc)
-                self.listening = False
-                self.wake.set()  # the worker goes back to its tick until we are back
-                await asyncio.sleep(RESUBSCRIBE_S)
-            finally:
-                self.listening = False
-                try:
-                    await pubsub.aclose()
-                except Exception:  # closing a broken connection may fail too
-                    pass
+            self._listener = asyncio.create_task(self.pubsub.listen(), name="outbox-signal")
 
     async def close(self) -> None:
         """Stop listening, and send what is waiting to go now (its Redis client closes next)."""
         self._closed = True
-        if self._bump_at is not None:
-            self._bump_at.cancel()
-            self._bump()
+        self.pubsub.close()
         listener, self._listener = self._listener, None
         if listener is not None:
             listener.cancel()
             await asyncio.wait({listener}, timeout=2.0)  # bounded: a swallowed cancel must not hold up the exit
-        if self._bumps:
-            await asyncio.gather(*self._bumps, return_exceptions=True)
+        await self.pubsub.sent()
