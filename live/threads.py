@@ -116,7 +116,7 @@ class ThreadDesk:
                 show = await shows.show_by_slug(session, slug)
                 threads = [t for t in threads if show is not None and t["host_id"] == show.host_id]
             host_ids = {t["host_id"] for t in threads}
-            names = dict((await session.execute(select(Host.id, Host.name).where(Host.id.in_(host_ids)))).tuples().all()) if host_ids else {}
+            names = dict((await session.execute(select(Host.id, Host.name).where(Host.id.in_(host_ids)))).all()) if host_ids else {}
         return [{**t, "seller": names.get(t["host_id"]) or "The seller"} for t in threads]
 
     async def buyer_reply(self, buyer_id: str, thread_id: str, text: str) -> Posted:

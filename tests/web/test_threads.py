@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 
 import httpx
+import pytest
 
 from tests.web.buying import auth, checkout_body, hold, live_show_with_product, new_buyer
 
@@ -14,6 +15,8 @@ async def _show(client: httpx.AsyncClient, host_token: str) -> tuple[str, dict]:
     return await live_show_with_product(client, host_token, {f"TH-{uuid.uuid4().hex[:6]}": 3})
 
 
+# The buyer's list read its sellers' names through Result.tuples(), deprecated in SQLAlchemy 2.1.
+@pytest.mark.filterwarnings("error::sqlalchemy.exc.SADeprecationWarning")
 async def test_a_buyer_asks_the_host_answers_and_nobody_else_can_read_it(
         client: httpx.AsyncClient, host_token: str, other_host_token: str) -> None:
     slug, product = await _show(client, host_token)
@@ -24,6 +27,11 @@ async def test_a_buyer_asks_the_host_answers_and_nobody_else_can_read_it(
     thread_id = asked.json()["thread"]["id"]
     assert asked.json()["message"]["card"] == {"kind": "product", "product_id": product["id"], "title": product["title"]}
     assert asked.json()["message"]["read"] is False
+    # The buyer's list names the seller as the thread page does (the host's name; ana@example.com: "ana").
+    for query in ({}, {"show_slug": slug}):
+        listed = (await client.get("/api/threads", params=query, headers=auth(kim))).json()["threads"]
+        assert [(t["id"], t["seller"]) for t in listed] == [(thread_id, "ana")]
+    assert (await client.get("/api/threads", headers=auth(lee))).json()["threads"] == []
 
     inbox = (await client.get("/api/inbox", headers=auth(host_token))).json()["threads"]
     assert [(t["id"], t["unread"]) for t in inbox] == [(thread_id, 1)]
