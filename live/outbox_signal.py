@@ -108,11 +108,17 @@ class OutboxSignal:
             self._listener = asyncio.create_task(self.pubsub.listen(), name="outbox-signal")
 
     async def close(self) -> None:
-        """Stop listening, and send what is waiting to go now (its Redis client closes next)."""
+        """Stop listening, and send what is waiting to go now (its Redis client closes next).
+
+        Not bounded here: the app's cleanup runs it as a step bounded at 5 s that says where it
+        waited (web.stopping; its only caller, web.livedrop.Livedrop.stop). A cancel redis-py
+        swallowed ends the listener at its next look (``raise_if_cancelled``), within one 5 s
+        message wait; the message goes out before that wait, so a slow listener does not hold it."""
         self._closed = True
         self.pubsub.close()
         listener, self._listener = self._listener, None
         if listener is not None:
             listener.cancel()
-            await asyncio.wait({listener}, timeout=2.0)  # bounded: a swallowed cancel must not hold up the exit
         await self.pubsub.sent()
+        if listener is not None:
+            await asyncio.wait({listener})

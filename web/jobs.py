@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 from inventory.timeouts import within
 from inventory.faults import Outages
 from live.metrics import JOB_FAILURES, JOB_LAST_SUCCESS, JOB_LEASE
+from web.stopping import bounded_step
 
 log = logging.getLogger("livedrop.jobs")
 
@@ -36,6 +37,8 @@ RENEW_EVERY_S = 2.0
 # lease stopped the outbox job mid-claim and every checkout then waited 30 s on the lock). Well
 # inside LEASE_MS: nobody else can hold the lease before ours runs out.
 STOP_GRACE_S = 1.5
+# Then, cancelled, it has this long to unwind (its transaction rolled back) before it is left behind.
+CANCEL_GRACE_S = 1.0
 
 # Renew or release only a lease we still own: compare-and-set, one round trip.
 _RENEW = """
@@ -173,17 +176,20 @@ class JobRunner:
         if not tasks:
             return
         _, late = await asyncio.wait(tasks, timeout=STOP_GRACE_S)  # each ends after its current run
+        if not late:
+            return
         for task in late:  # stuck (a dependency that does not answer): cancelled after all
             task.cancel()
-        if late:
-            # Bounded too: a library that swallows the cancellation must not hold up the
-            # process's shutdown (a test app's lifespan once waited here for good).
-            _, stuck = await asyncio.wait(late, timeout=1.0)
-            for task in stuck:
-                log.warning("background job %s did not stop; left behind", task.get_name())
-            for task in late - stuck:
-                if not task.cancelled() and task.exception() is not None:
-                    log.warning("background job %s ended with %r", task.get_name(), task.exception())
+        # Bounded too: a library that swallows the cancellation must not hold up the process's
+        # shutdown (a test app's lifespan once waited here for good), nor the lease loop, which
+        # stops the jobs here when the lease is lost (``_tick``). Neither that nor the worker's exit
+        # runs under the app's cleanup steps, so the bound is ours; a job still running after it
+        # is logged with where it waits (web.stopping).
+        names = ", ".join(sorted(task.get_name() for task in late))
+        await bounded_step(f"background jobs ({names})", asyncio.gather(*late, return_exceptions=True), CANCEL_GRACE_S)
+        for task in late:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                log.warning("background job %s ended with %r", task.get_name(), task.exception())
 
     async def _give_up(self) -> None:
         await self._stop_jobs()

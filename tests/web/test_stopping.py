@@ -54,3 +54,44 @@ async def test_cancelling_the_caller_cancels_the_step() -> None:
         await caller
     await asyncio.sleep(0)
     assert step.cancelled()
+
+
+async def test_a_job_that_swallows_its_cancel_is_left_behind_with_where_it_waits_and_the_lease_released(
+        redis, caplog: pytest.LogCaptureFixture) -> None:
+    """web.jobs: a stopped job gets STOP_GRACE_S to finish its run, then CANCEL_GRACE_S once
+    cancelled; one still running (a library swallowed the cancel) is logged with its stack, and
+    the runner goes on (here: releases the lease and ends)."""
+    from web.jobs import LEASE_KEY, Job, JobRunner
+
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    async def _swallows_its_cancel() -> None:
+        entered.set()
+        while not release.is_set():
+            try:
+                await release.wait()
+            except asyncio.CancelledError:
+                pass  # as a client library that loses the cancellation would
+
+    runner = JobRunner(redis, [Job("stubborn", 30.0, _swallows_its_cancel)], is_worker=False)
+    stop = asyncio.Event()
+    running = asyncio.create_task(runner.run(stop))
+    try:
+        async with asyncio.timeout(10):
+            await entered.wait()
+        [job] = [t for t in asyncio.all_tasks() if t.get_name() == "job:stubborn"]
+        with caplog.at_level(logging.ERROR, logger="livedrop.stopping"):
+            stop.set()
+            async with asyncio.timeout(10):  # 1.5 s to finish, 1 s once cancelled; never for good
+                await running
+        [record] = [r for r in caplog.records if r.name == "livedrop.stopping"]
+        assert "background jobs (job:stubborn) still running" in record.getMessage()
+        # A task's stack is its outermost coroutine's frame (Task.get_stack): the runner's loop here.
+        assert "job:stubborn: _loop (jobs.py:" in record.getMessage()
+        assert not job.done()  # left behind
+        assert await redis.get(LEASE_KEY) is None  # and the lease released after all
+    finally:
+        release.set()
+        stop.set()
+        await asyncio.gather(running, *[t for t in asyncio.all_tasks() if t.get_name() == "job:stubborn"],
+                             return_exceptions=True)
