@@ -17,6 +17,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable
+from types import FrameType
+from typing import Any
 
 log = logging.getLogger("livedrop.stopping")
 
@@ -63,8 +65,24 @@ def waiting_tasks(frames: int = 6) -> str:
     for task in asyncio.all_tasks():
         if task is current or task.done():
             continue
-        stack = task.get_stack()
+        stack = _awaiting_frames(task)
         where = " <- ".join(f"{f.f_code.co_name} ({f.f_code.co_filename.rsplit('/', 2)[-1]}:{f.f_lineno})"
                             for f in reversed(stack[-frames:]))
         lines.append(f"  {task.get_name()}: {where or 'not started'}")
     return "\n".join(sorted(lines)) or "  (none)"
+
+
+def _awaiting_frames(task: asyncio.Task[Any]) -> list[FrameType]:
+    """The task's frames from its own coroutine down to where it waits. ``Task.get_stack()`` gives
+    only the outermost coroutine's frame for a suspended task, so a stuck job read
+    ``_loop (jobs.py)`` instead of the line it waited on; following ``cr_await`` down the chain of
+    awaited coroutines (and async generators) reaches that line."""
+    frames: list[FrameType] = []
+    awaited: Any = task.get_coro()
+    while awaited is not None and len(frames) < 64:
+        frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None) or getattr(awaited, "ag_frame", None)
+        if frame is None:
+            break
+        frames.append(frame)
+        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None) or getattr(awaited, "ag_await", None)
+    return frames

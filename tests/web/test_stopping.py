@@ -86,8 +86,11 @@ async def test_a_job_that_swallows_its_cancel_is_left_behind_with_where_it_waits
                 await running
         [record] = [r for r in caplog.records if r.name == "livedrop.stopping"]
         assert "background jobs (job:stubborn) still running" in record.getMessage()
-        # A task's stack is its outermost coroutine's frame (Task.get_stack): the runner's loop here.
-        assert "job:stubborn: _loop (jobs.py:" in record.getMessage()
+        # Where it waits, innermost first, down the chain of awaited coroutines (Task.get_stack()
+        # alone gives only the outermost frame, the runner's loop, which says nothing about why).
+        assert "job:stubborn: wait (locks.py:" in record.getMessage()
+        assert "_swallows_its_cancel (test_stopping.py:" in record.getMessage()
+        assert "_loop (jobs.py:" in record.getMessage()
         assert not job.done()  # left behind
         assert await redis.get(LEASE_KEY) is None  # and the lease released after all
     finally:
