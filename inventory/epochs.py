@@ -42,7 +42,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from inventory.timeouts import within
 from inventory import keys
-from inventory.faults import Outages
+from inventory.faults import REDIS, Outages
 from inventory.clock import now_ms
 from inventory.models import RedisEpoch
 from inventory.redis_cluster import is_cluster
@@ -160,6 +160,9 @@ class RedisEpochs:
         self._ensuring: asyncio.Task[None] | None = None
         self._warned_about: str | None = None
         self._members: frozenset[str] = frozenset()
+        self._suspended = False  # holds stopped by this check, until a server is trusted again
+        if outages is not None:
+            outages.back_only_when(REDIS, self.settled)
 
     # -- the check on every new connection -----------------------------------------------------
 
@@ -181,7 +184,7 @@ class RedisEpochs:
         not the trusted one (outside ``ensure``), after stopping holds and starting ``ensure``."""
         if run_id == self.trusted or run_id in self.trusted_members or _rebuilding.get():
             return
-        self.gate.suspend_holds()
+        self._suspend_holds()
         if self.trusted is not None and self._warned_about != run_id:
             self._warned_about = run_id
             log.warning("Redis is another server now (run id %s, was %s): holds wait until stock is rebuilt from SQL",
@@ -217,7 +220,7 @@ class RedisEpochs:
         if run_id == self.trusted and epoch is not None and epoch == self._token:
             return
         self._members = members
-        self.gate.suspend_holds()
+        self._suspend_holds()
         claim = f"{keys.EPOCH}:rebuilding"
         deadline = self.clock() + CLAIM_MS
         while True:
@@ -251,7 +254,16 @@ class RedisEpochs:
     def _trust(self, run_id: str, token: str) -> None:
         self.trusted, self._token = run_id, token
         self.trusted_members = self._members
+        self._suspended = False
         self.gate.resume_holds()
+
+    def _suspend_holds(self) -> None:
+        self._suspended = True
+        self.gate.suspend_holds()
+
+    def settled(self) -> bool:
+        """No rebuild pending: holds run on a trusted server (the outage log's "back" waits for it)."""
+        return not self._suspended and (self._ensuring is None or self._ensuring.done())
 
     async def run(self, stop: asyncio.Event, every_s: float = 1.0) -> None:
         """Check once a second until ``stop``: catches a Redis emptied in place (FLUSHALL) and a

@@ -115,6 +115,15 @@ class Outages:
         self.probe_timeout_s = probe_timeout_s
         self._open: dict[str, _Outage] = {}
         self._watchers: dict[str, asyncio.Task[None]] = {}
+        self._settled: dict[str, list[Callable[[], bool]]] = {}
+
+    def back_only_when(self, dependency: str, settled: Callable[[], bool]) -> None:
+        """A dependency that answers its probe is back only once ``settled()`` is true as well.
+        Redis answering PING after a restart is not Redis back: until stock is rebuilt on the new
+        server (inventory.epochs), every new connection is refused. Declaring it back at the PING
+        logged "back", then a second outage, then "back" again (CI, 2026-12-01: PING answered
+        51 ms before the rebuild ended)."""
+        self._settled.setdefault(dependency, []).append(settled)
 
     def report(self, exc: BaseException, *, refused: bool) -> str | None:
         """Record ``exc`` if it is a dependency fault (``refused``: a request was answered 503
@@ -158,7 +167,7 @@ class Outages:
 
     async def _until_back(self, dependency: str, probe: Probe) -> None:
         try:
-            while not await self._answers(probe):
+            while not (await self._answers(probe) and all(settled() for settled in self._settled.get(dependency, ()))):
                 raise_if_cancelled()  # the probe's client may have swallowed the cancel (inventory.timeouts)
                 await asyncio.sleep(self.probe_every_s)
         finally:
