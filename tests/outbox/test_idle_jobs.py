@@ -244,3 +244,42 @@ async def test_an_event_committed_in_a_request_or_another_process_leaves_promptl
     elsewhere_s = time.monotonic() - started
     assert receiver.received[1].verified["type"] == "order.paid"
     print(f"delivered {here_s * 1000:.0f} ms after the request, {elsewhere_s * 1000:.0f} ms after another process's commit")
+
+
+
+async def sent_to_redis(redis, seconds: float) -> list[str]:
+    """Every command a client sent to Redis over ``seconds`` (MONITOR; not the ones scripts run)."""
+    seen: list[str] = []
+
+    async def watch() -> None:
+        async with redis.monitor() as monitor:
+            async for command in monitor.listen():
+                if command["client_type"] != "lua":
+                    seen.append(command["command"])
+
+    watching = asyncio.create_task(watch())
+    await asyncio.sleep(seconds)
+    watching.cancel()
+    await asyncio.gather(watching, return_exceptions=True)
+    return seen
+
+
+async def test_an_idle_app_hardly_talks_to_redis(app) -> None:
+    from inventory import keys as stock_keys
+    from live import keys as live_keys
+
+    root = app.state.livedrop
+    await root.stock.load(1, {"M": 3})  # a product on sale: the hold sweep has one to look at
+    async with asyncio.timeout(10):  # the lease taken, the jobs' first looks done, the clock subscribed
+        while root.outbox._safety_at == 0.0 or not root.shows.offer_signal.listening:
+            await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)
+    seen = await sent_to_redis(root.services.redis, 3.0)
+    clock = [c for c in seen if c == f"ZCARD {live_keys.OFFERS_DUE}"]  # one per tick
+    sweep = [c for c in seen if c.startswith(("EVALSHA", "EVAL ")) and stock_keys.version(1) in c]
+    print(f"idle app, 3 s: {len(seen)} commands, {len(clock)} offer clock ticks, {len(sweep)} stock scripts")
+    # Before: the offer clock's pipeline (ZRANGEBYSCORE, ZCARD, ZRANGE) five times a second, 15
+    # times in 3 s; now it sleeps until its 5 s safety look: at most one falls in the window.
+    assert len(clock) <= 1, clock
+    # Before: the hold sweep's script for the product every second (3); now a read of its due set.
+    assert sweep == [], sweep
