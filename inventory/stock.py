@@ -450,7 +450,7 @@ class StockStore:
         if product_ids is None:
             product_ids = sorted(int(p) for p in await self.redis.smembers(keys.PRODUCTS))
         result = SweepResult()
-        for product_id in product_ids:
+        for product_id in await self._with_holds_due(list(product_ids)):
             while True:
                 looked, units, recover = await self._script("sweep", product_id, [self.clock(), batch, lease_ms])
                 result.units_returned += int(units)
@@ -462,6 +462,19 @@ class StockStore:
                 if int(looked) < batch:
                     break
         return result
+
+    async def _with_holds_due(self, product_ids: list[int]) -> list[int]:
+        """The products whose due set (the hold script's ``due``: expiry, lock deadline or
+        recovery lease per hold) has an entry due now: one pipelined round trip for all of them,
+        read-only, so that an idle sweep runs no script. It ran the sweep script for every
+        product every second: a round trip per product, idle (docs/fanout-bench.md, "Idle")."""
+        if not product_ids:
+            return []
+        now = self.clock()
+        pipe = self.redis.pipeline(transaction=False)
+        for product_id in product_ids:
+            pipe.zrangebyscore(keys.prefix(product_id) + "due", "-inf", now, start=0, num=1)
+        return [p for p, first in zip(product_ids, await pipe.execute(), strict=True) if first]
 
     # -- stock -------------------------------------------------------------------------------------
 

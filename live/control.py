@@ -24,6 +24,7 @@ from live.frames import OfferJson, ShowJson
 from live.errors import ModeratorNotAllowed
 from live.hub import Hub
 from live.models import ChatMessage, Offer, Show
+from live.offer_signal import OfferSignal
 from live.offers import OfferSpec
 
 
@@ -46,6 +47,14 @@ class ShowControl:
     hub: Hub
     broadcasts: Broadcasts | None = None  # None: no video to stop when a show ends (tests of live alone)
     beacon: DrandBeacon | None = None  # draws name a round of it (LIVEDROP_DRAW_BEACON)
+    # Wakes the offer clock (here and in the process that runs it) when an offer is created,
+    # cancelled, ended or moved: idle, the clock sleeps until its next known due time.
+    offer_signal: OfferSignal | None = None
+
+    def offers_changed(self) -> None:
+        """Tell the offer clock an offer changed (after Redis's due set knows of it)."""
+        if self.offer_signal is not None:
+            self.offer_signal.changed()
 
     @property
     def sessions(self) -> async_sessionmaker[AsyncSession]:
@@ -129,6 +138,8 @@ class ShowControl:
                 announce_show(session, show)
             await session.commit()
             data = shows.show_json(show)
+        if ended:
+            self.offers_changed()  # a draw among them comes due now
         for offer in ended:
             await self.publish_offer(show.id, offer)
         if was != show.status:
@@ -222,6 +233,7 @@ class ShowControl:
         # The offer clock looks at it when it starts (or, already live, when it ends).
         due = offer.starts_at if offer.state == "scheduled" else offer.ends_at
         await self.hub.redis.zadd(keys.OFFERS_DUE, {str(offer.id): due})
+        self.offers_changed()
         return await self.publish_offer(show.id, offer, product)
 
     async def _show_offer(self, session: AsyncSession, host_id: int, slug: str, offer_id: int) -> tuple[Show, Offer]:
@@ -252,6 +264,7 @@ class ShowControl:
             offer.admit_per_minute = admit_per_minute
             await session.commit()
         await self.hub.waiting_room.set_rate(offer.id, admit_per_minute)
+        self.offers_changed()
         return await self.publish_offer(show.id, offer)
 
     async def cancel_offer(self, host_id: int, slug: str, offer_id: int) -> None:
@@ -260,6 +273,7 @@ class ShowControl:
             changed = await offers.end_offer(session, offer, now_ms())
             await session.commit()
         await self.hub.redis.zrem(keys.OFFERS_DUE, str(offer.id))
+        self.offers_changed()
         if changed:
             await self.publish_offer(show.id, offer)
 

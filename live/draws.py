@@ -91,6 +91,7 @@ class Draws:
         self._settled_at = 0.0
         self._next_draw_at = 0  # ms: the first undrawn draw's time at the clock's last look (NEVER: none)
         self._winners = True  # the last settle found winners, or a draw made some since
+        self._settle_owed = False  # offers changed since the last settle: winners may have appeared elsewhere
         self.writer = EntryWriter(control.sessions)  # entries, group-committed (live.draw_entries)
         self.timings: dict[int, dict[str, float]] = {}  # offer id -> how long its draw took here
         self._beacon_retry: dict[int, int] = {}  # offer id -> not before (ms): a relay that fails is asked every 5 s
@@ -287,6 +288,7 @@ class Draws:
             fresh = await session.get(Offer, offer.id)
         if closed.rowcount != 1 or fresh is None:
             raise AlreadyDrawn("this draw has already run")
+        self.control.offers_changed()  # the clock (maybe elsewhere) draws it if this request does not
         await asyncio.sleep(DRAW_GRACE_MS / 1000)
         if not await self.draw(fresh, now_ms()):
             await self._until_drawn(offer.id)  # the offer clock's tick took it first: its result is ours
@@ -414,6 +416,8 @@ class Draws:
         ``recheck`` False (the offer clock: no offer changed since the last tick) trusts what the
         last look found: no SQL until the next known draw comes due, and no settling while there
         were no winners (none appear without a draw or a changed offer). Idle, a tick is free."""
+        if recheck:
+            self._settle_owed = True  # maybe winners (a draw elsewhere): the next settle says
         if recheck or now >= self._next_draw_at:
             async with self.sessions() as session:
                 first = (await session.execute(_FIRST_UNDRAWN)).scalar()
@@ -426,9 +430,21 @@ class Draws:
                 )).scalars())
         for offer in due:
             await self.draw(offer, now)
-        if due or ((recheck or self._winners) and time.monotonic() - self._settled_at >= SETTLE_EVERY_S):
+        if due or ((self._settle_owed or self._winners) and time.monotonic() - self._settled_at >= SETTLE_EVERY_S):
             self._settled_at = time.monotonic()
+            self._settle_owed = False
             await self.settle(now)
+
+    def due_at(self) -> int:
+        """ms: when the offer clock must tick next for the draws (NEVER: nothing known). While
+        winners' claims are settled (once a second), or a draw is due or waits for its beacon, now;
+        after offers changed, when the settle's second is over (winners may have been drawn elsewhere)."""
+        if self._winners:
+            return 0
+        if self._settle_owed:  # a look at the winners, once the settle's second is over
+            owed = now_ms() + int(max(0.0, SETTLE_EVERY_S - (time.monotonic() - self._settled_at)) * 1000)
+            return min(owed, self._next_draw_at)
+        return self._next_draw_at
 
     async def draw(self, offer: Offer, now: int) -> int:
         """Rank the frozen entries and give each size's units to its best-ranked entries; returns
@@ -501,6 +517,7 @@ class Draws:
         committed = await self._commit_draw(offer, show, product, hashed, now, won, skipped, rank_of, sku_of)
         if not committed:
             return 0
+        self.control.offers_changed()  # winners to settle: the clock's process (maybe not this one) ticks for them
         # What the draw took (bench/draw.py reads it from POST .../draw): ranking and the winners'
         # holds (the beacon's fetch included), then writing it all and telling everyone.
         self.timings[offer.id] = {"entries": len(entries), "rank_and_holds_ms": round((ranked_and_held - started) * 1000, 1),

@@ -48,6 +48,7 @@ from live.i18n import install as install_i18n
 from live.i18n import warm_up
 from live.media.runner import MediaBackend, ThreadedMedia
 from live.offer_clock import OfferClock
+from live.offer_signal import OfferSignal
 from live.outbox_signal import OutboxSignal
 from live.outbox_worker import OutboxWorker
 from live.private_feed import STREAM as PRIVATE_STREAM
@@ -153,6 +154,8 @@ class Livedrop:
         await bounded_step("webhook sender", self.outbox.webhooks.close())
         if self.outbox.signal is not None:
             await bounded_step("outbox signal", self.outbox.signal.close())
+        if self.shows.offer_signal is not None:
+            await bounded_step("offer signal", self.shows.offer_signal.close())
         if self._running.epoch_watch is not None:
             await bounded_step("redis epoch watch", self._running.epoch_watch)
         await bounded_step("broadcasts", self.broadcasts.close())
@@ -204,12 +207,15 @@ def assemble(settings: Settings, services: Services) -> Livedrop:
         announce=lambda show_id, on: hub.publish(show_id, "video", {"on": on}),
     )
     beacon = DrandBeacon(settings.draw_beacon_url, settings.draw_beacon) if settings.draw_beacon else None
-    shows = ShowControl(hub, broadcasts, beacon)
+    # An offer created, cancelled or moved wakes the offer clock (here at once, elsewhere through
+    # Redis), so the idle clock sleeps until its next due time (live.offer_signal).
+    offer_signal = OfferSignal(redis, services.outages)
+    shows = ShowControl(hub, broadcasts, beacon, offer_signal)
     passes = PassBook(settings.secret_key)
     queues = Queues(shows, passes)
     draws = Draws(shows, payments)
     checkout.authorizations = draws  # a draw winner's claim captures what the entry authorized
-    offer_clock = OfferClock(shows, queues, draws)
+    offer_clock = OfferClock(shows, queues, draws, every_s=OFFER_CLOCK_EVERY_S, signal=offer_signal)
     base_url = settings.base_url
     reminders = Reminders(sessions, lambda token: unsubscribe_url(base_url, token))
     waitlists = Waitlists(sessions, stock, hub.ensure_loaded, lambda slug: show_url(base_url, slug), settings.waitlist_offer_s)
@@ -245,7 +251,8 @@ def assemble(settings: Settings, services: Services) -> Livedrop:
         Job("stalled-refunds", STALLED_REFUNDS_EVERY_S, orders.finish_stalled),  # refunds a crash left pending, finished
         # For a worker, which serves nothing: a serving process has its own watch (Livedrop.start).
         Job("redis-epoch", REDIS_EPOCH_EVERY_S, lambda: _unless_watched(running, epochs)),
-        Job("offer-clock", OFFER_CLOCK_EVERY_S, offer_clock.tick),  # offers go live and end on time
+        # Offers go live and end on time; idle, it sleeps until the next due time or an offer changes.
+        Job("offer-clock", OFFER_CLOCK_EVERY_S, offer_clock.run, wake=offer_signal.wake, idle_s=offer_clock.idle_s),
         Job("show-reminders", REMINDERS_EVERY_S, reminders.send_due),  # 24 h, 15 min, live: once each (docs/notify.md)
         Job("waitlist-offers", WAITLIST_EVERY_S, waitlists.deliver),  # back-in-stock offers recorded and announced
         # Webhooks and email, at least once (live.outbox_worker); idle, it sleeps until signalled.

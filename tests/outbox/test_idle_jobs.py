@@ -2,7 +2,8 @@
 
 The outbox job runs no SQL until a commit adds work (here: at once; in another process: through a
 Redis counter), a retry it knows of comes due, or its slow safety poll; the offer clock's draws
-look at SQL only when offers changed. Real Redis, real database, the real app and job runner, a
+look at SQL only when offers changed, and the idle clock sleeps until an offer is due or changes
+(here or in another process); the hold sweep runs its script only for a product with a hold due. Real Redis, real database, the real app and job runner, a
 real webhook receiver on 127.0.0.1; statements counted on the real engine."""
 
 from __future__ import annotations
@@ -244,3 +245,102 @@ async def test_an_event_committed_in_a_request_or_another_process_leaves_promptl
     elsewhere_s = time.monotonic() - started
     assert receiver.received[1].verified["type"] == "order.paid"
     print(f"delivered {here_s * 1000:.0f} ms after the request, {elsewhere_s * 1000:.0f} ms after another process's commit")
+
+
+
+async def sent_to_redis(redis, seconds: float, meanwhile=None) -> list[tuple[float, str]]:
+    """Every command a client sent to Redis over ``seconds`` (MONITOR; not the ones scripts run),
+    with Redis's time; ``meanwhile`` (a coroutine) runs while it watches."""
+    seen: list[tuple[float, str]] = []
+
+    async def watch() -> None:
+        async with redis.monitor() as monitor:
+            async for command in monitor.listen():
+                if command["client_type"] != "lua":
+                    seen.append((command["time"], command["command"]))
+
+    watching = asyncio.create_task(watch())
+    await asyncio.sleep(0.1)  # MONITOR on
+    if meanwhile is not None:
+        await meanwhile
+    await asyncio.sleep(seconds)
+    watching.cancel()
+    await asyncio.gather(watching, return_exceptions=True)
+    return seen
+
+
+async def test_an_idle_app_hardly_talks_to_redis(app) -> None:
+    from inventory import keys as stock_keys
+    from live import keys as live_keys
+
+    root = app.state.livedrop
+    await root.stock.load(1, {"M": 3})  # a product on sale: the hold sweep has one to look at
+    async with asyncio.timeout(10):  # the lease taken, the jobs' first looks done, the clock subscribed
+        while root.outbox._safety_at == 0.0 or not root.shows.offer_signal.listening:
+            await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)
+    seen = [command for _, command in await sent_to_redis(root.services.redis, 3.0)]
+    clock = [c for c in seen if c == f"ZCARD {live_keys.OFFERS_DUE}"]  # one per tick
+    sweep = [c for c in seen if c.startswith(("EVALSHA", "EVAL ")) and stock_keys.version(1) in c]
+    print(f"idle app, 3 s: {len(seen)} commands, {len(clock)} offer clock ticks, {len(sweep)} stock scripts")
+    # Before: the offer clock's pipeline (ZRANGEBYSCORE, ZCARD, ZRANGE) five times a second, 15
+    # times in 3 s; now it sleeps until its 5 s safety look: at most one falls in the window.
+    assert len(clock) <= 1, clock
+    # Before: the hold sweep's script for the product every second (3); now a read of its due set.
+    assert sweep == [], sweep
+
+
+async def idle_clock(root) -> None:
+    """Wait until the app's offer clock is subscribed and has settled into its sleep."""
+    async with asyncio.timeout(10):
+        while not root.shows.offer_signal.listening:
+            await asyncio.sleep(0.05)
+    await asyncio.sleep(1.5)  # its first looks done (a settle owed after the subscription included)
+    assert not root.offer_clock._busy
+
+
+async def test_an_idle_clock_wakes_for_an_offer_changed_in_another_process(app, redis) -> None:
+    from live import keys as live_keys
+    from live.offer_signal import OfferSignal
+
+    root = app.state.livedrop
+    await idle_clock(root)
+    elsewhere = OfferSignal(redis)  # another process's: what its ShowControl calls after a change
+    told: list[float] = []
+
+    async def change() -> None:
+        await asyncio.sleep(0.3)
+        told.append(time.time())
+        elsewhere.changed()
+
+    seen = await sent_to_redis(redis, 1.0, change())
+    ticks = [at for at, command in seen if command == f"ZCARD {live_keys.OFFERS_DUE}"]
+    assert any(0 <= at - told[0] < 0.5 for at in ticks), (told, ticks)  # woken, not the 5 s safety poll
+    await elsewhere.pubsub.sent()
+
+
+async def test_an_idle_clock_starts_and_ends_an_offer_on_time(app, client, sessions: async_sessionmaker) -> None:
+    from live.models import Offer
+    from tests.web.buying import auth, live_show_with_product
+    from web.auth import create_api_token, create_host
+
+    root = app.state.livedrop
+    host = await create_host(sessions, "clock@example.com", "a long test password")
+    token = await create_api_token(sessions, host.id)
+    slug, product = await live_show_with_product(client, token, {"M": 2})
+    await idle_clock(root)
+    now = (await client.get(f"/api/shows/{slug}")).json()["server_time"]
+    made = await client.post(f"/api/shows/{slug}/offers", headers=auth(token), json={
+        "product_id": product["id"], "price_cents": 900, "starts_at": now + 1500, "duration_s": 1})
+    assert made.status_code == 201, made.text
+    offer_id, starts_at, ends_at = made.json()["id"], made.json()["starts_at"], made.json()["ends_at"]
+    moved: dict[str, int] = {}
+    async with asyncio.timeout(6):
+        while "ended" not in moved:
+            async with sessions() as session:
+                state = await session.scalar(select(Offer.state).where(Offer.id == offer_id))
+            moved.setdefault(str(state), int(time.time() * 1000))
+            await asyncio.sleep(0.01)
+    # The clock slept until each due time (no tick in between): as prompt as its 0.2 s tick was.
+    assert 0 <= moved["live"] - starts_at < 300, moved["live"] - starts_at
+    assert 0 <= moved["ended"] - ends_at < 300, moved["ended"] - ends_at
