@@ -61,7 +61,7 @@ BEACON_RETRY_MS = 5000
 DRAW_LOCK_MS = 120_000  # longer than any draw takes (100,000 entries: seconds), short enough to retry after a crash
 DEFAULT_BEACON_URL = "https://api.drand.sh"
 NEVER = 2**62
-_FIRST, _SECOND, _THIRD, _FOURTH = itemgetter(0), itemgetter(1), itemgetter(2), itemgetter(3)  # a draw's rows: id, sku, status, buyer_id
+_FIRST, _SECOND, _THIRD = itemgetter(0), itemgetter(1), itemgetter(2)  # a draw's rows: id, sku, status
 # The clock's look (Draws.tick): when the first undrawn draw offer's entries close. Built once.
 _FIRST_UNDRAWN = select(func.min(Offer.ends_at)).where(Offer.mode == "draw", Offer.drawn_at.is_(None))
 NO_BEACON = (
@@ -461,24 +461,21 @@ class Draws:
         if offer.giveaway:
             await self._exclude_not_watching(offer)
         async with self.sessions() as session:
-            entries = (await session.execute(
-                select(DrawEntry.id, DrawEntry.sku, DrawEntry.status, DrawEntry.buyer_id).where(DrawEntry.offer_id == offer.id)
-            )).all()
             show = await session.get(Show, offer.show_id)
             product = await session.get(Product, offer.product_id)
         if show is None or product is None:
             return 0
+        entries = await self.writer.read(offer.id)  # (id, sku, status): the winners' buyers are read for them alone
         read = time.perf_counter()
         # Columns and dicts built by map/zip, not per-row Python: at 100,000 entries the comprehensions
         # over the rows' attributes took ~0.3 s of the draw under load (py-spy).
         ids = list(map(_FIRST, entries))
         hashed = draw_order.entries_hash(ids)
         seed = draw_order.draw_seed(bytes.fromhex(offer.seed), hashed, beacon)
-        excluded = {e.id for e in entries if e.status == "excluded"} if "excluded" in map(_THIRD, entries) else set()
+        excluded = {e[0] for e in entries if e[2] == "excluded"} if "excluded" in map(_THIRD, entries) else set()
         order = await asyncio.to_thread(draw_order.ranked, seed, [i for i in ids if i not in excluded] if excluded else ids)
         rank_of = dict(zip(order, range(1, len(order) + 1)))
         sku_of = dict(zip(ids, map(_SECOND, entries)))
-        buyer_of = dict(zip(ids, map(_FOURTH, entries)))
         ranked_at = time.perf_counter()
         await self.hub.ensure_loaded(offer.product_id)
         units = await self.stock.available(offer.product_id)
@@ -494,7 +491,8 @@ class Draws:
                 break
             for at in range(0, len(candidates), HOLD_BATCH):
                 batch = candidates[at:at + HOLD_BATCH]
-                results = await asyncio.gather(*(self._hold_for(offer, e, sku_of[e], buyer_of[e], terms) for e in batch))
+                buyer_of = await self._buyers(batch)
+                results = await asyncio.gather(*(self._hold_for(offer, e, sku_of[e], buyer_of.get(e), terms) for e in batch))
                 for entry_id, result in zip(batch, results, strict=True):
                     if isinstance(result, Hold):
                         won[entry_id] = result
@@ -524,6 +522,13 @@ class Draws:
         await self.control.publish_offer(offer.show_id, offer, product)
         await self._publish_result(offer, won, rank_of)
         return len(won)
+
+    async def _buyers(self, entry_ids: list[str]) -> dict[str, str | None]:
+        """The buyers of a draw's winning entries (None: erased)."""
+        async with self.sessions() as session:
+            return dict((await session.execute(
+                select(DrawEntry.id, DrawEntry.buyer_id).where(DrawEntry.id.in_(entry_ids))
+            )).all())
 
     async def _exclude_not_watching(self, offer: Offer) -> None:
         """A giveaway's entrants must be watching when it closes: the others are excluded (reason
