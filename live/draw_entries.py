@@ -38,6 +38,12 @@ COLUMNS = tuple(c.name for c in ENTRIES.columns)
 _ROW = "(" + ", ".join("?" * len(COLUMNS)) + ")"
 _ID, _BUYER = COLUMNS.index("id"), COLUMNS.index("buyer_id")
 SQLITE_BUSY_MS = 30_000  # as web.database's connections: another process's write waits, it does not fail
+# The writer's commits checkpoint the log into the database once it holds this many pages (SQLite's
+# default: 1,000, 4 MB). Entries dirty index pages at random (the one-entry keys), so a checkpoint
+# every ~15 batches copied nearly every page it logged; at 10,000 (40 MB of log) a page logged
+# several times is copied once. The writer alone, 100,000 entries in batches of 32, the last
+# 50,000 measured: 16.4-19.5 µs of CPU an entry instead of 21.5-26.5 (three runs each).
+WAL_CHECKPOINT_PAGES = 10_000
 
 
 ID_BYTES = 12  # 16 URL-safe base64 characters, as secrets.token_urlsafe(12) gave
@@ -330,6 +336,7 @@ def _open_sqlite(path: str) -> sqlite3.Connection:
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
+        conn.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise sqlalchemy.exc.OperationalError("PRAGMA", None, exc) from exc
