@@ -73,9 +73,9 @@ def winners(order: Iterable[str], sku_of: Mapping[str, str], units: Mapping[str,
     left = {sku: n for sku, n in units.items() if n > 0}
     total = cap
     won: list[str] = []
+    if not left or (total is not None and total <= 0):
+        return won
     for entry_id in order:
-        if not left or (total is not None and total <= 0):
-            break
         sku = sku_of[entry_id]
         if sku in left:
             left[sku] -= 1
@@ -84,4 +84,6 @@ def winners(order: Iterable[str], sku_of: Mapping[str, str], units: Mapping[str,
             won.append(entry_id)
             if total is not None:
                 total -= 1
+            if not left or total == 0:
+                break
     return won
