@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shutil
 import statistics
 import tempfile
 import time
@@ -134,17 +135,8 @@ def bench_verify(url: str, offer_id: int, rounds: int) -> dict[str, Any]:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--entries", type=int, default=100_000)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--processes", type=int, default=2)
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--parts", default="entries,draw,verify", help="which parts to run (comma-separated; draw and "
-                        "verify need entries)")
-    args = parser.parse_args()
-    raise_nofile()
-    data = Path(tempfile.mkdtemp(prefix="bench-draw-"))
+def run(data: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """The parts asked for, against a server of its own on ``data`` (a fresh folder)."""
     env = livedrop_env(data, LIVEDROP_BUYERS_PER_IP_PER_MINUTE="1000000", LIVEDROP_HOLDS_PER_BUYER_PER_MINUTE="1000000")
     token = host_token(env, "bench-draw@example.com", "bench draw password")
     server = LivedropProcess(["serve", "--host", "127.0.0.1"], env).start()
@@ -159,6 +151,24 @@ def main() -> None:
             report["verify"] = bench_verify(server.url, offer_id, 3)
     finally:
         server.stop()
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--entries", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--parts", default="entries,draw,verify", help="which parts to run (comma-separated; draw and "
+                        "verify need entries)")
+    args = parser.parse_args()
+    raise_nofile()
+    data = Path(tempfile.mkdtemp(prefix="bench-draw-"))
+    try:
+        report = run(data, args)
+    finally:
+        shutil.rmtree(data, ignore_errors=True)  # its SQLite file, Redis dump and 100,000 emails: ~60 MB a run
     report["summary"] = {
         "entry_vs_trivial": report["entries"]["entry_vs_trivial"],
         "draw_rank_and_holds_seconds": report.get("draw", {}).get("rank_and_holds_seconds"),

@@ -55,6 +55,13 @@ def new_event_id() -> str:
     return "evt_" + secrets.token_hex(12)
 
 
+def new_event_ids(n: int) -> list[str]:
+    """``n`` ids as new_event_id's, from one read of the OS's random source: a draw's 100,000
+    ``draw.lost`` events spent ~0.25 s in a getrandom() call each (py-spy)."""
+    raw = secrets.token_hex(12 * n)
+    return ["evt_" + raw[at:at + 24] for at in range(0, 24 * n, 24)]
+
+
 class OutboxEvent(Base):
     """One announcement. ``host_id`` says whose webhooks it goes to (None: no host's, e.g. a
     message to a buyer only). ``payload`` is the event's ``data`` exactly as delivered."""

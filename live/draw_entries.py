@@ -27,7 +27,7 @@ from typing import Any
 import sqlalchemy.exc
 
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy import Table
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from live.models import DrawEntry
@@ -38,6 +38,12 @@ COLUMNS = tuple(c.name for c in ENTRIES.columns)
 _ROW = "(" + ", ".join("?" * len(COLUMNS)) + ")"
 _ID, _BUYER = COLUMNS.index("id"), COLUMNS.index("buyer_id")
 SQLITE_BUSY_MS = 30_000  # as web.database's connections: another process's write waits, it does not fail
+# The writer's commits checkpoint the log into the database once it holds this many pages (SQLite's
+# default: 1,000, 4 MB). Entries dirty index pages at random (the one-entry keys), so a checkpoint
+# every ~15 batches copied nearly every page it logged; at 10,000 (40 MB of log) a page logged
+# several times is copied once. The writer alone, 100,000 entries in batches of 32, the last
+# 50,000 measured: 16.4-19.5 µs of CPU an entry instead of 21.5-26.5 (three runs each).
+WAL_CHECKPOINT_PAGES = 10_000
 
 
 ID_BYTES = 12  # 16 URL-safe base64 characters, as secrets.token_urlsafe(12) gave
@@ -123,6 +129,18 @@ class EntryWriter:
             self._busy = True
             loop.call_soon(self._send)  # the rest of this tick's entries join the batch
         return await future
+
+    async def read(self, offer_id: int) -> list[tuple[str, str, str]]:
+        """Every entry of ``offer_id`` as (id, sku, status), for its draw. On SQLite by a plain
+        sqlite3 connection in a worker thread: 100,000 entries took 0.27-0.43 s through aiosqlite
+        and SQLAlchemy's rows, 0.14-0.21 s as sqlite3's own tuples (and the event loop is free
+        meanwhile). A connection of its own, opened for the read: one draw's, not the writer's
+        thread, which would queue it behind entries still being written."""
+        if self._sqlite is not None:
+            return await asyncio.to_thread(_read_sqlite, self._sqlite.path, offer_id)
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(ENTRIES.c.id, ENTRIES.c.sku, ENTRIES.c.status).where(ENTRIES.c.offer_id == offer_id))
+            return [(i, sku, status) for i, sku, status in rows]
 
     async def close(self) -> None:
         """Stop the SQLite writer's thread (after the batches already handed to it) and close its
@@ -293,15 +311,32 @@ def _insert_sqlite(conn: sqlite3.Connection, values: list[Any]) -> set[str]:
         raise sqlalchemy.exc.DatabaseError("INSERT INTO draw_entries", None, exc) from exc
 
 
+def _read_sqlite(path: str, offer_id: int) -> list[tuple[str, str, str]]:
+    """In a worker thread: EntryWriter.read's SELECT, by a connection opened for it."""
+    conn = _open_sqlite(path)
+    try:
+        return conn.execute(f"SELECT id, sku, status FROM {ENTRIES.name} WHERE offer_id = ?", (offer_id,)).fetchall()
+    except sqlite3.OperationalError as exc:
+        raise sqlalchemy.exc.OperationalError("SELECT FROM draw_entries", None, exc) from exc
+    except sqlite3.DatabaseError as exc:
+        raise sqlalchemy.exc.DatabaseError("SELECT FROM draw_entries", None, exc) from exc
+    finally:
+        conn.close()
+
+
 def _open_sqlite(path: str) -> sqlite3.Connection:
     # The pragmas of web.database's connections: WAL, NORMAL (a commit survives the process's
     # crash), foreign keys on. isolation_level None: each statement is its own transaction.
-    conn = sqlite3.connect(path, timeout=SQLITE_BUSY_MS / 1000, isolation_level=None, check_same_thread=False)
+    try:
+        conn = sqlite3.connect(path, timeout=SQLITE_BUSY_MS / 1000, isolation_level=None, check_same_thread=False)
+    except sqlite3.DatabaseError as exc:
+        raise sqlalchemy.exc.OperationalError("connect", None, exc) from exc
     try:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
+        conn.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise sqlalchemy.exc.OperationalError("PRAGMA", None, exc) from exc
