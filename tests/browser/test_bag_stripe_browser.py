@@ -10,25 +10,17 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import HOST_EMAIL, Host, Server
-from tests.conftest import STRIPE_PUBLISHABLE_KEY, STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET
-from tests.support import LivedropProcess, host_token, livedrop_env
+from tests.browser.conftest import Host, Server
+from tests.browser.stripe_support import fill_card, mounted_card, record_console, record_posts, stripe_livedrop
+from tests.browser.viewer_support import fill_bag_address
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, chromium: Any, localstripe: str) -> Iterator[Server]:
-    data = tmp_path_factory.mktemp("browser-bag-stripe")
-    env = livedrop_env(data, LIVEDROP_BUYERS_PER_IP_PER_MINUTE="100000", LIVEDROP_PAYMENTS="stripe",
-                       STRIPE_SECRET_KEY=STRIPE_SECRET_KEY, STRIPE_PUBLISHABLE_KEY=STRIPE_PUBLISHABLE_KEY,
-                       STRIPE_WEBHOOK_SECRET=STRIPE_WEBHOOK_SECRET, STRIPE_API_BASE=localstripe)
-    token = host_token(env, HOST_EMAIL, "browser tests password")
-    process = LivedropProcess(["serve", "--host", "127.0.0.1"], env).start()
-    try:
-        yield Server(process.url, token, process)
-    finally:
-        process.stop()
+    with stripe_livedrop(tmp_path_factory.mktemp("browser-bag-stripe"), localstripe) as running:
+        yield running
 
 
 def test_a_bag_of_two_paid_with_stripe_js_is_one_payment_and_one_order(host: Host, new_context: Any, artifacts: Path) -> None:
@@ -40,15 +32,10 @@ def test_a_bag_of_two_paid_with_stripe_js_is_one_payment_and_one_order(host: Hos
     host.call("PUT", f"/api/shows/{slug}/bag", 200, json={"product_ids": [cap["id"]]})
 
     page = new_context(390, 844, has_touch=True, is_mobile=True).new_page()
-    base = str(host.http.base_url).rstrip("/")
-    sent_to_livedrop: list[str] = []
-    page.on("request", lambda request: sent_to_livedrop.append(request.post_data or "")
-            if request.url.startswith(base) and request.method == "POST" else None)
+    sent_to_livedrop = record_posts(page, str(host.http.base_url))
     payments: list[str] = []
     page.on("request", lambda request: payments.append(request.url) if request.url.endswith("/bag/payment") else None)
-    logs: list[str] = []
-    page.on("console", lambda message: logs.append(message.text))
-    page.on("response", lambda response: logs.append(f"{response.status} {response.url}") if response.status >= 400 else None)
+    logs = record_console(page)
 
     page.goto(f"/s/{slug}")
     page.locator("#bag-button").tap()
@@ -60,19 +47,9 @@ def test_a_bag_of_two_paid_with_stripe_js_is_one_payment_and_one_order(host: Hos
     expect(page.locator("#bag-held .bag-hold")).to_have_count(2)
     page.locator("#bag-checkout").tap()
     expect(page.locator("#bag-card")).to_be_hidden()
-    card = page.locator("#bag-stripe-card-element")
-    expect(card.locator("input[placeholder=number]")).to_be_visible(timeout=10_000)
-    page.fill("#bag-name", "Kim Lee")
-    page.fill("#bag-email", "kim@example.com")
-    page.fill("#bag-line1", "1 Main St")
-    page.fill("#bag-city", "Springfield")
-    page.fill("#bag-postal", "12345")
-    page.fill("#bag-region", "IL")
-    card.locator("input[placeholder=number]").fill("4242424242424242")
-    card.locator("input[placeholder=exp_month]").fill("12")
-    card.locator("input[placeholder=exp_year]").fill("30")
-    card.locator("input[placeholder=cvc]").fill("123")
-    card.locator("input[placeholder=postal_code]").fill("12345")
+    card = mounted_card(page, "#bag-stripe-card-element")
+    fill_bag_address(page)
+    fill_card(card)
     page.locator("#bag-pay").tap()
     try:
         expect(page.locator("#bag-done")).to_contain_text("Paid!", timeout=15_000)

@@ -15,6 +15,7 @@ import pytest
 from . import axe
 from .conftest import Host
 from .test_viewer import expect
+from .viewer_support import fill_address, open_viewer
 
 pytestmark = pytest.mark.browser
 
@@ -27,8 +28,7 @@ def test_an_authorized_draw_is_entered_with_a_card_and_claimed_without_it(host: 
         "product_id": product["id"], "price_cents": 4900, "mode": "draw", "authorize": True,
         "entries_close_at": int(time.time() * 1000) + 600_000})
 
-    page = new_context(390, 844, has_touch=True, is_mobile=True).new_page()
-    page.goto(f"/s/{slug}")
+    page = open_viewer(new_context(390, 844, has_touch=True, is_mobile=True), slug)
     box = page.locator(".draw")
     expect()(box.locator(".draw-clock")).to_contain_text("Entries close in")
     expect()(box.get_by_label("Card number")).to_be_visible()
@@ -64,13 +64,7 @@ def test_an_authorized_draw_is_entered_with_a_card_and_claimed_without_it(host: 
     expect()(page.locator("#checkout-claim-note")).to_have_text(
         "No card needed: the amount authorized when you entered pays for it (only the total is charged, the rest is released).")
     expect()(page.locator("#checkout-total")).to_have_text("$56.00")
-    page.fill("#co-name", "Kim Lee")
-    page.fill("#co-email", "kim@example.com")
-    page.fill("#co-line1", "1 Main St")
-    page.fill("#co-city", "Springfield")
-    page.fill("#co-postal", "12345")
-    page.select_option("#co-country", "US")
-    page.select_option("#co-region", "IL")
+    fill_address(page)
     page.locator("#checkout-pay").tap()
     expect()(page.locator("#confirmation")).to_be_visible()
     [order] = host.orders(slug)
@@ -88,8 +82,7 @@ def test_a_claim_whose_total_outgrew_the_authorization_asks_for_a_card(host: Hos
     offer = host.call("POST", f"/api/shows/{slug}/offers", 201, json={
         "product_id": product["id"], "price_cents": 4900, "mode": "draw", "authorize": True,
         "entries_close_at": int(time.time() * 1000) + 600_000})
-    page = new_context(390, 844, has_touch=True, is_mobile=True).new_page()
-    page.goto(f"/s/{slug}")
+    page = open_viewer(new_context(390, 844, has_touch=True, is_mobile=True), slug)
     box = page.locator(".draw")
     box.locator(".draw-email").fill("lee@example.com")
     box.get_by_label("Card number").fill("4242424242424242")
@@ -101,13 +94,7 @@ def test_a_claim_whose_total_outgrew_the_authorization_asks_for_a_card(host: Hos
 
     page.locator("#hold-checkout").tap()
     expect()(page.locator("#co-card")).to_be_hidden()
-    page.fill("#co-name", "Lee Kim")
-    page.fill("#co-email", "lee@example.com")
-    page.fill("#co-line1", "1 Main St")
-    page.fill("#co-city", "Springfield")
-    page.fill("#co-postal", "12345")
-    page.select_option("#co-country", "US")
-    page.select_option("#co-region", "IL")
+    fill_address(page, "Lee Kim", "lee@example.com")
     page.locator("#checkout-pay").tap()
     expect()(page.locator("#checkout-error")).to_have_text(
         "The total is more than your entry authorized: pay by card. The authorization is released once you have paid.")

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import HOST_EMAIL, Host, Server
-from tests.conftest import STRIPE_PUBLISHABLE_KEY, STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET
-from tests.support import LivedropProcess, host_token, livedrop_env
+from tests.browser.conftest import Host, Server
+from tests.browser.stripe_support import fill_card, mounted_card, record_posts, stripe_livedrop
+from tests.browser.viewer_support import fill_address
 
 from .test_viewer import expect
 
@@ -24,24 +24,8 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, chromium: Any, localstripe: str) -> Iterator[Server]:
-    data = tmp_path_factory.mktemp("browser-draw-stripe")
-    env = livedrop_env(data, LIVEDROP_BUYERS_PER_IP_PER_MINUTE="100000", LIVEDROP_PAYMENTS="stripe",
-                       STRIPE_SECRET_KEY=STRIPE_SECRET_KEY, STRIPE_PUBLISHABLE_KEY=STRIPE_PUBLISHABLE_KEY,
-                       STRIPE_WEBHOOK_SECRET=STRIPE_WEBHOOK_SECRET, STRIPE_API_BASE=localstripe)
-    token = host_token(env, HOST_EMAIL, "browser tests password")
-    process = LivedropProcess(["serve", "--host", "127.0.0.1"], env).start()
-    try:
-        yield Server(process.url, token, process)
-    finally:
-        process.stop()
-
-
-def fill_card(card: Any, number: str) -> None:
-    card.locator("input[placeholder=number]").fill(number)
-    card.locator("input[placeholder=exp_month]").fill("12")
-    card.locator("input[placeholder=exp_year]").fill("30")
-    card.locator("input[placeholder=cvc]").fill("123")
-    card.locator("input[placeholder=postal_code]").fill("12345")
+    with stripe_livedrop(tmp_path_factory.mktemp("browser-draw-stripe"), localstripe) as running:
+        yield running
 
 
 def test_an_authorized_draw_entered_with_stripe_js_and_claimed_without_a_card(host: Host, new_context: Any) -> None:
@@ -53,16 +37,12 @@ def test_an_authorized_draw_entered_with_stripe_js_and_claimed_without_a_card(ho
         "entries_close_at": int(time.time() * 1000) + 600_000})
 
     page = new_context(390, 844, has_touch=True, is_mobile=True).new_page()
-    origin = str(host.http.base_url).rstrip("/")
-    sent_to_livedrop: list[str] = []
-    page.on("request", lambda request: sent_to_livedrop.append(request.post_data or "")
-            if request.url.startswith(origin) and request.method == "POST" else None)
+    sent_to_livedrop = record_posts(page, str(host.http.base_url))
     page.goto(f"/s/{slug}")
     box = page.locator(".draw")
     expect()(box.locator(".draw-note")).to_contain_text("Entering authorizes $56.00 on your card")
     expect()(box.locator(".draw-card-field").first).to_be_hidden()  # the number field gives way to Stripe.js's
-    card = page.locator(f"#draw-stripe-card-{offer['id']}-element")
-    expect()(card.locator("input[placeholder=number]")).to_be_visible(timeout=10_000)
+    card = mounted_card(page, f"#draw-stripe-card-{offer['id']}-element")
 
     box.locator(".draw-email").fill("kim@example.com")
     fill_card(card, "4000000000000341")  # localstripe declines it when charged (docs/payments.md)
@@ -81,13 +61,7 @@ def test_an_authorized_draw_entered_with_stripe_js_and_claimed_without_a_card(ho
     page.locator("#hold-checkout").tap()
     expect()(page.locator("#checkout-claim-note")).to_be_visible()
     expect()(page.locator("#co-card")).to_be_hidden()
-    page.fill("#co-name", "Kim Lee")
-    page.fill("#co-email", "kim@example.com")
-    page.fill("#co-line1", "1 Main St")
-    page.fill("#co-city", "Springfield")
-    page.fill("#co-postal", "12345")
-    page.select_option("#co-country", "US")
-    page.select_option("#co-region", "IL")
+    fill_address(page)
     page.locator("#checkout-pay").tap()
     expect()(page.locator("#confirmation")).to_be_visible(timeout=15_000)
     [order] = host.orders(slug)

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.browser.viewer_support import fill_address, fill_bag_address, open_viewer
 from tests.support import LivedropProcess, host_token, livedrop_env
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -109,10 +110,8 @@ def test_replay_follows_the_video_when_playing_and_seeking(replay_server, tmp_pa
         try:
             context = browser.new_context(viewport={"width": 1280, "height": 800}, base_url=server.url)
             context.set_default_timeout(20_000)
-            page = context.new_page()
             problems: list[str] = []
-            page.on("pageerror", lambda exc: problems.append(str(exc)))
-            page.goto(f"/s/{slug}")
+            page = open_viewer(context, slug, problems)
             root = page.locator("#replay")
             expect(root).to_be_visible()
             page.wait_for_function("() => document.querySelector('#replay-video').readyState >= 1")
@@ -175,8 +174,7 @@ def test_the_replay_sells_in_the_page_by_touch(replay_server) -> None:  # type: 
         try:
             context = browser.new_context(viewport={"width": 390, "height": 844}, base_url=server.url, has_touch=True, is_mobile=True)
             context.set_default_timeout(20_000)
-            page = context.new_page()
-            page.goto(f"/s/{slug}")
+            page = open_viewer(context, slug)
             page.wait_for_function("() => document.querySelector('#replay-video').readyState >= 1")
             seconds = (at["B"] + at["unpin"]) / 2
             page.evaluate(f"() => {{ const v = document.querySelector('#replay-video'); v.pause(); v.currentTime = {seconds}; }}")
@@ -187,13 +185,7 @@ def test_the_replay_sells_in_the_page_by_touch(replay_server) -> None:  # type: 
             expect(buy).to_contain_text("150.00")
             buy.tap()
             expect(page.locator("#checkout")).to_be_visible()
-            page.fill("#co-name", "Kim Lee")
-            page.fill("#co-email", "kim@example.com")
-            page.fill("#co-line1", "1 Main St")
-            page.fill("#co-city", "Springfield")
-            page.fill("#co-postal", "12345")
-            page.select_option("#co-country", "US")
-            page.select_option("#co-region", "IL")
+            fill_address(page)
             page.fill("#co-card", "4242 4242 4242 4242")
             page.locator("#checkout-pay").tap()
             expect(page.locator("#confirmation")).to_be_visible()
@@ -213,10 +205,8 @@ def test_the_bag_kept_at_the_end_sells_in_the_replay_by_touch(replay_server) -> 
         try:
             context = browser.new_context(viewport={"width": 390, "height": 844}, base_url=server.url, has_touch=True, is_mobile=True)
             context.set_default_timeout(20_000)
-            page = context.new_page()
             problems: list[str] = []
-            page.on("pageerror", lambda exc: problems.append(str(exc)))
-            page.goto(f"/s/{slug}")
+            page = open_viewer(context, slug, problems)
             page.wait_for_function("() => document.querySelector('#replay-video').readyState >= 1")
             expect(page.locator("#bag-count")).to_have_text("1")
             page.locator("#bag-button").tap()
@@ -226,12 +216,7 @@ def test_the_bag_kept_at_the_end_sells_in_the_replay_by_touch(replay_server) -> 
             items.nth(0).locator(".bag-add").tap()
             expect(page.locator("#bag-held .bag-hold")).to_have_count(1)
             page.locator("#bag-checkout").tap()
-            page.fill("#bag-name", "Kim Lee")
-            page.fill("#bag-email", "kim@example.com")
-            page.fill("#bag-line1", "1 Main St")
-            page.fill("#bag-city", "Springfield")
-            page.fill("#bag-postal", "12345")
-            page.fill("#bag-region", "IL")
+            fill_bag_address(page)
             page.fill("#bag-card", "4242 4242 4242 4242")
             page.locator("#bag-pay").tap()
             expect(page.locator("#bag-done")).to_contain_text("Paid!")
