@@ -30,6 +30,7 @@ import multiprocessing as mp
 import os
 import resource
 import secrets
+import shutil
 import signal
 import statistics
 import struct
@@ -528,6 +529,7 @@ def main() -> None:
             runs.append(run)
         finally:
             server.stop()
+            shutil.rmtree(data_dir, ignore_errors=True)  # its SQLite file and Redis dump: one folder per run otherwise left in /tmp
     result: dict[str, Any] = {
         "redis": "REDIS_URL" if os.environ.get("REDIS_URL") else "embedded",
         "database": "DATABASE_URL" if os.environ.get("DATABASE_URL") else "sqlite",

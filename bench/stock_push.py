@@ -22,6 +22,7 @@ import bisect
 import json
 import multiprocessing as mp
 import secrets
+import shutil
 import statistics
 import tempfile
 import time
@@ -168,25 +169,28 @@ def main() -> None:
                        SECRET_KEY=secret)
     presses_total = int(args.rate * args.seconds)
     _, tokens = signed_buyers(secret, presses_total)
-    with LivedropProcess(["serve"], env) as server:
-        host, slug, product_id = _setup(server, env)
-        host.put(f"/api/shows/{slug}/pin", json={"product_id": product_id}).raise_for_status()
-        sku = host.get(f"/api/shows/{slug}").json()["pinned"]["variants"][0]["sku"]
-        parent, child = mp.Pipe()
-        worker = mp.Process(target=_viewer_process, args=(server.port, slug, sku, args.viewers, args.sample, child), daemon=True)
-        worker.start()
-        connected = parent.recv()
-        time.sleep(2)
-        process = psutil.Process(server.proc.pid)  # type: ignore[union-attr]
-        parent.send("start")
-        cpu_before, wall_before = process.cpu_times(), time.monotonic()
-        presses = asyncio.run(_press(server.port, slug, sku, tokens, args.rate, args.seconds))
-        time.sleep(1.0)  # the last presses' frames
-        cpu_after, wall = process.cpu_times(), time.monotonic() - wall_before
-        parent.send("report")
-        seen_by_viewer, stock_frames = parent.recv()
-        worker.join(10)
-        host.close()
+    try:
+        with LivedropProcess(["serve"], env) as server:
+            host, slug, product_id = _setup(server, env)
+            host.put(f"/api/shows/{slug}/pin", json={"product_id": product_id}).raise_for_status()
+            sku = host.get(f"/api/shows/{slug}").json()["pinned"]["variants"][0]["sku"]
+            parent, child = mp.Pipe()
+            worker = mp.Process(target=_viewer_process, args=(server.port, slug, sku, args.viewers, args.sample, child), daemon=True)
+            worker.start()
+            connected = parent.recv()
+            time.sleep(2)
+            process = psutil.Process(server.proc.pid)  # type: ignore[union-attr]
+            parent.send("start")
+            cpu_before, wall_before = process.cpu_times(), time.monotonic()
+            presses = asyncio.run(_press(server.port, slug, sku, tokens, args.rate, args.seconds))
+            time.sleep(1.0)  # the last presses' frames
+            cpu_after, wall = process.cpu_times(), time.monotonic() - wall_before
+            parent.send("report")
+            seen_by_viewer, stock_frames = parent.recv()
+            worker.join(10)
+            host.close()
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)  # after the server stopped: its SQLite file and Redis dump
     lat = latencies(presses, seen_by_viewer)
     print(json.dumps({
         "command": "python -m bench.stock_push " + " ".join(f"--{k} {v}" for k, v in vars(args).items()),
