@@ -39,8 +39,6 @@ class OfferSignal:
         self.pubsub = RedisWake(redis, CHANNEL, coalesce_s=COALESCE_S, log=log, name="offer signal",
                                 news=self._news, lost=self._news, outages=outages)
         self._news_flag = False
-        self._closed = False
-        self._listener: asyncio.Task[None] | None = None
 
     @property
     def listening(self) -> bool:
@@ -65,16 +63,8 @@ class OfferSignal:
     def ensure_listening(self) -> None:
         """Start the subscription (once; again if it ended). Called by the clock's run, so only the
         process that runs the offer clock holds one."""
-        if not self._closed and (self._listener is None or self._listener.done()):
-            self._listener = asyncio.create_task(self.pubsub.listen(), name="offer-signal")
+        self.pubsub.ensure_listening("offer-signal")
 
     async def close(self) -> None:
         """Stop listening, and send what is waiting to go now (its Redis client closes next)."""
-        self._closed = True
-        self.pubsub.close()
-        listener, self._listener = self._listener, None
-        if listener is not None:
-            listener.cancel()
-        await self.pubsub.sent()
-        if listener is not None:
-            await asyncio.wait({listener})
+        await self.pubsub.aclose()

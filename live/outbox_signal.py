@@ -52,8 +52,6 @@ class OutboxSignal:
                                 news=self._news, lost=self.wake.set, before_send=self._count, outages=outages)
         self._local = False
         self._remote = False
-        self._closed = False
-        self._listener: asyncio.Task[None] | None = None
 
     @property
     def listening(self) -> bool:
@@ -104,21 +102,9 @@ class OutboxSignal:
     def ensure_listening(self) -> None:
         """Start the subscription (once; again if it ended). Called by the worker's poll, so only a
         process that runs the outbox job holds one."""
-        if not self._closed and (self._listener is None or self._listener.done()):
-            self._listener = asyncio.create_task(self.pubsub.listen(), name="outbox-signal")
+        self.pubsub.ensure_listening("outbox-signal")
 
     async def close(self) -> None:
-        """Stop listening, and send what is waiting to go now (its Redis client closes next).
-
-        Not bounded here: the app's cleanup runs it as a step bounded at 5 s that says where it
-        waited (web.stopping; its only caller, web.livedrop.Livedrop.stop). A cancel redis-py
-        swallowed ends the listener at its next look (``raise_if_cancelled``), within one 5 s
-        message wait; the message goes out before that wait, so a slow listener does not hold it."""
-        self._closed = True
-        self.pubsub.close()
-        listener, self._listener = self._listener, None
-        if listener is not None:
-            listener.cancel()
-        await self.pubsub.sent()
-        if listener is not None:
-            await asyncio.wait({listener})
+        """Stop listening, and send what is waiting to go now (its Redis client closes next;
+        live.redis_wake.RedisWake.aclose says how long it may take)."""
+        await self.pubsub.aclose()

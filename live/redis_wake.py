@@ -1,11 +1,12 @@
 """A Redis Pub/Sub channel that wakes this process when another one has news: the part that
-live.outbox_signal and live.stock_signal share.
+live.outbox_signal, live.offer_signal and live.stock_signal share.
 
 ``tell_others`` sends one message per ``coalesce_s`` at most (a burst shares it), tagged with this
 process's ``origin``. ``listen`` subscribes, then calls ``news`` once subscribed (a message may
 have been sent while we were not) and for every message from another process; after a failure it
 calls ``lost``, waits ``RESUBSCRIBE_S`` and subscribes again. Redis being down is reported to the
-outage log, or logged here.
+outage log, or logged here. ``ensure_listening`` and ``aclose`` are the life cycle of a listener
+started on demand (the outbox worker's and the offer clock's; the hub runs the stock one itself).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class RedisWake:
         self._send_at: asyncio.TimerHandle | None = None  # the next message, when one is waiting to go
         self._sends: set[asyncio.Task[None]] = set()
         self._closed = False
+        self._listener: asyncio.Task[None] | None = None  # ``listen``, once ``ensure_listening`` started it
 
     # -- telling the others -----------------------------------------------------------------------
 
@@ -91,6 +93,28 @@ class RedisWake:
                 self.log.warning("%s: could not tell other processes (%s)", self.name, exc)
 
     # -- hearing them -----------------------------------------------------------------------------
+
+    def ensure_listening(self, task_name: str) -> None:
+        """Start ``listen`` as a task named ``task_name`` (once; again if it ended; never after a
+        close). Called by the job that wants the news, so only a process running it subscribes."""
+        if not self._closed and (self._listener is None or self._listener.done()):
+            self._listener = asyncio.create_task(self.listen(), name=task_name)
+
+    async def aclose(self) -> None:
+        """``close``, then stop the listener ``ensure_listening`` started and wait for both: the
+        message waiting to go is sent before the listener's end is awaited (its Redis client closes
+        next, and a slow listener must not hold the message back).
+
+        Not bounded here: the app's cleanup runs it as a step bounded at 5 s that says where it
+        waited (web.stopping; via web.livedrop.Livedrop.stop). A cancel redis-py swallowed ends the
+        listener at its next look (``raise_if_cancelled``), within one ``MESSAGE_WAIT_S``."""
+        self.close()
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.cancel()
+        await self.sent()
+        if listener is not None:
+            await asyncio.wait({listener})
 
     async def listen(self) -> None:
         """Call ``news`` when another process has some. Runs until cancelled; resubscribes after a

@@ -22,7 +22,7 @@ from live.connection import SEND_FRAME
 from web.app import create_app
 from web.http_protocol import ClientDeadlines, deadline_protocol
 from web.jobs import JobRunner
-from web.livedrop import assemble
+from web.livedrop import Livedrop, assemble
 from web.metrics import mark_process_dead, probe_forever
 from web.services import Services, open_services
 from web.settings import Settings
@@ -234,21 +234,34 @@ async def _call_when_started(server: uvicorn.Server, *callbacks: Callable[[], No
 
 
 async def work(settings: Settings) -> None:
-    """The worker: background jobs only, holding the job lease while alive."""
+    """The worker: background jobs only, holding the job lease while alive, until SIGTERM or
+    Ctrl-C (then stopped as cleanly as `livedrop serve`)."""
     services = await open_services(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        runner = JobRunner(services.redis, list(assemble(settings, services).jobs), is_worker=True, outages=services.outages)
-        log.info("livedrop worker started")
-        http = asyncio.create_task(serve_worker_http(settings, services, runner, stop), name="worker-http")
-        probes = asyncio.create_task(probe_forever(services), name="metrics-probe")
-        await runner.run(stop)
-        probes.cancel()
-        await asyncio.gather(http, probes, return_exceptions=True)
+        await run_worker(settings, services, assemble(settings, services), stop)
     finally:
         await services.close()
         mark_process_dead()
         log.info("livedrop worker stopped")
+
+
+async def run_worker(settings: Settings, services: Services, root: Livedrop, stop: asyncio.Event) -> None:
+    """``root``'s jobs (under the job lease), the worker's HTTP and the metrics probe until
+    ``stop``; then ``root``'s own cleanup, as serve's lifespan runs it (web.app). Without it the
+    worker's outbox and offer listeners were left to die with the process, and a wake-up waiting
+    to go to the other processes (live.redis_wake, coalesced for 20 ms) was not sent."""
+    runner = JobRunner(services.redis, list(root.jobs), is_worker=True, outages=services.outages)
+    log.info("livedrop worker started")
+    http = asyncio.create_task(serve_worker_http(settings, services, runner, stop), name="worker-http")
+    probes = asyncio.create_task(probe_forever(services), name="metrics-probe")
+    try:
+        await runner.run(stop)
+    finally:
+        stop.set()  # already set, unless the runner failed: the HTTP ends with it
+        probes.cancel()
+        await asyncio.gather(http, probes, return_exceptions=True)
+        await root.stop()  # each step bounded (web.stopping)

@@ -1,6 +1,7 @@
-"""live.redis_wake, the Pub/Sub part of the stock and outbox signals, on the real Redis: a burst is
-one message, our own messages are no news, a lost subscription is reported and comes back with
-news (one may have been missed), and a closing process sends what was waiting to go."""
+"""live.redis_wake, the Pub/Sub part of the stock, outbox and offer signals, on the real Redis: a
+burst is one message, our own messages are no news, a lost subscription is reported and comes back
+with news (one may have been missed), a closing process sends what was waiting to go, and the
+listener started on demand is started once and ended by ``aclose``."""
 
 from __future__ import annotations
 
@@ -100,3 +101,39 @@ async def test_closing_sends_what_was_waiting_to_go_and_nothing_after(shared_red
     slow.tell_others()
     await slow.sent()
     assert await heard.pubsub.get_message(timeout=0.2) is None  # closed: nothing more goes
+
+
+async def test_the_listener_starts_once_and_aclose_sends_what_was_waiting_then_ends_it(
+        shared_redis: aioredis.Redis, channel: str, heard: Heard) -> None:
+    task_name = f"wake-listener-{channel}"
+    news: list[int] = []
+    slow = RedisWake(shared_redis, channel, coalesce_s=60.0, log=log, name="slow", news=lambda: news.append(1))
+
+    def listeners() -> list[asyncio.Task[object]]:
+        return [t for t in asyncio.all_tasks() if t.get_name() == task_name and not t.done()]
+
+    async def subscribers() -> int:
+        [(_, count)] = await shared_redis.pubsub_numsub(channel)
+        return int(count)
+
+    slow.ensure_listening(task_name)
+    slow.ensure_listening(task_name)  # the second call finds it running
+    [listener] = listeners()
+    await until(lambda: slow.listening)
+    assert await subscribers() == 2  # ours and the test's
+    slow.ensure_listening(task_name)
+    assert listeners() == [listener]
+
+    slow.tell_others()  # would leave in a minute
+    async with asyncio.timeout(5):
+        await slow.aclose()
+    assert await heard.next() == slow.origin  # sent at close
+    assert listener.done() and not slow.listening
+    # Unsubscribed: only the test's own is left. Polled: the listener's connection is closed, not
+    # unsubscribed, and Redis may answer NUMSUB on another connection before it reads that close.
+    async with asyncio.timeout(5):
+        while await subscribers() != 1:
+            await asyncio.sleep(0.005)
+    slow.ensure_listening(task_name)  # closed: nothing starts again
+    assert listeners() == []
+    assert news == [1]  # only the look once subscribed
