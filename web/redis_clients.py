@@ -26,15 +26,22 @@ from web.redis_urls import parse_redis_url
 # mistaken for a dead Redis.
 _COMMON: dict[str, Any] = {"decode_responses": True, "socket_connect_timeout": 5, "socket_timeout": 15}
 MAX_CONNECTIONS = 512  # per server (per node in a cluster)
+# With one server, a command past MAX_CONNECTIONS in flight waits this long for a pooled
+# connection to come free instead of failing at once. History: redis-py's default pool raises
+# MaxConnectionsError, which the outage log took for Redis being down, so 800 viewers joining at
+# once on a busy process (bench/drop_screen.py --split-cores) had their sockets closed and 115
+# buy presses answered 503 while Redis was fine. Each join makes a few short calls, so a burst
+# drains in milliseconds; a wait this long means something is wrong, and is answered 503.
+POOL_WAIT_S = 5.0
 
 
-def make_redis(url: str, *, sentinel_password: str | None = None) -> aioredis.Redis:
+def make_redis(url: str, *, sentinel_password: str | None = None, max_connections: int = MAX_CONNECTIONS) -> aioredis.Redis:
     target = parse_redis_url(url)
     if target.mode == "cluster":
         cluster = RedisCluster(
             startup_nodes=[ClusterNode(host, port) for host, port in target.nodes],
             username=target.username, password=target.password, ssl=target.tls,
-            max_connections=MAX_CONNECTIONS,
+            max_connections=max_connections,
             # A failover takes the cluster 2-3 node timeouts (default 15 s each) to settle: the
             # client's own retry (reinitialising its slot map between tries) covers the start
             # of it; a request that still fails answers 503 with Retry-After.
@@ -50,17 +57,18 @@ def make_redis(url: str, *, sentinel_password: str | None = None) -> aioredis.Re
             sentinel_kwargs={"socket_connect_timeout": 2, "socket_timeout": 2,
                              "password": sentinel_password},
             username=target.username, password=target.password, db=target.db, ssl=target.tls,
-            health_check_interval=30, max_connections=MAX_CONNECTIONS, retry=redis_retry(),
+            health_check_interval=30, max_connections=max_connections, retry=redis_retry(),
             redis_connect_func=ConnectionCheck().on_connect, **_COMMON,
         )
         client = sentinel.master_for(target.service, redis_class=aioredis.Redis)
         client._livedrop_sentinel = sentinel  # closed with the client (close_redis)
         return cast(aioredis.Redis, client)
-    return aioredis.Redis.from_url(
-        url, health_check_interval=30, max_connections=MAX_CONNECTIONS, retry=redis_retry(),
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, health_check_interval=30, max_connections=max_connections, timeout=POOL_WAIT_S, retry=redis_retry(),
         # Each new connection is checked against the server stock was rebuilt on (inventory.epochs).
         redis_connect_func=ConnectionCheck().on_connect, **_COMMON,
     )
+    return aioredis.Redis.from_pool(pool)  # the client owns the pool: closed with it
 
 
 async def close_redis(client: aioredis.Redis) -> None:
