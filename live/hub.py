@@ -180,8 +180,8 @@ class Hub:
 
     async def _stock_clock(self) -> None:
         """The stock feed, run when stock moved (woken by live.stock_signal) and at least every
-        ``stock_poll_s``, but never twice within the coalescing window (30 ms; up to 200 ms with
-        5,000 viewers here): a drop's thousands of holds a second become a bounded number of
+        ``stock_poll_s``, but never twice within the coalescing window (30 ms; longer when the
+        last tick's frames took more than 15 ms of CPU to write, live.stock_signal): a drop's thousands of holds a second become a bounded number of
         frames per viewer, a quiet show's one hold one frame at once."""
         loop = asyncio.get_running_loop()
         wake = self.stock_signal.wake
@@ -192,15 +192,12 @@ class Hub:
                 await within(wake.wait(), self.config.stock_poll_s)
             except TimeoutError:
                 pass
-            gap = last + coalescing_window(self.viewers_here()) - loop.time()
+            gap = last + coalescing_window(self.stockfeed.write_s) - loop.time()
             if gap > 0:
                 await asyncio.sleep(gap)
             wake.clear()  # changes from here on wake the next tick
             last = loop.time()
             await self._guarded(self._stock_tick)
-
-    def viewers_here(self) -> int:
-        return sum(len(room.connections) for room in self.rooms.values())
 
     async def _guarded(self, tick: Any) -> None:
         try:

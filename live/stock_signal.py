@@ -8,8 +8,8 @@ Now every stock script this process runs (``StockStore.on_change``) sets ``wake`
 tells the other processes through one Redis PUBLISH per ``COALESCE_S`` at most: in a drop of 5,000
 holds a second that is ~33 small messages a second per process, not one per hold (the hold script
 itself publishes nothing: Redis's time per hold is the drop's ceiling). The feed then ticks at
-most once per ``coalescing_window`` (30 ms, longer with thousands of viewers), so frames per
-viewer stay bounded during a drop and a quiet show's change is sent at once. A slow poll
+most once per ``coalescing_window`` (30 ms, longer when its frames take long to write), so frames
+per viewer stay bounded during a drop and a quiet show's change is sent at once. A slow poll
 (``LIVEDROP_STOCK_POLL_MS``) stays as the safety net for a message lost while the subscription
 reconnects.
 """
@@ -27,18 +27,23 @@ from live.redis_wake import RedisWake
 log = logging.getLogger("livedrop.stock_signal")
 
 CHANNEL = "ld:stock:changed"
-# The feed ticks at most once per window: 30 ms (within the issue's 20-50 ms) for a process with
-# up to 750 viewers, longer with more, so that stock frames never cost more than ~40 % of a core:
-# a frame is ~16 µs of server CPU per viewer (bench/fanout.py), so viewers x 16 µs / window <= 0.4 s
-# a second gives window = viewers / 25,000 s (1,000 viewers: 40 ms; 5,000: the old 200 ms).
+# The feed ticks at most once per window: 30 ms (within the issue's 20-50 ms) while its frames are
+# cheap, longer when they are not, so that writing stock frames takes at most half of the event
+# loop's time whatever the audience and the machine: the window after a tick is the CPU time its
+# writes took over STOCK_SHARE. Measured, not assumed: the window used to be viewers / 25,000 s
+# (at most 200 ms), from a cost of 16 µs per viewer per frame that later work brought to 6-13 µs
+# (bench/fanout.py, bench/drop_screen.py), so 5,000 viewers waited 200 ms where 70 ms was enough.
+# The other half is the drop's holds and the host's pins: with 10,000 viewers and 2,000 presses a
+# second the holds took about a quarter of the loop and the pins a fifth (docs/fanout-bench.md).
 COALESCE_S = 0.03
-MAX_COALESCE_S = 0.2
-VIEWERS_PER_COALESCE_S = 25_000
+STOCK_SHARE = 0.5
+MAX_COALESCE_S = 2.0
 
 
-def coalescing_window(viewers: int) -> float:
-    """Seconds between two stock ticks at least, for a process with ``viewers`` connections."""
-    return min(MAX_COALESCE_S, max(COALESCE_S, viewers / VIEWERS_PER_COALESCE_S))
+def coalescing_window(write_s: float) -> float:
+    """Seconds from one stock tick's start to the next one's at least, after a tick whose frames
+    took ``write_s`` seconds of CPU to write."""
+    return min(MAX_COALESCE_S, max(COALESCE_S, write_s / STOCK_SHARE))
 
 
 class StockSignal:

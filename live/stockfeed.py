@@ -1,6 +1,7 @@
 """Stock as a value: one stock frame per tick per show whose stock moved, each with the latest
 count per SKU, however many holds happened in between. The hub ticks it when stock moved, at
-most once per ``live.stock_signal.coalescing_window`` (see there).
+most once per ``live.stock_signal.coalescing_window`` (see there), which it sizes from
+``write_s``: the CPU time the last tick's frames took to write.
 
 Each tick reads one version counter per product on sale here (inventory bumps it whenever
 available stock changes) and reads the counts only of products whose version moved. A drop of
@@ -11,6 +12,7 @@ available stock changes) and reads the counts only of products whose version mov
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable
 
 from inventory.stock import StockStore
@@ -27,8 +29,10 @@ class StockFeed:
         self.view_of = view_of
         self._versions: dict[int, int] = {}  # product id -> version last sent (by this process)
         self._sent: dict[int, set[int]] = {}  # show id -> products its viewers have counts for
+        self.write_s = 0.0  # CPU seconds the last tick spent writing its frames (0 when it sent none)
 
     async def tick(self, rooms: Iterable[Room]) -> None:
+        self.write_s = 0.0
         wanted: list[tuple[Room, ShowView]] = []
         for room in rooms:
             view = await self.view_of(room)
@@ -60,7 +64,11 @@ class StockFeed:
                 if offer.product_id in mine and offer.quantity is not None and offer.id not in offers_left:
                     offers_left[offer.id] = await self.stock.offer_remaining(offer.product_id, offer.id)
             remaining = {str(o.id): offers_left[o.id] for o in view.offers if o.id in offers_left}
+            # CPU time, not wall time: a process the machine preempts must not read as a slow
+            # write and starve its own viewers of stock.
+            started = time.thread_time()
             room.deliver(stock_frame(stock, remaining))
+            self.write_s += time.thread_time() - started
             self._sent[room.show_id] = set(view.products)
         self._versions.update({pid: versions.get(pid, 0) for pid in changed})
 
