@@ -167,6 +167,7 @@ def main() -> None:
                 pipe.send("start")
             seq = _last_seq(host, slug)
             sent: dict[int, float] = {}
+            calls: list[float] = []  # how long each pin call took to answer (the host's wait)
 
             def pins() -> None:
                 nonlocal seq
@@ -174,6 +175,7 @@ def main() -> None:
                 for _ in range(args.pins):
                     started = time.monotonic()
                     host.put(f"/api/shows/{slug}/pin", json={"product_id": product_id}).raise_for_status()
+                    calls.append(time.monotonic() - started)
                     seq += 1
                     sent[seq] = started
                     time.sleep(max(0.0, started + 0.5 - time.monotonic()))
@@ -241,6 +243,10 @@ def main() -> None:
             "max": round(max(pin_lat) * 1000, 1) if pin_lat else None,
             "deliveries": len(pin_lat),
         },
+        "pin_call_ms": {"p50": round(percentile(calls, 50) * 1000, 1), "max": round(max(calls) * 1000, 1)},
+        # Each pin's slowest delivery, in order: one slow pin or all of them?
+        "pin_max_ms_each": [round(max((a[s] for a in pin_arrivals if s in a), default=t) * 1000 - t * 1000) for s, t in sorted(sent.items())],
+        "pin_call_ms_each": [round(c * 1000) for c in calls],
         "pin_deliveries_missing": missing,
         "viewers_closed_by_server": closed,
         "server_cpu_per_second": round(((cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)) / wall, 3),
