@@ -45,55 +45,10 @@ from typing import Any
 
 import psutil
 
-from bench.fanout import CONNECT_CONCURRENCY, PER_WORKER, _last_seq, _raise_nofile, _setup, percentile
+from bench.fanout import PER_WORKER, _last_seq, _raise_nofile, _setup, percentile
 from bench.queue import signed_buyers
-from bench.stock_push import LATE, StockViewer, _press, latencies
+from bench.stock_push import LATE, _press, latencies, viewer_process
 from tests.support import LivedropProcess, livedrop_env
-
-
-async def _viewers(port: int, slug: str, sku: str, count: int, stride: int, conn: Any) -> None:
-    loop = asyncio.get_running_loop()
-    request = (
-        f"GET /ws/shows/{slug} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-        "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
-    )
-    viewers: list[StockViewer] = []
-    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
-
-    async def one(n: int) -> None:
-        async with gate:
-            ready: asyncio.Future[None] = loop.create_future()
-            transport, viewer = await loop.create_connection(lambda: StockViewer(ready, sku, n % stride == 0), "127.0.0.1", port)
-            transport.write(request.encode())
-            await asyncio.wait_for(ready, 60)
-            viewers.append(viewer)
-
-    # One at a time in connection order would take minutes; CONNECT_CONCURRENCY at once keeps the
-    # sampled ones spread over the room's order all the same.
-    await asyncio.gather(*(one(n) for n in range(count)))
-    conn.send(len(viewers))
-    await loop.run_in_executor(None, conn.recv)  # "start": forget what came before
-    for viewer in viewers:
-        viewer.seen.clear()
-        viewer.stock_frames = 0
-        viewer.pins.clear()
-    await loop.run_in_executor(None, conn.recv)  # "report"
-    conn.send(([v.seen for v in viewers if v.record], sum(v.stock_frames for v in viewers), [v.pins for v in viewers],
-               sum(v.closed_by_server for v in viewers)))
-    for viewer in viewers:
-        if viewer.transport is not None:
-            viewer.transport.close()
-
-
-def _viewer_process(port: int, slug: str, sku: str, count: int, stride: int, conn: Any) -> None:
-    _raise_nofile()
-    try:
-        import uvloop
-
-        uvloop.install()
-    except ImportError:
-        pass
-    asyncio.run(_viewers(port, slug, sku, count, stride, conn))
 
 
 def _press_process(port: int, slug: str, sku: str, tokens: list[str], rate: float, seconds: float, start_at: float,
@@ -156,7 +111,7 @@ def main() -> None:
             for i in range(n_clients):
                 share = args.viewers // n_clients + (1 if i < args.viewers % n_clients else 0)
                 parent, child = mp.Pipe()
-                worker = mp.Process(target=_viewer_process, args=(server.port, slug, sku, share, stride, child), daemon=True)
+                worker = mp.Process(target=viewer_process, args=(server.port, slug, sku, share, stride, child), daemon=True)
                 worker.start()
                 workers.append(worker)
                 pipes.append(parent)

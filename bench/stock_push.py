@@ -10,7 +10,8 @@ separate process (bench/fanout.py's minimal client), and presses buy on that siz
 a viewer has seen the hold when a stock frame shows that many or fewer (holds only, so the count
 only falls). Latency is that frame's arrival minus the moment the press was sent (one monotonic
 clock for every process on Linux), over every hold and every sampled viewer (``--sample``
-viewers record their frames: all of them would be millions of pairs). Also printed: stock frames
+viewers, spread evenly over the connection order, record their frames: all of them would be
+millions of pairs; before 2026-12-01 the first ``--sample`` to connect). Also printed: stock frames
 per viewer per second (what the coalescing window bounds) and the server's CPU per second.
 """
 
@@ -63,7 +64,12 @@ class StockViewer(Viewer):
             super().on_payload(payload, now)
 
 
-async def _viewers(port: int, slug: str, sku: str, count: int, sample: int, conn: Any) -> None:
+async def _viewers(port: int, slug: str, sku: str, count: int, stride: int, conn: Any) -> None:
+    """``count`` viewers of ``slug``; every ``stride``-th one records its stock frames (spread
+    over the connection order, so early and late places in the room's fan-out are both sampled).
+    Sends the count connected, waits for "start" (forgetting what came before), then for
+    "report": answers (each recording viewer's (arrival, units) list, stock frames received by
+    all, each viewer's pins {seq: arrival}, how many the server closed)."""
     loop = asyncio.get_running_loop()
     request = (
         f"GET /ws/shows/{slug} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
@@ -75,7 +81,7 @@ async def _viewers(port: int, slug: str, sku: str, count: int, sample: int, conn
     async def one(n: int) -> None:
         async with gate:
             ready: asyncio.Future[None] = loop.create_future()
-            transport, viewer = await loop.create_connection(lambda: StockViewer(ready, sku, n < sample), "127.0.0.1", port)
+            transport, viewer = await loop.create_connection(lambda: StockViewer(ready, sku, n % stride == 0), "127.0.0.1", port)
             transport.write(request.encode())
             await asyncio.wait_for(ready, 60)
             viewers.append(viewer)
@@ -86,14 +92,17 @@ async def _viewers(port: int, slug: str, sku: str, count: int, sample: int, conn
     for viewer in viewers:
         viewer.seen.clear()
         viewer.stock_frames = 0
+        viewer.pins.clear()
     await loop.run_in_executor(None, conn.recv)  # "report"
-    conn.send(([v.seen for v in viewers if v.record], sum(v.stock_frames for v in viewers)))
+    conn.send(([v.seen for v in viewers if v.record], sum(v.stock_frames for v in viewers), [v.pins for v in viewers],
+               sum(v.closed_by_server for v in viewers)))
     for viewer in viewers:
         if viewer.transport is not None:
             viewer.transport.close()
 
 
-def _viewer_process(port: int, slug: str, sku: str, count: int, sample: int, conn: Any) -> None:
+def viewer_process(port: int, slug: str, sku: str, count: int, stride: int, conn: Any) -> None:
+    """``_viewers`` in a process of its own (the client side must not share the bench's loop)."""
     _raise_nofile()
     try:
         import uvloop
@@ -101,7 +110,7 @@ def _viewer_process(port: int, slug: str, sku: str, count: int, sample: int, con
         uvloop.install()
     except ImportError:
         pass
-    asyncio.run(_viewers(port, slug, sku, count, sample, conn))
+    asyncio.run(_viewers(port, slug, sku, count, stride, conn))
 
 
 async def _press(port: int, slug: str, sku: str, tokens: list[str], rate: float, seconds: float,
@@ -175,7 +184,8 @@ def main() -> None:
             host.put(f"/api/shows/{slug}/pin", json={"product_id": product_id}).raise_for_status()
             sku = host.get(f"/api/shows/{slug}").json()["pinned"]["variants"][0]["sku"]
             parent, child = mp.Pipe()
-            worker = mp.Process(target=_viewer_process, args=(server.port, slug, sku, args.viewers, args.sample, child), daemon=True)
+            stride = max(1, args.viewers // args.sample)
+            worker = mp.Process(target=viewer_process, args=(server.port, slug, sku, args.viewers, stride, child), daemon=True)
             worker.start()
             connected = parent.recv()
             time.sleep(2)
@@ -186,7 +196,7 @@ def main() -> None:
             time.sleep(1.0)  # the last presses' frames
             cpu_after, wall = process.cpu_times(), time.monotonic() - wall_before
             parent.send("report")
-            seen_by_viewer, stock_frames = parent.recv()
+            seen_by_viewer, stock_frames, _, _ = parent.recv()
             worker.join(10)
             host.close()
     finally:
