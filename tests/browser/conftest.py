@@ -6,6 +6,7 @@ Skipped (with the reason) when /usr/bin/chromium or the playwright package is mi
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import uuid
 from collections.abc import Iterator
@@ -59,6 +60,14 @@ def server(tmp_path_factory: pytest.TempPathFactory, chromium: Any) -> Iterator[
     # Video stays on loopback: 127.0.0.1 is the only candidate offered and the only one checked.
     env = livedrop_env(data, LIVEDROP_BUYERS_PER_IP_PER_MINUTE="100000", LIVEDROP_MEDIA_HOST_ADDRESSES="127.0.0.1",
                        LIVEDROP_MEDIA_REMOTE_ADDRESSES="127.0.0.1")
+    with livedrop_server(env) as running:
+        yield running
+
+
+@contextlib.contextmanager
+def livedrop_server(env: dict[str, str]) -> Iterator[Server]:
+    """``livedrop serve`` on loopback with ``env``, its host signed up: what a module's `server`
+    fixture yields (this one's, or tests.browser.stripe_support's)."""
     token = host_token(env, HOST_EMAIL, "browser tests password")
     process = LivedropProcess(["serve", "--host", "127.0.0.1"], env).start()
     try:

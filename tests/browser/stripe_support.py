@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tests.browser.conftest import HOST_EMAIL, Server
+from tests.browser.conftest import Server, livedrop_server
 from tests.conftest import STRIPE_PUBLISHABLE_KEY, STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET
-from tests.support import LivedropProcess, host_token, livedrop_env
+from tests.support import livedrop_env
 
 TEST_CARD = "4242424242424242"
 
@@ -23,12 +23,8 @@ def stripe_livedrop(data: Path, localstripe: str) -> Iterator[Server]:
     env = livedrop_env(data, LIVEDROP_BUYERS_PER_IP_PER_MINUTE="100000", LIVEDROP_PAYMENTS="stripe",
                        STRIPE_SECRET_KEY=STRIPE_SECRET_KEY, STRIPE_PUBLISHABLE_KEY=STRIPE_PUBLISHABLE_KEY,
                        STRIPE_WEBHOOK_SECRET=STRIPE_WEBHOOK_SECRET, STRIPE_API_BASE=localstripe)
-    token = host_token(env, HOST_EMAIL, "browser tests password")
-    process = LivedropProcess(["serve", "--host", "127.0.0.1"], env).start()
-    try:
-        yield Server(process.url, token, process)
-    finally:
-        process.stop()
+    with livedrop_server(env) as running:
+        yield running
 
 
 def mounted_card(page: Any, selector: str) -> Any:
