@@ -73,46 +73,49 @@ def main() -> None:
     args = parser.parse_args()
     raise_nofile()
     data = Path(tempfile.mkdtemp(prefix="livedrop-bench-writes-"))
-    env = livedrop_env(data, LIVEDROP_HOLDS_PER_BUYER_PER_MINUTE="1000000", LIVEDROP_BUYERS_PER_IP_PER_MINUTE="1000000")
-    token = host_token(env, "bench@example.com", "bench password 123")
-    load = {"processes": args.processes, "connections": args.connections, "seconds": args.seconds}
-    report: dict[str, Any] = {"command": "python -m bench.answer_writes " + " ".join(f"--{k} {v}" for k, v in vars(args).items())}
-    with LivedropProcess(["serve"], env) as server:
-        url = server.url
-        pid = server.proc.pid  # type: ignore[union-attr]
-        slug, _ = asyncio.run(setup_show(url, token, "Big stock", {f"BIG-{i}": 1_000_000 for i in range(6)}, 1000))
-        buyers = asyncio.run(make_buyers(url, 2000))
-        paths = {"trivial_endpoint": trivial(url), "hold_success_path": hold_presses(url, slug, buyers, [f"BIG-{i}" for i in range(6)])}
-        cpu = ServerCpu(pid)
-        server_process = psutil.Process(pid)
-        rounds: dict[str, list[LoadResult]] = {name: [] for name in paths}
-        write_calls: dict[str, list[float]] = {name: [] for name in paths}
-        system_us: dict[str, list[float]] = {name: [] for name in paths}
-        for _ in range(args.rounds):
-            for name, make in paths.items():
-                before, system_before = writes(pid), server_process.cpu_times().system
-                result = cpu.run(name, url, make, **load)
-                requests = max(1, result.requests)
-                write_calls[name].append((writes(pid) - before) / requests)
-                system_us[name].append((server_process.cpu_times().system - system_before) / requests * 1e6)
-                rounds[name].append(result)
-        ratios = [h.rate / t.rate for t, h in zip(rounds["trivial_endpoint"], rounds["hold_success_path"])]
-        for name, results in rounds.items():
-            report[name] = {
-                "per_second_by_round": [round(r.rate, 1) for r in results],
-                "statuses": _summed(results),
-                "server_write_calls_per_request": round(statistics.median(write_calls[name]), 3),
-                # the kernel's share (sends, and loopback delivers a send's segment in the sender's time)
-                "server_system_cpu_us_per_request": round(statistics.median(system_us[name]), 1),
-            }
-        report["cpu_us_per_request"] = cpu.medians()
-        report["hold_success_vs_trivial"] = {"median_of_rounds": round(statistics.median(ratios), 3),
-                                             "per_round": [round(r, 3) for r in ratios]}
-        if args.strace:
-            if shutil.which("strace") is None:
-                report["strace"] = "strace not installed"
-            else:
-                report["strace"] = {name: straced(pid, url, make, load) for name, make in paths.items()}
+    try:
+        env = livedrop_env(data, LIVEDROP_HOLDS_PER_BUYER_PER_MINUTE="1000000", LIVEDROP_BUYERS_PER_IP_PER_MINUTE="1000000")
+        token = host_token(env, "bench@example.com", "bench password 123")
+        load = {"processes": args.processes, "connections": args.connections, "seconds": args.seconds}
+        report: dict[str, Any] = {"command": "python -m bench.answer_writes " + " ".join(f"--{k} {v}" for k, v in vars(args).items())}
+        with LivedropProcess(["serve"], env) as server:
+            url = server.url
+            pid = server.proc.pid  # type: ignore[union-attr]
+            slug, _ = asyncio.run(setup_show(url, token, "Big stock", {f"BIG-{i}": 1_000_000 for i in range(6)}, 1000))
+            buyers = asyncio.run(make_buyers(url, 2000))
+            paths = {"trivial_endpoint": trivial(url), "hold_success_path": hold_presses(url, slug, buyers, [f"BIG-{i}" for i in range(6)])}
+            cpu = ServerCpu(pid)
+            server_process = psutil.Process(pid)
+            rounds: dict[str, list[LoadResult]] = {name: [] for name in paths}
+            write_calls: dict[str, list[float]] = {name: [] for name in paths}
+            system_us: dict[str, list[float]] = {name: [] for name in paths}
+            for _ in range(args.rounds):
+                for name, make in paths.items():
+                    before, system_before = writes(pid), server_process.cpu_times().system
+                    result = cpu.run(name, url, make, **load)
+                    requests = max(1, result.requests)
+                    write_calls[name].append((writes(pid) - before) / requests)
+                    system_us[name].append((server_process.cpu_times().system - system_before) / requests * 1e6)
+                    rounds[name].append(result)
+            ratios = [h.rate / t.rate for t, h in zip(rounds["trivial_endpoint"], rounds["hold_success_path"])]
+            for name, results in rounds.items():
+                report[name] = {
+                    "per_second_by_round": [round(r.rate, 1) for r in results],
+                    "statuses": _summed(results),
+                    "server_write_calls_per_request": round(statistics.median(write_calls[name]), 3),
+                    # the kernel's share (sends, and loopback delivers a send's segment in the sender's time)
+                    "server_system_cpu_us_per_request": round(statistics.median(system_us[name]), 1),
+                }
+            report["cpu_us_per_request"] = cpu.medians()
+            report["hold_success_vs_trivial"] = {"median_of_rounds": round(statistics.median(ratios), 3),
+                                                 "per_round": [round(r, 3) for r in ratios]}
+            if args.strace:
+                if shutil.which("strace") is None:
+                    report["strace"] = "strace not installed"
+                else:
+                    report["strace"] = {name: straced(pid, url, make, load) for name, make in paths.items()}
+    finally:
+        shutil.rmtree(data, ignore_errors=True)  # after the server stopped: its SQLite file and Redis dump
     print(json.dumps(report, indent=2))
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -205,20 +206,23 @@ async def provider_time(redis_url: str) -> tuple[float, int]:
 
 def run(name: str, n: int, concurrency: int, stripe_base: str | None) -> dict[str, Any]:
     data = Path(tempfile.mkdtemp(prefix=f"livedrop-bench-{name}-"))
-    extra: dict[str, str] = {"LIVEDROP_HOLDS_PER_BUYER_PER_MINUTE": "1000000", "LIVEDROP_BUYERS_PER_IP_PER_MINUTE": "1000000"}
-    if stripe_base:
-        extra.update(LIVEDROP_PAYMENTS="stripe", STRIPE_SECRET_KEY="sk_test_livedrop_bench",
-                     STRIPE_PUBLISHABLE_KEY="pk_test_livedrop_bench", STRIPE_API_BASE=stripe_base)
-    env = livedrop_env(data, **extra)
-    token = host_token(env, "bench@example.com", "bench password 123")
-    redis_url = env.get("REDIS_URL") or f"unix://{data / 'redis' / 'redis.sock'}"
-    with TimedServer(["serve"], env) as server:
-        slug, holds = asyncio.run(setup(server.url, token, n, concurrency))
-        asyncio.run(_reset_timer(redis_url))
-        result = pay_all_sync(server.url, holds, concurrency, stripe_base is not None)
-        provider_ms, calls = asyncio.run(provider_time(redis_url))
-        orders = asyncio.run(paid_orders(server.url, token, slug))
-        charges = stripe_charges(stripe_base) if stripe_base else asyncio.run(test_provider_charges(redis_url))
+    try:
+        extra: dict[str, str] = {"LIVEDROP_HOLDS_PER_BUYER_PER_MINUTE": "1000000", "LIVEDROP_BUYERS_PER_IP_PER_MINUTE": "1000000"}
+        if stripe_base:
+            extra.update(LIVEDROP_PAYMENTS="stripe", STRIPE_SECRET_KEY="sk_test_livedrop_bench",
+                         STRIPE_PUBLISHABLE_KEY="pk_test_livedrop_bench", STRIPE_API_BASE=stripe_base)
+        env = livedrop_env(data, **extra)
+        token = host_token(env, "bench@example.com", "bench password 123")
+        redis_url = env.get("REDIS_URL") or f"unix://{data / 'redis' / 'redis.sock'}"
+        with TimedServer(["serve"], env) as server:
+            slug, holds = asyncio.run(setup(server.url, token, n, concurrency))
+            asyncio.run(_reset_timer(redis_url))
+            result = pay_all_sync(server.url, holds, concurrency, stripe_base is not None)
+            provider_ms, calls = asyncio.run(provider_time(redis_url))
+            orders = asyncio.run(paid_orders(server.url, token, slug))
+            charges = stripe_charges(stripe_base) if stripe_base else asyncio.run(test_provider_charges(redis_url))
+    finally:
+        shutil.rmtree(data, ignore_errors=True)  # after the server stopped: its SQLite file and Redis dump
     latency_sum = result.pop("_latency_sum_ms")
     result["provider_calls"] = calls
     result["provider_ms_per_call"] = round(provider_ms / calls, 2) if calls else 0.0

@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import json
 import resource
+import shutil
 import statistics
 import tempfile
 import threading
@@ -125,11 +126,14 @@ def main() -> None:
     from tests.redis_cluster_servers import Cluster
 
     single = run_drop(args, None)
-    cluster = Cluster(Path(tempfile.mkdtemp(prefix="livedrop-bench-cluster-"))).start()
+    cluster_dir = Path(tempfile.mkdtemp(prefix="livedrop-bench-cluster-"))
+    cluster = Cluster(cluster_dir)
     try:
+        cluster.start()  # inside the try: a cluster that fails to form still has its nodes stopped, its folder removed
         clustered = run_drop(args, cluster)
     finally:
         cluster.stop()
+        shutil.rmtree(cluster_dir, ignore_errors=True)  # after the nodes stopped: their dumps and nodes.conf
     ratio = "hold_success_vs_trivial"
     print(json.dumps({
         "command": command,
@@ -149,60 +153,63 @@ def run_drop(args: argparse.Namespace, cluster: Cluster | None) -> dict[str, Any
     """One full run on a fresh server: on one Redis (``cluster`` None) or on ``cluster``
     (tests.redis_cluster_servers.Cluster)."""
     data = Path(tempfile.mkdtemp(prefix="livedrop-bench-"))
-    extra = {"REDIS_URL": cluster.url} if cluster is not None else {}
-    env = livedrop_env(data, LIVEDROP_HOLDS_PER_BUYER_PER_MINUTE="1000000", LIVEDROP_BUYERS_PER_IP_PER_MINUTE="1000000", **extra)
-    token = host_token(env, "bench@example.com", "bench password 123")
-    report: dict[str, Any] = {"redis": "cluster of 3 primaries (+1 replica each)" if cluster is not None else "one server"}
+    try:
+        extra = {"REDIS_URL": cluster.url} if cluster is not None else {}
+        env = livedrop_env(data, LIVEDROP_HOLDS_PER_BUYER_PER_MINUTE="1000000", LIVEDROP_BUYERS_PER_IP_PER_MINUTE="1000000", **extra)
+        token = host_token(env, "bench@example.com", "bench password 123")
+        report: dict[str, Any] = {"redis": "cluster of 3 primaries (+1 replica each)" if cluster is not None else "one server"}
 
-    with LivedropProcess(["serve"], env) as server:
-        url = server.url
-        big_slug, big_product = asyncio.run(setup_show(url, token, "Big stock", {f"BIG-{i}": 1_000_000 for i in range(6)}, 1000))
-        out_slug, out_product = asyncio.run(setup_show(url, token, "Sold out", {"OUT-1": 1}, 1))
-        drop_slug, drop_product = asyncio.run(setup_show(url, token, "Drop", {f"DROP-{i}": 50 for i in range(6)}, 1))
-        buyers = asyncio.run(make_buyers(url, 2000))
-        first = buyers[0]
-        asyncio.run(_hold_once(url, out_slug, first, "OUT-1"))  # now it is sold out
+        with LivedropProcess(["serve"], env) as server:
+            url = server.url
+            big_slug, big_product = asyncio.run(setup_show(url, token, "Big stock", {f"BIG-{i}": 1_000_000 for i in range(6)}, 1000))
+            out_slug, out_product = asyncio.run(setup_show(url, token, "Sold out", {"OUT-1": 1}, 1))
+            drop_slug, drop_product = asyncio.run(setup_show(url, token, "Drop", {f"DROP-{i}": 50 for i in range(6)}, 1))
+            buyers = asyncio.run(make_buyers(url, 2000))
+            first = buyers[0]
+            asyncio.run(_hold_once(url, out_slug, first, "OUT-1"))  # now it is sold out
 
-        redis_url = env.get("REDIS_URL") or f"unix://{data / 'redis' / 'redis.sock'}"
-        paths = {
-            "trivial_endpoint": (lambda t: lambda i, k: t)(request_bytes("GET", url, "/healthz")),
-            "hold_success_path": hold_presses(url, big_slug, buyers, [f"BIG-{i}" for i in range(6)]),
-            "hold_sold_out_path": hold_presses(url, out_slug, buyers, ["OUT-1"]),
-        }
-        rounds: dict[str, list[LoadResult]] = {name: [] for name in paths}
-        owner = owning_primary(redis_url, cluster, keys.version(big_product))
-        with contextlib.closing(owner):
-            owner.config_resetstat()
-        for _ in range(args.rounds):
-            for name, make in paths.items():
-                rounds[name].append(run_load(url, make, processes=args.processes, connections=args.connections,
-                                             seconds=args.seconds))
-            report["redis_time_per_hold_on_owner"] = evalsha_stats(owner)
-        for name, results in rounds.items():
-            report[name] = median_of(results)
-        during: list[dict[str, float]] = []
-        scraper = threading.Timer(min(args.seconds, 3) / 2, lambda: during.append(scrape_holds(url)))
-        scraper.start()  # /metrics read mid-drop: it must parse while the server is busiest
-        drop = run_load(url, hold_presses(url, drop_slug, buyers, [f"DROP-{i}" for i in range(6)]), processes=args.processes,
-                        connections=args.connections, seconds=min(args.seconds, 3))
-        scraper.join()
-        report["drop_300_units"] = drop.summary()
-        # Every 201 the bench counted, against the server's own count of holds made.
-        counted = 1 + sum(r.statuses.get(201, 0) for name in ("hold_success_path", "hold_sold_out_path") for r in rounds[name])
-        counted += drop.statuses.get(201, 0)
-        after = scrape_holds(url)
-        report["metrics"] = {"scraped_mid_drop": during[0] if during else None, "holds_by_answer": after,
-                             "held_counter": after.get("held", 0), "holds_bench_counted": counted,
-                             "held_counter_equals_bench": after.get("held", 0) == counted}
+            redis_url = env.get("REDIS_URL") or f"unix://{data / 'redis' / 'redis.sock'}"
+            paths = {
+                "trivial_endpoint": (lambda t: lambda i, k: t)(request_bytes("GET", url, "/healthz")),
+                "hold_success_path": hold_presses(url, big_slug, buyers, [f"BIG-{i}" for i in range(6)]),
+                "hold_sold_out_path": hold_presses(url, out_slug, buyers, ["OUT-1"]),
+            }
+            rounds: dict[str, list[LoadResult]] = {name: [] for name in paths}
+            owner = owning_primary(redis_url, cluster, keys.version(big_product))
+            with contextlib.closing(owner):
+                owner.config_resetstat()
+            for _ in range(args.rounds):
+                for name, make in paths.items():
+                    rounds[name].append(run_load(url, make, processes=args.processes, connections=args.connections,
+                                                 seconds=args.seconds))
+                report["redis_time_per_hold_on_owner"] = evalsha_stats(owner)
+            for name, results in rounds.items():
+                report[name] = median_of(results)
+            during: list[dict[str, float]] = []
+            scraper = threading.Timer(min(args.seconds, 3) / 2, lambda: during.append(scrape_holds(url)))
+            scraper.start()  # /metrics read mid-drop: it must parse while the server is busiest
+            drop = run_load(url, hold_presses(url, drop_slug, buyers, [f"DROP-{i}" for i in range(6)]), processes=args.processes,
+                            connections=args.connections, seconds=min(args.seconds, 3))
+            scraper.join()
+            report["drop_300_units"] = drop.summary()
+            # Every 201 the bench counted, against the server's own count of holds made.
+            counted = 1 + sum(r.statuses.get(201, 0) for name in ("hold_success_path", "hold_sold_out_path") for r in rounds[name])
+            counted += drop.statuses.get(201, 0)
+            after = scrape_holds(url)
+            report["metrics"] = {"scraped_mid_drop": during[0] if during else None, "holds_by_answer": after,
+                                 "held_counter": after.get("held", 0), "holds_bench_counted": counted,
+                                 "held_counter_equals_bench": after.get("held", 0) == counted}
 
-        counts = asyncio.run(_counts(redis_url, [drop_product, out_product]))
-        holds_made = drop.statuses.get(201, 0)
-        report["oversold_units"] = max(0, holds_made - 300) + sum(max(0, -c["available"]) for c in counts)
-        report["invariant_sold_held_available_equals_loaded"] = all(
-            c["available"] + c["held"] + c["sold"] == c["loaded"] for c in counts)
-        # Last: its 100,000-odd holds would otherwise grow Redis's append-only file into a
-        # rewrite during the measured rounds.
-        report["hold_script_on_redis"] = asyncio.run(raw_script_rate(redis_url, args.seconds))
+            counts = asyncio.run(_counts(redis_url, [drop_product, out_product]))
+            holds_made = drop.statuses.get(201, 0)
+            report["oversold_units"] = max(0, holds_made - 300) + sum(max(0, -c["available"]) for c in counts)
+            report["invariant_sold_held_available_equals_loaded"] = all(
+                c["available"] + c["held"] + c["sold"] == c["loaded"] for c in counts)
+            # Last: its 100,000-odd holds would otherwise grow Redis's append-only file into a
+            # rewrite during the measured rounds.
+            report["hold_script_on_redis"] = asyncio.run(raw_script_rate(redis_url, args.seconds))
+    finally:
+        shutil.rmtree(data, ignore_errors=True)  # after the server stopped: its SQLite file and Redis dump
 
     per_round = [
         {"hold_success_vs_trivial": round(h.rate / t.rate, 3), "hold_sold_out_vs_trivial": round(o.rate / t.rate, 3)}

@@ -505,8 +505,9 @@ def main() -> None:
         # and its RSS would not grow with the next N.
         data_dir = Path(tempfile.mkdtemp(prefix="livedrop-fanout-"))
         env = livedrop_env(data_dir, LIVEDROP_HOLDS_PER_BUYER_PER_MINUTE="1000000", LIVEDROP_BUYERS_PER_IP_PER_MINUTE="1000000")
-        server = LivedropProcess(["serve"], env).start()
+        server = LivedropProcess(["serve"], env)
         try:
+            server.start()  # inside the try: a server that never gets ready is still stopped and its folder removed
             host, slug, product_id = _setup(server, env)
             drop = None
             if args.drop:
@@ -528,7 +529,8 @@ def main() -> None:
             host.close()
             runs.append(run)
         finally:
-            server.stop()
+            if server.proc is not None:  # None: start() failed before the process began
+                server.stop()
             shutil.rmtree(data_dir, ignore_errors=True)  # its SQLite file and Redis dump: one folder per run otherwise left in /tmp
     result: dict[str, Any] = {
         "redis": "REDIS_URL" if os.environ.get("REDIS_URL") else "embedded",

@@ -44,9 +44,10 @@ def cpu_seconds(process: psutil.Process) -> float:
 def one_run(viewer_counts: list[int], seconds: float) -> dict[str, Any]:
     data_dir = Path(tempfile.mkdtemp(prefix="livedrop-idle-"))
     env = livedrop_env(data_dir)
-    server = LivedropProcess(["serve"], env).start()
+    server = LivedropProcess(["serve"], env)
     result: dict[str, Any] = {}
     try:
+        server.start()  # inside the try: a server that never gets ready is still stopped and its folder removed
         host, slug, _ = _setup(server, env)
         host.close()
         assert server.proc is not None
@@ -73,7 +74,8 @@ def one_run(viewer_counts: list[int], seconds: float) -> dict[str, Any]:
                 if worker.is_alive():
                     worker.kill()
     finally:
-        server.stop()
+        if server.proc is not None:  # None: start() failed before the process began
+            server.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
     return result
 

@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import statistics
 import tempfile
 import time
@@ -53,74 +54,77 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 async def main(orders: int, writers: int, backlog: bool = False) -> dict[str, Any]:
     data_dir = Path(tempfile.mkdtemp(prefix="livedrop-bench-outbox-"))
-    settings = Settings.from_env({"LIVEDROP_DATA_DIR": str(data_dir), "DATABASE_URL": os.environ.get("DATABASE_URL", ""),
-                                  "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-secret-key-0123456789abcdef")})
-    engine = make_engine(settings.database_url)
-    await upgrade(engine, lock_dir=data_dir)
-    sessions = make_sessionmaker(engine)
-    host = await create_host(sessions, f"bench-{time.time_ns()}@example.com", "a long bench password")
+    try:
+        settings = Settings.from_env({"LIVEDROP_DATA_DIR": str(data_dir), "DATABASE_URL": os.environ.get("DATABASE_URL", ""),
+                                      "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-secret-key-0123456789abcdef")})
+        engine = make_engine(settings.database_url)
+        await upgrade(engine, lock_dir=data_dir)
+        sessions = make_sessionmaker(engine)
+        host = await create_host(sessions, f"bench-{time.time_ns()}@example.com", "a long bench password")
 
-    receiver = Receiver(secret=new_secret())
-    arrived_ms: dict[str, int] = {}
-    original = receiver.hook
+        receiver = Receiver(secret=new_secret())
+        arrived_ms: dict[str, int] = {}
+        original = receiver.hook
 
-    async def timed(request):  # type: ignore[no-untyped-def]
-        answer = await original(request)
-        got = receiver.received[-1]
-        if got.verified is not None:
-            arrived_ms.setdefault(got.headers["webhook-id"], time.time_ns() // 1_000_000)
-        return answer
+        async def timed(request):  # type: ignore[no-untyped-def]
+            answer = await original(request)
+            got = receiver.received[-1]
+            if got.verified is not None:
+                arrived_ms.setdefault(got.headers["webhook-id"], time.time_ns() // 1_000_000)
+            return answer
 
-    receiver.hook = timed  # type: ignore[method-assign]
-    server, server_task = await serve_receiver(receiver)
-    async with sessions() as session, session.begin():
-        endpoint = WebhookEndpoint(host_id=host.id, url=receiver.url, events=["order.paid"], secret=receiver.secret,
-                                   created_at=time.time_ns() // 1_000_000)
-        session.add(endpoint)
+        receiver.hook = timed  # type: ignore[method-assign]
+        server, server_task = await serve_receiver(receiver)
+        async with sessions() as session, session.begin():
+            endpoint = WebhookEndpoint(host_id=host.id, url=receiver.url, events=["order.paid"], secret=receiver.secret,
+                                       created_at=time.time_ns() // 1_000_000)
+            session.add(endpoint)
 
-    committed_ms: dict[str, int] = {}
+        committed_ms: dict[str, int] = {}
 
-    async def writer(start: int) -> None:
-        for n in range(start, orders, writers):
-            async with sessions() as session, session.begin():
-                event = announce(session, "order.paid", {"order_id": f"bench-{n}", "number": f"B{n:05d}", "total_cents": 9900,
-                                                        "currency": "USD"}, host_id=host.id)
-            committed_ms[event.id] = time.time_ns() // 1_000_000
+        async def writer(start: int) -> None:
+            for n in range(start, orders, writers):
+                async with sessions() as session, session.begin():
+                    event = announce(session, "order.paid", {"order_id": f"bench-{n}", "number": f"B{n:05d}", "total_cents": 9900,
+                                                            "currency": "USD"}, host_id=host.id)
+                committed_ms[event.id] = time.time_ns() // 1_000_000
 
-    worker = OutboxWorker(sessions, WebhookSender(UrlPolicy(https_only=False, allow_private=True)), None)
-    stop = asyncio.Event()
+        worker = OutboxWorker(sessions, WebhookSender(UrlPolicy(https_only=False, allow_private=True)), None)
+        stop = asyncio.Event()
 
-    async def job() -> None:  # as web.jobs runs it: a tick, then rest
-        while not stop.is_set():
-            await worker.tick()
-            await asyncio.sleep(OUTBOX_EVERY_S)
+        async def job() -> None:  # as web.jobs runs it: a tick, then rest
+            while not stop.is_set():
+                await worker.tick()
+                await asyncio.sleep(OUTBOX_EVERY_S)
 
-    started = time.perf_counter()
-    if backlog:  # every event committed before the worker starts: its own speed, not sharing the CPU with writers
-        await asyncio.gather(*(writer(i) for i in range(writers)))
-        wrote_s = time.perf_counter() - started
         started = time.perf_counter()
-        job_task = asyncio.create_task(job())
-    else:
-        job_task = asyncio.create_task(job())
-        await asyncio.gather(*(writer(i) for i in range(writers)))
-        wrote_s = time.perf_counter() - started
-    deadline = time.monotonic() + 300
-    while len(arrived_ms) < orders and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    elapsed_s = time.perf_counter() - started
-    stop.set()
-    await job_task
-    await worker.webhooks.close()
-    server.should_exit = server.force_exit = True
-    await server_task
+        if backlog:  # every event committed before the worker starts: its own speed, not sharing the CPU with writers
+            await asyncio.gather(*(writer(i) for i in range(writers)))
+            wrote_s = time.perf_counter() - started
+            started = time.perf_counter()
+            job_task = asyncio.create_task(job())
+        else:
+            job_task = asyncio.create_task(job())
+            await asyncio.gather(*(writer(i) for i in range(writers)))
+            wrote_s = time.perf_counter() - started
+        deadline = time.monotonic() + 300
+        while len(arrived_ms) < orders and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        elapsed_s = time.perf_counter() - started
+        stop.set()
+        await job_task
+        await worker.webhooks.close()
+        server.should_exit = server.force_exit = True
+        await server_task
 
-    delays = [arrived_ms[i] - committed_ms[i] for i in committed_ms if i in arrived_ms]
-    unverified = sum(1 for r in receiver.received if r.verified is None)
-    async with sessions() as session:
-        delivered = (await session.execute(select(func.count()).select_from(OutboxDelivery).where(  # this run's only
-            OutboxDelivery.channel == webhook_channel(endpoint.id), OutboxDelivery.status == "delivered"))).scalar_one()
-    await engine.dispose()
+        delays = [arrived_ms[i] - committed_ms[i] for i in committed_ms if i in arrived_ms]
+        unverified = sum(1 for r in receiver.received if r.verified is None)
+        async with sessions() as session:
+            delivered = (await session.execute(select(func.count()).select_from(OutboxDelivery).where(  # this run's only
+                OutboxDelivery.channel == webhook_channel(endpoint.id), OutboxDelivery.status == "delivered"))).scalar_one()
+        await engine.dispose()
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)  # after the engine closed: the SQLite file and the migration lock
     return {
         "benchmark": "outbox", "database": settings.database_url.split(":", 1)[0], "orders": orders, "writers": writers,
         "what_is_written": "order.paid events through inventory.outbox.announce, one transaction each (not the full checkout)",

@@ -52,6 +52,7 @@ import os
 import random
 import re
 import secrets
+import shutil
 import statistics
 import struct
 import tempfile
@@ -606,61 +607,64 @@ class Drop:
 
 def bench_drop(args: argparse.Namespace, secret: str, join_rate: float | None) -> dict[str, Any]:
     data = Path(tempfile.mkdtemp(prefix="livedrop-bench-queue-drop-"))
-    env = livedrop_env(data, LIVEDROP_BUYERS_PER_IP_PER_MINUTE="1000000", SECRET_KEY=secret)
-    token = host_token(env, "drop@example.com", "bench password 123")
-    ids, tokens = signed_buyers(secret, args.entrants)
-    token_of = dict(zip(ids, tokens, strict=True))
-    viewers: list[Any] = []  # the viewers' processes
-    with LivedropProcess(["serve"], env) as server:
-        url = server.url
-        redis_url = env.get("REDIS_URL") or f"unix://{data / 'redis' / 'redis.sock'}"
-        # The show first, with the viewers in it, then the offer (its starts_at leaves time to fill the line).
-        slug = asyncio.run(_drop_show(url, token))
-        pipes = []
-        ctx = mp.get_context("fork")
-        n_procs = max(1, math.ceil(args.viewers / VIEWERS_PER_PROCESS))
-        connect_started = time.monotonic()
-        for i in range(n_procs):
-            share = args.viewers // n_procs + (1 if i < args.viewers % n_procs else 0)
-            parent, child = ctx.Pipe()
-            proc = ctx.Process(target=_viewer_worker, args=(server.port, slug, share, child), daemon=True)
-            proc.start()
-            viewers.append(proc)
-            pipes.append(parent)
-        connected = sum(pipe.recv() for pipe in pipes)
-        connect_s = time.monotonic() - connect_started
+    try:
+        env = livedrop_env(data, LIVEDROP_BUYERS_PER_IP_PER_MINUTE="1000000", SECRET_KEY=secret)
+        token = host_token(env, "drop@example.com", "bench password 123")
+        ids, tokens = signed_buyers(secret, args.entrants)
+        token_of = dict(zip(ids, tokens, strict=True))
+        viewers: list[Any] = []  # the viewers' processes
+        with LivedropProcess(["serve"], env) as server:
+            url = server.url
+            redis_url = env.get("REDIS_URL") or f"unix://{data / 'redis' / 'redis.sock'}"
+            # The show first, with the viewers in it, then the offer (its starts_at leaves time to fill the line).
+            slug = asyncio.run(_drop_show(url, token))
+            pipes = []
+            ctx = mp.get_context("fork")
+            n_procs = max(1, math.ceil(args.viewers / VIEWERS_PER_PROCESS))
+            connect_started = time.monotonic()
+            for i in range(n_procs):
+                share = args.viewers // n_procs + (1 if i < args.viewers % n_procs else 0)
+                parent, child = ctx.Pipe()
+                proc = ctx.Process(target=_viewer_worker, args=(server.port, slug, share, child), daemon=True)
+                proc.start()
+                viewers.append(proc)
+                pipes.append(parent)
+            connected = sum(pipe.recv() for pipe in pipes)
+            connect_s = time.monotonic() - connect_started
 
-        sku = "DROP-1"
-        fill_s = args.entrants / (join_rate or 4000.0) * 1.5 + 5  # part 1's join rate, with a margin for the viewers
-        offer = asyncio.run(_drop_offer(url, token, slug, sku, args.units, args.admit_per_minute, int(fill_s * 1000)))
-        fill = run_load(url, joins(url, slug, offer["id"], tokens), processes=args.processes, connections=args.connections,
-                        seconds=LONG, total=len(tokens))
-        filled_before_start_s = (offer["starts_at"] - now_ms()) / 1000
+            sku = "DROP-1"
+            fill_s = args.entrants / (join_rate or 4000.0) * 1.5 + 5  # part 1's join rate, with a margin for the viewers
+            offer = asyncio.run(_drop_offer(url, token, slug, sku, args.units, args.admit_per_minute, int(fill_s * 1000)))
+            fill = run_load(url, joins(url, slug, offer["id"], tokens), processes=args.processes, connections=args.connections,
+                            seconds=LONG, total=len(tokens))
+            filled_before_start_s = (offer["starts_at"] - now_ms()) / 1000
 
-        sleep_until_ms(offer["starts_at"])
-        crowd_result: dict[str, LoadResult] = {}
-        order = list(range(len(tokens)))
-        random.shuffle(order)
-        crowd_tokens = [tokens[i] for i in order]
-        crowd = threading.Thread(target=lambda: crowd_result.update(crowd=run_load(
-            url, places(url, slug, offer["id"], crowd_tokens), processes=args.processes, connections=args.crowd_connections,
-            seconds=LONG, total=len(crowd_tokens))))
-        crowd.start()
-        drop = Drop(url, slug, offer, sku, args.units, token_of, redis_url, args.buyer_clients)
-        asyncio.run(drop.run(timeout=240))
-        drop_ended = now_ms()
-        crowd.join()
-        for pipe in pipes:
-            pipe.send("report")
-        frames: list[tuple[int, float]] = []
-        still_connected = 0
-        for pipe in pipes:
-            got, alive = pipe.recv()
-            frames.extend(got)
-            still_connected += alive
-        counts, api_stock, orders, line = asyncio.run(_drop_counts(url, token, redis_url, slug, offer["product_id"], offer["id"]))
-        for proc in viewers:
-            proc.terminate()
+            sleep_until_ms(offer["starts_at"])
+            crowd_result: dict[str, LoadResult] = {}
+            order = list(range(len(tokens)))
+            random.shuffle(order)
+            crowd_tokens = [tokens[i] for i in order]
+            crowd = threading.Thread(target=lambda: crowd_result.update(crowd=run_load(
+                url, places(url, slug, offer["id"], crowd_tokens), processes=args.processes, connections=args.crowd_connections,
+                seconds=LONG, total=len(crowd_tokens))))
+            crowd.start()
+            drop = Drop(url, slug, offer, sku, args.units, token_of, redis_url, args.buyer_clients)
+            asyncio.run(drop.run(timeout=240))
+            drop_ended = now_ms()
+            crowd.join()
+            for pipe in pipes:
+                pipe.send("report")
+            frames: list[tuple[int, float]] = []
+            still_connected = 0
+            for pipe in pipes:
+                got, alive = pipe.recv()
+                frames.extend(got)
+                still_connected += alive
+            counts, api_stock, orders, line = asyncio.run(_drop_counts(url, token, redis_url, slug, offer["product_id"], offer["id"]))
+            for proc in viewers:
+                proc.terminate()
+    finally:
+        shutil.rmtree(data, ignore_errors=True)  # after the server stopped: its SQLite file and Redis dump
 
     starts_at = offer["starts_at"]
     held = drop.statuses.get(201, 0)
@@ -792,19 +796,22 @@ def main() -> None:
     join_rate = None
     if parts & {1, 2, 3}:
         data = Path(tempfile.mkdtemp(prefix="livedrop-bench-queue-"))
-        env = livedrop_env(data, LIVEDROP_HOLDS_PER_BUYER_PER_MINUTE="1000000", LIVEDROP_BUYERS_PER_IP_PER_MINUTE="1000000",
-                           LIVEDROP_QUEUE_PASS_S="3600", SECRET_KEY=secret)
-        token = host_token(env, "bench@example.com", "bench password 123")
-        with LivedropProcess(["serve"], env) as server:
-            if 1 in parts:
-                _, tokens = signed_buyers(secret, args.entrants)
-                report["1_joins"] = bench_joins(server, token, tokens, args)
-                join_rate = report["1_joins"]["join"]["per_second"]
-            if 3 in parts:
-                report["3_hold_with_pass"] = bench_hold_with_pass(server, token, secret, args)
-            if 2 in parts:  # last on this server: its 100,000 entries are Redis's, not the routes'
-                redis_url = env.get("REDIS_URL") or f"unix://{data / 'redis' / 'redis.sock'}"
-                report["2_rank"] = bench_rank(redis_url, args)
+        try:
+            env = livedrop_env(data, LIVEDROP_HOLDS_PER_BUYER_PER_MINUTE="1000000", LIVEDROP_BUYERS_PER_IP_PER_MINUTE="1000000",
+                               LIVEDROP_QUEUE_PASS_S="3600", SECRET_KEY=secret)
+            token = host_token(env, "bench@example.com", "bench password 123")
+            with LivedropProcess(["serve"], env) as server:
+                if 1 in parts:
+                    _, tokens = signed_buyers(secret, args.entrants)
+                    report["1_joins"] = bench_joins(server, token, tokens, args)
+                    join_rate = report["1_joins"]["join"]["per_second"]
+                if 3 in parts:
+                    report["3_hold_with_pass"] = bench_hold_with_pass(server, token, secret, args)
+                if 2 in parts:  # last on this server: its 100,000 entries are Redis's, not the routes'
+                    redis_url = env.get("REDIS_URL") or f"unix://{data / 'redis' / 'redis.sock'}"
+                    report["2_rank"] = bench_rank(redis_url, args)
+        finally:
+            shutil.rmtree(data, ignore_errors=True)  # after the server stopped: its SQLite file and Redis dump
     if 4 in parts:
         report["4_drop"] = bench_drop(args, secret, join_rate)
     report["summary"] = summary(report)

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from .conftest import Host
+from .viewer_support import fill_address
 
 pytestmark = pytest.mark.browser
 
@@ -28,13 +29,7 @@ def test_the_sheet_shows_shipping_for_the_chosen_country_before_paying(host: Hos
     page.locator("#chips button.chip").first.click()
     page.click("#buy")
     expect(page.locator("#checkout")).to_be_visible()
-    page.fill("#co-name", "Kim Lee")
-    page.fill("#co-email", "kim@example.com")
-    page.fill("#co-line1", "1 Main St")
-    page.fill("#co-city", "Springfield")
-    page.fill("#co-postal", "12345")
-    page.select_option("#co-country", "US")
-    page.select_option("#co-region", "IL")
+    fill_address(page)
     # 129.00 + 7.00 = 136.00, of which 20 % VAT: 22.67.
     expect(page.locator("#checkout-shipping")).to_have_text("Shipping to United States: $7.00 · Total $136.00 (incl. VAT $22.67)")
     expect(page.locator("#checkout-pay")).to_have_text("Pay $136.00")

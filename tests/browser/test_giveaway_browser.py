@@ -12,6 +12,7 @@ import pytest
 
 from .conftest import HOST_EMAIL, Host
 from .test_viewer import expect
+from .viewer_support import fill_address
 
 pytestmark = pytest.mark.browser
 
@@ -74,13 +75,7 @@ def test_a_giveaway_shows_the_same_winner_on_every_screen(host: Host, new_contex
     expect()(winner.locator("#checkout-total")).to_have_text("$0.00")
     expect()(winner.locator("#checkout-shipping")).to_have_text("A giveaway: you pay nothing, shipping included. We only need where to send it.")
     expect()(winner.locator("#checkout-pay")).to_have_text("Claim it (free)")
-    winner.fill("#co-name", "Kim Lee")
-    winner.fill("#co-email", "kim@example.com")
-    winner.fill("#co-line1", "1 Main St")
-    winner.fill("#co-city", "Springfield")
-    winner.fill("#co-postal", "12345")
-    winner.select_option("#co-country", "US")
-    winner.select_option("#co-region", "IL")
+    fill_address(winner)
     winner.click("#checkout-pay")
     expect()(winner.locator("#confirmation")).to_be_visible()
     expect()(winner.locator("#order-summary")).to_contain_text("Total $0.00")

@@ -18,6 +18,7 @@ import pytest
 
 from . import axe
 from .conftest import HOST_EMAIL, Host, Server
+from .viewer_support import fill_address
 
 pytestmark = pytest.mark.browser
 
@@ -80,16 +81,6 @@ def reachable(page: Any, selector: str) -> None:
 def phone(new_context: Any, width: int, height: int, **options: Any) -> Any:
     touch = width < 900 or height < 520
     return new_context(width, height, has_touch=touch, is_mobile=touch, **options).new_page()
-
-
-def fill_address(page: Any) -> None:
-    page.fill("#co-name", "Kim Lee")
-    page.fill("#co-email", "kim@example.com")
-    page.fill("#co-line1", "1 Main St")
-    page.fill("#co-city", "Springfield")
-    page.fill("#co-postal", "12345")
-    page.select_option("#co-country", "US")
-    page.select_option("#co-region", "IL")
 
 
 # -- the viewer page on a phone ---------------------------------------------------------------------

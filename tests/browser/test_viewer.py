@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from .conftest import Host, Server
+from .viewer_support import fill_address
 
 pytestmark = pytest.mark.browser
 
@@ -55,13 +56,7 @@ def countdown_seconds(text: str) -> int:
 
 
 def fill_checkout(page: Any, card: str) -> None:
-    page.fill("#co-name", "Kim Lee")
-    page.fill("#co-email", "kim@example.com")
-    page.fill("#co-line1", "1 Main St")
-    page.fill("#co-city", "Springfield")
-    page.fill("#co-postal", "12345")
-    page.select_option("#co-country", "US")
-    page.select_option("#co-region", "IL")  # US addresses need a state (the list loads with the sheet)
+    fill_address(page)
     page.fill("#co-card", card)
 
 
