@@ -99,28 +99,30 @@ class Connection:
         # queue: they do not count against the bound, which is for falling behind the live room.
         self.backlog = 0
 
-    def push(self, frame: str, seq: int | None = None, wire: bytes | None = None) -> None:
+    def push(self, frame: str, seq: int | None = None, wire: bytes | None = None) -> bool:
         """Send or queue a frame (the same str object, and its ``wire`` bytes, for every
-        connection)."""
+        connection). True when it was queued for this connection's writer task (its cost comes
+        later), False when written now or dropped."""
         if self.closed:
-            return
+            return False
         if seq is not None:
             if seq <= self.last_seq:
-                return
+                return False
         elif self.joining:
-            return  # state frames sent before the snapshot would be older than it
+            return False  # state frames sent before the snapshot would be older than it
         send_frame = self.send_frame
         if send_frame is not None and not self.joining:
             self._write_now(send_frame, text_frame(frame) if wire is None else wire, seq)
-            return
+            return False
         if len(self.queue) - self.backlog >= self.limit:
             log.info("closing a viewer %d frames behind (1013)", len(self.queue) - self.backlog)
             self.close(CLOSE_TOO_SLOW, "too slow; reconnect with ?after=<last seq>")
-            return
+            return False
         self.queue.append(frame)
         wake = self._wake
         if wake is not None and not wake.done():
             wake.set_result(None)
+        return True
 
     def _write_now(self, send_frame: SendFrame, wire: bytes, seq: int | None, bounded: bool = True) -> int:
         unsent = send_frame(wire)

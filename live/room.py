@@ -29,14 +29,18 @@ class Room:
     def discard(self, conn: Connection) -> None:
         self.connections.discard(conn)
 
-    def deliver(self, frame: str, seq: int | None = None) -> None:
+    def deliver(self, frame: str, seq: int | None = None) -> int:
+        """``frame`` to every connection; returns how many only queued it (their writer tasks
+        send it later: not under `livedrop serve`)."""
         if seq is not None:
             self.delivered = seq
         wire = text_frame(frame)  # framed once: the same bytes go to every connection that takes them
         connections = tuple(self.connections)  # a copy: a full queue removes its connection
+        queued = 0
         for conn in connections:
-            conn.push(frame, seq, wire)
+            queued += conn.push(frame, seq, wire)
         FRAMES_SENT.inc(len(connections))  # once per frame, not per viewer
+        return queued
 
     def lost_events(self) -> None:
         """The reader saw a gap (this process fell more than the kept events behind, or Redis lost

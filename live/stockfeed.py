@@ -22,6 +22,12 @@ from live.views import ShowView
 
 log = logging.getLogger("livedrop.stockfeed")
 
+# What a frame costs a connection that only queues it (the ASGI path: its task wakes, Starlette's
+# send_text, the server's framing and write): a no-op send_text alone measured 24-26 µs per
+# viewer at 1,000 viewers (a review's script, on the 2-core machine); a real write adds the
+# system call (~5-20 µs, docs/fanout-bench.md).
+QUEUED_FRAME_S = 40e-6
+
 
 class StockFeed:
     def __init__(self, stock: StockStore, view_of: Callable[[Room], Awaitable[ShowView | None]]) -> None:
@@ -29,10 +35,11 @@ class StockFeed:
         self.view_of = view_of
         self._versions: dict[int, int] = {}  # product id -> version last sent (by this process)
         self._sent: dict[int, set[int]] = {}  # show id -> products its viewers have counts for
-        self.write_s = 0.0  # CPU seconds the last tick spent writing its frames (0 when it sent none)
+        # CPU seconds the last tick spent writing its frames (plus QUEUED_FRAME_S per frame only
+        # queued); 0 when it sent none. The hub sizes its coalescing window from it.
+        self.write_s = 0.0
 
     async def tick(self, rooms: Iterable[Room]) -> None:
-        self.write_s = 0.0
         wanted: list[tuple[Room, ShowView]] = []
         for room in rooms:
             view = await self.view_of(room)
@@ -52,6 +59,7 @@ class StockFeed:
         if not changed:
             return
         counts = await self.stock.available_many(changed)
+        write_s = 0.0
         offers_left: dict[int, int | None] = {}
         for room, view in wanted:
             mine = changed & set(view.products)
@@ -65,12 +73,16 @@ class StockFeed:
                     offers_left[offer.id] = await self.stock.offer_remaining(offer.product_id, offer.id)
             remaining = {str(o.id): offers_left[o.id] for o in view.offers if o.id in offers_left}
             # CPU time, not wall time: a process the machine preempts must not read as a slow
-            # write and starve its own viewers of stock.
+            # write and starve its own viewers of stock. A connection without send_frame (not
+            # under `livedrop serve`) only queues here; its writer task pays later, unmeasured.
             started = time.thread_time()
-            room.deliver(stock_frame(stock, remaining))
-            self.write_s += time.thread_time() - started
+            queued = room.deliver(stock_frame(stock, remaining))
+            write_s += time.thread_time() - started + queued * QUEUED_FRAME_S
             self._sent[room.show_id] = set(view.products)
         self._versions.update({pid: versions.get(pid, 0) for pid in changed})
+        # Once, at the end: the clock reads it after the tick, and a tick that failed midway
+        # leaves the last whole tick's figure.
+        self.write_s = write_s
 
     def forget(self, show_id: int) -> None:
         self._sent.pop(show_id, None)

@@ -49,10 +49,10 @@ class ThreadPageConnection(Connection):
         super().__init__(socket, limit, send_timeout, send_frame=send_frame)
         self.thread_id = thread_id
 
-    def push(self, frame: str, seq: int | None = None, wire: bytes | None = None) -> None:
+    def push(self, frame: str, seq: int | None = None, wire: bytes | None = None) -> bool:
         if seq is None and not self.joining and not self._about_this_thread(frame):
-            return
-        super().push(frame, seq, wire)
+            return False
+        return super().push(frame, seq, wire)
 
     def _about_this_thread(self, frame: str) -> bool:
         # Private frames are people typing (a few a second): parsing each one is cheap enough.

@@ -2,7 +2,7 @@
 
 The window is measured, not assumed: the CPU time the last tick's frames took to write, over the
 share of the event loop stock may take (half), but never under 30 ms (the issue's 20-50 ms
-coalescing) and never over 2 s. Before, it was viewers / 25,000 s capped at 200 ms, sized from
+coalescing) and never over 1 s. Before, it was viewers / 25,000 s capped at 200 ms, sized from
 an old 16 µs per frame per viewer: 5,000 viewers waited 200 ms for a tick whose writes took
 35 ms, and a slow machine with 20,000 viewers would have spent every moment writing stock.
 """
@@ -24,6 +24,7 @@ from live.hub import Hub, HubConfig
 from live.room import Room
 from web.database import make_engine, make_sessionmaker
 from web.services import make_redis
+from live.stockfeed import QUEUED_FRAME_S
 from live.stock_signal import COALESCE_S, MAX_COALESCE_S, STOCK_SHARE, coalescing_window
 
 
@@ -33,7 +34,7 @@ from live.stock_signal import COALESCE_S, MAX_COALESCE_S, STOCK_SHARE, coalescin
     (0.015, 0.03),   # the crossover: 15 ms of writes is half of 30 ms
     (0.035, 0.07),   # 5,000 viewers at 7 µs: 14 frames a second, half the loop
     (0.09, 0.18),    # 10,000 viewers at 9 µs: 5.6 frames a second
-    (1.5, 2.0),      # a machine far too slow for its audience still sends stock every 2 s
+    (1.5, 1.0),      # a machine far too slow for its audience still sends stock every second
 ])
 def test_the_window_is_the_last_ticks_write_time_over_the_share_within_bounds(write_s: float, window: float) -> None:
     assert coalescing_window(write_s) == pytest.approx(window)
@@ -41,7 +42,7 @@ def test_the_window_is_the_last_ticks_write_time_over_the_share_within_bounds(wr
 
 
 def test_stock_writes_take_at_most_their_share_of_the_loop_when_they_are_dear() -> None:
-    for write_s in (0.02, 0.05, 0.1, 0.4, 0.9):
+    for write_s in (0.02, 0.05, 0.1, 0.3, 0.45):
         assert write_s / coalescing_window(write_s) <= STOCK_SHARE + 1e-9
 
 
@@ -62,6 +63,20 @@ class CostlyWire:
 
     async def send_text(self, data: str) -> None:  # the Socket protocol; unused with send_frame
         raise AssertionError("frames go through send_frame")
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None:
+        return None
+
+
+class QueuedSocket:
+    """A viewer not under `livedrop serve`: frames are queued and its Connection's own task sends
+    them through ``send_text`` (here: counted)."""
+
+    def __init__(self) -> None:
+        self.frames = 0
+
+    async def send_text(self, data: str) -> None:
+        self.frames += 1
 
     async def close(self, code: int = 1000, reason: str | None = None) -> None:
         return None
@@ -93,10 +108,11 @@ async def test_the_hub_paces_stock_ticks_by_what_their_writes_cost(redis_url: st
         room = hub.rooms[show_id] = Room(show_id, slug, 0)
         await hub.start()
 
-        async def ticks_with(wires: list[CostlyWire], seconds: float) -> tuple[float, float]:
+        async def ticks_with(wires: list[CostlyWire] | list[QueuedSocket], seconds: float) -> tuple[float, float]:
             """(ticks a second, the feed's last write_s) while holds come every 5 ms."""
             for wire in wires:
-                conn = Connection(wire, 64, 1.0, send_frame=wire.send_frame)
+                direct = wire.send_frame if isinstance(wire, CostlyWire) else None
+                conn = Connection(wire, 64, 1.0, send_frame=direct)
                 room.add(conn)
                 conn.start([], 0, on_close=room.discard)
             await asyncio.sleep(0.2)  # the first tick has sent each wire its counts
@@ -116,12 +132,19 @@ async def test_the_hub_paces_stock_ticks_by_what_their_writes_cost(redis_url: st
         cheap_rate, cheap_write = await ticks_with([CostlyWire(0.0) for _ in range(4)], 1.5)
         dear_rate, dear_write = await ticks_with([CostlyWire(0.001) for _ in range(40)], 1.5)
         assert cheap_write < 0.005
-        assert 20 <= cheap_rate <= 1 / COALESCE_S + 1, cheap_rate  # ~30 ms apart (holds keep coming)
+        # ~30 ms apart while holds keep coming (33 a second; fewer on a loaded machine)
+        assert 10 <= cheap_rate <= 1 / COALESCE_S + 1, cheap_rate
         assert 0.035 <= dear_write <= 0.08, dear_write  # 40 frames of 1 ms, measured
         # Each tick is followed by a window of write_s / 0.5: about 12 ticks a second (at most
         # 1 / 0.08), and writes take at most about half of each second.
         assert dear_rate <= 1 / (0.04 / STOCK_SHARE) + 1, dear_rate
         assert dear_rate * dear_write <= STOCK_SHARE + 0.1, (dear_rate, dear_write)
+        # Viewers whose frames are only queued (their tasks write them later, unmeasured here)
+        # count at QUEUED_FRAME_S each: 1,000 of them are ~40 ms a tick, so again ~12 ticks a
+        # second, not 33.
+        queued_rate, queued_write = await ticks_with([QueuedSocket() for _ in range(1000)], 1.5)
+        assert 1000 * QUEUED_FRAME_S <= queued_write <= 1000 * QUEUED_FRAME_S + 0.03, queued_write
+        assert queued_rate <= 1 / (1000 * QUEUED_FRAME_S / STOCK_SHARE) + 1, queued_rate
     finally:
         await hub.stop()
         stock.close()
