@@ -97,8 +97,15 @@ class RedisWake:
     def ensure_listening(self, task_name: str) -> None:
         """Start ``listen`` as a task named ``task_name`` (once; again if it ended; never after a
         close). Called by the job that wants the news, so only a process running it subscribes."""
-        if not self._closed and (self._listener is None or self._listener.done()):
-            self._listener = asyncio.create_task(self.listen(), name=task_name)
+        if self._closed:
+            return
+        ended = self._listener
+        if ended is not None and not ended.done():
+            return
+        if ended is not None and not ended.cancelled() and ended.exception() is not None:
+            # listen only ends by a cancel, or when a hook (news, lost) raised in its except branch
+            self.log.error("%s: the listener failed; starting it again", self.name, exc_info=ended.exception())
+        self._listener = asyncio.create_task(self.listen(), name=task_name)
 
     async def aclose(self) -> None:
         """``close``, then stop the listener ``ensure_listening`` started and wait for both: the
