@@ -26,6 +26,7 @@ from web.livedrop import Livedrop, assemble
 from web.metrics import mark_process_dead, probe_forever
 from web.services import Services, open_services
 from web.settings import Settings
+from web.stopping import bounded_step
 from web.uvicorn_seams import missing_names
 from web.worker_http import serve_worker_http
 from web.viewer_socket import ViewerSocket, viewer_socket_protocol
@@ -239,10 +240,21 @@ async def work(settings: Settings) -> None:
     services = await open_services(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    run = asyncio.current_task()
+
+    def on_signal() -> None:
+        """The first signal stops the worker cleanly; a second one (the operator insists) cancels
+        the cleanup, as uvicorn's second Ctrl-C does for serve."""
+        if stop.is_set() and run is not None:
+            run.cancel()
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal)
     try:
         await run_worker(settings, services, assemble(settings, services), stop)
+    except asyncio.CancelledError:
+        log.warning("livedrop worker: a second signal cut the cleanup short")
     finally:
         await services.close()
         mark_process_dead()
@@ -263,5 +275,5 @@ async def run_worker(settings: Settings, services: Services, root: Livedrop, sto
     finally:
         stop.set()  # already set, unless the runner failed: the HTTP ends with it
         probes.cancel()
-        await asyncio.gather(http, probes, return_exceptions=True)
+        await bounded_step("worker http and metrics probe", asyncio.gather(http, probes, return_exceptions=True))
         await root.stop()  # each step bounded (web.stopping)
