@@ -24,6 +24,7 @@ from live.hub import Hub, HubConfig
 from live.room import Room
 from web.database import make_engine, make_sessionmaker
 from web.services import make_redis
+from live.stock_signal import CHANNEL as STOCK_CHANNEL
 from live.stockfeed import QUEUED_FRAME_S
 from live.stock_signal import COALESCE_S, MAX_COALESCE_S, STOCK_SHARE, coalescing_window
 
@@ -150,3 +151,35 @@ async def test_the_hub_paces_stock_ticks_by_what_their_writes_cost(redis_url: st
         stock.close()
         await redis.aclose()
         await engine.dispose()
+
+
+async def test_a_stock_change_told_just_before_stop_reaches_the_other_processes(redis_url: str, database_url: str) -> None:
+    """The coalesced PUBLISH (30 ms) that was waiting when the hub stopped goes out before the
+    hub's Redis client closes, as serve's cleanup closes it right after (it used to fire on a
+    closed client, or never)."""
+    listener = make_redis(redis_url)
+    pubsub = listener.pubsub(ignore_subscribe_messages=True)
+    await pubsub.subscribe(STOCK_CHANNEL)
+    redis = make_redis(redis_url)
+    engine = make_engine(database_url)
+    stock = StockStore(redis)
+    hub = Hub(redis, make_sessionmaker(engine), stock, HubConfig(), lambda product_id: asyncio.sleep(0))
+    try:
+        await hub.start()
+        # A minute's coalescing stands for "the process exits before the timer fires".
+        hub.stock_signal.pubsub.coalesce_s = 60.0
+        hub.stock_signal.changed()
+        await hub.stop()
+        stock.close()
+        await redis.aclose()
+        await engine.dispose()
+        heard = []
+        async with asyncio.timeout(3):
+            while not heard:
+                message = await pubsub.get_message(timeout=0.5)
+                if message is not None:
+                    heard.append(message["data"])
+        assert heard == [hub.stock_signal.pubsub.origin]
+    finally:
+        await pubsub.aclose()
+        await listener.aclose()
