@@ -166,6 +166,9 @@ async def test_a_stock_change_told_just_before_stop_reaches_the_other_processes(
     hub = Hub(redis, make_sessionmaker(engine), stock, HubConfig(), lambda product_id: asyncio.sleep(0))
     try:
         await hub.start()
+        await asyncio.sleep(0.2)  # whatever starting told the others has gone out
+        while await pubsub.get_message(timeout=0.05) is not None:
+            pass
         # A minute's coalescing stands for "the process exits before the timer fires".
         hub.stock_signal.pubsub.coalesce_s = 60.0
         hub.stock_signal.changed()
