@@ -94,7 +94,13 @@ async def test_two_hundred_entrants_are_shuffled_verifiably_and_admitted_buyers_
     assert late.status_code == 201 and late.json()["late"] is True
 
     # The seed is revealed; it matches the commitment; the ranks are HMAC order, a permutation.
-    snapshot_offer = (await client.get(f"/api/shows/{slug}")).json()["offers"][0]
+    # Waited for: CI's PostgreSQL pass once read a snapshot with the seed still null after the
+    # ranks showed (2026-12-01; not reproduced, see the session note), so the snapshot is given
+    # up to the helper's 15 s to catch up, and must.
+    async def revealed() -> dict[str, Any] | None:
+        offers = (await client.get(f"/api/shows/{slug}")).json()["offers"]
+        return offers[0] if offers and offers[0]["seed"] is not None else None
+    snapshot_offer = await until(revealed, what="the seed in the show's snapshot")
     seed = bytes.fromhex(snapshot_offer["seed"])
     assert hashlib.sha256(seed).hexdigest() == offer["commitment"] == snapshot_offer["commitment"]
     audit = (await client.get(f"/api/shows/{slug}/offers/{offer['id']}/audit")).json()
