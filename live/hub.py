@@ -170,8 +170,7 @@ class Hub:
         self._tasks = []
         # A stock change told to the other processes within the last 30 ms goes now, while our
         # Redis client is still open (it was left to fire after the client closed, or never).
-        self.stock_signal.pubsub.close()
-        await self.stock_signal.pubsub.sent()
+        await self.stock_signal.pubsub.aclose()  # its listener is ours, in _tasks: already ended
         await self.reader.stop()
         with contextlib.suppress(Exception):  # stopping; Redis may be gone already
             await self.private.forget_process()
