@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from .conftest import Host
+from .viewer_support import fill_bag_address
 from .test_viewer import expect
 
 pytestmark = pytest.mark.browser
@@ -34,12 +35,7 @@ def test_a_bag_of_free_holds_is_checked_out_without_a_card(host: Host, new_conte
     page.locator("#bag-checkout").tap()
     expect()(page.locator("#bag-name")).to_be_visible()
     expect()(page.locator("#bag-card")).to_be_hidden()
-    page.fill("#bag-name", "Kim Lee")
-    page.fill("#bag-email", "kim@example.com")
-    page.fill("#bag-line1", "1 Main St")
-    page.fill("#bag-city", "Springfield")
-    page.fill("#bag-postal", "12345")
-    page.fill("#bag-region", "IL")
+    fill_bag_address(page)
     page.locator("#bag-pay").tap()
     expect()(page.locator("#bag-done")).to_contain_text("Paid!")
     [order] = host.orders(slug)
