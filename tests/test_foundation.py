@@ -230,10 +230,14 @@ def _processes_of(data_dir: Path) -> list[psutil.Process]:
     """Live processes whose environment names ``data_dir`` as their data folder: a livedrop process
     started on it and anything it started in turn (an embedded redis-server included)."""
     found = []
-    for proc in psutil.process_iter(["environ"]):
+    for proc in psutil.process_iter(["environ", "cmdline"]):
         environ = proc.info.get("environ") or {}  # None: another user's process
-        if environ.get("LIVEDROP_DATA_DIR") == str(data_dir) and proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
-            found.append(proc)
+        # The embedded redis-server is started with an environment of its own: it is known by its
+        # socket's path, inside the data folder, on its command line.
+        cmdline = " ".join(proc.info.get("cmdline") or ())
+        if environ.get("LIVEDROP_DATA_DIR") == str(data_dir) or f"{data_dir}/" in cmdline:
+            if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc)
     return found
 
 
