@@ -30,7 +30,6 @@ import asyncio
 import json
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -89,14 +88,9 @@ ADDRESS = {"line1": "1 Main St", "city": "Springfield", "postal_code": "12345", 
 class TimedServer(LivedropProcess):
     """`livedrop serve` with the provider timed (``_TIMED_SERVER``)."""
 
-    def start(self, wait_ready: bool = True, timeout: float = 60) -> "TimedServer":
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = open(self.log_path, "wb")
-        argv = [sys.executable, "-c", _TIMED_SERVER, "serve", "--port", str(self.port)]
-        self.proc = subprocess.Popen(argv, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
-        if wait_ready:
-            self.wait_ready(timeout)
-        return self
+    def argv(self) -> list[str]:
+        # Only the command differs: start() (and its stop when readiness never comes) is LivedropProcess's.
+        return [sys.executable, "-c", _TIMED_SERVER, "serve", "--port", str(self.port)]
 
 
 async def setup(url: str, token: str, n: int, concurrency: int) -> tuple[str, list[tuple[str, str]]]:

@@ -33,11 +33,8 @@ import json
 import math
 import multiprocessing as mp
 import os
-import secrets
-import shutil
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -46,9 +43,7 @@ from typing import Any
 import psutil
 
 from bench.fanout import PER_WORKER, _last_seq, _raise_nofile, _setup, percentile
-from bench.queue import signed_buyers
-from bench.stock_push import LATE, _press, latencies, viewer_process
-from tests.support import LivedropProcess, livedrop_env
+from bench.stock_push import LATE, _press, latencies, press_server, viewer_process
 
 
 def _press_process(port: int, slug: str, sku: str, tokens: list[str], rate: float, seconds: float, start_at: float,
@@ -91,17 +86,11 @@ def main() -> None:
     parser.add_argument("--press-connections", type=int, default=100, help="kept-alive connections per press process")
     args = parser.parse_args()
     _raise_nofile()
-    secret = "bench-secret-" + secrets.token_hex(16)
-    data_dir = Path(tempfile.mkdtemp(prefix="livedrop-drop-screen-"))
-    env = livedrop_env(data_dir, LIVEDROP_HOLDS_PER_BUYER_PER_MINUTE="1000000", LIVEDROP_BUYERS_PER_IP_PER_MINUTE="1000000",
-                       SECRET_KEY=secret)
-    presses_total = int(args.rate * args.seconds)
-    _, tokens = signed_buyers(secret, presses_total)
     n_clients = max(1, math.ceil(args.viewers / PER_WORKER))
     stride = max(1, args.viewers // args.sample)
     workers: list[mp.Process] = []
     try:
-        with LivedropProcess(["serve"], env) as server:
+        with press_server("livedrop-drop-screen-", int(args.rate * args.seconds)) as (server, env, tokens):
             if args.split_cores:
                 split_cores(server.proc.pid)  # type: ignore[union-attr]
             host, slug, product_id = _setup(server, env)
@@ -170,7 +159,6 @@ def main() -> None:
     finally:
         for worker in workers:
             worker.terminate()
-        shutil.rmtree(data_dir, ignore_errors=True)
     presses = sorted(press for result in results for press in result[0])
     span = (presses[-1][0] - presses[0][0]) if len(presses) > 1 else float("nan")
     late = [x for result in results for x in result[1]]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import bisect
+import contextlib
 import json
 import multiprocessing as mp
 import secrets
@@ -27,6 +28,7 @@ import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,25 @@ from tests.support import LivedropProcess, livedrop_env
 
 
 LATE: list[float] = []  # how long after its scheduled moment each press left
+
+
+@contextlib.contextmanager
+def press_server(prefix: str, presses: int) -> Iterator[tuple[LivedropProcess, dict[str, str], list[str]]]:
+    """``livedrop serve`` on a new temporary data folder (named ``prefix``...), its environment, and
+    ``presses`` signed buyer tokens for it (every press a new buyer, as this bench and
+    bench.drop_screen press). The per-buyer and per-IP limits are lifted: every press comes from
+    this one address. The folder is removed on the way out, after the server has stopped, whether or
+    not it ever got ready."""
+    secret = "bench-secret-" + secrets.token_hex(16)
+    data_dir = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        env = livedrop_env(data_dir, LIVEDROP_HOLDS_PER_BUYER_PER_MINUTE="1000000", LIVEDROP_BUYERS_PER_IP_PER_MINUTE="1000000",
+                           SECRET_KEY=secret)
+        _, tokens = signed_buyers(secret, presses)
+        with LivedropProcess(["serve"], env) as server:
+            yield server, env, tokens
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)  # after the server stopped: its SQLite file and Redis dump
 
 
 class StockViewer(Viewer):
@@ -172,35 +193,26 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=100, help="viewers whose frames are timed")
     args = parser.parse_args()
     _raise_nofile()
-    secret = "bench-secret-" + secrets.token_hex(16)
-    data_dir = Path(tempfile.mkdtemp(prefix="livedrop-stock-push-"))
-    env = livedrop_env(data_dir, LIVEDROP_HOLDS_PER_BUYER_PER_MINUTE="1000000", LIVEDROP_BUYERS_PER_IP_PER_MINUTE="1000000",
-                       SECRET_KEY=secret)
-    presses_total = int(args.rate * args.seconds)
-    _, tokens = signed_buyers(secret, presses_total)
-    try:
-        with LivedropProcess(["serve"], env) as server:
-            host, slug, product_id = _setup(server, env)
-            host.put(f"/api/shows/{slug}/pin", json={"product_id": product_id}).raise_for_status()
-            sku = host.get(f"/api/shows/{slug}").json()["pinned"]["variants"][0]["sku"]
-            parent, child = mp.Pipe()
-            stride = max(1, args.viewers // args.sample)
-            worker = mp.Process(target=viewer_process, args=(server.port, slug, sku, args.viewers, stride, child), daemon=True)
-            worker.start()
-            connected = parent.recv()
-            time.sleep(2)
-            process = psutil.Process(server.proc.pid)  # type: ignore[union-attr]
-            parent.send("start")
-            cpu_before, wall_before = process.cpu_times(), time.monotonic()
-            presses = asyncio.run(_press(server.port, slug, sku, tokens, args.rate, args.seconds))
-            time.sleep(1.0)  # the last presses' frames
-            cpu_after, wall = process.cpu_times(), time.monotonic() - wall_before
-            parent.send("report")
-            seen_by_viewer, stock_frames, _, _ = parent.recv()
-            worker.join(10)
-            host.close()
-    finally:
-        shutil.rmtree(data_dir, ignore_errors=True)  # after the server stopped: its SQLite file and Redis dump
+    with press_server("livedrop-stock-push-", int(args.rate * args.seconds)) as (server, env, tokens):
+        host, slug, product_id = _setup(server, env)
+        host.put(f"/api/shows/{slug}/pin", json={"product_id": product_id}).raise_for_status()
+        sku = host.get(f"/api/shows/{slug}").json()["pinned"]["variants"][0]["sku"]
+        parent, child = mp.Pipe()
+        stride = max(1, args.viewers // args.sample)
+        worker = mp.Process(target=viewer_process, args=(server.port, slug, sku, args.viewers, stride, child), daemon=True)
+        worker.start()
+        connected = parent.recv()
+        time.sleep(2)
+        process = psutil.Process(server.proc.pid)  # type: ignore[union-attr]
+        parent.send("start")
+        cpu_before, wall_before = process.cpu_times(), time.monotonic()
+        presses = asyncio.run(_press(server.port, slug, sku, tokens, args.rate, args.seconds))
+        time.sleep(1.0)  # the last presses' frames
+        cpu_after, wall = process.cpu_times(), time.monotonic() - wall_before
+        parent.send("report")
+        seen_by_viewer, stock_frames, _, _ = parent.recv()
+        worker.join(10)
+        host.close()
     lat = latencies(presses, seen_by_viewer)
     print(json.dumps({
         "command": "python -m bench.stock_push " + " ".join(f"--{k} {v}" for k, v in vars(args).items()),

@@ -43,6 +43,21 @@ _REDIS_FAULTS: tuple[type[BaseException], ...] = (
     redis.exceptions.MasterDownError,
     redis.exceptions.SlotNotCoveredError,
 )
+
+
+class RedisPoolExhausted(redis.exceptions.ConnectionError):
+    """Every connection of this process's own Redis pool stayed in use for the whole wait
+    (web.redis_clients.WaitingConnectionPool): the process has more calls in flight than its pool,
+    which says nothing of Redis itself. A ConnectionError still, so every handler that answers a
+    Redis fault 503 ``unavailable`` answers this one the same; the outage log names it for what it
+    is instead of "redis unavailable". Here, not in web, so that log (this module) can tell it apart."""
+
+    def __init__(self, max_connections: int, waited_s: float) -> None:
+        super().__init__(f"redis pool exhausted: every one of {max_connections} connections busy for {waited_s:g} s")
+        self.max_connections = max_connections
+        self.waited_s = waited_s
+
+
 _NON_LOCAL_KEY = "Script attempted to access a non local key"
 _DATABASE_FAULTS: tuple[type[BaseException], ...] = (
     sqlalchemy.exc.OperationalError,  # refused, gone, locked, out of disk: what the DBAPI calls operational
@@ -135,7 +150,11 @@ class Outages:
         outage = self._open.get(dependency)
         if outage is None:
             outage = self._open[dependency] = _Outage(time.monotonic())
-            log.warning("%s unavailable (%s: %s); answering 503 until it is back", dependency, type(exc).__name__, _first_line(exc))
+            if isinstance(exc, RedisPoolExhausted):
+                # Not "redis unavailable": Redis may be answering every call this process gets a connection for.
+                log.warning("%s; answering 503 until it is back", exc)
+            else:
+                log.warning("%s unavailable (%s: %s); answering 503 until it is back", dependency, type(exc).__name__, _first_line(exc))
             self._watch(dependency)
         if refused:
             outage.refused += 1

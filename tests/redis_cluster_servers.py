@@ -117,16 +117,20 @@ class Cluster:
         return "redis+cluster://" + ",".join(f"127.0.0.1:{n.port}" for n in self.nodes[:3]) + "/"
 
     def start(self) -> "Cluster":
-        for node in self.nodes:
-            node.start()
-        for node in self.nodes:
-            node.wait_up()
-        subprocess.run(
-            [SYSTEM_REDIS_CLI, "--cluster", "create", *(f"127.0.0.1:{n.port}" for n in self.nodes),
-             "--cluster-replicas", "1", "--cluster-yes"],
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60,
-        )
-        self.wait_ok()
+        try:
+            for node in self.nodes:
+                node.start()
+            for node in self.nodes:
+                node.wait_up()
+            subprocess.run(
+                [SYSTEM_REDIS_CLI, "--cluster", "create", *(f"127.0.0.1:{n.port}" for n in self.nodes),
+                 "--cluster-replicas", "1", "--cluster-yes"],
+                check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60,
+            )
+            self.wait_ok()
+        except BaseException:
+            self.stop()  # `x = Cluster(...).start()` binds nothing when this raises: no one else would stop the nodes
+            raise
         return self
 
     def wait_ok(self, timeout: float = 20) -> None:
@@ -238,33 +242,37 @@ class SentinelGroup:
         return "redis+sentinel://" + ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels) + f"/{self.NAME}"
 
     def start(self) -> "SentinelGroup":
-        self.primary.start()
-        self.replica.args = [*self.replica.args, "--replicaof", "127.0.0.1", str(self.primary.port)]
-        self.replica.start()
-        for sentinel in self.sentinels:
-            conf = sentinel.folder / "sentinel.conf"
-            conf.write_text(
-                f"port {sentinel.port}\nbind 127.0.0.1\ndir {sentinel.folder}\n"
-                f"sentinel monitor {self.NAME} 127.0.0.1 {self.primary.port} 2\n"
-                f"sentinel down-after-milliseconds {self.NAME} 1000\n"
-                f"sentinel failover-timeout {self.NAME} 5000\n"
-                f"sentinel parallel-syncs {self.NAME} 1\n"
-            )
-            sentinel.proc = subprocess.Popen(
-                [SYSTEM_REDIS, str(conf), "--sentinel", "--logfile", str(sentinel.folder / "sentinel.log")],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )
-        for node in (self.primary, self.replica, *self.sentinels):
-            node.wait_up()
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:  # the sentinels found the replica and each other
-            with contextlib.closing(self.sentinels[0].client()) as c:
-                info = c.execute_command("SENTINEL", "MASTER", self.NAME)
-                fields = dict(zip(info[::2], info[1::2])) if isinstance(info, list) else info
-                if int(fields["num-slaves"]) >= 1 and int(fields["num-other-sentinels"]) >= 2:
-                    return self
-            time.sleep(0.05)
-        raise AssertionError("the sentinels did not see the replica and each other")
+        try:
+            self.primary.start()
+            self.replica.args = [*self.replica.args, "--replicaof", "127.0.0.1", str(self.primary.port)]
+            self.replica.start()
+            for sentinel in self.sentinels:
+                conf = sentinel.folder / "sentinel.conf"
+                conf.write_text(
+                    f"port {sentinel.port}\nbind 127.0.0.1\ndir {sentinel.folder}\n"
+                    f"sentinel monitor {self.NAME} 127.0.0.1 {self.primary.port} 2\n"
+                    f"sentinel down-after-milliseconds {self.NAME} 1000\n"
+                    f"sentinel failover-timeout {self.NAME} 5000\n"
+                    f"sentinel parallel-syncs {self.NAME} 1\n"
+                )
+                sentinel.proc = subprocess.Popen(
+                    [SYSTEM_REDIS, str(conf), "--sentinel", "--logfile", str(sentinel.folder / "sentinel.log")],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                )
+            for node in (self.primary, self.replica, *self.sentinels):
+                node.wait_up()
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline:  # the sentinels found the replica and each other
+                with contextlib.closing(self.sentinels[0].client()) as c:
+                    info = c.execute_command("SENTINEL", "MASTER", self.NAME)
+                    fields = dict(zip(info[::2], info[1::2])) if isinstance(info, list) else info
+                    if int(fields["num-slaves"]) >= 1 and int(fields["num-other-sentinels"]) >= 2:
+                        return self
+                time.sleep(0.05)
+            raise AssertionError("the sentinels did not see the replica and each other")
+        except BaseException:
+            self.stop()  # `x = SentinelGroup(...).start()` binds nothing when this raises: no one else would stop them
+            raise
 
     def primary_port(self) -> int:
         with contextlib.closing(self.sentinels[0].client()) as c:

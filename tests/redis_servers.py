@@ -60,6 +60,7 @@ class RedisServer:
                     return self
             except (redis.ConnectionError, redis.BusyLoadingError, redis.TimeoutError):
                 time.sleep(0.05)
+        self.kill()  # the caller got no server to stop: a redis-server that came up late would outlive the test
         raise AssertionError(f"redis-server on port {self.port} did not start")
 
     def client(self) -> redis.Redis:

@@ -62,15 +62,29 @@ class LivedropProcess:
         self.log_path = log_path or Path(env["LIVEDROP_DATA_DIR"]) / f"process-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, wait_ready: bool = True, timeout: float = 60) -> "LivedropProcess":
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = open(self.log_path, "wb")
+    def argv(self) -> list[str]:
         argv = LIVEDROP + self.args
         if self.args and self.args[0] in ("serve", "demo"):
             argv += ["--port", str(self.port)]
-        self.proc = subprocess.Popen(argv, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
+        return argv
+
+    def start(self, wait_ready: bool = True, timeout: float = 60) -> "LivedropProcess":
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = open(self.log_path, "wb")
+        try:
+            self.proc = subprocess.Popen(self.argv(), env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
+        except BaseException:
+            self._log.close()
+            raise
         if wait_ready:
-            self.wait_ready(timeout)
+            try:
+                self.wait_ready(timeout)
+            except BaseException:
+                # A start that raises hands the caller nothing to stop: `with` never runs __exit__ when
+                # __enter__ raises, and `x = LivedropProcess(...).start()` never binds x. Stopped here,
+                # the process cannot outlive the test or bench run. stop() stays safe to call again.
+                self.stop()
+                raise
         return self
 
     def wait_ready(self, timeout: float = 60) -> None:

@@ -9,6 +9,7 @@ import signal
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 import redis as sync_redis
 
@@ -16,7 +17,7 @@ from web.embedded_redis import EmbeddedRedis
 from web.jobs import LEASE_KEY, Job, JobRunner
 from web.settings import Settings, SettingsError
 
-from .support import LivedropProcess, livedrop_env, run_cli, wait_until
+from .support import LivedropProcess, free_port, livedrop_env, run_cli, wait_until
 
 
 def embedded_env(data_dir: Path) -> dict[str, str]:
@@ -62,7 +63,11 @@ def test_stopping_the_server_leaves_no_redis_and_keeps_data(tmp_path: Path, sig:
 def test_two_processes_share_one_redis_server(tmp_path: Path) -> None:
     env = embedded_env(tmp_path)
     first = LivedropProcess(["serve"], env).start()
-    second = LivedropProcess(["serve"], env).start()
+    try:
+        second = LivedropProcess(["serve"], env).start()
+    except BaseException:
+        first.stop()  # the finally below is not reached: a second that never got ready must not leave the first running
+        raise
     try:
         pids = redis_server_pids(tmp_path)
         assert len(pids) == 1, pids
@@ -219,3 +224,33 @@ async def test_migrations_from_several_processes_at_once_do_not_race(tmp_path: P
     if fresh is not None:
         await _admin(_asyncpg_dsn(os.environ["DATABASE_URL"]), f'DROP DATABASE "{fresh}" WITH (FORCE)')
     assert [p.returncode for p in procs] == [0, 0, 0], results
+
+
+def _processes_of(data_dir: Path) -> list[psutil.Process]:
+    """Live processes whose environment names ``data_dir`` as their data folder: a livedrop process
+    started on it and anything it started in turn (an embedded redis-server included)."""
+    found = []
+    for proc in psutil.process_iter(["environ", "cmdline"]):
+        environ = proc.info.get("environ") or {}  # None: another user's process
+        # The embedded redis-server is started with an environment of its own: it is known by its
+        # socket's path, inside the data folder, on its command line.
+        cmdline = " ".join(proc.info.get("cmdline") or ())
+        if environ.get("LIVEDROP_DATA_DIR") == str(data_dir) or f"{data_dir}/" in cmdline:
+            if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc)
+    return found
+
+
+def test_a_start_that_never_gets_ready_leaves_no_process_behind(tmp_path: Path) -> None:
+    # A `with LivedropProcess(...)` whose start raises never runs __exit__, and `x = ....start()` binds
+    # nothing: start itself must stop what it started.
+    server = LivedropProcess(["serve"], livedrop_env(tmp_path))
+    server.url = f"http://127.0.0.1:{free_port()}"  # readiness asked where nothing listens: it never comes
+    try:
+        with pytest.raises(AssertionError, match="not ready after"):
+            server.start(timeout=3)
+        assert server.proc is not None and server.proc.poll() is not None, "the server outlived its failed start"
+        assert wait_until(lambda: not _processes_of(tmp_path), timeout=10), _processes_of(tmp_path)
+    finally:
+        for proc in _processes_of(tmp_path):  # without the fix: not left running for the rest of the run
+            proc.kill()

@@ -53,7 +53,9 @@ class PrivateRedis:
              "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.folder)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
-        assert wait_until(self.ping, timeout=10), "redis-server did not start"
+        if not wait_until(self.ping, timeout=10):
+            self.kill()  # a redis-server that came up late would outlive the test
+            raise AssertionError("redis-server did not start")
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -94,8 +96,12 @@ async def test_a_redis_outage_is_answered_503_and_logged_once(tmp_path: Path) ->
     redis.start()
     env = livedrop_env(tmp_path / "data", REDIS_URL=redis.url, LIVEDROP_BUYERS_PER_IP_PER_MINUTE="1000000",
                        LIVEDROP_HOLDS_PER_BUYER_PER_MINUTE="1000000")
-    token = host_token(env, "outage@example.com")
-    server = LivedropProcess(["serve"], env).start()
+    try:
+        token = host_token(env, "outage@example.com")
+        server = LivedropProcess(["serve"], env).start()
+    except BaseException:
+        redis.kill()  # the finally below is not reached: nothing else would stop this redis-server
+        raise
     try:
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
             slug, _ = await live_show_with_product(

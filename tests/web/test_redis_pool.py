@@ -3,18 +3,24 @@
 
 redis-py's default pool raises MaxConnectionsError for the call past ``max_connections``; the
 outage log took that for Redis being down, so 800 viewers joining at once closed sockets and
-answered buy presses 503 while Redis was fine.
+answered buy presses 503 while Redis was fine. A wait that runs out is still answered 503, but
+logged as the pool's exhaustion, not as Redis unavailable.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
+import httpx
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from inventory.faults import Outages, RedisPoolExhausted
 from web.redis_clients import WaitingConnectionPool, make_redis
+
+from .test_faults import _app, _fault
 
 
 async def test_calls_past_the_pool_size_wait_for_a_free_connection(redis_url: str) -> None:
@@ -50,15 +56,42 @@ async def test_a_waiter_woken_then_cancelled_passes_its_turn_on(redis_url: str) 
         await pool.aclose()
 
 
-async def test_a_wait_past_wait_s_is_a_connection_error(redis_url: str) -> None:
+async def test_a_wait_past_wait_s_is_a_connection_error_that_names_the_pool(redis_url: str) -> None:
     pool = WaitingConnectionPool.from_url(redis_url, max_connections=1, wait_s=0.2)
     try:
         held = await pool.get_connection()
         started = time.monotonic()
-        with pytest.raises(RedisConnectionError, match="No connection available"):
-            await pool.get_connection()  # answered 503 by the outage handling, as any Redis fault
+        with pytest.raises(RedisPoolExhausted, match=r"^redis pool exhausted: every one of 1 connections busy for 0\.2 s$") as raised:
+            await pool.get_connection()
+        assert isinstance(raised.value, RedisConnectionError)  # so every Redis fault handler still takes it
         assert 0.15 <= time.monotonic() - started <= 1.0
         await pool.release(held)
         await pool.release(await pool.get_connection())  # and the pool works on
     finally:
         await pool.aclose()
+
+
+async def test_an_exhausted_pool_is_answered_503_unavailable_and_logged_as_the_pool(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    redis = make_redis(redis_url, max_connections=1)
+    pool = redis.connection_pool
+    assert isinstance(pool, WaitingConnectionPool)
+    pool.wait_s = 0.2  # POOL_WAIT_S (5 s) is what a process waits; the test need not
+    held = await pool.get_connection()
+    try:
+        exhausted = await _fault(redis.ping)  # through the client, as a request's call meets it
+    finally:
+        await pool.release(held)
+        await redis.aclose()
+    assert isinstance(exhausted, RedisPoolExhausted), repr(exhausted)
+    outages = Outages({})
+    transport = httpx.ASGITransport(app=_app({"redis": exhausted}, outages))
+    with caplog.at_level(logging.WARNING, logger="livedrop.outage"):
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            response = await http.get("/api/fail/redis")
+    assert response.status_code == 503 and response.json()["error"]["code"] == "unavailable", response.text
+    assert response.headers["retry-after"] == "1"
+    lines = [r.getMessage() for r in caplog.records if r.name == "livedrop.outage"]
+    assert lines == ["redis pool exhausted: every one of 1 connections busy for 0.2 s; answering 503 until it is back"], lines
+    await outages.close()
