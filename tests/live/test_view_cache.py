@@ -4,7 +4,8 @@ also the moment right after an event dropped it and a request is loading it agai
 then must not be kept: nothing would drop it any more (the show is no longer followed, nor
 known by id), so a queue offer that went live would show its seed only up to 10 s later
 (MAX_AGE_S) while the buyers' ranks already showed (tests/web/test_waiting_room.py, CI's
-PostgreSQL pass, 2026-12-01).
+PostgreSQL pass, 2026-12-01). And the public snapshot asked after an event is never the view of
+a load that the event overtook (a load in flight, which a later request joins).
 
 The interleaving is fixed through the cache's ``on_load`` (called after each load from SQL,
 before the entry is kept): the hub is not started, so no tick sweeps but the test's. Redis and
@@ -13,6 +14,7 @@ and product of its own."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -120,6 +122,29 @@ async def test_a_view_read_before_the_offer_went_live_is_not_kept_through_a_swee
         hub.views.sweep()
 
     during_load(hub, live_then_sweep)
-    assert await seed_in_snapshot(hub, slug) is None  # this caller's answer was read before the change
+    read = await hub.views.get(slug)  # what a sale asks: this caller may have the view read before the change
+    assert read is not None and [o.state for o in read.offers] == ["scheduled"]
     hub.views.on_load = hub._view_loaded
     assert await seed_in_snapshot(hub, slug) is not None  # but it was not kept
+
+
+async def test_a_snapshot_asked_after_an_event_is_not_the_load_the_event_overtook(
+    hub: Hub, shared_sessions: async_sessionmaker
+) -> None:
+    slug, show_id, offer_id = await show_with_queue_offer(shared_sessions)
+    paused, release = asyncio.Event(), asyncio.Event()
+
+    async def hold() -> None:
+        paused.set()
+        await release.wait()
+
+    during_load(hub, hold)
+    early = asyncio.create_task(seed_in_snapshot(hub, slug))  # its load reads the offer scheduled, then waits
+    await paused.wait()
+    await go_live(hub, shared_sessions, show_id, offer_id)  # the offer is live and published: ranks may show
+    late = asyncio.create_task(seed_in_snapshot(hub, slug))  # asked after the event: joins the load in flight
+    for _ in range(5):
+        await asyncio.sleep(0)
+    release.set()
+    await early  # asked before the event: either answer is true of some moment of its request
+    assert await late is not None
