@@ -345,7 +345,9 @@ class Hub:
 
     async def snapshot(self, slug: str) -> Snapshot | None:
         """The public snapshot (GET /api/shows/{slug})."""
-        view = await self.views.get(slug)
+        # ``current``, not ``get``: a request made after an event must not be answered from a load
+        # the event overtook (one in flight, which ``get`` joins), next to a seq that counts it.
+        view = await self.views.current(slug)
         if view is None:
             return None
         room = self.rooms.get(view.id)

@@ -3,8 +3,9 @@ cached per process: the snapshot and the sale lookup both read it, so neither hi
 
 The cache is kept true by the hub: every ``show``, ``pin``, ``unpin`` or ``offer`` event drops the
 show's entry (in every process, through the stream reader). A generation counter per show makes
-sure a view loaded while such an event arrived is not kept, and a maximum age bounds how long a
-view can be wrong if the reader was cut off from Redis.
+sure a view loaded while such an event arrived is not kept (nor one whose show the sweep stopped
+following meanwhile), and a maximum age bounds how long a view can be wrong if the reader was cut
+off from Redis.
 """
 
 from __future__ import annotations
@@ -259,8 +260,12 @@ class ViewCache:
         view = await load_view(self.sessions, slug)
         if view is not None and self.on_load is not None:
             await self.on_load(view)
-        if view is None or generation != self._generation.get(show_id, 0):
-            return view  # changed while loading: answer this caller, keep nothing
+        if view is None or generation != self._generation.get(show_id, 0) or show_id not in self._followed:
+            # Changed while loading, or the sweep stopped following the show meanwhile (its entry
+            # was not there yet): answer this caller, keep nothing. The sweep also forgets the
+            # show's slug and generation, so a kept entry would be dropped by no event at all and
+            # stay wrong for up to MAX_AGE_S (a live queue offer's seed still hidden).
+            return view
         now = time.monotonic()
         self._entries[slug] = _Entry(view, now, now)
         return view
