@@ -95,8 +95,9 @@ async def test_two_hundred_entrants_are_shuffled_verifiably_and_admitted_buyers_
 
     # The seed is revealed; it matches the commitment; the ranks are HMAC order, a permutation.
     # Waited for: CI's PostgreSQL pass once read a snapshot with the seed still null after the
-    # ranks showed (2026-12-01; not reproduced, see the session note), so the snapshot is given
-    # up to the helper's 15 s to catch up, and must.
+    # ranks showed. The cause was the view cache's sweep forgetting a show whose view was loading
+    # (the load then kept a view nothing could drop for 10 s); fixed, and tested exactly in
+    # tests/live/test_view_cache.py. The wait stays so that a reader's round trip is not a failure.
     async def revealed() -> dict[str, Any] | None:
         offers = (await client.get(f"/api/shows/{slug}")).json()["offers"]
         return offers[0] if offers and offers[0]["seed"] is not None else None
