@@ -6,6 +6,10 @@ the same commands livedrop calls on a plain client, so the layers take it as one
 few places that must tell them apart ask ``inventory.redis_cluster.is_cluster``. Sentinel: a plain
 client whose pool asks the sentinels for the primary's address on every new connection, so after
 a failover (which drops every connection) the next command reaches the promoted replica.
+
+A burst past ``max_connections`` waits for a free connection (WaitingConnectionPool) with one
+server and with Sentinel; a Cluster client still fails at once (MaxConnectionsError, see
+``make_redis``).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
-from redis.asyncio.sentinel import Sentinel
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import MaxConnectionsError
@@ -30,7 +34,7 @@ from web.redis_urls import parse_redis_url
 # mistaken for a dead Redis.
 _COMMON: dict[str, Any] = {"decode_responses": True, "socket_connect_timeout": 5, "socket_timeout": 15}
 MAX_CONNECTIONS = 512  # per server (per node in a cluster)
-# With one server, a command past MAX_CONNECTIONS in flight waits this long for a pooled
+# With one server or Sentinel, a command past MAX_CONNECTIONS in flight waits this long for a pooled
 # connection to come free instead of failing at once. History: redis-py's default pool raises
 # MaxConnectionsError, which the outage log took for Redis being down, so 800 viewers joining at
 # once on a busy process (bench/drop_screen.py --split-cores) had their sockets closed and 115
@@ -40,10 +44,11 @@ POOL_WAIT_S = 5.0
 
 
 class WaitingConnectionPool(aioredis.ConnectionPool):
-    """redis-py's pool, except that a call past ``max_connections`` waits up to ``wait_s`` for a
-    connection to be released instead of raising MaxConnectionsError at once. A wait that runs out
-    raises inventory.faults.RedisPoolExhausted (a ConnectionError: answered 503, logged as the
-    pool's exhaustion rather than Redis being down).
+    """The one-server client's pool, and the waiting half of the Sentinel client's
+    (WaitingSentinelConnectionPool). redis-py's pool, except that a call past ``max_connections``
+    waits up to ``wait_s`` for a connection to be released instead of raising MaxConnectionsError
+    at once. A wait that runs out raises inventory.faults.RedisPoolExhausted (a ConnectionError:
+    answered 503, logged as the pool's exhaustion rather than Redis being down).
 
     Not redis-py's BlockingConnectionPool: its ``asyncio.Condition`` on every call cost ~45 µs a
     command here (a GET through it 207 µs against 157, one at a time; 178 against 136 with 50 at
@@ -51,8 +56,10 @@ class WaitingConnectionPool(aioredis.ConnectionPool):
     in order; one woken and then cancelled passes its turn on (``asyncio.Condition`` on Python
     3.11 loses that wake-up, leaving a waiter to time out beside a free connection)."""
 
-    def __init__(self, *, wait_s: float = POOL_WAIT_S, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    # *args: passed on to the pool it is mixed into (WaitingSentinelConnectionPool's takes the
+    # service name and the Sentinel positionally).
+    def __init__(self, *args: Any, wait_s: float = POOL_WAIT_S, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.wait_s = wait_s
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
 
@@ -94,6 +101,12 @@ class WaitingConnectionPool(aioredis.ConnectionPool):
                 return
 
 
+class WaitingSentinelConnectionPool(WaitingConnectionPool, SentinelConnectionPool):
+    """redis-py's Sentinel pool (each new connection asks the sentinels for the primary) with
+    WaitingConnectionPool's wait for a free connection: the waiting comes first in the MRO, so its
+    ``get_connection`` and ``release`` wrap the Sentinel pool's, which are the plain pool's."""
+
+
 def _wake(waiter: asyncio.Future[None]) -> bool:
     if waiter.done():
         return False
@@ -107,6 +120,11 @@ def make_redis(url: str, *, sentinel_password: str | None = None, max_connection
         cluster = RedisCluster(
             startup_nodes=[ClusterNode(host, port) for host, port in target.nodes],
             username=target.username, password=target.password, ssl=target.tls,
+            # Per node. Past it a call still fails at once (MaxConnectionsError, logged as Redis
+            # unavailable): each ClusterNode keeps its own connection list, taken synchronously
+            # (acquire_connection) by four call sites in redis-py, and redis-py builds its nodes
+            # by the ClusterNode name in six places, so a waiting node would mean replacing
+            # redis-py internals (its module global, or NodesManager.initialize).
             max_connections=max_connections,
             # A failover takes the cluster 2-3 node timeouts (default 15 s each) to settle: the
             # client's own retry (reinitialising its slot map between tries) covers the start
@@ -126,7 +144,8 @@ def make_redis(url: str, *, sentinel_password: str | None = None, max_connection
             health_check_interval=30, max_connections=max_connections, retry=redis_retry(),
             redis_connect_func=ConnectionCheck().on_connect, **_COMMON,
         )
-        client = sentinel.master_for(target.service, redis_class=aioredis.Redis)
+        client = sentinel.master_for(target.service, redis_class=aioredis.Redis,
+                                     connection_pool_class=WaitingSentinelConnectionPool)
         client._livedrop_sentinel = sentinel  # closed with the client (close_redis)
         return cast(aioredis.Redis, client)
     pool = WaitingConnectionPool.from_url(

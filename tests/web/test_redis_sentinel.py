@@ -4,7 +4,8 @@ started for this module and stopped at its end (tests.redis_cluster_servers).
 What must hold (issue 21): ``REDIS_URL=redis+sentinel://…/mymaster`` finds the primary through
 the sentinels, and when the primary is killed mid-drop and the sentinels promote its replica,
 livedrop follows (buyers hear 503 with Retry-After meanwhile, never a 500), and nothing is sold
-that SQL does not have.
+that SQL does not have. And, as on one server (tests/web/test_redis_pool.py), a burst of calls past
+the pool's size waits for a free connection instead of failing as if Redis were down.
 """
 
 from __future__ import annotations
@@ -17,15 +18,19 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import httpx
 import pytest
+from redis.asyncio.sentinel import SentinelManagedConnection
 
+from inventory.faults import RedisPoolExhausted
 from inventory.redis_lane import RedisLane
 from inventory.stock import SaleTerms, StockStore
 from tests.redis_cluster_servers import SentinelGroup, require_system_redis
 from tests.redis_servers import RedisServer
 from tests.support import LivedropProcess, host_token, livedrop_env
+from web.redis_clients import WaitingSentinelConnectionPool, close_redis
 from web.services import make_redis
 
 from .buying import auth, live_show_with_product
@@ -79,6 +84,42 @@ async def test_the_client_finds_the_primary_through_the_sentinels(group: Sentine
             assert replica.hget("ld:{p7}:avail", "S-1") == "1", "the writes did not go to the primary the replica follows"
     finally:
         await redis.aclose()
+
+
+async def test_calls_past_the_pool_size_wait_for_a_free_connection(group: SentinelGroup) -> None:
+    """As with one server (tests/web/test_redis_pool.py): redis-py's Sentinel pool raises
+    MaxConnectionsError for the call past ``max_connections``, which a burst of viewers joining
+    would meet and the outage log would take for Redis being down."""
+    redis = make_redis(group.url, max_connections=4)
+    try:
+        # Each BLPOP holds its connection for 0.1 s: 20 at once need 5 rounds of the 4 connections.
+        replies = await asyncio.gather(*(redis.blpop(["test:pool:empty-list"], timeout=0.1) for _ in range(20)),
+                                       return_exceptions=True)
+        assert replies == [None] * 20, [r for r in replies if r is not None][:3]
+        pool = redis.connection_pool
+        assert isinstance(pool, WaitingSentinelConnectionPool)
+        assert len(pool._available_connections) + len(pool._in_use_connections) <= 4
+        ports = {cast(SentinelManagedConnection, c).port for c in pool._available_connections}
+        assert ports == {group.primary_port()}  # still the sentinels' primary
+    finally:
+        await close_redis(redis)
+
+
+async def test_a_sentinel_wait_past_wait_s_is_the_pools_exhaustion(group: SentinelGroup) -> None:
+    redis = make_redis(group.url, max_connections=1)
+    pool = redis.connection_pool
+    assert isinstance(pool, WaitingSentinelConnectionPool)
+    pool.wait_s = 0.2  # POOL_WAIT_S (5 s) is what a process waits; the test need not
+    try:
+        held = await pool.get_connection()
+        started = time.monotonic()
+        with pytest.raises(RedisPoolExhausted, match=r"^redis pool exhausted: every one of 1 connections busy for 0\.2 s$"):
+            await redis.ping()  # through the client, as a request's call meets it
+        assert 0.15 <= time.monotonic() - started <= 1.0
+        await pool.release(held)
+        assert await redis.ping()  # and the pool works on
+    finally:
+        await close_redis(redis)
 
 
 async def test_a_drop_follows_a_sentinel_failover(group: SentinelGroup, tmp_path: Path) -> None:
