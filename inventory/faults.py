@@ -153,6 +153,11 @@ class Outages:
             if isinstance(exc, RedisPoolExhausted):
                 # Not "redis unavailable": Redis may be answering every call this process gets a connection for.
                 log.warning("%s; answering 503 until it is back", exc)
+            elif isinstance(exc, redis.exceptions.MaxConnectionsError):
+                # The Cluster client's node pools still fail at once when full (web.redis_clients):
+                # the same story as RedisPoolExhausted, told as it is.
+                log.warning("redis pool full: every connection of this process to a cluster node in use (%s: %s); "
+                            "answering 503 until it is back", type(exc).__name__, _first_line(exc))
             else:
                 log.warning("%s unavailable (%s: %s); answering 503 until it is back", dependency, type(exc).__name__, _first_line(exc))
             self._watch(dependency)

@@ -16,6 +16,7 @@ import time
 import httpx
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import MaxConnectionsError
 
 from inventory.faults import Outages, RedisPoolExhausted
 from web.redis_clients import WaitingConnectionPool, make_redis
@@ -94,4 +95,20 @@ async def test_an_exhausted_pool_is_answered_503_unavailable_and_logged_as_the_p
     assert response.headers["retry-after"] == "1"
     lines = [r.getMessage() for r in caplog.records if r.name == "livedrop.outage"]
     assert lines == ["redis pool exhausted: every one of 1 connections busy for 0.2 s; answering 503 until it is back"], lines
+    await outages.close()
+
+
+async def test_a_full_cluster_node_pool_is_logged_as_the_pool(caplog: pytest.LogCaptureFixture) -> None:
+    """The Cluster client's node pools still raise MaxConnectionsError at once (redis-py builds its
+    nodes itself): answered 503 as any Redis fault, but logged as the pool, not as Redis down."""
+    full = MaxConnectionsError("Too many connections")
+    outages = Outages({})
+    transport = httpx.ASGITransport(app=_app({"redis": full}, outages))
+    with caplog.at_level(logging.WARNING, logger="livedrop.outage"):
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            response = await http.get("/api/fail/redis")
+    assert response.status_code == 503 and response.json()["error"]["code"] == "unavailable", response.text
+    lines = [r.getMessage() for r in caplog.records if r.name == "livedrop.outage"]
+    assert lines == ["redis pool full: every connection of this process to a cluster node in use "
+                     "(MaxConnectionsError: Too many connections); answering 503 until it is back"], lines
     await outages.close()
