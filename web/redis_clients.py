@@ -120,8 +120,8 @@ def make_redis(url: str, *, sentinel_password: str | None = None, max_connection
         cluster = RedisCluster(
             startup_nodes=[ClusterNode(host, port) for host, port in target.nodes],
             username=target.username, password=target.password, ssl=target.tls,
-            # Per node. Past it a call still fails at once (MaxConnectionsError, logged as Redis
-            # unavailable): each ClusterNode keeps its own connection list, taken synchronously
+            # Per node. Past it a call still fails at once (MaxConnectionsError, answered 503 and
+            # logged as the pool full, inventory.faults): each ClusterNode keeps its own connection list, taken synchronously
             # (acquire_connection) by four call sites in redis-py, and redis-py builds its nodes
             # by the ClusterNode name in six places, so a waiting node would mean replacing
             # redis-py internals (its module global, or NodesManager.initialize).

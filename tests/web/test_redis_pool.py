@@ -15,6 +15,7 @@ import time
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import MaxConnectionsError
 
@@ -27,15 +28,21 @@ from .test_faults import _app, _fault
 async def test_calls_past_the_pool_size_wait_for_a_free_connection(redis_url: str) -> None:
     redis = make_redis(redis_url, max_connections=4)
     try:
-        key = "test:pool:empty-list"
-        # Each BLPOP holds its connection for 0.1 s: 20 at once need 5 rounds of the 4 connections.
-        replies = await asyncio.gather(*(redis.blpop([key], timeout=0.1) for _ in range(20)), return_exceptions=True)
-        assert replies == [None] * 20, [r for r in replies if r is not None][:3]
-        pool = redis.connection_pool
-        assert isinstance(pool, WaitingConnectionPool)
-        assert len(pool._available_connections) + len(pool._in_use_connections) <= 4
+        await twenty_blpops_through_four_connections(redis)
     finally:
         await redis.aclose()
+
+
+async def twenty_blpops_through_four_connections(redis: Redis) -> WaitingConnectionPool:
+    """``redis`` (made with max_connections=4) answers 20 BLPOPs at once, each holding its
+    connection for 0.1 s (5 rounds of the 4 connections), and never opens a fifth. Its pool."""
+    replies = await asyncio.gather(*(redis.blpop(["test:pool:empty-list"], timeout=0.1) for _ in range(20)),
+                                   return_exceptions=True)
+    assert replies == [None] * 20, [r for r in replies if r is not None][:3]
+    pool = redis.connection_pool
+    assert isinstance(pool, WaitingConnectionPool)
+    assert len(pool._available_connections) + len(pool._in_use_connections) <= 4
+    return pool
 
 
 async def test_a_waiter_woken_then_cancelled_passes_its_turn_on(redis_url: str) -> None:
@@ -86,29 +93,30 @@ async def test_an_exhausted_pool_is_answered_503_unavailable_and_logged_as_the_p
         await pool.release(held)
         await redis.aclose()
     assert isinstance(exhausted, RedisPoolExhausted), repr(exhausted)
-    outages = Outages({})
-    transport = httpx.ASGITransport(app=_app({"redis": exhausted}, outages))
-    with caplog.at_level(logging.WARNING, logger="livedrop.outage"):
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-            response = await http.get("/api/fail/redis")
+    response, lines = await _answered_and_logged(exhausted, caplog)
     assert response.status_code == 503 and response.json()["error"]["code"] == "unavailable", response.text
     assert response.headers["retry-after"] == "1"
-    lines = [r.getMessage() for r in caplog.records if r.name == "livedrop.outage"]
     assert lines == ["redis pool exhausted: every one of 1 connections busy for 0.2 s; answering 503 until it is back"], lines
-    await outages.close()
 
 
 async def test_a_full_cluster_node_pool_is_logged_as_the_pool(caplog: pytest.LogCaptureFixture) -> None:
     """The Cluster client's node pools still raise MaxConnectionsError at once (redis-py builds its
     nodes itself): answered 503 as any Redis fault, but logged as the pool, not as Redis down."""
-    full = MaxConnectionsError("Too many connections")
-    outages = Outages({})
-    transport = httpx.ASGITransport(app=_app({"redis": full}, outages))
-    with caplog.at_level(logging.WARNING, logger="livedrop.outage"):
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-            response = await http.get("/api/fail/redis")
+    response, lines = await _answered_and_logged(MaxConnectionsError("Too many connections"), caplog)
     assert response.status_code == 503 and response.json()["error"]["code"] == "unavailable", response.text
-    lines = [r.getMessage() for r in caplog.records if r.name == "livedrop.outage"]
     assert lines == ["redis pool full: every connection of this process to a cluster node in use "
                      "(MaxConnectionsError: Too many connections); answering 503 until it is back"], lines
-    await outages.close()
+
+
+async def _answered_and_logged(fault: Exception, caplog: pytest.LogCaptureFixture) -> tuple[httpx.Response, list[str]]:
+    """A request meeting ``fault`` through the real fault handlers: the answer, and the outage
+    log's lines."""
+    outages = Outages({})
+    transport = httpx.ASGITransport(app=_app({"redis": fault}, outages))
+    try:
+        with caplog.at_level(logging.WARNING, logger="livedrop.outage"):
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+                response = await http.get("/api/fail/redis")
+    finally:
+        await outages.close()
+    return response, [r.getMessage() for r in caplog.records if r.name == "livedrop.outage"]

@@ -34,6 +34,7 @@ from web.redis_clients import WaitingSentinelConnectionPool, close_redis
 from web.services import make_redis
 
 from .buying import auth, live_show_with_product
+from .test_redis_pool import twenty_blpops_through_four_connections
 from .test_redis_faults import ALLOWED, Tally, _buyer
 
 
@@ -92,13 +93,8 @@ async def test_calls_past_the_pool_size_wait_for_a_free_connection(group: Sentin
     would meet and the outage log would take for Redis being down."""
     redis = make_redis(group.url, max_connections=4)
     try:
-        # Each BLPOP holds its connection for 0.1 s: 20 at once need 5 rounds of the 4 connections.
-        replies = await asyncio.gather(*(redis.blpop(["test:pool:empty-list"], timeout=0.1) for _ in range(20)),
-                                       return_exceptions=True)
-        assert replies == [None] * 20, [r for r in replies if r is not None][:3]
-        pool = redis.connection_pool
+        pool = await twenty_blpops_through_four_connections(redis)
         assert isinstance(pool, WaitingSentinelConnectionPool)
-        assert len(pool._available_connections) + len(pool._in_use_connections) <= 4
         ports = {cast(SentinelManagedConnection, c).port for c in pool._available_connections}
         assert ports == {group.primary_port()}  # still the sentinels' primary
     finally:
